@@ -1,0 +1,56 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// MARK: - Build settings
+
+/// `Float.squareRoot()` lowers to `__builtin_sqrtf`; with C's default `-fmath-errno` that becomes
+/// a call to `sqrtf` plus an errno branch, which stops the optimizer loops from vectorizing
+/// (see ../shared/docs/MACHINE-FACTS.md). sqrt of a negative number never happens in these
+/// kernels, so dropping errno changes no result.
+let numericsFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-fno-math-errno"])]
+
+let package = Package(
+    name: "FedSim",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "fedsim", targets: ["fedsim"]),
+        .library(name: "FedCore", targets: ["FedCore"]),
+        .library(name: "FedOptim", targets: ["FedOptim"]),
+        .library(name: "FedConfig", targets: ["FedConfig"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // MARK: - Libraries
+
+        /// Parameter buffers and layouts, seeded random numbers, hashing. No networking.
+        .target(name: "FedCore", swiftSettings: numericsFlags),
+        /// Optimizers as composable gradient transforms with explicit, serializable state.
+        .target(name: "FedOptim", dependencies: ["FedCore"], swiftSettings: numericsFlags),
+        /// Strict YAML/JSON configuration reading (path-aware errors) and the optimizer block.
+        .target(
+            name: "FedConfig",
+            dependencies: ["FedCore", "FedOptim", .product(name: "Yams", package: "Yams")]),
+
+        // MARK: - Executables
+
+        .executableTarget(
+            name: "fedsim",
+            dependencies: [
+                "FedCore", "FedOptim", "FedConfig", "FedBench",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        /// Throughput benchmarks (optimizer step vs STREAM triad), run by `fedsim bench`.
+        .target(name: "FedBench", dependencies: ["FedCore", "FedOptim"], swiftSettings: numericsFlags),
+
+        // MARK: - Tests
+
+        .testTarget(name: "FedCoreTests", dependencies: ["FedCore"]),
+        .testTarget(
+            name: "FedOptimTests", dependencies: ["FedOptim", "FedConfig"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(name: "FedCLITests", dependencies: ["fedsim"]),
+    ]
+)

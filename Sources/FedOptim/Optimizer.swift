@@ -1,0 +1,200 @@
+import FedCore
+
+/// A ready-to-step optimizer: a resolved spec, its transform chain, and the weight-decay mask
+/// for a parameter layout. Immutable and `Sendable`; all mutable state lives in `OptimizerState`.
+public struct Optimizer: Sendable {
+    public let spec: OptimizerSpec
+    public let chain: [GradientTransform]
+    /// 1 where weight decay applies, 0 where it does not; nil when every parameter is decayed.
+    public let decayMask: [Float]?
+    /// Adam, Adam+L2 and AdamW run as one fused loop that computes exactly what the chain does.
+    let fusedAdam: FusedAdam?
+
+    /// - Parameter fuse: use the fused kernel where the chain allows (tests turn it off to
+    ///   check that fused and chained steps agree bit for bit).
+    public init(_ spec: OptimizerSpec, layout: ParameterLayout, fuse: Bool = true) {
+        self.spec = spec
+        chain = spec.chain
+        switch spec.decayMask {
+        case .all:
+            decayMask = nil
+        case .noBias:
+            var mask = [Float](repeating: 1, count: layout.count)
+            for entry in layout.entries where entry.isBias {
+                for i in entry.range { mask[i] = 0 }
+            }
+            decayMask = mask
+        }
+        fusedAdam = fuse ? FusedAdam(chain: chain) : nil
+    }
+
+    /// Fresh state (step 0). Lookahead's slow weights start at `params`.
+    public func initialState(params: UnsafeBufferPointer<Float>) -> OptimizerState {
+        OptimizerState(
+            step: 0,
+            transforms: chain.map { $0.initialState(count: params.count) },
+            slowWeights: spec.lookahead == nil ? nil : Array(params))
+    }
+
+    public func initialState(params: [Float]) -> OptimizerState {
+        params.withUnsafeBufferPointer { initialState(params: $0) }
+    }
+
+    /// One optimizer step: `params` move, `state` advances. `gradients` is used as scratch space
+    /// (its contents are overwritten with the final update). No allocation.
+    public func step(params: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
+                     state: inout OptimizerState) {
+        precondition(params.count == gradients.count, "gradient count \(gradients.count) != parameter count \(params.count)")
+        state.step += 1
+        let lr = spec.schedule.learningRate(base: spec.lr, step: state.step)
+        let n = params.count
+        if let decayMask {
+            decayMask.withUnsafeBufferPointer { mask in
+                update(params: params, gradients: gradients, state: &state, learningRate: lr, mask: mask)
+            }
+        } else {
+            update(params: params, gradients: gradients, state: &state, learningRate: lr, mask: nil)
+        }
+        if let lookahead = spec.lookahead, state.step % lookahead.k == 0, state.slowWeights != nil {
+            let a = Float(lookahead.alpha)
+            state.slowWeights!.withUnsafeMutableBufferPointer { slow in
+                for i in 0..<n {
+                    let s = slow[i] + a * (params[i] - slow[i])
+                    slow[i] = s
+                    params[i] = s
+                }
+            }
+        }
+    }
+
+    /// Runs the chain (or its fused kernel) and adds the final update to the parameters.
+    private func update(params: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
+                        state: inout OptimizerState, learningRate: Double, mask: UnsafeBufferPointer<Float>?) {
+        if let fusedAdam {
+            fusedAdam.step(params: params, gradients: UnsafeBufferPointer(gradients), state: &state.transforms,
+                           step: state.step, learningRate: learningRate, mask: mask)
+            return
+        }
+        let context = StepContext(step: state.step, learningRate: learningRate,
+                                  params: UnsafeBufferPointer(params), decayMask: mask)
+        for (i, transform) in chain.enumerated() {
+            transform.apply(gradients, state: &state.transforms[i], context: context)
+        }
+        for i in 0..<params.count { params[i] = params[i] + gradients[i] }
+    }
+
+    /// Convenience for arrays (allocates a scratch copy of the gradients).
+    public func step(params: inout [Float], gradients: [Float], state: inout OptimizerState) {
+        var scratch = gradients
+        params.withUnsafeMutableBufferPointer { p in
+            scratch.withUnsafeMutableBufferPointer { g in step(params: p, gradients: g, state: &state) }
+        }
+    }
+}
+
+/// The fused Adam / Adam+L2 / AdamW loop: one pass over w, g, m, v. Each element goes through
+/// the same Float operations in the same order as the chain, so the results are identical.
+struct FusedAdam: Sendable {
+    enum Decay: Sendable { case none, coupled(Float), decoupled(Float) }
+    let decay: Decay
+    let beta1: Double, beta2: Double, eps: Double
+    /// Index of `scaleByAdam` in the chain (its state slot).
+    let adamIndex: Int
+
+    init?(chain: [GradientTransform]) {
+        guard chain.count >= 2, chain.count <= 3, chain.last == .scaleByLearningRate else { return nil }
+        var decay = Decay.none
+        var adam: (Double, Double, Double, Int)?
+        for (i, transform) in chain.dropLast().enumerated() {
+            switch transform {
+            case let .scaleByAdam(b1, b2, e, false) where adam == nil:
+                adam = (b1, b2, e, i)
+            case let .addDecayedWeights(l) where i == 0:
+                decay = .coupled(Float(l))
+            case let .addDecayedWeights(l) where i == 1 && adam != nil:
+                decay = .decoupled(Float(l))
+            default:
+                return nil
+            }
+        }
+        guard let (b1, b2, e, index) = adam else { return nil }
+        self.decay = decay
+        beta1 = b1; beta2 = b2; eps = e; adamIndex = index
+    }
+
+    func step(params w: UnsafeMutableBufferPointer<Float>, gradients grad: UnsafeBufferPointer<Float>,
+              state: inout [TransformState], step: Int, learningRate: Double,
+              mask: UnsafeBufferPointer<Float>?) {
+        let k = AdamConstants(beta1: beta1, beta2: beta2, eps: eps, step: step)
+        let negativeLR = Float(-learningRate)
+        state[adamIndex].withSlots { slot in
+            let m = slot(0), v = slot(1)
+            switch decay {
+            case .none:
+                FusedAdam.loop(w, grad, m, v, k, negativeLR, coupled: 0, decoupled: 0, mask: nil)
+            case let .coupled(l):
+                FusedAdam.loop(w, grad, m, v, k, negativeLR, coupled: l, decoupled: 0, mask: mask)
+            case let .decoupled(l):
+                FusedAdam.loop(w, grad, m, v, k, negativeLR, coupled: 0, decoupled: l, mask: mask)
+            }
+        }
+    }
+
+    @inline(__always)
+    static func loop(_ w: UnsafeMutableBufferPointer<Float>, _ grad: UnsafeBufferPointer<Float>,
+                     _ m: UnsafeMutableBufferPointer<Float>, _ v: UnsafeMutableBufferPointer<Float>,
+                     _ k: AdamConstants, _ negativeLR: Float, coupled: Float, decoupled: Float,
+                     mask: UnsafeBufferPointer<Float>?) {
+        let n = w.count
+        if let mask {
+            if coupled != 0 {
+                for i in 0..<n {
+                    let wi = w[i]
+                    let g = grad[i] + (coupled * mask[i]) * wi
+                    let mi = m[i] + k.oneMinusBeta1 * (g - m[i])
+                    let vi = k.beta2 * v[i] + k.oneMinusBeta2 * (g * g)
+                    m[i] = mi; v[i] = vi
+                    let u = (mi * k.c1) / (vi.squareRoot() * k.c2 + k.eps)
+                    w[i] = wi + u * negativeLR
+                }
+            } else {
+                for i in 0..<n {
+                    let wi = w[i], g = grad[i]
+                    let mi = m[i] + k.oneMinusBeta1 * (g - m[i])
+                    let vi = k.beta2 * v[i] + k.oneMinusBeta2 * (g * g)
+                    m[i] = mi; v[i] = vi
+                    let u = (mi * k.c1) / (vi.squareRoot() * k.c2 + k.eps) + (decoupled * mask[i]) * wi
+                    w[i] = wi + u * negativeLR
+                }
+            }
+        } else if coupled != 0 {
+            for i in 0..<n {
+                let wi = w[i]
+                let g = grad[i] + coupled * wi
+                let mi = m[i] + k.oneMinusBeta1 * (g - m[i])
+                let vi = k.beta2 * v[i] + k.oneMinusBeta2 * (g * g)
+                m[i] = mi; v[i] = vi
+                let u = (mi * k.c1) / (vi.squareRoot() * k.c2 + k.eps)
+                w[i] = wi + u * negativeLR
+            }
+        } else if decoupled != 0 {
+            for i in 0..<n {
+                let wi = w[i], g = grad[i]
+                let mi = m[i] + k.oneMinusBeta1 * (g - m[i])
+                let vi = k.beta2 * v[i] + k.oneMinusBeta2 * (g * g)
+                m[i] = mi; v[i] = vi
+                let u = (mi * k.c1) / (vi.squareRoot() * k.c2 + k.eps) + decoupled * wi
+                w[i] = wi + u * negativeLR
+            }
+        } else {
+            for i in 0..<n {
+                let wi = w[i], g = grad[i]
+                let mi = m[i] + k.oneMinusBeta1 * (g - m[i])
+                let vi = k.beta2 * v[i] + k.oneMinusBeta2 * (g * g)
+                m[i] = mi; v[i] = vi
+                let u = (mi * k.c1) / (vi.squareRoot() * k.c2 + k.eps)
+                w[i] = wi + u * negativeLR
+            }
+        }
+    }
+}
