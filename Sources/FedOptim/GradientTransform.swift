@@ -17,6 +17,13 @@ public struct StepContext {
     public var learningRate: Double
     public var params: UnsafeBufferPointer<Float>
     public var decayMask: UnsafeBufferPointer<Float>?
+
+    public init(step: Int, learningRate: Double, params: UnsafeBufferPointer<Float>, decayMask: UnsafeBufferPointer<Float>?) {
+        self.step = step
+        self.learningRate = learningRate
+        self.params = params
+        self.decayMask = decayMask
+    }
 }
 
 /// One stage of an optimizer, optax-style: it rewrites the update vector in place and keeps its
@@ -27,7 +34,7 @@ public struct StepContext {
 ///     Adam+L2  = [addDecayedWeights, scaleByAdam, scaleByLearningRate]
 ///
 /// Every formula follows `torch.optim` (eps placement, bias correction, first momentum step).
-public enum GradientTransform: Codable, Sendable, Equatable {
+public enum GradientTransform: Codable, Sendable, Hashable {
     /// Rescale so the global L2 norm is at most `maxNorm` (torch `clip_grad_norm_`, eps 1e-6).
     case clipByGlobalNorm(maxNorm: Double)
     /// `u ← u + λ·w` (masked). Before a preconditioner it is coupled L2; right before

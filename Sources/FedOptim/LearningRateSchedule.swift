@@ -4,7 +4,7 @@ import Foundation
 ///
 /// Step `t` (1-based) uses the value a PyTorch scheduler holds after `t - 1` calls of
 /// `scheduler.step()` — the usual `optimizer.step(); scheduler.step()` loop — in closed form.
-public enum LearningRateSchedule: Codable, Sendable, Equatable {
+public enum LearningRateSchedule: Codable, Sendable, Hashable {
     /// `η_t = η`.
     case constant
     /// `η_t = η · γ^⌊(t-1)/stepSize⌋` (torch `StepLR`).

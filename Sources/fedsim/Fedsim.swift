@@ -1,0 +1,35 @@
+import ArgumentParser
+import FedConfig
+import Foundation
+
+@main
+struct Fedsim: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fedsim",
+        abstract: "FedSim: a federated training simulator for comparing local optimizers.",
+        discussion: """
+            Every random choice derives from a topology's seed: the same inputs give the same numbers.
+            Input errors (bad files, values or flags) exit with status 2 and one line naming the problem.
+            """,
+        version: "0.1.0",
+        subcommands: [OptimizerCommand.self, BenchCommand.self])
+}
+
+/// An input problem reported as one line on stderr with exit status 2.
+struct InputError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs `body`, turning configuration and input errors into `error: …` on stderr and exit 2.
+func reportingInputErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as ConfigError {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(2)
+    } catch let error as InputError {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(2)
+    }
+}
