@@ -27,6 +27,14 @@ let package = Package(
 
         /// Parameter buffers and layouts, seeded random numbers, hashing. No networking.
         .target(name: "FedCore", swiftSettings: numericsFlags),
+        /// Data sets: loaders (CSV, LIBSVM, MNIST IDX), synthetic generators, partitions.
+        .target(name: "FedData", dependencies: ["FedCore"]),
+        /// OpenBLAS's CBLAS interface (Debian libopenblas-dev), found by pkg-config.
+        .systemLibrary(
+            name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        /// Models on one contiguous parameter buffer: linear, logistic, softmax regression, MLP.
+        .target(name: "FedModels", dependencies: ["FedCore", "FedData", "COpenBLAS"], swiftSettings: numericsFlags),
         /// Optimizers as composable gradient transforms with explicit, serializable state.
         .target(name: "FedOptim", dependencies: ["FedCore"], swiftSettings: numericsFlags),
         /// Strict YAML/JSON configuration reading (path-aware errors) and the optimizer block.
@@ -48,6 +56,8 @@ let package = Package(
         // MARK: - Tests
 
         .testTarget(name: "FedCoreTests", dependencies: ["FedCore"]),
+        .testTarget(name: "FedDataTests", dependencies: ["FedData"]),
+        .testTarget(name: "FedModelsTests", dependencies: ["FedModels"]),
         .testTarget(
             name: "FedOptimTests", dependencies: ["FedOptim", "FedConfig"],
             resources: [.copy("Fixtures")]),
