@@ -37,17 +37,28 @@ let package = Package(
         .target(name: "FedModels", dependencies: ["FedCore", "FedData", "COpenBLAS"], swiftSettings: numericsFlags),
         /// Optimizers as composable gradient transforms with explicit, serializable state.
         .target(name: "FedOptim", dependencies: ["FedCore"], swiftSettings: numericsFlags),
+        /// The messages coordinator and clients exchange (and, with the distributed issue, their codec).
+        .target(name: "FedProtocol", dependencies: ["FedOptim"]),
+        /// A virtual client: shard, model copy, optimizer, state policy, local training.
+        .target(name: "FedClient", dependencies: ["FedCore", "FedData", "FedModels", "FedOptim", "FedProtocol"]),
+        /// Server-side aggregation (FedAvg, weighted means in client-id order, state averaging).
+        .target(name: "FedStrategy", dependencies: ["FedOptim", "FedProtocol"]),
+        /// The round engine: sampling, tasks, aggregation, evaluation; the client-pool seam.
+        .target(name: "FedCoordinator", dependencies: ["FedCore", "FedData", "FedModels", "FedOptim", "FedProtocol", "FedClient", "FedStrategy"]),
+        /// Wires a topology into a run: data, partition, clients, engine, run directory.
+        .target(name: "FedSimulation", dependencies: ["FedCore", "FedData", "FedModels", "FedOptim", "FedProtocol", "FedClient", "FedStrategy", "FedCoordinator", "FedConfig"]),
         /// Strict YAML/JSON configuration reading (path-aware errors) and the optimizer block.
         .target(
             name: "FedConfig",
-            dependencies: ["FedCore", "FedOptim", .product(name: "Yams", package: "Yams")]),
+            dependencies: ["FedCore", "FedOptim", "FedData", "FedModels", "FedProtocol", "FedClient", "FedStrategy",
+                           .product(name: "Yams", package: "Yams")]),
 
         // MARK: - Executables
 
         .executableTarget(
             name: "fedsim",
             dependencies: [
-                "FedCore", "FedOptim", "FedConfig", "FedBench",
+                "FedCore", "FedOptim", "FedConfig", "FedBench", "FedSimulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         /// Throughput benchmarks (optimizer step vs STREAM triad), run by `fedsim bench`.
@@ -58,6 +69,7 @@ let package = Package(
         .testTarget(name: "FedCoreTests", dependencies: ["FedCore"]),
         .testTarget(name: "FedDataTests", dependencies: ["FedData"]),
         .testTarget(name: "FedModelsTests", dependencies: ["FedModels"]),
+        .testTarget(name: "FedSimulationTests", dependencies: ["FedSimulation"]),
         .testTarget(
             name: "FedOptimTests", dependencies: ["FedOptim", "FedConfig"],
             resources: [.copy("Fixtures")]),

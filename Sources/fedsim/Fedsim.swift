@@ -1,9 +1,10 @@
 import ArgumentParser
 import FedConfig
+import FedSimulation
 import Foundation
 
 @main
-struct Fedsim: ParsableCommand {
+struct Fedsim: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fedsim",
         abstract: "FedSim: a federated training simulator for comparing local optimizers.",
@@ -12,7 +13,7 @@ struct Fedsim: ParsableCommand {
             Input errors (bad files, values or flags) exit with status 2 and one line naming the problem.
             """,
         version: "0.1.0",
-        subcommands: [OptimizerCommand.self, BenchCommand.self])
+        subcommands: [RunCommand.self, ValidateCommand.self, OptimizerCommand.self, BenchCommand.self])
 }
 
 /// An input problem reported as one line on stderr with exit status 2.
@@ -26,6 +27,9 @@ func reportingInputErrors<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
     } catch let error as ConfigError {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(2)
+    } catch let error as RunInputError {
         FileHandle.standardError.write(Data("error: \(error)\n".utf8))
         throw ExitCode(2)
     } catch let error as InputError {

@@ -1,0 +1,115 @@
+import FedCore
+import FedData
+import FedModels
+import FedOptim
+import FedProtocol
+
+/// How long and on what batches a client trains each round.
+public struct LocalTraining: Sendable, Equatable, Codable {
+    public enum Length: Sendable, Equatable, Codable {
+        /// Full passes over the shard.
+        case epochs(Int)
+        /// Optimizer steps, reshuffling at every pass over the shard.
+        case steps(Int)
+    }
+
+    public var length: Length
+    /// Samples per batch; 0 means the whole shard (full-batch gradient descent).
+    public var batchSize: Int
+
+    public init(length: Length = .epochs(1), batchSize: Int = 32) {
+        self.length = length
+        self.batchSize = batchSize
+    }
+}
+
+/// The labels of FedSim's independent random streams, all derived from the topology seed, so
+/// that e.g. the client sample of round r depends only on (seed, r).
+public enum SeedStream: UInt64 {
+    case data = 1, split, partition, modelInit, sampling, shuffle
+}
+
+/// One simulated client: its shard, its model copy, its optimizer and its optimizer state.
+/// Not thread-safe; a virtual client is driven by one task at a time.
+public final class VirtualClient {
+    public let id: Int
+    public let shard: Dataset
+    public let model: DenseModel
+    public let optimizer: Optimizer
+    public let policy: StatePolicy
+    public let training: LocalTraining
+    private let seed: UInt64
+    /// The state kept between rounds under *persist*.
+    public private(set) var persistentState: OptimizerState?
+    private let workspace = Workspace()
+    private var weights: [Float]
+    private var gradient: [Float]
+
+    public init(id: Int, shard: Dataset, model: DenseModel, optimizer: Optimizer, policy: StatePolicy,
+                training: LocalTraining, seed: UInt64) {
+        self.id = id
+        self.shard = shard
+        self.model = model
+        self.optimizer = optimizer
+        self.policy = policy
+        self.training = training
+        self.seed = seed
+        weights = [Float](repeating: 0, count: model.parameterCount)
+        gradient = weights
+    }
+
+    /// Restores a persisted state (e.g. from a snapshot after a restart).
+    public func restore(state: OptimizerState?) { persistentState = state }
+
+    /// Trains from the task's global weights and returns the delta.
+    public func train(_ task: ClientTask) -> ClientUpdate {
+        precondition(task.globalWeights.count == model.parameterCount)
+        weights = task.globalWeights
+        var state: OptimizerState = switch policy {
+        case .persist: persistentState ?? optimizer.initialState(params: weights)
+        case .reset: optimizer.initialState(params: weights)
+        case .aggregate: task.sharedState ?? optimizer.initialState(params: weights)
+        }
+        if optimizer.spec.lookahead != nil { state.slowWeights = weights }  // Lookahead restarts from the global model
+
+        let n = shard.count
+        let batch = training.batchSize == 0 ? n : min(training.batchSize, n)
+        let totalSteps: Int = switch training.length {
+        case let .epochs(e): e * ((n + batch - 1) / batch)
+        case let .steps(k): k
+        }
+        var order = Array(0..<n)
+        var epoch = 0, position = n  // forces a shuffle before the first batch
+        var lossSum = 0.0, lossCount = 0
+        let root = SeededRandom(seed: seed)
+        for _ in 0..<totalSteps {
+            if position >= n {
+                var rng = root.derive(SeedStream.shuffle.rawValue, UInt64(id), UInt64(task.round), UInt64(epoch))
+                order = Array(0..<n)
+                if batch < n { rng.shuffle(&order) }
+                epoch += 1
+                position = 0
+            }
+            let end = min(position + batch, n)
+            let loss = order[position..<end].withUnsafeBufferPointer { idx in
+                weights.withUnsafeBufferPointer { w in
+                    gradient.withUnsafeMutableBufferPointer { g in
+                        model.lossAndGradient(params: w, data: shard, indices: idx, gradient: g, workspace: workspace)
+                    }
+                }
+            }
+            lossSum += loss * Double(end - position)
+            lossCount += end - position
+            weights.withUnsafeMutableBufferPointer { w in
+                gradient.withUnsafeMutableBufferPointer { g in optimizer.step(params: w, gradients: g, state: &state) }
+            }
+            position = end
+        }
+        if policy == .persist { persistentState = state }
+        var delta = weights
+        for i in delta.indices { delta[i] = weights[i] - task.globalWeights[i] }
+        return ClientUpdate(round: task.round, clientID: id, sampleCount: n, delta: delta,
+                            trainLoss: lossCount > 0 ? lossSum / Double(lossCount) : .nan,
+                            steps: totalSteps, state: policy == .aggregate ? state : nil)
+    }
+}

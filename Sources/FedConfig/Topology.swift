@@ -1,0 +1,124 @@
+import FedClient
+import FedCore
+import FedData
+import FedModels
+import FedOptim
+import FedProtocol
+import FedStrategy
+import Foundation
+
+/// A run, fully resolved: every field has its value (defaults filled in). Read from a YAML
+/// topology file by `Topology.load`; written back as `topology.yaml` into the run directory.
+/// `docs/TOPOLOGY.md` documents every field.
+public struct Topology: Sendable, Equatable {
+    public var name: String
+    public var seed: UInt64
+    public var rounds: Int
+    public var data: DataSpec
+    public var partition: PartitionSpec
+    public var model: ModelSpec
+    public var clients: ClientsSpec
+    public var server: ServerSpec
+    /// The directory relative paths are resolved against (the topology file's directory).
+    public var baseDirectory: String
+
+    /// Where the samples come from.
+    public enum DataSource: Sendable, Equatable {
+        case csv(path: String, labelColumn: String?)
+        case libsvm(path: String)
+        case idx(images: String, labels: String)
+        /// One file per client (for the `natural` partition).
+        case directory(path: String)
+        case linearRegression(count: Int, features: Int, noise: Double)
+        case blobs(count: Int, features: Int, classes: Int, spread: Double)
+        /// Synthetic(α, β) of the FedProx paper, naturally split across clients.
+        case fedprox(alpha: Double, beta: Double)
+
+        public var name: String {
+            switch self {
+            case .csv: "csv"
+            case .libsvm: "libsvm"
+            case .idx: "idx"
+            case .directory: "directory"
+            case .linearRegression: "linear_regression"
+            case .blobs: "blobs"
+            case .fedprox: "fedprox"
+            }
+        }
+        /// Sources whose samples already belong to clients.
+        public var isNaturallySplit: Bool {
+            switch self {
+            case .directory, .fedprox: true
+            default: false
+            }
+        }
+    }
+
+    public struct DataSpec: Sendable, Equatable {
+        public var source: DataSource
+        public var task: DataTask
+        /// Share of the samples held out as the global test set (per client for natural splits).
+        public var testFraction: Double
+        /// Standardize features with the training set's mean and std.
+        public var standardize: Bool
+    }
+
+    public enum PartitionSpec: Sendable, Equatable {
+        case scheme(PartitionScheme)
+        case natural
+        public var name: String {
+            switch self {
+            case .natural: "natural"
+            case .scheme(.iid): "iid"
+            case .scheme(.dirichlet): "dirichlet"
+            case .scheme(.shards): "shards"
+            case .scheme(.quantity): "quantity"
+            }
+        }
+    }
+
+    public struct ModelSpec: Sendable, Equatable {
+        public var kind: ModelKind
+        public var hidden: [Int]
+        public var bias: Bool
+        /// Initial global weights from a file (JSON array or raw little-endian Float32);
+        /// nil means seeded PyTorch-style initialization.
+        public var initFile: String?
+    }
+
+    /// A group of clients that trains differently from the default (e.g. half AdamW, half Adam+L2).
+    public struct ClientGroup: Sendable, Equatable {
+        public var name: String
+        public var clients: ClosedRange<Int>
+        public var optimizer: OptimizerSpec
+        public var state: StatePolicy
+    }
+
+    public struct ClientsSpec: Sendable, Equatable {
+        public var count: Int
+        public var perRound: Int
+        public var local: LocalTraining
+        public var optimizer: OptimizerSpec
+        public var state: StatePolicy
+        /// Explicit groups; clients outside every group form the default group 0.
+        public var groups: [ClientGroup]
+
+        /// All groups, the default first: index 0 is the top-level optimizer and state.
+        public var allGroups: [ClientGroup] {
+            [ClientGroup(name: "default", clients: 0...(count - 1), optimizer: optimizer, state: state)] + groups
+        }
+
+        /// The group index of every client (later groups override earlier ones).
+        public var groupOfClient: [Int] {
+            var result = [Int](repeating: 0, count: count)
+            for (g, group) in groups.enumerated() {
+                for c in group.clients { result[c] = g + 1 }
+            }
+            return result
+        }
+    }
+
+    public func resolve(_ path: String) -> String {
+        path.hasPrefix("/") ? path : URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).standardizedFileURL.path
+    }
+}

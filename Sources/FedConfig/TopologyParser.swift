@@ -1,0 +1,266 @@
+import FedClient
+import FedCore
+import FedData
+import FedModels
+import FedOptim
+import FedProtocol
+import FedStrategy
+import Foundation
+import Yams
+
+extension Topology {
+    /// Reads a topology file, applies `--set key.path=value` overrides, and resolves every
+    /// default. Every problem is a `ConfigError` naming the file, line and key path.
+    public static func load(file: String, overrides: [String] = []) throws -> Topology {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ConfigError(path: "", message: "cannot read \(file): no such file or not readable")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(file: file, path: "", message: "not UTF-8 text")
+        }
+        let base = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        let stem = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+        return try parse(text, file: file, baseDirectory: base, defaultName: stem, overrides: overrides)
+    }
+
+    public static func parse(_ text: String, file: String? = nil, baseDirectory: String, defaultName: String = "run",
+                             overrides: [String] = []) throws -> Topology {
+        var node: Node
+        do {
+            guard let n = try Yams.compose(yaml: text) else { throw ConfigError(file: file, path: "", message: "the file is empty") }
+            node = n
+        } catch let error as YamlError {
+            throw ConfigError(file: file, path: "", message: "not valid YAML: \(ConfigMap.describe(error))")
+        }
+        for assignment in overrides { node = try applyOverride(assignment, to: node) }
+        let root = try ConfigMap(node, path: "", file: file)
+        return try TopologyReader(root: root, baseDirectory: baseDirectory, defaultName: defaultName).read()
+    }
+
+    /// Applies one `key.path=value` (the value is YAML: `0.1`, `adamw`, `[64, 32]`, `{name: sgd}`).
+    static func applyOverride(_ assignment: String, to node: Node) throws -> Node {
+        guard let eq = assignment.firstIndex(of: "="), eq != assignment.startIndex else {
+            throw ConfigError(path: "--set", message: "'\(assignment)' is not of the form key.path=value")
+        }
+        let keys = assignment[..<eq].split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard keys.allSatisfy({ !$0.isEmpty }) else {
+            throw ConfigError(path: "--set", message: "'\(assignment)': empty key in the path")
+        }
+        let valueText = String(assignment[assignment.index(after: eq)...])
+        let value: Node
+        do {
+            value = try Yams.compose(yaml: valueText) ?? Node("")
+        } catch {
+            throw ConfigError(path: "--set \(keys.joined(separator: "."))", message: "'\(valueText)' is not a valid YAML value")
+        }
+        func set(_ node: Node, _ path: ArraySlice<String>, _ prefix: String) throws -> Node {
+            guard case var .mapping(m) = node else {
+                throw ConfigError(path: prefix, message: "--set cannot go inside a value that is not a mapping")
+            }
+            let key = path.first!
+            let here = prefix.isEmpty ? key : prefix + "." + key
+            if path.count == 1 {
+                m[key] = value
+            } else {
+                m[key] = try set(m[key] ?? Node.mapping(Node.Mapping([])), path.dropFirst(), here)
+            }
+            return .mapping(m)
+        }
+        return try set(node, keys[...], "")
+    }
+}
+
+/// Reads the sections of a topology in order; each section checks its own keys.
+struct TopologyReader {
+    let root: ConfigMap
+    let baseDirectory: String
+    let defaultName: String
+
+    func read() throws -> Topology {
+        root.expected = ["name", "seed", "rounds", "data", "partition", "model", "clients", "server"]
+        let name = try root.string("name") ?? defaultName
+        guard name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }), !name.isEmpty else {
+            throw root.error("name", "'\(name)' may only hold letters, digits, '-', '_' and '.' (it names the run directory)")
+        }
+        let seed = try root.int("seed", default: 0, in: 0...Int.max)
+        let rounds = try root.int("rounds", default: 10, in: 1...1_000_000)
+        guard let dataMap = try root.map("data") else { throw root.error(nil, "missing required section 'data'") }
+        let data = try readData(dataMap)
+        let partition = try readPartition(try root.map("partition"), data: data)
+        guard let modelMap = try root.map("model") else { throw root.error(nil, "missing required section 'model'") }
+        let model = try readModel(modelMap, data: data)
+        guard let clientsMap = try root.map("clients") else { throw root.error(nil, "missing required section 'clients'") }
+        let clients = try readClients(clientsMap)
+        let server = try readServer(try root.map("server"))
+        try root.finish()
+        if partition == .natural && !data.source.isNaturallySplit {
+            throw root.error("partition", "the natural partition needs a data source that is split by client (directory or fedprox), not \(data.source.name)")
+        }
+        if data.source.isNaturallySplit && partition != .natural {
+            throw root.error("partition", "data source \(data.source.name) is already split by client: use partition: {scheme: natural}")
+        }
+        return Topology(name: name, seed: UInt64(seed), rounds: rounds, data: data, partition: partition, model: model,
+                        clients: clients, server: server, baseDirectory: baseDirectory)
+    }
+
+    func readData(_ m: ConfigMap) throws -> Topology.DataSpec {
+        m.expected = ["source", "path", "label_column", "images", "labels", "count", "features", "classes", "noise",
+                      "spread", "alpha", "beta", "task", "test_fraction", "standardize"]
+        enum Source: String, CaseIterable {
+            case csv, libsvm, idx, directory, fedprox, blobs
+            case linearRegression = "linear_regression"
+        }
+        let kind = try m.choice("source", as: Source.self)
+        func required(_ key: String) throws -> String {
+            guard let value = try m.string(key) else { throw m.error(nil, "missing required key '\(key)' for source \(kind.rawValue)") }
+            return value
+        }
+        let source: Topology.DataSource
+        var defaultTask = DataTask.classification
+        switch kind {
+        case .csv: source = .csv(path: try required("path"), labelColumn: try m.string("label_column"))
+        case .libsvm: source = .libsvm(path: try required("path"))
+        case .idx: source = .idx(images: try required("images"), labels: try required("labels"))
+        case .directory: source = .directory(path: try required("path"))
+        case .linearRegression:
+            defaultTask = .regression
+            source = .linearRegression(count: try m.int("count", default: 1000, in: 2...100_000_000),
+                                       features: try m.int("features", default: 10, in: 1...1_000_000),
+                                       noise: try m.double("noise", default: 0.1, in: .nonNegative))
+        case .blobs:
+            source = .blobs(count: try m.int("count", default: 1000, in: 2...100_000_000),
+                            features: try m.int("features", default: 2, in: 1...1_000_000),
+                            classes: try m.int("classes", default: 3, in: 2...100_000),
+                            spread: try m.double("spread", default: 1, in: .positive))
+        case .fedprox:
+            source = .fedprox(alpha: try m.double("alpha", default: 1, in: .nonNegative),
+                              beta: try m.double("beta", default: 1, in: .nonNegative))
+        }
+        let task = try m.choice("task", default: defaultTask)
+        if case .linearRegression = source, task != .regression {
+            throw m.error("task", "linear_regression data is a regression task")
+        }
+        if case .blobs = source, task != .classification { throw m.error("task", "blobs data is a classification task") }
+        if case .fedprox = source, task != .classification { throw m.error("task", "fedprox data is a classification task") }
+        let spec = Topology.DataSpec(source: source, task: task,
+                                     testFraction: try m.double("test_fraction", default: 0.2, in: NumberRange(lower: 0, lowerInclusive: false, upper: 1, upperInclusive: false)),
+                                     standardize: try m.bool("standardize", default: false))
+        try m.finish { key in m.expected.contains(key) ? "'\(key)' is not a setting of data source \(kind.rawValue)" : nil }
+        return spec
+    }
+
+    func readPartition(_ m: ConfigMap?, data: Topology.DataSpec) throws -> Topology.PartitionSpec {
+        guard let m else { return data.source.isNaturallySplit ? .natural : .scheme(.iid) }
+        m.expected = ["scheme", "alpha", "classes_per_client"]
+        enum Scheme: String, CaseIterable { case iid, dirichlet, shards, quantity, natural }
+        let scheme = try m.choice("scheme", as: Scheme.self)
+        let result: Topology.PartitionSpec
+        switch scheme {
+        case .iid: result = .scheme(.iid)
+        case .natural: result = .natural
+        case .dirichlet: result = .scheme(.dirichlet(alpha: try m.double("alpha", default: 0.5, in: .positive)))
+        case .quantity: result = .scheme(.quantity(alpha: try m.double("alpha", default: 0.5, in: .positive)))
+        case .shards: result = .scheme(.shards(classesPerClient: try m.int("classes_per_client", default: 2, in: 1...100_000)))
+        }
+        if case .scheme(.dirichlet) = result, data.task != .classification {
+            throw m.error("scheme", "dirichlet label skew needs a classification task")
+        }
+        if case .scheme(.shards) = result, data.task != .classification {
+            throw m.error("scheme", "label shards need a classification task")
+        }
+        try m.finish { key in m.expected.contains(key) ? "'\(key)' is not a setting of the \(scheme.rawValue) partition" : nil }
+        return result
+    }
+
+    func readModel(_ m: ConfigMap, data: Topology.DataSpec) throws -> Topology.ModelSpec {
+        m.expected = ["kind", "hidden", "bias", "init"]
+        let kind = try m.choice("kind", as: ModelKind.self)
+        var hidden: [Int] = []
+        if let items = try m.sequence("hidden") {
+            guard kind == .mlp else { throw m.error("hidden", "only an mlp has hidden layers") }
+            hidden = try items.map { path, node in
+                guard case let .scalar(s) = node, let width = Int(s.string), (1...1_000_000).contains(width) else {
+                    throw ConfigError(file: m.file, line: node.mark?.line, path: path, message: "expected a layer width in [1, 1000000]")
+                }
+                return width
+            }
+        } else if kind == .mlp {
+            hidden = [32]
+        }
+        let bias = try m.bool("bias", default: true)
+        var initFile: String?
+        if let value = try m.string("init"), value != "seeded" { initFile = value }
+        switch (kind, data.task) {
+        case (.linear, .classification): throw m.error("kind", "a linear (regression) model needs a regression task; use logistic, softmax or mlp")
+        case (.logistic, .regression), (.softmax, .regression), (.mlp, .regression):
+            throw m.error("kind", "\(kind.rawValue) is a classifier but the data task is regression; use linear")
+        default: break
+        }
+        try m.finish()
+        return Topology.ModelSpec(kind: kind, hidden: hidden, bias: bias, initFile: initFile)
+    }
+
+    func readClients(_ m: ConfigMap) throws -> Topology.ClientsSpec {
+        m.expected = ["count", "per_round", "fraction", "local", "optimizer", "state", "groups"]
+        let count = try m.int("count", default: 10, in: 1...10_000_000)
+        if m.has("per_round") && m.has("fraction") { throw m.error("fraction", "give per_round or fraction, not both") }
+        var perRound = try m.int("per_round", default: count, in: 1...Int.max)
+        if perRound > count { throw m.error("per_round", "\(perRound) is more than clients.count (\(count))") }
+        if let fraction = try m.optionalDouble("fraction", in: NumberRange(lower: 0, lowerInclusive: false, upper: 1, upperInclusive: true)) {
+            perRound = max(1, Int((fraction * Double(count)).rounded()))
+        }
+        var local = LocalTraining()
+        if let l = try m.map("local") {
+            l.expected = ["epochs", "steps", "batch_size"]
+            if l.has("epochs") && l.has("steps") { throw l.error("steps", "give epochs or steps, not both") }
+            if let steps = try l.optionalInt("steps", in: 1...100_000_000) { local.length = .steps(steps) }
+            else { local.length = .epochs(try l.int("epochs", default: 1, in: 1...1_000_000)) }
+            if let text = try? l.string("batch_size"), text == "full" {
+                local.batchSize = 0
+            } else {
+                local.batchSize = try l.int("batch_size", default: 32, in: 0...100_000_000)
+            }
+            try l.finish()
+        }
+        guard let optimizerMap = try m.map("optimizer") else { throw m.error(nil, "missing required key 'optimizer'") }
+        let optimizer = try OptimizerSpec.parse(optimizerMap)
+        let state = try m.choice("state", default: StatePolicy.persist)
+        var groups: [Topology.ClientGroup] = []
+        if let items = try m.sequence("groups") {
+            for (i, (path, node)) in items.enumerated() {
+                let g = try ConfigMap(node, path: path, file: m.file)
+                g.expected = ["name", "clients", "optimizer", "state"]
+                guard let rangeText = try g.string("clients") else { throw g.error(nil, "missing required key 'clients' (e.g. 0-4)") }
+                let range = try parseRange(rangeText, count: count, map: g)
+                let optimizer = try g.map("optimizer").map(OptimizerSpec.parse) ?? optimizer
+                let groupState = try g.choice("state", default: state)
+                groups.append(Topology.ClientGroup(name: try g.string("name") ?? "group\(i + 1)", clients: range,
+                                                   optimizer: optimizer, state: groupState))
+                try g.finish()
+            }
+        }
+        try m.finish()
+        return Topology.ClientsSpec(count: count, perRound: perRound, local: local, optimizer: optimizer, state: state, groups: groups)
+    }
+
+    func parseRange(_ text: String, count: Int, map: ConfigMap) throws -> ClosedRange<Int> {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let bounds: (Int, Int)?
+        switch parts.count {
+        case 1: bounds = parts[0].map { ($0, $0) }
+        case 2: bounds = parts[0].flatMap { a in parts[1].map { (a, $0) } }
+        default: bounds = nil
+        }
+        guard let (a, b) = bounds, a <= b else { throw map.error("clients", "'\(text)' is not a client range like 0-4 or 7") }
+        guard a >= 0, b < count else { throw map.error("clients", "\(text) is outside 0-\(count - 1) (clients.count is \(count))") }
+        return a...b
+    }
+
+    func readServer(_ m: ConfigMap?) throws -> ServerSpec {
+        guard let m else { return ServerSpec() }
+        m.expected = ["strategy", "lr"]
+        let spec = ServerSpec(strategy: try m.choice("strategy", default: .fedavg), lr: try m.double("lr", default: 1, in: .positive))
+        try m.finish()
+        return spec
+    }
+}

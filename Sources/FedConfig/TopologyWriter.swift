@@ -1,0 +1,121 @@
+import FedClient
+import FedData
+import FedModels
+import FedOptim
+import FedProtocol
+import FedStrategy
+import Foundation
+import Yams
+
+/// Writes a resolved topology back as YAML with every default spelled out, so a run directory
+/// records exactly what ran (and `fedsim run runs/x/topology.yaml` runs it again).
+extension Topology {
+    public func resolvedYAML() -> String {
+        let node = map([
+            ("name", scalar(name)),
+            ("seed", scalar(String(seed))),
+            ("rounds", scalar(String(rounds))),
+            ("data", dataNode()),
+            ("partition", partitionNode()),
+            ("model", modelNode()),
+            ("clients", clientsNode()),
+            ("server", map([("strategy", scalar(server.strategy.rawValue)), ("lr", number(server.lr))])),
+        ])
+        return (try? Yams.serialize(node: node, sortKeys: false)) ?? ""
+    }
+
+    private func dataNode() -> Node {
+        var pairs: [(String, Node)] = [("source", scalar(data.source.name))]
+        switch data.source {
+        case let .csv(path, label):
+            pairs.append(("path", scalar(resolve(path))))
+            if let label { pairs.append(("label_column", scalar(label))) }
+        case let .libsvm(path), let .directory(path): pairs.append(("path", scalar(resolve(path))))
+        case let .idx(images, labels): pairs += [("images", scalar(resolve(images))), ("labels", scalar(resolve(labels)))]
+        case let .linearRegression(count, features, noise):
+            pairs += [("count", scalar(String(count))), ("features", scalar(String(features))), ("noise", number(noise))]
+        case let .blobs(count, features, classes, spread):
+            pairs += [("count", scalar(String(count))), ("features", scalar(String(features))),
+                      ("classes", scalar(String(classes))), ("spread", number(spread))]
+        case let .fedprox(alpha, beta): pairs += [("alpha", number(alpha)), ("beta", number(beta))]
+        }
+        pairs += [("task", scalar(data.task.rawValue)), ("test_fraction", number(data.testFraction)),
+                  ("standardize", scalar(String(data.standardize)))]
+        return map(pairs)
+    }
+
+    private func partitionNode() -> Node {
+        var pairs: [(String, Node)] = [("scheme", scalar(partition.name))]
+        switch partition {
+        case let .scheme(.dirichlet(alpha)), let .scheme(.quantity(alpha)): pairs.append(("alpha", number(alpha)))
+        case let .scheme(.shards(k)): pairs.append(("classes_per_client", scalar(String(k))))
+        default: break
+        }
+        return map(pairs)
+    }
+
+    private func modelNode() -> Node {
+        var pairs: [(String, Node)] = [("kind", scalar(model.kind.rawValue))]
+        if model.kind == .mlp { pairs.append(("hidden", .sequence(.init(model.hidden.map { scalar(String($0)) }, .implicit, .flow)))) }
+        pairs.append(("bias", scalar(String(model.bias))))
+        pairs.append(("init", scalar(model.initFile.map(resolve) ?? "seeded")))
+        return map(pairs)
+    }
+
+    private func clientsNode() -> Node {
+        var local: [(String, Node)] = []
+        switch clients.local.length {
+        case let .epochs(e): local.append(("epochs", scalar(String(e))))
+        case let .steps(k): local.append(("steps", scalar(String(k))))
+        }
+        local.append(("batch_size", scalar(clients.local.batchSize == 0 ? "full" : String(clients.local.batchSize))))
+        var pairs: [(String, Node)] = [
+            ("count", scalar(String(clients.count))), ("per_round", scalar(String(clients.perRound))),
+            ("local", map(local)), ("optimizer", Topology.optimizerNode(clients.optimizer)), ("state", scalar(clients.state.rawValue)),
+        ]
+        if !clients.groups.isEmpty {
+            pairs.append(("groups", .sequence(.init(clients.groups.map { g in
+                map([("name", scalar(g.name)), ("clients", scalar("\(g.clients.lowerBound)-\(g.clients.upperBound)")),
+                     ("optimizer", Topology.optimizerNode(g.optimizer)), ("state", scalar(g.state.rawValue))])
+            }))))
+        }
+        return map(pairs)
+    }
+
+    /// An optimizer block with every setting of its optimizer spelled out.
+    public static func optimizerNode(_ s: OptimizerSpec) -> Node {
+        typealias K = OptimizerSpec.Key
+        var pairs: [(String, Node)] = [("name", scalar(s.name.rawValue)), ("lr", number(s.lr))]
+        let values: [(K, String)] = [
+            (.weightDecay, fmt(s.weightDecay)), (.momentum, fmt(s.momentum)), (.dampening, fmt(s.dampening)),
+            (.nesterov, String(s.nesterov)), (.beta1, fmt(s.beta1)), (.beta2, fmt(s.beta2)), (.eps, fmt(s.eps)),
+            (.amsgrad, String(s.amsgrad)), (.alpha, fmt(s.alpha)), (.centered, String(s.centered)), (.rho, fmt(s.rho)),
+            (.lrDecay, fmt(s.lrDecay)), (.initialAccumulator, fmt(s.initialAccumulator)),
+            (.momentumDecay, fmt(s.momentumDecay)), (.decayConvention, s.decayConvention.rawValue),
+        ]
+        for (key, value) in values where s.name.settings.contains(key) { pairs.append((key.rawValue, scalar(value))) }
+        pairs.append((K.decayMask.rawValue, scalar(s.decayMask.rawValue)))
+        if let clip = s.clipNorm { pairs.append((K.clipNorm.rawValue, number(clip))) }
+        let schedule: [(String, Node)] = switch s.schedule {
+        case .constant: [("type", scalar("constant"))]
+        case let .step(size, gamma): [("type", scalar("step")), ("step_size", scalar(String(size))), ("gamma", number(gamma))]
+        case let .cosine(tMax, etaMin): [("type", scalar("cosine")), ("t_max", scalar(String(tMax))), ("eta_min", number(etaMin))]
+        case let .linearWarmup(n, f): [("type", scalar("linear_warmup")), ("warmup_steps", scalar(String(n))), ("start_factor", number(f))]
+        case let .warmRestarts(t0, mult, etaMin):
+            [("type", scalar("warm_restarts")), ("t_0", scalar(String(t0))), ("t_mult", scalar(String(mult))), ("eta_min", number(etaMin))]
+        }
+        pairs.append((K.schedule.rawValue, map(schedule, flow: true)))
+        if let la = s.lookahead {
+            pairs.append((K.lookahead.rawValue, map([("k", scalar(String(la.k))), ("alpha", number(la.alpha))], flow: true)))
+        }
+        return map(pairs)
+    }
+}
+
+private func scalar(_ s: String) -> Node { Node(s) }
+private func number(_ x: Double) -> Node { Node(fmt(x)) }
+/// Shortest text that reads back as the same Double.
+private func fmt(_ x: Double) -> String { x == x.rounded() && abs(x) < 1e15 ? String(format: "%.1f", x) : "\(x)" }
+private func map(_ pairs: [(String, Node)], flow: Bool = false) -> Node {
+    .mapping(Node.Mapping(pairs.map { (Node($0.0), $0.1) }, .implicit, flow ? .flow : .block))
+}

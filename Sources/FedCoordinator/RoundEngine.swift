@@ -1,0 +1,147 @@
+import FedClient
+import FedCore
+import FedData
+import FedModels
+import FedOptim
+import FedProtocol
+import FedStrategy
+import Foundation
+
+/// Runs the clients' local training for a round. The in-process pool calls virtual clients
+/// directly; the distributed pool (ZeroMQ) sends the same tasks to client processes.
+public protocol ClientPool: AnyObject {
+    /// Trains every task and returns one update per task (any order).
+    func train(_ tasks: [ClientTask]) async throws -> [ClientUpdate]
+}
+
+/// The direct, single-process pool: a product feature (tests, sweeps), not a mock.
+public final class InProcessPool: ClientPool {
+    public let clients: [VirtualClient]
+    public init(clients: [VirtualClient]) { self.clients = clients }
+
+    public func train(_ tasks: [ClientTask]) async throws -> [ClientUpdate] {
+        tasks.map { clients[$0.clientID].train($0) }
+    }
+}
+
+/// The global model's quality and the round's bookkeeping, one per round (round 0 is the
+/// initial model). Written to `rounds.jsonl` / `rounds.csv`.
+public struct RoundRecord: Codable, Sendable, Equatable {
+    public var round: Int
+    public var testLoss: Double
+    public var testAccuracy: Double?
+    public var testRMSE: Double?
+    public var testR2: Double?
+    /// Sample-weighted mean of the participants' local training loss (nil in round 0).
+    public var trainLoss: Double?
+    public var weightNorm: Double
+    public var updateNorm: Double
+    public var participants: [Int]
+    public var samples: Int
+    /// Parameter payload that crossed (or would cross) the wire: weights down, deltas up, and
+    /// optimizer states both ways under the *aggregate* policy.
+    public var payloadBytes: Int
+    public var seconds: Double
+    public var weightsHash: String
+
+    enum CodingKeys: String, CodingKey {
+        case round, testLoss = "test_loss", testAccuracy = "test_accuracy", testRMSE = "test_rmse", testR2 = "test_r2"
+        case trainLoss = "train_loss", weightNorm = "weight_norm", updateNorm = "update_norm", participants, samples
+        case payloadBytes = "payload_bytes", seconds, weightsHash = "weights_hash"
+    }
+}
+
+/// One participant's line in `clients.jsonl`.
+public struct ClientRecord: Codable, Sendable, Equatable {
+    public var round: Int
+    public var client: Int
+    public var samples: Int
+    public var steps: Int
+    public var trainLoss: Double
+    public var deltaNorm: Double
+
+    enum CodingKeys: String, CodingKey {
+        case round, client, samples, steps, trainLoss = "train_loss", deltaNorm = "delta_norm"
+    }
+}
+
+/// The coordinator's round loop: sample, send tasks, aggregate in client-id order, evaluate.
+public final class RoundEngine {
+    public let model: DenseModel
+    public let testSet: Dataset
+    public let sampler: ClientSampler
+    public let server: ServerSpec
+    /// Group index of every client (clients of one group share an optimizer and state policy).
+    public let groupOfClient: [Int]
+    public let policyOfGroup: [StatePolicy]
+    public private(set) var weights: [Float]
+    /// The averaged optimizer state per group under the *aggregate* policy.
+    public private(set) var sharedStates: [Int: OptimizerState] = [:]
+    private let pool: ClientPool
+    private let workspace = Workspace()
+
+    public init(model: DenseModel, testSet: Dataset, initialWeights: [Float], sampler: ClientSampler, server: ServerSpec,
+                groupOfClient: [Int], policyOfGroup: [StatePolicy], pool: ClientPool) {
+        precondition(initialWeights.count == model.parameterCount)
+        self.model = model
+        self.testSet = testSet
+        self.weights = initialWeights
+        self.sampler = sampler
+        self.server = server
+        self.groupOfClient = groupOfClient
+        self.policyOfGroup = policyOfGroup
+        self.pool = pool
+    }
+
+    /// The record of the model as it stands, before any round (round 0).
+    public func initialRecord() -> RoundRecord {
+        record(round: 0, updates: [], meanDelta: [], seconds: 0, payload: 0)
+    }
+
+    /// Runs round `round` (1-based) and returns its record and the participants' updates.
+    public func runRound(_ round: Int) async throws -> (RoundRecord, [ClientUpdate]) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let participants = sampler.sample(round: round)
+        let tasks = participants.map { id in
+            ClientTask(round: round, clientID: id, globalWeights: weights,
+                       sharedState: policyOfGroup[groupOfClient[id]] == .aggregate ? sharedStates[groupOfClient[id]] : nil)
+        }
+        let updates = try await pool.train(tasks).sorted { $0.clientID < $1.clientID }
+        var payload = 0
+        for task in tasks { payload += 4 * task.globalWeights.count + 4 * (task.sharedState?.storageCount ?? 0) }
+        for update in updates { payload += 4 * update.delta.count + 4 * (update.state?.storageCount ?? 0) }
+        let meanDelta = Aggregation.weightedMeanDelta(updates)
+        if !meanDelta.isEmpty { Aggregation.apply(meanDelta, to: &weights, serverLR: server.lr) }
+        for group in Set(updates.map { groupOfClient[$0.clientID] }) where policyOfGroup[group] == .aggregate {
+            sharedStates[group] = Aggregation.averageStates(updates.filter { groupOfClient[$0.clientID] == group })
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return (record(round: round, updates: updates, meanDelta: meanDelta, seconds: seconds, payload: payload), updates)
+    }
+
+    private func record(round: Int, updates: [ClientUpdate], meanDelta: [Double], seconds: Double, payload: Int) -> RoundRecord {
+        let metrics = weights.withUnsafeBufferPointer { model.evaluate(params: $0, data: testSet, workspace: workspace) }
+        let samples = updates.reduce(0) { $0 + $1.sampleCount }
+        let trainLoss = samples > 0 ? updates.reduce(0.0) { $0 + $1.trainLoss * Double($1.sampleCount) } / Double(samples) : nil
+        return RoundRecord(
+            round: round, testLoss: metrics.loss, testAccuracy: metrics.accuracy, testRMSE: metrics.rmse, testR2: metrics.r2,
+            trainLoss: trainLoss, weightNorm: norm(weights.map(Double.init)), updateNorm: norm(meanDelta),
+            participants: updates.map(\.clientID), samples: samples, payloadBytes: payload, seconds: seconds,
+            weightsHash: WeightHash.hex(weights))
+    }
+
+    /// Per-participant records for `clients.jsonl`.
+    public static func clientRecords(_ updates: [ClientUpdate]) -> [ClientRecord] {
+        updates.map {
+            ClientRecord(round: $0.round, client: $0.clientID, samples: $0.sampleCount, steps: $0.steps,
+                         trainLoss: $0.trainLoss, deltaNorm: norm($0.delta.map(Double.init)))
+        }
+    }
+}
+
+func norm(_ v: [Double]) -> Double { v.reduce(0) { $0 + $1 * $1 }.squareRoot() }
+
+extension OptimizerState {
+    /// Floats held in all slots (what sending this state moves).
+    public var storageCount: Int { transforms.reduce(0) { $0 + $1.storage.count } }
+}

@@ -1,0 +1,162 @@
+import FedClient
+import FedConfig
+import FedCoordinator
+import FedCore
+import FedData
+import FedModels
+import FedOptim
+import FedProtocol
+import Foundation
+
+/// A problem with a run's inputs found while preparing it (data files, initial weights,
+/// topology and data that do not fit together). Reported as one line; nothing is written.
+public struct RunInputError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Everything a run needs, built deterministically from a topology: the same topology and seed
+/// give the same shards, model initialization and clients in every process.
+public struct PreparedRun {
+    public let topology: Topology
+    public let model: DenseModel
+    /// Each client's training shard, by client id.
+    public let shards: [Dataset]
+    public let testSet: Dataset
+    public let initialWeights: [Float]
+    /// The resolved optimizer of every group (index 0 is the default group).
+    public let groups: [Topology.ClientGroup]
+    public let groupOfClient: [Int]
+    public let partitionSummary: String
+
+    /// Loads or generates the data, splits and partitions it, and initializes the model.
+    public static func prepare(_ t: Topology) throws -> PreparedRun {
+        let root = SeededRandom(seed: t.seed)
+        var train: [Dataset]
+        var test: Dataset
+        do {
+            switch t.data.source {
+            case .directory, .fedprox:
+                let perClient: [Dataset]
+                if case let .directory(path) = t.data.source {
+                    perClient = try DataLoader.directory(path: t.resolve(path), task: t.data.task)
+                } else if case let .fedprox(alpha, beta) = t.data.source {
+                    var rng = root.derive(SeedStream.data.rawValue)
+                    perClient = Synthetic.fedProx(alpha: alpha, beta: beta, clients: t.clients.count, rng: &rng)
+                } else { perClient = [] }
+                guard perClient.count == t.clients.count else {
+                    throw RunInputError("clients.count is \(t.clients.count) but the data holds \(perClient.count) client files")
+                }
+                var splits: [(train: Dataset, test: Dataset)] = []
+                for (k, data) in perClient.enumerated() {
+                    var rng = root.derive(SeedStream.split.rawValue, UInt64(k))
+                    guard data.count >= 2 else { throw RunInputError("client \(k)'s data has \(data.count) sample(s); each needs at least 2 (train and test)") }
+                    splits.append(trainTestSplit(data, testFraction: t.data.testFraction, rng: &rng))
+                }
+                train = splits.map(\.train)
+                test = Dataset.concatenate(splits.map(\.test))
+            default:
+                let all = try loadPooled(t, root: root)
+                var rng = root.derive(SeedStream.split.rawValue)
+                let split = trainTestSplit(all, testFraction: t.data.testFraction, rng: &rng)
+                guard split.train.count >= t.clients.count else {
+                    throw RunInputError("the training set has \(split.train.count) samples, fewer than clients.count (\(t.clients.count))")
+                }
+                guard case let .scheme(scheme) = t.partition else { throw RunInputError("internal: pooled data with a natural partition") }
+                var prng = root.derive(SeedStream.partition.rawValue)
+                let partition = try Partitioner.split(split.train, clients: t.clients.count, scheme: scheme, rng: &prng)
+                train = partition.clients.map { split.train.subset($0) }
+                test = split.test
+            }
+        } catch let error as DataError {
+            throw RunInputError(error.description)
+        }
+        if t.data.standardize {
+            let standardizer = Standardizer(fitting: Dataset.concatenate(train))
+            for i in train.indices { standardizer.apply(to: &train[i]) }
+            standardizer.apply(to: &test)
+        }
+        let pooled = Dataset.concatenate(train + [test])
+        let classes = pooled.classCount
+        if t.model.kind == .logistic && classes != 2 {
+            throw RunInputError("model.kind logistic needs 2 classes (labels 0 and 1); the data has \(classes)")
+        }
+        if pooled.isClassification && classes < 2 { throw RunInputError("the data has only one class") }
+        let model = DenseModel(kind: t.model.kind, inputs: pooled.featureCount, classes: classes,
+                               hidden: t.model.hidden, bias: t.model.bias)
+        let initial: [Float]
+        if let file = t.model.initFile {
+            initial = try loadWeights(t.resolve(file), count: model.parameterCount)
+        } else {
+            var rng = root.derive(SeedStream.modelInit.rawValue)
+            initial = model.initialParameters(rng: &rng)
+        }
+        let partition = Partition(clients: {
+            var offset = 0
+            return train.map { shard in defer { offset += shard.count }; return Array(offset..<(offset + shard.count)) }
+        }())
+        let summary = partition.summary(labels: Dataset.concatenate(train).labels, classCount: classes)
+        return PreparedRun(topology: t, model: model, shards: train, testSet: test, initialWeights: initial,
+                           groups: t.clients.allGroups, groupOfClient: t.clients.groupOfClient, partitionSummary: summary)
+    }
+
+    private static func loadPooled(_ t: Topology, root: SeededRandom) throws -> Dataset {
+        var rng = root.derive(SeedStream.data.rawValue)
+        switch t.data.source {
+        case let .csv(path, label): return try DataLoader.csv(path: t.resolve(path), labelColumn: label, task: t.data.task)
+        case let .libsvm(path): return try DataLoader.libsvm(path: t.resolve(path), task: t.data.task)
+        case let .idx(images, labels): return try DataLoader.idx(images: t.resolve(images), labels: t.resolve(labels))
+        case let .linearRegression(count, features, noise):
+            return Synthetic.linearRegression(count: count, features: features, noise: Float(noise), bias: 0.5, rng: &rng).data
+        case let .blobs(count, features, classes, spread):
+            return Synthetic.blobs(count: count, features: features, classes: classes, spread: Float(spread), rng: &rng)
+        case .directory, .fedprox:
+            throw RunInputError("internal: \(t.data.source.name) is split by client")
+        }
+    }
+
+    /// Initial weights from a JSON array of numbers or raw little-endian Float32 bytes.
+    static func loadWeights(_ path: String, count: Int) throws -> [Float] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw RunInputError("model.init: cannot read \(path)")
+        }
+        let first = data.first { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }
+        if first == UInt8(ascii: "[") {
+            guard let list = try? JSONSerialization.jsonObject(with: data) as? [Any] else {
+                throw RunInputError("model.init: \(path) is not a JSON array of numbers")
+            }
+            let values = try list.enumerated().map { i, x -> Float in
+                guard let n = x as? NSNumber, String(cString: n.objCType) != "c", Float(n.doubleValue).isFinite else {
+                    throw RunInputError("model.init: \(path): element \(i) is not a finite number")
+                }
+                return Float(n.doubleValue)
+            }
+            guard values.count == count else {
+                throw RunInputError("model.init: \(path) holds \(values.count) numbers; the model has \(count) parameters")
+            }
+            return values
+        }
+        guard data.count == 4 * count else {
+            throw RunInputError("model.init: \(path) has \(data.count) bytes; raw Float32 weights for this model take \(4 * count)")
+        }
+        let values = data.withUnsafeBytes { raw in
+            (0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+        }
+        if let bad = values.firstIndex(where: { !$0.isFinite }) {
+            throw RunInputError("model.init: \(path): weight \(bad) is not finite")
+        }
+        return values
+    }
+
+    /// The virtual clients `ids` (a client process hosts a subset; the single-process run all).
+    public func makeClients(_ ids: some Sequence<Int>) -> [Int: VirtualClient] {
+        let optimizers = groups.map { Optimizer($0.optimizer, layout: model.layout) }
+        var result: [Int: VirtualClient] = [:]
+        for id in ids {
+            let g = groupOfClient[id]
+            result[id] = VirtualClient(id: id, shard: shards[id], model: model, optimizer: optimizers[g],
+                                       policy: groups[g].state, training: topology.clients.local, seed: topology.seed)
+        }
+        return result
+    }
+}

@@ -1,0 +1,93 @@
+import FedConfig
+import FedCoordinator
+import FedCore
+import Foundation
+
+/// The directory a run writes: `topology.yaml` (resolved), `partition.txt`, `rounds.jsonl`,
+/// `rounds.csv`, `clients.jsonl`, and at the end `final_weights.f32` and `summary.json`.
+/// Every round is appended and handed to the OS before the next starts, so an interrupted run
+/// keeps every finished round; whole files are written atomically (temporary file + rename).
+public final class RunDirectory {
+    public let url: URL
+    private let rounds: FileHandle
+    private let roundsCSV: FileHandle
+    private let clients: FileHandle
+    private let encoder: JSONEncoder
+
+    static let csvHeader = "round,test_loss,test_accuracy,test_rmse,test_r2,train_loss,weight_norm,update_norm,participants,samples,payload_bytes,seconds,weights_hash\n"
+
+    /// Creates `parent/<name>-<UTC time>/` (or `exactly` when given; it must not exist yet).
+    public init(parent: URL?, exactly: URL?, topology: Topology, partitionSummary: String) throws {
+        let fm = FileManager.default
+        if let exactly {
+            url = exactly
+        } else {
+            let formatter = DateFormatter()
+            formatter.dateFormat = "yyyyMMdd-HHmmss"
+            formatter.timeZone = TimeZone(identifier: "UTC")
+            var candidate = parent!.appendingPathComponent("\(topology.name)-\(formatter.string(from: Date()))")
+            var n = 2
+            while fm.fileExists(atPath: candidate.path) {
+                candidate = parent!.appendingPathComponent("\(topology.name)-\(formatter.string(from: Date()))-\(n)")
+                n += 1
+            }
+            url = candidate
+        }
+        if fm.fileExists(atPath: url.path) {
+            throw RunInputError("\(url.path) already exists; choose another --out (FedSim never overwrites a run)")
+        }
+        try fm.createDirectory(at: url, withIntermediateDirectories: true)
+        try RunDirectory.writeAtomically(Data(topology.resolvedYAML().utf8), to: url.appendingPathComponent("topology.yaml"))
+        try RunDirectory.writeAtomically(Data((partitionSummary + "\n").utf8), to: url.appendingPathComponent("partition.txt"))
+        let dir = url
+        func create(_ name: String, _ initial: String = "") throws -> FileHandle {
+            let path = dir.appendingPathComponent(name).path
+            guard fm.createFile(atPath: path, contents: Data(initial.utf8)) else { throw RunInputError("cannot create \(path)") }
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            try handle.seekToEnd()
+            return handle
+        }
+        rounds = try create("rounds.jsonl")
+        roundsCSV = try create("rounds.csv", RunDirectory.csvHeader)
+        clients = try create("clients.jsonl")
+        encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    }
+
+    /// Appends one round (and its participants) to the metrics files.
+    public func append(_ record: RoundRecord, clients clientRecords: [ClientRecord]) throws {
+        try rounds.write(contentsOf: encoder.encode(record) + Data("\n".utf8))
+        try roundsCSV.write(contentsOf: Data(RunDirectory.csvRow(record).utf8))
+        var lines = Data()
+        for c in clientRecords { lines += try encoder.encode(c) + Data("\n".utf8) }
+        if !lines.isEmpty { try clients.write(contentsOf: lines) }
+    }
+
+    /// Writes the final weights (raw little-endian Float32) and a summary, then closes the files.
+    public func finish(weights: [Float], summary: [String: String]) throws {
+        var bytes = Data(capacity: 4 * weights.count)
+        for w in weights { withUnsafeBytes(of: w.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
+        try RunDirectory.writeAtomically(bytes, to: url.appendingPathComponent("final_weights.f32"))
+        let json = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys])
+        try RunDirectory.writeAtomically(json, to: url.appendingPathComponent("summary.json"))
+        try? rounds.close(); try? roundsCSV.close(); try? clients.close()
+    }
+
+    static func csvRow(_ r: RoundRecord) -> String {
+        func o(_ x: Double?) -> String { x.map { "\($0)" } ?? "" }
+        return [String(r.round), o(r.testLoss), o(r.testAccuracy), o(r.testRMSE), o(r.testR2), o(r.trainLoss),
+                o(r.weightNorm), o(r.updateNorm), String(r.participants.count), String(r.samples), String(r.payloadBytes),
+                String(format: "%.6f", r.seconds), r.weightsHash].joined(separator: ",") + "\n"
+    }
+
+    /// Writes `data` to a temporary file beside `url`, then renames it over `url`.
+    public static func writeAtomically(_ data: Data, to url: URL) throws {
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+        try data.write(to: temporary)
+        if rename(temporary.path, url.path) != 0 {
+            try? FileManager.default.removeItem(at: temporary)
+            throw RunInputError("cannot write \(url.path): \(String(cString: strerror(errno)))")
+        }
+    }
+}
