@@ -92,6 +92,13 @@ public struct Topology: Sendable, Equatable {
         public var clients: ClosedRange<Int>
         public var optimizer: OptimizerSpec
         public var state: StatePolicy
+
+        public init(name: String, clients: ClosedRange<Int>, optimizer: OptimizerSpec, state: StatePolicy) {
+            self.name = name
+            self.clients = clients
+            self.optimizer = optimizer
+            self.state = state
+        }
     }
 
     public struct ClientsSpec: Sendable, Equatable {
