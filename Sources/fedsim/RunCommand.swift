@@ -37,10 +37,12 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Run a federation in this process and log the global model's quality every round.",
         discussion: """
-            Writes runs/<name>-<UTC time>/ (or --out): topology.yaml (resolved), partition.txt,
-            rounds.jsonl and rounds.csv (one line per round; round 0 is the initial model),
+            Writes runs/<name>-<UTC time>/ (or --out): topology.yaml (resolved), partition.txt, \
+            rounds.jsonl and rounds.csv (one line per round; round 0 is the initial model), \
             clients.jsonl (one line per participant per round), final_weights.f32, summary.json.
-            Every round's weights_hash lets anyone check that two runs agree to the bit.
+
+            Every round's weights_hash lets anyone check that two runs agree to the bit. \
+            Bad input (topology, data, flags) exits with status 2 and writes nothing.
             """)
 
     @OptionGroup var options: TopologyOptions
