@@ -38,7 +38,7 @@ let package = Package(
         /// Optimizers as composable gradient transforms with explicit, serializable state.
         .target(name: "FedOptim", dependencies: ["FedCore"], swiftSettings: numericsFlags),
         /// The messages coordinator and clients exchange (and, with the distributed issue, their codec).
-        .target(name: "FedProtocol", dependencies: ["FedOptim"]),
+        .target(name: "FedProtocol", dependencies: ["FedCore", "FedOptim", "FedTransport"]),
         /// A virtual client: shard, model copy, optimizer, state policy, local training.
         .target(name: "FedClient", dependencies: ["FedCore", "FedData", "FedModels", "FedOptim", "FedProtocol"]),
         /// Server-side aggregation (FedAvg, weighted means in client-id order, state averaging).
@@ -47,6 +47,17 @@ let package = Package(
         .target(name: "FedCoordinator", dependencies: ["FedCore", "FedData", "FedModels", "FedOptim", "FedProtocol", "FedClient", "FedStrategy"]),
         /// Wires a topology into a run: data, partition, clients, engine, run directory.
         .target(name: "FedSimulation", dependencies: ["FedCore", "FedData", "FedModels", "FedOptim", "FedProtocol", "FedClient", "FedStrategy", "FedCoordinator", "FedConfig"]),
+        /// libzmq (Debian libzmq3-dev), found by pkg-config. Only FedTransportZMQ imports it.
+        .systemLibrary(
+            name: "CZeroMQ", path: "Sources/CZeroMQ", pkgConfig: "libzmq",
+            providers: [.apt(["libzmq3-dev"])]),
+        /// A thin, safe layer over libzmq: EINTR retried, EAGAIN a value, typed errors.
+        .target(name: "FedTransportZMQ", dependencies: ["CZeroMQ", "FedTransport"]),
+        /// Message frames and the socket seam between the protocol and a transport.
+        .target(name: "FedTransport"),
+        /// Distributed runs over ZeroMQ: the coordinator's pool, client hosts, checkpoints, launcher.
+        .target(name: "FedCluster", dependencies: ["FedCore", "FedConfig", "FedClient", "FedCoordinator", "FedOptim",
+                                                   "FedProtocol", "FedSimulation", "FedTransport", "FedTransportZMQ"]),
         /// Strict YAML/JSON configuration reading (path-aware errors) and the optimizer block.
         .target(
             name: "FedConfig",
@@ -58,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "fedsim",
             dependencies: [
-                "FedCore", "FedOptim", "FedConfig", "FedBench", "FedSimulation",
+                "FedCore", "FedOptim", "FedConfig", "FedBench", "FedSimulation", "FedCluster", "FedCoordinator", "FedTransportZMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         /// Throughput benchmarks (optimizer step vs STREAM triad), run by `fedsim bench`.

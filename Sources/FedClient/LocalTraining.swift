@@ -41,6 +41,11 @@ public final class VirtualClient {
     private let seed: UInt64
     /// The state kept between rounds under *persist*.
     public private(set) var persistentState: OptimizerState?
+    /// The last round this client trained, and the persisted state it started that round from:
+    /// a repeated task for the same round (a retried round, a resumed coordinator) starts from
+    /// the same state again, so retries never change the numbers.
+    public private(set) var lastRound: Int?
+    public private(set) var stateBeforeLastRound: OptimizerState?
     private let workspace = Workspace()
     private var weights: [Float]
     private var gradient: [Float]
@@ -59,14 +64,25 @@ public final class VirtualClient {
     }
 
     /// Restores a persisted state (e.g. from a snapshot after a restart).
-    public func restore(state: OptimizerState?) { persistentState = state }
+    public func restore(_ snapshot: ClientSnapshot) {
+        persistentState = snapshot.state
+        lastRound = snapshot.lastRound
+        stateBeforeLastRound = snapshot.stateBeforeLastRound
+    }
+
+    /// What must survive a restart of the process hosting this client.
+    public var snapshot: ClientSnapshot {
+        ClientSnapshot(client: id, state: persistentState, lastRound: lastRound, stateBeforeLastRound: stateBeforeLastRound)
+    }
 
     /// Trains from the task's global weights and returns the delta.
     public func train(_ task: ClientTask) -> ClientUpdate {
         precondition(task.globalWeights.count == model.parameterCount)
         weights = task.globalWeights
+        var kept = persistentState
+        if policy == .persist, let lastRound, task.round <= lastRound { kept = stateBeforeLastRound }
         var state: OptimizerState = switch policy {
-        case .persist: persistentState ?? optimizer.initialState(params: weights)
+        case .persist: kept ?? optimizer.initialState(params: weights)
         case .reset: optimizer.initialState(params: weights)
         case .aggregate: task.sharedState ?? optimizer.initialState(params: weights)
         }
@@ -105,11 +121,30 @@ public final class VirtualClient {
             }
             position = end
         }
-        if policy == .persist { persistentState = state }
+        if policy == .persist {
+            stateBeforeLastRound = kept
+            lastRound = task.round
+            persistentState = state
+        }
         var delta = weights
         for i in delta.indices { delta[i] = weights[i] - task.globalWeights[i] }
         return ClientUpdate(round: task.round, clientID: id, sampleCount: n, delta: delta,
                             trainLoss: lossCount > 0 ? lossSum / Double(lossCount) : .nan,
                             steps: totalSteps, state: policy == .aggregate ? state : nil)
+    }
+}
+
+/// A virtual client's persistent optimizer state, as snapshotted to disk after each round.
+public struct ClientSnapshot: Codable, Sendable, Equatable {
+    public var client: Int
+    public var state: OptimizerState?
+    public var lastRound: Int?
+    public var stateBeforeLastRound: OptimizerState?
+
+    public init(client: Int, state: OptimizerState?, lastRound: Int?, stateBeforeLastRound: OptimizerState?) {
+        self.client = client
+        self.state = state
+        self.lastRound = lastRound
+        self.stateBeforeLastRound = stateBeforeLastRound
     }
 }

@@ -19,6 +19,7 @@ public struct Topology: Sendable, Equatable {
     public var model: ModelSpec
     public var clients: ClientsSpec
     public var server: ServerSpec
+    public var cluster: ClusterSpec
     /// The directory relative paths are resolved against (the topology file's directory).
     public var baseDirectory: String
 

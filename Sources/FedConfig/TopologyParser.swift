@@ -77,7 +77,7 @@ struct TopologyReader {
     let defaultName: String
 
     func read() throws -> Topology {
-        root.expected = ["name", "seed", "rounds", "data", "partition", "model", "clients", "server"]
+        root.expected = ["name", "seed", "rounds", "data", "partition", "model", "clients", "server", "cluster"]
         let name = try root.string("name") ?? defaultName
         guard name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }), !name.isEmpty else {
             throw root.error("name", "'\(name)' may only hold letters, digits, '-', '_' and '.' (it names the run directory)")
@@ -92,6 +92,7 @@ struct TopologyReader {
         guard let clientsMap = try root.map("clients") else { throw root.error(nil, "missing required section 'clients'") }
         let clients = try readClients(clientsMap)
         let server = try readServer(try root.map("server"))
+        let cluster = try root.map("cluster").map(ClusterSpec.parse) ?? ClusterSpec()
         try root.finish()
         if partition == .natural && !data.source.isNaturallySplit {
             throw root.error("partition", "the natural partition needs a data source that is split by client (directory or fedprox), not \(data.source.name)")
@@ -100,7 +101,7 @@ struct TopologyReader {
             throw root.error("partition", "data source \(data.source.name) is already split by client: use partition: {scheme: natural}")
         }
         return Topology(name: name, seed: UInt64(seed), rounds: rounds, data: data, partition: partition, model: model,
-                        clients: clients, server: server, baseDirectory: baseDirectory)
+                        clients: clients, server: server, cluster: cluster, baseDirectory: baseDirectory)
     }
 
     func readData(_ m: ConfigMap) throws -> Topology.DataSpec {

@@ -10,8 +10,9 @@ import Yams
 /// Writes a resolved topology back as YAML with every default spelled out, so a run directory
 /// records exactly what ran (and `fedsim run runs/x/topology.yaml` runs it again).
 extension Topology {
-    public func resolvedYAML() -> String {
-        let node = map([
+    /// - Parameter includeCluster: false leaves out the `cluster` section (for the fingerprint).
+    public func resolvedYAML(includeCluster: Bool = true) -> String {
+        var pairs: [(String, Node)] = [
             ("name", scalar(name)),
             ("seed", scalar(String(seed))),
             ("rounds", scalar(String(rounds))),
@@ -20,8 +21,20 @@ extension Topology {
             ("model", modelNode()),
             ("clients", clientsNode()),
             ("server", map([("strategy", scalar(server.strategy.rawValue)), ("lr", number(server.lr))])),
-        ])
-        return (try? Yams.serialize(node: node, sortKeys: false)) ?? ""
+        ]
+        if includeCluster { pairs.append(("cluster", cluster.node)) }
+        return (try? Yams.serialize(node: map(pairs), sortKeys: false)) ?? ""
+    }
+
+    /// Identifies the run's numbers: FNV-1a 64 of the resolved topology without its cluster
+    /// section. Coordinator and clients refuse to talk across different fingerprints.
+    public var fingerprint: UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in resolvedYAML(includeCluster: false).utf8 {
+            h ^= UInt64(byte)
+            h = h &* 0x100_0000_01b3
+        }
+        return h
     }
 
     private func dataNode() -> Node {

@@ -93,6 +93,13 @@ public final class RoundEngine {
         self.pool = pool
     }
 
+    /// Continues from a checkpoint: the global weights and shared states after some round.
+    public func restore(weights: [Float], sharedStates: [Int: OptimizerState]) {
+        precondition(weights.count == model.parameterCount)
+        self.weights = weights
+        self.sharedStates = sharedStates
+    }
+
     /// The record of the model as it stands, before any round (round 0).
     public func initialRecord() -> RoundRecord {
         record(round: 0, updates: [], meanDelta: [], seconds: 0, payload: 0)

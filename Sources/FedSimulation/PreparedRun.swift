@@ -17,7 +17,7 @@ public struct RunInputError: Error, CustomStringConvertible {
 
 /// Everything a run needs, built deterministically from a topology: the same topology and seed
 /// give the same shards, model initialization and clients in every process.
-public struct PreparedRun {
+public struct PreparedRun: Sendable {
     public let topology: Topology
     public let model: DenseModel
     /// Each client's training shard, by client id.

@@ -55,6 +55,45 @@ public final class RunDirectory {
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     }
 
+    /// Reopens the directory of an interrupted run: keeps the metrics of rounds up to `round`
+    /// (adding `record`/`clientRecords` for it if the run stopped before writing them) and
+    /// drops anything after it, rewriting each file atomically.
+    public init(resuming url: URL, through round: Int, record: RoundRecord?, clientRecords: [ClientRecord]) throws {
+        self.url = url
+        encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        func lines(_ name: String) -> [Substring] {
+            (try? String(contentsOf: url.appendingPathComponent(name), encoding: .utf8))?.split(separator: "\n") ?? []
+        }
+        var records = lines("rounds.jsonl").compactMap { try? decoder.decode(RoundRecord.self, from: Data($0.utf8)) }.filter { $0.round <= round }
+        var clients = lines("clients.jsonl").compactMap { try? decoder.decode(ClientRecord.self, from: Data($0.utf8)) }.filter { $0.round <= round }
+        if let record, !records.contains(where: { $0.round == record.round }) {
+            records.append(record)
+            clients.removeAll { $0.round == record.round }
+            clients += clientRecords
+        }
+        let encoder = self.encoder
+        func jsonl<T: Encodable>(_ items: [T]) throws -> Data {
+            try items.reduce(into: Data()) { $0 += try encoder.encode($1) + Data("\n".utf8) }
+        }
+        try RunDirectory.writeAtomically(jsonl(records), to: url.appendingPathComponent("rounds.jsonl"))
+        try RunDirectory.writeAtomically(Data((RunDirectory.csvHeader + records.map(RunDirectory.csvRow).joined()).utf8),
+                                         to: url.appendingPathComponent("rounds.csv"))
+        try RunDirectory.writeAtomically(jsonl(clients), to: url.appendingPathComponent("clients.jsonl"))
+        try? FileManager.default.removeItem(at: url.appendingPathComponent("summary.json"))
+        func open(_ name: String) throws -> FileHandle {
+            let handle = try FileHandle(forWritingTo: url.appendingPathComponent(name))
+            try handle.seekToEnd()
+            return handle
+        }
+        rounds = try open("rounds.jsonl")
+        roundsCSV = try open("rounds.csv")
+        self.clients = try open("clients.jsonl")
+    }
+
     /// Appends one round (and its participants) to the metrics files.
     public func append(_ record: RoundRecord, clients clientRecords: [ClientRecord]) throws {
         try rounds.write(contentsOf: encoder.encode(record) + Data("\n".utf8))

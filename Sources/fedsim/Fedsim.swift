@@ -13,7 +13,8 @@ struct Fedsim: AsyncParsableCommand {
             Input errors (bad files, values or flags) exit with status 2 and one line naming the problem.
             """,
         version: "0.1.0",
-        subcommands: [RunCommand.self, ValidateCommand.self, OptimizerCommand.self, BenchCommand.self])
+        subcommands: [RunCommand.self, ClusterCommand.self, CoordinatorCommand.self, ClientCommand.self, ValidateCommand.self,
+                      OptimizerCommand.self, BenchCommand.self])
 }
 
 /// An input problem reported as one line on stderr with exit status 2.

@@ -123,8 +123,13 @@ final class EngineTests: XCTestCase {
         // With persist, the second identical task starts from the kept moments: a different delta.
         let p2 = prepared.makeClients([0])[0]!
         let a = p2.train(ClientTask(round: 1, clientID: 0, globalWeights: w, sharedState: nil))
-        let b = p2.train(ClientTask(round: 1, clientID: 0, globalWeights: w, sharedState: nil))
+        let b = p2.train(ClientTask(round: 2, clientID: 0, globalWeights: w, sharedState: nil))
         XCTAssertNotEqual(a.delta, b.delta)
+        // Repeating round 2 (a retried round) starts from the state before round 2 again.
+        let again = p2.train(ClientTask(round: 2, clientID: 0, globalWeights: w, sharedState: nil))
+        XCTAssertEqual(b.delta, again.delta)
+        let c = p2.train(ClientTask(round: 3, clientID: 0, globalWeights: w, sharedState: nil))
+        XCTAssertNotEqual(c.delta, b.delta)
 
         let aggRun = try PreparedRun.prepare(blobsTopology(state: "aggregate"))
         let clients = aggRun.makeClients([0, 1])

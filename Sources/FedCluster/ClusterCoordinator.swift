@@ -1,0 +1,293 @@
+import FedConfig
+import FedCoordinator
+import FedOptim
+import FedProtocol
+import FedTransport
+import FedTransportZMQ
+import Foundation
+
+/// Why a distributed run stopped.
+public enum ClusterError: Error, CustomStringConvertible {
+    case joinTimeout(missing: [Int])
+    case quorum(round: Int, got: Int, needed: Int)
+    case interrupted
+
+    public var description: String {
+        switch self {
+        case let .joinTimeout(missing):
+            let shown = missing.prefix(10).map(String.init).joined(separator: ", ")
+            return "clients \(shown)\(missing.count > 10 ? " … (\(missing.count) in all)" : "") did not join before cluster.join_timeout"
+        case let .quorum(round, got, needed):
+            return "round \(round): \(got) update(s) arrived, the quorum needs \(needed) (cluster.quorum, cluster.retries)"
+        case .interrupted:
+            return "interrupted"
+        }
+    }
+}
+
+/// The coordinator's side of the wire: a ROUTER socket, the client processes that joined, and
+/// a `ClientPool` that sends each round's tasks to the processes hosting the sampled clients.
+/// Confined to the thread that drives the run (the socket is never shared).
+public final class ClusterCoordinator: ClientPool {
+    struct Peer {
+        var ranges: [ClosedRange<Int>]
+        var lastSeen: Double
+        var lastSent: Double
+        var alive = true
+    }
+
+    public let spec: ClusterSpec
+    public let codec: WireCodec
+    public let clientCount: Int
+    public let events: EventLog
+    public private(set) var boundEndpoint = ""
+    public private(set) var roundsCompleted: Int
+    private let socket: ZMQSocket
+    private let stateTemplate: (Int) -> OptimizerState?
+    private let shouldStop: () -> Bool
+    private var peers: [Frame: Peer] = [:]
+    private var owner: [Int: Frame] = [:]
+    private var currentRound = 0
+    /// The round being collected: tasks still waiting for an update, and updates accepted.
+    private final class ActiveRound {
+        var pending: [Int: ClientTask] = [:]
+        var accepted: [Int: ClientUpdate] = [:]
+    }
+    private var active: ActiveRound?
+
+    /// - Parameters:
+    ///   - stateTemplate: a fresh optimizer state for a client (slot names for decoding
+    ///     aggregated states); nil for clients whose policy is not *aggregate*.
+    ///   - shouldStop: polled while waiting; true ends the wait with `ClusterError.interrupted`.
+    public init(context: ZMQContext, endpoint: String, codec: WireCodec, spec: ClusterSpec, clientCount: Int,
+                events: EventLog, roundsCompleted: Int = 0, stateTemplate: @escaping (Int) -> OptimizerState?,
+                shouldStop: @escaping () -> Bool = { false }) throws {
+        self.spec = spec
+        self.codec = codec
+        self.clientCount = clientCount
+        self.events = events
+        self.roundsCompleted = roundsCompleted
+        self.stateTemplate = stateTemplate
+        self.shouldStop = shouldStop
+        socket = try ZMQSocket(context: context, kind: .router)
+        try socket.setRouterMandatory()
+        try socket.setMaxMessageSize(codec.maxFrameBytes)
+        boundEndpoint = try socket.bind(endpoint)
+    }
+
+    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+    /// Waits until every client id is hosted by a joined process.
+    public func waitForClients() throws {
+        let deadline = Self.now() + spec.joinTimeout
+        while owner.count < clientCount {
+            if shouldStop() { throw ClusterError.interrupted }
+            let now = Self.now()
+            if now >= deadline { throw ClusterError.joinTimeout(missing: (0..<clientCount).filter { owner[$0] == nil }) }
+            try pump(timeout: min(spec.heartbeatInterval, deadline - now))
+        }
+        events.log("all \(clientCount) clients joined from \(peers.values.filter(\.alive).count) process(es)")
+    }
+
+    public func train(_ tasks: [ClientTask]) async throws -> [ClientUpdate] {
+        guard let round = tasks.first?.round else { return [] }
+        let needed = spec.minimumUpdates(sampled: tasks.count)
+        for attempt in 0...spec.retries {
+            let updates = try collect(tasks, round: round)
+            if updates.count >= needed { return updates }
+            events.log("round \(round): quorum not met (\(updates.count) of \(needed) needed), attempt \(attempt + 1) of \(spec.retries + 1)")
+            events.count("quorum_failures")
+            if spec.onQuorumFailure == .stop { break }
+        }
+        throw ClusterError.quorum(round: round, got: 0, needed: needed)
+    }
+
+    /// Marks round `round` as finished (clients learn it from the next WELCOME).
+    public func finished(round: Int) { roundsCompleted = round }
+
+    /// Tells every process to exit.
+    public func shutdown() {
+        for identity in peers.keys { _ = try? send(.shutdown, to: identity) }
+    }
+
+    // MARK: - One round
+
+    private func collect(_ tasks: [ClientTask], round: Int) throws -> [ClientUpdate] {
+        currentRound = round
+        let state = ActiveRound()
+        for task in tasks { state.pending[task.clientID] = task }
+        active = state
+        defer { active = nil }
+        for task in tasks { sendTask(task) }
+        let deadline = Self.now() + spec.roundTimeout
+        let needed = spec.minimumUpdates(sampled: tasks.count)
+        while !state.pending.isEmpty {
+            if shouldStop() { throw ClusterError.interrupted }
+            let now = Self.now()
+            if now >= deadline {
+                let missing = state.pending.keys.sorted().prefix(10).map(String.init).joined(separator: ", ")
+                events.log("round \(round): deadline passed with \(state.pending.count) update(s) missing (clients \(missing))")
+                events.count("deadline_misses", by: state.pending.count)
+                break
+            }
+            let orphaned = state.pending.keys.allSatisfy { id in owner[id].flatMap { peers[$0]?.alive } != true }
+            if orphaned && state.accepted.count >= needed {
+                let ids = state.pending.keys.sorted().map(String.init).joined(separator: ", ")
+                events.log("round \(round): the processes of clients \(ids) are dead; aggregating \(state.accepted.count) update(s)")
+                break
+            }
+            try pump(timeout: min(spec.heartbeatInterval / 2, deadline - now))
+        }
+        return state.accepted.values.sorted { $0.clientID < $1.clientID }
+    }
+
+    private func sendTask(_ task: ClientTask) {
+        guard let identity = owner[task.clientID], peers[identity]?.alive == true else { return }
+        do {
+            try send(.task(task), to: identity)
+        } catch {
+            markDead(identity, reason: "send failed: \(error)")
+        }
+    }
+
+    // MARK: - Messages
+
+    /// Receives for up to `timeout` seconds, handling whatever arrives, and keeps heartbeats
+    /// and liveness up to date.
+    private func pump(timeout: Double) throws {
+        if let frames = try socket.receive(timeout: max(0, timeout)), !frames.isEmpty {
+            handle(identity: frames[0], frames: Array(frames.dropFirst()))
+            while let more = try socket.receive(timeout: 0), !more.isEmpty {  // drain what is queued
+                handle(identity: more[0], frames: Array(more.dropFirst()))
+            }
+        }
+        housekeeping()
+    }
+
+    private func handle(identity: Frame, frames: [Frame]) {
+        let who = describe(identity: identity)
+        let message: WireMessage
+        do {
+            message = try codec.decode(frames, stateTemplate: stateTemplate)
+        } catch let error as ProtocolError {
+            events.log("rejected a message from \(who): \(error)")
+            events.count("rejected.\(error.counterName)")
+            if case .fingerprintMismatch = error { _ = try? send(.error(code: 2, message: "\(error)"), to: identity) }
+            if case .unsupportedVersion = error { _ = try? send(.error(code: 3, message: "\(error)"), to: identity) }
+            return
+        } catch {
+            events.log("rejected a message from \(who): \(error)")
+            events.count("rejected.other")
+            return
+        }
+        let now = Self.now()
+        if case let .hello(ranges) = message {
+            register(identity, who: who, ranges: ranges)
+            return
+        }
+        guard peers[identity] != nil else {
+            events.count("rejected.unknown_peer")
+            _ = try? send(.error(code: 1, message: "unknown peer: send HELLO first"), to: identity)
+            return
+        }
+        peers[identity]!.lastSeen = now
+        if !peers[identity]!.alive {
+            peers[identity]!.alive = true
+            events.log("\(who) is answering again")
+        }
+        switch message {
+        case .heartbeat:
+            break
+        case let .error(code, text):
+            events.log("\(who) reports error \(code): \(text)")
+        case let .update(update):
+            accept(update, from: identity, who: who)
+        case .hello, .welcome, .task, .shutdown:
+            events.log("rejected a \(message.kindName) from \(who): clients do not send it")
+            events.count("rejected.unexpected_kind")
+        }
+    }
+
+    private func register(_ identity: Frame, who: String, ranges: [ClosedRange<Int>]) {
+        guard let bad = ranges.first(where: { $0.upperBound >= clientCount }) else {
+            peers[identity] = Peer(ranges: ranges, lastSeen: Self.now(), lastSent: 0)
+            var moved = 0
+            for range in ranges {
+                for id in range {
+                    if let previous = owner[id], previous != identity { moved += 1 }
+                    owner[id] = identity
+                }
+            }
+            let ids = ranges.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ",")
+            events.log("\(who) joined with clients \(ids)" + (moved > 0 ? " (\(moved) moved from an earlier process)" : ""))
+            _ = try? send(.welcome(roundsCompleted: roundsCompleted), to: identity)
+            for task in (active?.pending.values).map(Array.init) ?? [] where owner[task.clientID] == identity {
+                sendTask(task)
+            }
+            return
+        }
+        events.log("rejected HELLO from \(who): client range \(bad.lowerBound)-\(bad.upperBound) is outside 0-\(clientCount - 1)")
+        events.count("rejected.bad_hello")
+        _ = try? send(.error(code: 4, message: "client ids must be in 0-\(clientCount - 1)"), to: identity)
+    }
+
+    private func accept(_ update: ClientUpdate, from identity: Frame, who: String) {
+        let id = update.clientID
+        guard let state = active, update.round >= currentRound else {
+            events.log("dropped a late update from \(who) (client \(id), round \(update.round); now \(active == nil ? "between rounds" : "round \(currentRound)"))")
+            events.count("late_updates")
+            return
+        }
+        if update.round > currentRound {
+            events.log("rejected an update from \(who) for future round \(update.round) (now round \(currentRound))")
+            events.count("rejected.wrong_round")
+            return
+        }
+        if state.accepted[id] != nil {
+            events.log("rejected a duplicate update from \(who) for client \(id)")
+            events.count("rejected.duplicate")
+            return
+        }
+        guard state.pending[id] != nil else {
+            events.log("rejected an update from \(who) for client \(id), which was not sampled in round \(currentRound)")
+            events.count("rejected.not_sampled")
+            return
+        }
+        guard owner[id] == identity else {
+            events.log("rejected an update from \(who) for client \(id), which it does not host")
+            events.count("rejected.not_hosted")
+            return
+        }
+        let expectsState = stateTemplate(id) != nil
+        guard (update.state != nil) == expectsState else {
+            events.log("rejected an update from \(who) for client \(id): optimizer state \(expectsState ? "missing" : "unexpected")")
+            events.count("rejected.bad_state")
+            return
+        }
+        state.pending[id] = nil
+        state.accepted[id] = update
+    }
+
+    private func housekeeping() {
+        let now = Self.now()
+        for (identity, peer) in peers where peer.alive {
+            if now - peer.lastSeen > spec.heartbeatInterval * Double(spec.liveness) {
+                markDead(identity, reason: "silent for \(String(format: "%.1f", now - peer.lastSeen)) s")
+            } else if now - peer.lastSent >= spec.heartbeatInterval {
+                do { try send(.heartbeat, to: identity) } catch { markDead(identity, reason: "unreachable") }
+            }
+        }
+    }
+
+    private func markDead(_ identity: Frame, reason: String) {
+        guard peers[identity]?.alive == true else { return }
+        peers[identity]!.alive = false
+        events.log("\(describe(identity: identity)) declared dead (\(reason))")
+        events.count("dead_peers")
+    }
+
+    private func send(_ message: WireMessage, to identity: Frame) throws {
+        try socket.send([.bytes(identity)] + codec.encode(message))
+        peers[identity]?.lastSent = Self.now()
+    }
+}

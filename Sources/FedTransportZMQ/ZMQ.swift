@@ -1,0 +1,178 @@
+import CZeroMQ
+import FedTransport
+import Foundation
+
+/// A libzmq failure: the operation, errno and libzmq's own message.
+public struct ZMQError: Error, CustomStringConvertible, Equatable {
+    public var operation: String
+    public var code: Int32
+    public var message: String
+
+    public var description: String { "\(operation): \(message) (errno \(code))" }
+
+    static func last(_ operation: String) -> ZMQError {
+        let code = zmq_errno()
+        return ZMQError(operation: operation, code: code, message: String(cString: zmq_strerror(code)))
+    }
+
+    /// The peer is not connected (ROUTER_MANDATORY).
+    public var isHostUnreachable: Bool { code == EHOSTUNREACH }
+}
+
+/// Retries a libzmq call while it fails with EINTR; EAGAIN is returned as nil (a value, not an
+/// error); any other failure throws with libzmq's message. Every call into libzmq goes through here.
+@discardableResult
+func zmqCall(_ operation: String, _ body: () -> Int32) throws -> Int32? {
+    while true {
+        let rc = body()
+        if rc >= 0 { return rc }
+        let code = zmq_errno()
+        if code == EINTR { continue }
+        if code == EAGAIN { return nil }
+        throw ZMQError.last(operation)
+    }
+}
+
+/// A libzmq context. libzmq documents contexts as thread-safe, which is why this wrapper may be
+/// shared (`@unchecked Sendable`); sockets made from it are not and stay on one thread.
+public final class ZMQContext: @unchecked Sendable {
+    let handle: UnsafeMutableRawPointer
+
+    public init() throws {
+        guard let h = zmq_ctx_new() else { throw ZMQError.last("zmq_ctx_new") }
+        handle = h
+    }
+
+    deinit {
+        // Sockets keep their context alive, so by now every socket is closed and this returns.
+        while zmq_ctx_term(handle) != 0 && zmq_errno() == EINTR {}
+    }
+}
+
+/// A ZeroMQ socket. Not `Sendable`: a socket is used by one thread at a time (libzmq's rule);
+/// FedSim keeps each socket inside the loop that created it.
+public final class ZMQSocket {
+    public enum Kind: Int32 {
+        case dealer = 5  // ZMQ_DEALER
+        case router = 6  // ZMQ_ROUTER
+    }
+
+    private var handle: UnsafeMutableRawPointer?
+    /// Keeps the context alive while the socket is open.
+    public let context: ZMQContext
+
+    public init(context: ZMQContext, kind: Kind) throws {
+        guard let h = zmq_socket(context.handle, kind.rawValue) else { throw ZMQError.last("zmq_socket") }
+        handle = h
+        self.context = context
+        try setOption(ZMQ_LINGER, Int32(0))
+    }
+
+    deinit { close() }
+
+    public func close() {
+        if let h = handle { zmq_close(h) }
+        handle = nil
+    }
+
+    private func socket() throws -> UnsafeMutableRawPointer {
+        guard let handle else { throw ZMQError(operation: "socket", code: ENOTSOCK, message: "socket is closed") }
+        return handle
+    }
+
+    public func setOption(_ option: Int32, _ value: Int32) throws {
+        var v = value
+        let s = try socket()
+        try zmqCall("zmq_setsockopt(\(option))") { zmq_setsockopt(s, option, &v, MemoryLayout<Int32>.size) }
+    }
+
+    public func setOption(_ option: Int32, _ value: Int64) throws {
+        var v = value
+        let s = try socket()
+        try zmqCall("zmq_setsockopt(\(option))") { zmq_setsockopt(s, option, &v, MemoryLayout<Int64>.size) }
+    }
+
+    public func setOption(_ option: Int32, bytes: [UInt8]) throws {
+        let s = try socket()
+        try bytes.withUnsafeBytes { b in
+            _ = try zmqCall("zmq_setsockopt(\(option))") { zmq_setsockopt(s, option, b.baseAddress, b.count) }
+        }
+    }
+
+    /// ROUTER only: a message to an unknown or disconnected peer fails with EHOSTUNREACH
+    /// instead of vanishing silently.
+    public func setRouterMandatory() throws { try setOption(ZMQ_ROUTER_MANDATORY, Int32(1)) }
+
+    /// libzmq drops the connection of a peer that sends a frame larger than this.
+    public func setMaxMessageSize(_ bytes: Int64) throws { try setOption(ZMQ_MAXMSGSIZE, bytes) }
+
+    /// The identity a ROUTER peer sees for this socket (set before connecting).
+    public func setRoutingID(_ id: String) throws { try setOption(ZMQ_ROUTING_ID, bytes: Array(id.utf8)) }
+
+    /// Binds and returns the endpoint actually bound (`tcp://127.0.0.1:0` resolves to a port).
+    @discardableResult
+    public func bind(_ endpoint: String) throws -> String {
+        let s = try socket()
+        try zmqCall("zmq_bind(\(endpoint))") { zmq_bind(s, endpoint) }
+        var buffer = [CChar](repeating: 0, count: 512)
+        var size = buffer.count
+        try zmqCall("zmq_getsockopt(ZMQ_LAST_ENDPOINT)") { zmq_getsockopt(s, ZMQ_LAST_ENDPOINT, &buffer, &size) }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    public func connect(_ endpoint: String) throws {
+        let s = try socket()
+        try zmqCall("zmq_connect(\(endpoint))") { zmq_connect(s, endpoint) }
+    }
+
+    public func disconnect(_ endpoint: String) throws {
+        let s = try socket()
+        try zmqCall("zmq_disconnect(\(endpoint))") { zmq_disconnect(s, endpoint) }
+    }
+
+    /// Sends a multipart message; each part is sent from its buffer with one copy (no per-element
+    /// encoding). Returns false when the message could not be queued now (EAGAIN).
+    @discardableResult
+    public func send(_ parts: [OutgoingFrame], dontWait: Bool = false) throws -> Bool {
+        let s = try socket()
+        for (i, part) in parts.enumerated() {
+            var flags: Int32 = i < parts.count - 1 ? ZMQ_SNDMORE : 0
+            if dontWait { flags |= ZMQ_DONTWAIT }
+            let sent: Int32? = try part.withBytes { pointer, count in
+                try zmqCall("zmq_send") { zmq_send(s, pointer, count, flags) }
+            }
+            if sent == nil {
+                precondition(i == 0, "libzmq queues a multipart message atomically after its first part")
+                return false
+            }
+        }
+        return true
+    }
+
+    /// Waits up to `timeout` seconds for a message (nil: nothing arrived). Returns all its parts.
+    public func receive(timeout: Double) throws -> [Frame]? {
+        let s = try socket()
+        var item = zmq_pollitem_t(socket: s, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
+        let milliseconds = timeout < 0 ? -1 : Int(max(0, timeout * 1000).rounded(.up))
+        guard let ready = try zmqCall("zmq_poll", { zmq_poll(&item, 1, milliseconds) }), ready > 0 else { return nil }
+        var frames: [Frame] = []
+        while true {
+            var message = zmq_msg_t()
+            zmq_msg_init(&message)
+            defer { zmq_msg_close(&message) }
+            guard let size = try zmqCall("zmq_msg_recv", { zmq_msg_recv(&message, s, ZMQ_DONTWAIT) }) else {
+                return frames.isEmpty ? nil : frames
+            }
+            let data = zmq_msg_data(&message)
+            frames.append(Frame(UnsafeRawBufferPointer(start: data, count: Int(size))))
+            if zmq_msg_more(&message) == 0 { return frames }
+        }
+    }
+}
+
+/// libzmq's version, e.g. "4.3.4".
+public var zmqVersion: String {
+    var major: Int32 = 0, minor: Int32 = 0, patch: Int32 = 0
+    zmq_version(&major, &minor, &patch)
+    return "\(major).\(minor).\(patch)"
+}

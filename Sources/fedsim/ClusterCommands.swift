@@ -1,0 +1,256 @@
+import ArgumentParser
+import FedCluster
+import FedConfig
+import FedCoordinator
+import FedSimulation
+import FedTransportZMQ
+import Foundation
+
+/// Errors that end a distributed run: one line on stderr, exit 1 (130 when interrupted).
+func reportingClusterErrors<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch ClusterError.interrupted {
+        FileHandle.standardError.write(Data("interrupted: stopped cleanly; every finished round is on disk\n".utf8))
+        throw ExitCode(130)
+    } catch let error as ClusterError {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(1)
+    } catch let error as ZMQError {
+        FileHandle.standardError.write(Data("error: ZeroMQ: \(error)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+/// Reads a run to resume: its resolved topology and checkpoint, and reopens its files.
+func openResumed(_ path: String) throws -> (Topology, Checkpoint, RunDirectory) {
+    let url = URL(fileURLWithPath: path)
+    let topology = try Topology.load(file: url.appendingPathComponent("topology.yaml").path)
+    let checkpoint = try Checkpoint.load(from: url)
+    guard checkpoint.fingerprint == String(topology.fingerprint, radix: 16) else {
+        throw RunInputError("\(path): checkpoint.json does not belong to topology.yaml (fingerprints differ)")
+    }
+    let directory = try RunDirectory(resuming: url, through: checkpoint.round, record: checkpoint.record, clientRecords: checkpoint.clients)
+    return (topology, checkpoint, directory)
+}
+
+struct CoordinatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Bind a ZeroMQ ROUTER socket and coordinate client processes through the rounds.",
+        discussion: """
+            Writes the same run directory as `fedsim run`, plus checkpoint.json after every round \
+            and events.log. Start client processes with `fedsim client TOPOLOGY --clients A-B \
+            --connect ENDPOINT`. `--resume RUN_DIR` continues a run that was stopped or killed.
+            """)
+
+    @Argument(help: "Topology file (YAML); not needed with --resume.")
+    var topology: String?
+
+    @Option(help: "Endpoint to bind (overrides cluster.endpoint), e.g. tcp://127.0.0.1:5555 or ipc:///tmp/fedsim.ipc.")
+    var endpoint: String?
+
+    @Option(help: "Directory to create for this run (default: runs/<name>-<UTC time>).")
+    var out: String?
+
+    @Option(help: "Continue the run in this directory from its last checkpoint.")
+    var resume: String?
+
+    @Option(help: "Override the number of rounds.") var rounds: Int?
+    @Option(help: "Override the seed.") var seed: Int?
+    @Option(name: .customLong("set"), parsing: .singleValue, help: "Override any field: key.path=value.") var overrides: [String] = []
+    @Flag(help: "Print only the final line.") var quiet = false
+
+    func validate() throws {
+        if resume == nil && topology == nil { throw ValidationError("give a TOPOLOGY file, or --resume RUN_DIR") }
+        if resume != nil && (topology != nil || out != nil || rounds != nil || seed != nil || !overrides.isEmpty) {
+            throw ValidationError("--resume takes the run's own topology: drop TOPOLOGY, --out, --rounds, --seed and --set")
+        }
+    }
+
+    func run() async throws {
+        let stop = StopSignal()
+        stop.install()
+        let (prepared, directory, checkpoint) = try reportingInputErrors { () -> (PreparedRun, RunDirectory, Checkpoint?) in
+            if let resume {
+                let (t, checkpoint, directory) = try openResumed(resume)
+                return (try PreparedRun.prepare(t), directory, checkpoint)
+            }
+            var all = overrides
+            if let rounds { all.append("rounds=\(rounds)") }
+            if let seed { all.append("seed=\(seed)") }
+            let t = try Topology.load(file: topology!, overrides: all)
+            let prepared = try PreparedRun.prepare(t)
+            let directory = try RunDirectory(parent: out == nil ? URL(fileURLWithPath: "runs") : nil,
+                                             exactly: out.map { URL(fileURLWithPath: $0) }, topology: t,
+                                             partitionSummary: prepared.partitionSummary)
+            return (prepared, directory, nil)
+        }
+        let t = prepared.topology
+        var bind = endpoint ?? t.cluster.endpoint
+        if bind == "auto" { bind = "tcp://127.0.0.1:*" }
+        let events = EventLog(file: directory.url.appendingPathComponent("events.log"), prefix: "coordinator")
+        let context = try ZMQContext()
+        _ = try await reportingClusterErrors {
+            try await CoordinatorRun.run(
+                prepared: prepared, directory: directory, context: context, endpoint: bind, resume: checkpoint,
+                events: events, shouldStop: { stop.isSet },
+                onBound: { bound in
+                    try? RunDirectory.writeAtomically(Data((bound + "\n").utf8), to: directory.url.appendingPathComponent("endpoint"))
+                    if !quiet { print("coordinator for '\(t.name)' listening on \(bound); writing \(directory.url.path)") }
+                },
+                progress: { if !quiet { print($0) } })
+        }
+        if quiet { print("done: \(directory.url.path)") }
+    }
+}
+
+struct ClientCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "client",
+        abstract: "Host virtual clients in this process and train for a coordinator.",
+        discussion: """
+            Each virtual client derives its own data shard from the topology and seed (no \
+            training data crosses the wire), keeps its own model copy, optimizer and state, and \
+            snapshots its persistent optimizer state to --state-dir after every round it takes \
+            part in, so a restarted process carries on where it stopped.
+            """)
+
+    @Argument(help: "Topology file (YAML): the same file and overrides the coordinator uses.")
+    var topology: String
+
+    @Option(help: "The client ids to host, e.g. 0-49 or 0-9,20-29.")
+    var clients: String
+
+    @Option(help: "Coordinator endpoint (default: the topology's cluster.endpoint).")
+    var connect: String?
+
+    @Option(help: "Directory for the clients' state snapshots (default: runs/<name>-client-state).")
+    var stateDir: String?
+
+    @Flag(help: "Exit when the parent process exits (used by `fedsim cluster`).")
+    var exitWithParent = false
+
+    @Option(name: .customLong("set"), parsing: .singleValue, help: "Override any field: key.path=value.") var overrides: [String] = []
+
+    func run() async throws {
+        let stop = StopSignal()
+        stop.install()
+        let parent = getppid()
+        let (prepared, ranges, endpoint) = try reportingInputErrors { () -> (PreparedRun, [ClosedRange<Int>], String) in
+            let t = try Topology.load(file: topology, overrides: overrides)
+            guard let ranges = parseClientRanges(clients) else { throw InputError("--clients: '\(clients)' is not a list of ids or ranges like 0-49,60") }
+            if let bad = ranges.first(where: { $0.upperBound >= t.clients.count }) {
+                throw InputError("--clients: \(bad.lowerBound)-\(bad.upperBound) is outside 0-\(t.clients.count - 1) (clients.count is \(t.clients.count))")
+            }
+            let endpoint = connect ?? t.cluster.endpoint
+            if endpoint == "auto" { throw InputError("the topology's cluster.endpoint is auto: give --connect ENDPOINT") }
+            return (try PreparedRun.prepare(t), ranges, endpoint)
+        }
+        let name = ranges.map { "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ",")
+        let events = EventLog(file: nil, prefix: "clients \(name)")
+        let context = try ZMQContext()
+        let directory = URL(fileURLWithPath: stateDir ?? "runs/\(prepared.topology.name)-client-state")
+        let status = try await reportingClusterErrors { () -> Int32 in
+            let host = try reportingInputErrors {
+                try ClientHost.make(prepared: prepared, ranges: ranges, context: context, endpoint: endpoint, stateDirectory: directory,
+                                    events: events, shouldStop: { stop.isSet || (exitWithParent && getppid() != parent) })
+            }
+            return try host.run()
+        }
+        if status != 0 { throw ExitCode(status) }
+    }
+}
+
+struct ClusterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cluster",
+        abstract: "Run a local cluster: a coordinator and the topology's client processes on this machine.",
+        discussion: """
+            The coordinator runs in this process; cluster.processes client processes (or threads, \
+            for an inproc:// endpoint) host the virtual clients. Prints round-by-round progress and \
+            exits with the coordinator's status. Ctrl-C or a failure stops every child process. \
+            The numbers equal `fedsim run` on the same topology and seed, bit for bit.
+            """)
+
+    @OptionGroup var options: TopologyOptions
+
+    @Option(help: "Endpoint (overrides cluster.endpoint; default auto = a fresh ipc:// socket file).")
+    var endpoint: String?
+
+    @Option(help: "Client processes (overrides cluster.processes).")
+    var processes: Int?
+
+    @Option(help: "Directory to create for this run (default: runs/<name>-<UTC time>).")
+    var out: String?
+
+    @Flag(help: "Print only the final line.") var quiet = false
+
+    func run() async throws {
+        let stop = StopSignal()
+        stop.install()
+        var overrides = options.overrides
+        if let endpoint { overrides.append("cluster.endpoint=\(endpoint)") }
+        if let processes { overrides.append("cluster.processes=\(processes)") }
+        if let rounds = options.rounds { overrides.append("rounds=\(rounds)") }
+        if let seed = options.seed { overrides.append("seed=\(seed)") }
+        let (prepared, directory) = try reportingInputErrors { () -> (PreparedRun, RunDirectory) in
+            let t = try Topology.load(file: options.topology, overrides: overrides)
+            let prepared = try PreparedRun.prepare(t)
+            let directory = try RunDirectory(parent: out == nil ? URL(fileURLWithPath: "runs") : nil,
+                                             exactly: out.map { URL(fileURLWithPath: $0) }, topology: t,
+                                             partitionSummary: prepared.partitionSummary)
+            return (prepared, directory)
+        }
+        let t = prepared.topology
+        var bind = t.cluster.endpoint
+        var socketFile: String?
+        if bind == "auto" {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("fedsim-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).ipc").path
+            bind = "ipc://\(path)"
+            socketFile = path
+        } else if bind.hasPrefix("ipc://") {
+            socketFile = String(bind.dropFirst("ipc://".count))
+        }
+        defer { if let socketFile { try? FileManager.default.removeItem(atPath: socketFile) } }
+        let events = EventLog(file: directory.url.appendingPathComponent("events.log"), prefix: "coordinator", echo: !quiet)
+        let context = try ZMQContext()
+        let ranges = splitClients(t.clients.count, into: t.cluster.processes)
+        let children = ClientProcesses(events: events)
+        let threads = ClientThreads()
+        let stateDirectory = directory.url.appendingPathComponent("client-state")
+        if !quiet {
+            print("FedSim cluster '\(t.name)': coordinator + \(ranges.count) client \(bind.hasPrefix("inproc://") ? "thread" : "process")(es), \(t.clients.count) clients (\(t.clients.perRound) per round), \(t.rounds) rounds")
+            print(prepared.partitionSummary)
+            print("writing \(directory.url.path)")
+        }
+        let topologyPath = URL(fileURLWithPath: options.topology).standardizedFileURL.path
+        let records = try await reportingClusterErrors { () -> [RoundRecord] in
+            defer { children.stop(grace: 5) }
+            return try await CoordinatorRun.run(
+                prepared: prepared, directory: directory, context: context, endpoint: bind, resume: nil, events: events,
+                shouldStop: { stop.isSet },
+                onBound: { bound in
+                    if bound.hasPrefix("inproc://") {
+                        threads.start(prepared: prepared, ranges: ranges, context: context, endpoint: bound,
+                                      stateDirectory: stateDirectory, stop: stop)
+                    } else {
+                        do {
+                            try children.start(topology: topologyPath, overrides: overrides, ranges: ranges, endpoint: bound,
+                                               stateDirectory: stateDirectory)
+                        } catch {
+                            events.log("cannot start client processes: \(error)")
+                            stop.set()
+                        }
+                    }
+                },
+                progress: { if !quiet { print($0) } })
+        }
+        // Threads leave after SHUTDOWN; give them a moment so the context can close cleanly.
+        let deadline = Date().addingTimeInterval(5)
+        while bind.hasPrefix("inproc://") && threads.exited < ranges.count && Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if let last = records.last {
+            print(quiet ? Simulation.progressLine(last, of: t.rounds) : "done: \(directory.url.path)")
+        }
+    }
+}
