@@ -80,7 +80,8 @@ let package = Package(
         .testTarget(name: "FedCoreTests", dependencies: ["FedCore"]),
         .testTarget(name: "FedDataTests", dependencies: ["FedData"]),
         .testTarget(name: "FedModelsTests", dependencies: ["FedModels"]),
-        .testTarget(name: "FedSimulationTests", dependencies: ["FedSimulation"]),
+        .testTarget(name: "FedSimulationTests", dependencies: ["FedSimulation", "FedProtocol", "FedTransport"]),
+        .testTarget(name: "FedClusterTests", dependencies: ["FedCluster", "FedConfig", "FedProtocol", "FedTransport", "FedTransportZMQ", "fedsim"]),
         .testTarget(
             name: "FedOptimTests", dependencies: ["FedOptim", "FedConfig"],
             resources: [.copy("Fixtures")]),

@@ -88,7 +88,6 @@ public final class ClientHost {
                 case .heartbeat:
                     break
                 case .shutdown:
-                    events.log("coordinator says shutdown")
                     return 0
                 case let .error(code, text):
                     events.log("coordinator error \(code): \(text)")

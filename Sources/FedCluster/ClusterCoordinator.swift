@@ -92,14 +92,16 @@ public final class ClusterCoordinator: ClientPool {
     public func train(_ tasks: [ClientTask]) async throws -> [ClientUpdate] {
         guard let round = tasks.first?.round else { return [] }
         let needed = spec.minimumUpdates(sampled: tasks.count)
+        var got = 0
         for attempt in 0...spec.retries {
             let updates = try collect(tasks, round: round)
             if updates.count >= needed { return updates }
+            got = updates.count
             events.log("round \(round): quorum not met (\(updates.count) of \(needed) needed), attempt \(attempt + 1) of \(spec.retries + 1)")
             events.count("quorum_failures")
             if spec.onQuorumFailure == .stop { break }
         }
-        throw ClusterError.quorum(round: round, got: 0, needed: needed)
+        throw ClusterError.quorum(round: round, got: got, needed: needed)
     }
 
     /// Marks round `round` as finished (clients learn it from the next WELCOME).
@@ -186,6 +188,7 @@ public final class ClusterCoordinator: ClientPool {
             return
         }
         guard peers[identity] != nil else {
+            events.log("rejected a \(message.kindName) from \(who), which never said HELLO")
             events.count("rejected.unknown_peer")
             _ = try? send(.error(code: 1, message: "unknown peer: send HELLO first"), to: identity)
             return

@@ -76,6 +76,8 @@ public enum CoordinatorRun {
                 return templates[groupOf[id]]
             },
             shouldStop: shouldStop)
+        // `endpoint` tells scripts (and client processes started by hand) where to connect.
+        try RunDirectory.writeAtomically(Data((coordinator.boundEndpoint + "\n").utf8), to: directory.url.appendingPathComponent("endpoint"))
         onBound(coordinator.boundEndpoint)
         defer { coordinator.shutdown() }
         let engine = RoundEngine(

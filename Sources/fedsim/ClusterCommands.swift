@@ -96,7 +96,6 @@ struct CoordinatorCommand: AsyncParsableCommand {
                 prepared: prepared, directory: directory, context: context, endpoint: bind, resume: checkpoint,
                 events: events, shouldStop: { stop.isSet },
                 onBound: { bound in
-                    try? RunDirectory.writeAtomically(Data((bound + "\n").utf8), to: directory.url.appendingPathComponent("endpoint"))
                     if !quiet { print("coordinator for '\(t.name)' listening on \(bound); writing \(directory.url.path)") }
                 },
                 progress: { if !quiet { print($0) } })

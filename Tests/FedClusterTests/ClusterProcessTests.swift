@@ -1,0 +1,199 @@
+import FedConfig
+import FedProtocol
+import FedTransport
+import FedTransportZMQ
+import Foundation
+import XCTest
+
+struct TimedOut: Error, CustomStringConvertible {
+    var what: String
+    var description: String { "timed out waiting for \(what)" }
+}
+
+/// Starts real `fedsim` processes talking ZeroMQ over 127.0.0.1, ipc:// and inproc://.
+final class ClusterProcessTests: XCTestCase {
+    let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    var dir: URL!
+    var processes: [Process] = []
+
+    var binary: URL {
+        var d = Bundle.main.bundleURL
+        if d.pathExtension == "xctest" { d = d.deletingLastPathComponent() }
+        return d.appendingPathComponent("fedsim")
+    }
+
+    var quickstart: String { repo.appendingPathComponent("Topologies/quickstart.yaml").path }
+
+    override func setUpWithError() throws {
+        dir = URL(fileURLWithPath: "/tmp").appendingPathComponent("fsc-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        for p in processes where p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    /// Starts `fedsim args`, with stdout and stderr in files under the test directory.
+    @discardableResult
+    func start(_ args: [String], log name: String) throws -> Process {
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = args
+        _ = FileManager.default.createFile(atPath: dir.appendingPathComponent(name).path, contents: nil)
+        let handle = try FileHandle(forWritingTo: dir.appendingPathComponent(name))
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        processes.append(p)
+        return p
+    }
+
+    func log(_ name: String) -> String { (try? String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)) ?? "" }
+
+    func wait(_ what: String, timeout: Double = 60, _ condition: () -> Bool) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !condition() {
+            if Date() > deadline { throw TimedOut(what: what) }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+    }
+
+    func finish(_ p: Process, timeout: Double = 120) throws -> Int32 {
+        try wait("process \(p.processIdentifier) to exit", timeout: timeout) { !p.isRunning }
+        return p.terminationStatus
+    }
+
+    func rounds(_ run: URL) -> [[String: Any]] {
+        ((try? String(contentsOf: run.appendingPathComponent("rounds.jsonl"), encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+    }
+
+    func hashes(_ run: URL) -> [String] { rounds(run).compactMap { $0["weights_hash"] as? String } }
+
+    /// The single-process run and the cluster over tcp, ipc and inproc give bit-identical global
+    /// weights after every round — for the persist policy and for aggregated AMSGrad moments.
+    func testClusterEqualsSingleProcessOverEveryTransport() throws {
+        for extra in [[String](), ["--set", "clients.state=aggregate", "--set", "clients.optimizer.name=amsgrad", "--rounds", "6"]] {
+            let reference = dir.appendingPathComponent("run-\(extra.count)")
+            XCTAssertEqual(try finish(start(["run", quickstart, "--out", reference.path, "--quiet"] + extra, log: "run.log")), 0, log("run.log"))
+            let expected = hashes(reference)
+            XCTAssertGreaterThan(expected.count, 5)
+            let port = Int.random(in: 20000...60000)
+            for endpoint in ["tcp://127.0.0.1:\(port)", "ipc://\(dir.path)/c.ipc", "inproc://fedsim-test"] {
+                let out = dir.appendingPathComponent("cluster-\(extra.count)-\(endpoint.prefix(3))")
+                let p = try start(["cluster", quickstart, "--out", out.path, "--endpoint", endpoint, "--quiet"] + extra, log: "cluster.log")
+                XCTAssertEqual(try finish(p), 0, log("cluster.log"))
+                XCTAssertEqual(hashes(out), expected, "\(endpoint) \(extra)")
+            }
+        }
+    }
+
+    /// A client process killed with SIGKILL mid-run: the rounds go on without its clients (quorum
+    /// 0.5); restarted, it rejoins and restores its clients' persistent optimizer state.
+    func testKilledClientIsDroppedAndRejoinsWithItsState() throws {
+        let run = dir.appendingPathComponent("run")
+        let endpoint = "ipc://\(dir.path)/k.ipc"
+        let state = dir.appendingPathComponent("state").path
+        let settings = ["--set", "rounds=40", "--set", "clients.local.epochs=8", "--set", "cluster.heartbeat_interval=0.1",
+                        "--set", "cluster.quorum=0.3", "--set", "cluster.round_timeout=30"]
+        let coordinator = try start(["coordinator", quickstart, "--endpoint", endpoint, "--out", run.path] + settings, log: "coordinator.log")
+        try start(["client", quickstart, "--clients", "0-4", "--connect", endpoint, "--state-dir", state] + settings, log: "a.log")
+        let b = try start(["client", quickstart, "--clients", "5-9", "--connect", endpoint, "--state-dir", state] + settings, log: "b.log")
+        try wait("round 3") { rounds(run).count >= 4 }
+        kill(b.processIdentifier, SIGKILL)
+        let killedAt = rounds(run).count
+        try wait("the dead process to be noticed") { log("coordinator.log").contains("declared dead") }
+        try wait("two rounds without it") { rounds(run).count >= killedAt + 2 }
+        try start(["client", quickstart, "--clients", "5-9", "--connect", endpoint, "--state-dir", state] + settings, log: "b2.log")
+        try wait("the rejoin") { log("coordinator.log").contains("moved from an earlier process") }
+        XCTAssertEqual(try finish(coordinator), 0, log("coordinator.log"))
+        XCTAssertTrue(log("b2.log").contains("restored the optimizer state of"), log("b2.log"))
+        let records = rounds(run)
+        XCTAssertEqual(records.count, 41)
+        let counts = records.dropFirst().map { ($0["participants"] as? [Int])?.count ?? 0 }
+        XCTAssertTrue(counts.contains { $0 < 5 }, "some rounds ran without the killed process: \(counts)")
+        let after = records.last!["participants"] as? [Int] ?? []
+        XCTAssertEqual(after.count, 5, "the last round has everyone back")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(state)/client-5.json") || FileManager.default.fileExists(atPath: "\(state)/client-9.json")
+                      || (5...9).contains { FileManager.default.fileExists(atPath: "\(state)/client-\($0).json") })
+    }
+
+    /// The coordinator killed with SIGKILL and resumed from its checkpoint reaches the same
+    /// final weights as an uninterrupted run; the clients reconnect on their own.
+    func testKilledCoordinatorResumesToTheSameWeights() throws {
+        let settings = ["--set", "rounds=12", "--set", "clients.local.epochs=4", "--set", "cluster.heartbeat_interval=0.1"]
+        let reference = dir.appendingPathComponent("reference")
+        XCTAssertEqual(try finish(start(["run", quickstart, "--out", reference.path, "--quiet"] + settings, log: "ref.log")), 0)
+        let run = dir.appendingPathComponent("run")
+        let endpoint = "ipc://\(dir.path)/r.ipc"
+        let state = dir.appendingPathComponent("state").path
+        let first = try start(["coordinator", quickstart, "--endpoint", endpoint, "--out", run.path] + settings, log: "c1.log")
+        let a = try start(["client", quickstart, "--clients", "0-4", "--connect", endpoint, "--state-dir", state] + settings, log: "a.log")
+        let b = try start(["client", quickstart, "--clients", "5-9", "--connect", endpoint, "--state-dir", state] + settings, log: "b.log")
+        try wait("round 4") { rounds(run).count >= 5 }
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        let resumed = try start(["coordinator", "--resume", run.path, "--endpoint", endpoint], log: "c2.log")
+        XCTAssertEqual(try finish(resumed), 0, log("c2.log") + log("a.log"))
+        XCTAssertEqual(hashes(run), hashes(reference), "same weights after every round, resumed or not")
+        XCTAssertEqual(rounds(run).map { $0["round"] as? Int ?? -1 }, Array(0...12))
+        XCTAssertEqual(try finish(a), 0)
+        XCTAssertEqual(try finish(b), 0)
+    }
+
+    /// A hostile peer sends garbage, truncated, oversized, wrong-version, wrong-run and NaN
+    /// frames while a healthy cluster runs: each is rejected and counted, and the run's numbers
+    /// are exactly those of the single-process run.
+    func testHostilePeerDoesNotHarmAHealthyRun() throws {
+        let settings = ["--set", "rounds=30", "--set", "clients.local.epochs=3"]
+        let reference = dir.appendingPathComponent("reference")
+        XCTAssertEqual(try finish(start(["run", quickstart, "--out", reference.path, "--quiet"] + settings, log: "ref.log")), 0)
+        let run = dir.appendingPathComponent("run")
+        let endpoint = "ipc://\(dir.path)/h.ipc"
+        let cluster = try start(["cluster", quickstart, "--endpoint", endpoint, "--out", run.path] + settings, log: "cluster.log")
+        try wait("the coordinator to bind") { FileManager.default.fileExists(atPath: run.appendingPathComponent("endpoint").path) }
+
+        let topology = try Topology.load(file: quickstart, overrides: Array(settings.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)))
+        let p = 64 * 32 + 32 + 32 * 10 + 10
+        let codec = WireCodec(fingerprint: topology.fingerprint, parameterCount: p) { _ in nil }
+        let context = try ZMQContext()
+        let socket = try ZMQSocket(context: context, kind: .dealer)
+        try socket.setRoutingID("hostile")
+        try socket.connect(endpoint)
+        var update = codec.encode(.update(ClientUpdate(round: 1, clientID: 0, sampleCount: 5, delta: [Float](repeating: 0.1, count: p),
+                                                       trainLoss: 0, steps: 1, state: nil))).map(\.received)
+        var nan = update
+        nan[1].replaceSubrange(40..<44, with: withUnsafeBytes(of: Float.nan.bitPattern.littleEndian, Array.init))
+        var wrongVersion = update
+        wrongVersion[0][4] = 9
+        let wrongRun = WireCodec(fingerprint: topology.fingerprint ^ 1, parameterCount: p) { _ in nil }.encode(.heartbeat).map(\.received)
+        update[1].removeLast(7)
+        let garbage: [[Frame]] = [
+            [Array("hello there, this is not FedSim".utf8)], [[0x46, 0x53]], nan, wrongVersion, wrongRun, update,
+            codec.encode(.heartbeat).map(\.received),  // valid, but this peer never said HELLO
+            [(0..<300).map { UInt8($0 % 251) }, [1, 2, 3]],
+        ]
+        for round in 0..<3 {
+            for message in garbage { try socket.send(message.map { .bytes($0) }) }
+            Thread.sleep(forTimeInterval: 0.05 * Double(round + 1))
+        }
+        // Oversized: more than ZMQ_MAXMSGSIZE; libzmq drops this connection before buffering it.
+        try socket.send([.bytes(codec.encode(.heartbeat)[0].received), .bytes([UInt8](repeating: 7, count: Int(codec.maxFrameBytes) + 1))])
+        XCTAssertEqual(try finish(cluster), 0, log("cluster.log"))
+        XCTAssertEqual(hashes(run), hashes(reference))
+        let events = (try? String(contentsOf: run.appendingPathComponent("events.log"), encoding: .utf8)) ?? ""
+        for reason in ["bad magic", "header truncated", "non-finite", "unsupported protocol version 9", "run fingerprint", "UPDATE delta has", "never said HELLO"] {
+            XCTAssertTrue(events.contains(reason) || log("cluster.log").contains(reason), "expected a rejection mentioning '\(reason)'")
+        }
+        XCTAssertTrue(events.contains("hostile"), "rejections name the peer")
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("summary.json"))) as? [String: String]
+        XCTAssertEqual(summary?["count.rejected.bad_magic"], "6")
+        XCTAssertEqual(summary?["count.rejected.non_finite"], "3")
+        XCTAssertEqual(summary?["count.rejected.wrong_version"], "3")
+        XCTAssertEqual(summary?["count.rejected.wrong_run"], "3")
+        XCTAssertEqual(summary?["count.rejected.unknown_peer"], "3")
+        XCTAssertEqual(summary?["count.rejected.bad_payload_length"], "3")
+    }
+}
