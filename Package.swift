@@ -69,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "fedsim",
             dependencies: [
-                "FedCore", "FedOptim", "FedConfig", "FedBench", "FedSimulation", "FedCluster", "FedCoordinator", "FedTransportZMQ",
+                "FedCore", "FedOptim", "FedConfig", "FedBench", "FedSimulation", "FedCluster", "FedCoordinator", "FedTransportZMQ", "FedProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         /// Throughput benchmarks (optimizer step vs STREAM triad), run by `fedsim bench`.

@@ -237,9 +237,11 @@ public struct WireCodec: Sendable {
 
     private func floats(_ frame: Frame, what: String, count: Int) throws -> [Float] {
         guard frame.count == 4 * count else { throw ProtocolError.payloadLength(what: what, got: frame.count, expected: 4 * count) }
+        // One copy into aligned Float storage (the wire is little-endian, as is every host FedSim
+        // builds for), then one pass for finiteness.
         let values = frame.withUnsafeBytes { raw in
             [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-                for i in 0..<count { buffer[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: raw)
                 initialized = count
             }
         }

@@ -8,6 +8,12 @@ public struct ZMQError: Error, CustomStringConvertible, Equatable {
     public var code: Int32
     public var message: String
 
+    public init(operation: String, code: Int32, message: String) {
+        self.operation = operation
+        self.code = code
+        self.message = message
+    }
+
     public var description: String { "\(operation): \(message) (errno \(code))" }
 
     static func last(_ operation: String) -> ZMQError {
@@ -74,6 +80,9 @@ public final class ZMQSocket {
         if let h = handle { zmq_close(h) }
         handle = nil
     }
+
+    /// The libzmq handle, for this module's benchmarks only.
+    var rawHandle: UnsafeMutableRawPointer? { handle }
 
     private func socket() throws -> UnsafeMutableRawPointer {
         guard let handle else { throw ZMQError(operation: "socket", code: ENOTSOCK, message: "socket is closed") }

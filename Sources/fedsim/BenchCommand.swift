@@ -1,11 +1,13 @@
 import ArgumentParser
 import FedBench
+import FedCluster
+import FedProtocol
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks (build with -c release for meaningful figures).",
-        subcommands: [Optimizers.self])
+        subcommands: [Optimizers.self, Transport.self, Cluster.self])
 
     struct Optimizers: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -24,6 +26,40 @@ struct BenchCommand: ParsableCommand {
 
         func run() {
             OptimizerBenchmark(parameterCount: params, repeats: repeats).run { print($0) }
+        }
+    }
+}
+
+extension BenchCommand {
+    struct Transport: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delta transfer throughput over tcp and ipc beside raw libzmq for the same payload.")
+
+        @Option(help: "Parameters per delta.") var params: Int = 1_000_000
+        @Option(help: "Messages per measurement.") var messages: Int = 200
+
+        func validate() throws {
+            guard (1...WireCodec.maxParameters).contains(params) else { throw ValidationError("--params must be in 1...\(WireCodec.maxParameters)") }
+            guard (1...100_000).contains(messages) else { throw ValidationError("--messages must be in 1...100000") }
+        }
+
+        func run() throws { try TransportBenchmark.runTransport(parameterCount: params, messages: messages) { print($0) } }
+    }
+
+    struct Cluster: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Per-round time of a topology in one process beside the same rounds as a local cluster.")
+
+        @OptionGroup var options: TopologyOptions
+
+        func run() async throws {
+            var overrides = options.overrides
+            if let rounds = options.rounds { overrides.append("rounds=\(rounds)") }
+            if let seed = options.seed { overrides.append("seed=\(seed)") }
+            try await reportingInputErrors {
+                try await TransportBenchmark.runCluster(topologyFile: options.topology, overrides: overrides,
+                                                        executable: ClientProcesses.executable) { print($0) }
+            }
         }
     }
 }

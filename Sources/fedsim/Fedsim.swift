@@ -24,6 +24,18 @@ struct InputError: Error, CustomStringConvertible {
 }
 
 /// Runs `body`, turning configuration and input errors into `error: …` on stderr and exit 2.
+func reportingInputErrors<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as ConfigError {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(2)
+    } catch let error as RunInputError {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(2)
+    }
+}
+
 func reportingInputErrors<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()

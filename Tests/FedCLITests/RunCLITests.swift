@@ -116,7 +116,7 @@ final class RunCLITests: XCTestCase {
         for name in ["quickstart", "digits-noniid", "digits-mixed", "quickstart-cluster", "cluster-10", "cluster-1000"] {
             let r = try FedsimBinary.run(["validate", repo.appendingPathComponent("Topologies/\(name).yaml").path])
             XCTAssertEqual(r.status, 0, "\(name): \(r.stderr)")
-            XCTAssertTrue(r.stdout.contains("decay_convention: lr_scaled"), r.stdout)
+            XCTAssertTrue(r.stdout.contains("beta2: 0.999") && r.stdout.contains("cluster:"), r.stdout)
         }
     }
 }
