@@ -38,6 +38,8 @@ public final class VirtualClient {
     public let optimizer: Optimizer
     public let policy: StatePolicy
     public let training: LocalTraining
+    /// FedProx's μ: the gradient gains `μ(w − w_global)` (0: plain local training).
+    public let proximalMu: Float
     private let seed: UInt64
     /// The state kept between rounds under *persist*.
     public private(set) var persistentState: OptimizerState?
@@ -51,13 +53,14 @@ public final class VirtualClient {
     private var gradient: [Float]
 
     public init(id: Int, shard: Dataset, model: DenseModel, optimizer: Optimizer, policy: StatePolicy,
-                training: LocalTraining, seed: UInt64) {
+                training: LocalTraining, seed: UInt64, proximalMu: Double = 0) {
         self.id = id
         self.shard = shard
         self.model = model
         self.optimizer = optimizer
         self.policy = policy
         self.training = training
+        self.proximalMu = Float(proximalMu)
         self.seed = seed
         weights = [Float](repeating: 0, count: model.parameterCount)
         gradient = weights
@@ -113,6 +116,10 @@ public final class VirtualClient {
                         model.lossAndGradient(params: w, data: shard, indices: idx, gradient: g, workspace: workspace)
                     }
                 }
+            }
+            if proximalMu > 0 {
+                let mu = proximalMu
+                for i in gradient.indices { gradient[i] = gradient[i] + mu * (weights[i] - task.globalWeights[i]) }
             }
             lossSum += loss * Double(end - position)
             lossCount += end - position

@@ -5,6 +5,7 @@ import FedCore
 import FedOptim
 import FedProtocol
 import FedSimulation
+import FedStrategy
 import FedTransportZMQ
 import Foundation
 
@@ -16,6 +17,7 @@ public struct Checkpoint: Codable {
     /// Global weights, raw little-endian Float32.
     public var weights: Data
     public var sharedStates: [Int: OptimizerState]
+    public var serverState: ServerState
     public var record: RoundRecord
     public var clients: [ClientRecord]
 
@@ -83,11 +85,12 @@ public enum CoordinatorRun {
         let engine = RoundEngine(
             model: prepared.model, testSet: prepared.testSet, initialWeights: prepared.initialWeights,
             sampler: ClientSampler(seed: t.seed, clientCount: t.clients.count, perRound: t.clients.perRound),
-            server: t.server, groupOfClient: groupOf, policyOfGroup: policies, pool: coordinator)
+            server: t.server, groupOfClient: groupOf, policyOfGroup: policies, stateAggregation: t.clients.stateAggregation,
+            pool: coordinator)
         var records: [RoundRecord] = []
         let first: Int
         if let resume {
-            engine.restore(weights: resume.weightValues, sharedStates: resume.sharedStates)
+            engine.restore(weights: resume.weightValues, sharedStates: resume.sharedStates, serverState: resume.serverState)
             records.append(resume.record)
             first = resume.round + 1
             events.log("resuming after round \(resume.round) (weights \(resume.record.weightsHash))")
@@ -95,7 +98,7 @@ public enum CoordinatorRun {
             records.append(engine.initialRecord())
             try directory.append(records[0], clients: [])
             try save(Checkpoint(fingerprint: String(t.fingerprint, radix: 16), round: 0, weights: Checkpoint.encode(engine.weights),
-                                sharedStates: [:], record: records[0], clients: []), in: directory.url)
+                                sharedStates: [:], serverState: ServerState(), record: records[0], clients: []), in: directory.url)
             first = 1
         }
         progress(Simulation.progressLine(records[0], of: t.rounds))
@@ -105,7 +108,8 @@ public enum CoordinatorRun {
                 let (record, updates) = try await engine.runRound(round)
                 let clientRecords = RoundEngine.clientRecords(updates)
                 try save(Checkpoint(fingerprint: String(t.fingerprint, radix: 16), round: round, weights: Checkpoint.encode(engine.weights),
-                                    sharedStates: engine.sharedStates, record: record, clients: clientRecords), in: directory.url)
+                                    sharedStates: engine.sharedStates, serverState: engine.serverState, record: record,
+                                    clients: clientRecords), in: directory.url)
                 try directory.append(record, clients: clientRecords)
                 coordinator.finished(round: round)
                 records.append(record)

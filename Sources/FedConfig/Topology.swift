@@ -110,6 +110,8 @@ public struct Topology: Sendable, Equatable {
         public var state: StatePolicy
         /// Explicit groups; clients outside every group form the default group 0.
         public var groups: [ClientGroup]
+        /// How the *aggregate* policy combines optimizer states.
+        public var stateAggregation: StateAggregation
 
         /// All groups, the default first: index 0 is the top-level optimizer and state.
         public var allGroups: [ClientGroup] {

@@ -202,7 +202,7 @@ struct TopologyReader {
     }
 
     func readClients(_ m: ConfigMap) throws -> Topology.ClientsSpec {
-        m.expected = ["count", "per_round", "fraction", "local", "optimizer", "state", "groups"]
+        m.expected = ["count", "per_round", "fraction", "local", "optimizer", "state", "groups", "aggregate"]
         let count = try m.int("count", default: 10, in: 1...10_000_000)
         if m.has("per_round") && m.has("fraction") { throw m.error("fraction", "give per_round or fraction, not both") }
         var perRound = try m.int("per_round", default: count, in: 1...Int.max)
@@ -240,8 +240,16 @@ struct TopologyReader {
                 try g.finish()
             }
         }
+        var aggregation = StateAggregation()
+        if let a = try m.map("aggregate") {
+            a.expected = ["moments", "weighting"]
+            aggregation.moments = try a.choice("moments", default: aggregation.moments)
+            aggregation.weighting = try a.choice("weighting", default: aggregation.weighting)
+            try a.finish()
+        }
         try m.finish()
-        return Topology.ClientsSpec(count: count, perRound: perRound, local: local, optimizer: optimizer, state: state, groups: groups)
+        return Topology.ClientsSpec(count: count, perRound: perRound, local: local, optimizer: optimizer, state: state, groups: groups,
+                                    stateAggregation: aggregation)
     }
 
     func parseRange(_ text: String, count: Int, map: ConfigMap) throws -> ClosedRange<Int> {
@@ -259,9 +267,30 @@ struct TopologyReader {
 
     func readServer(_ m: ConfigMap?) throws -> ServerSpec {
         guard let m else { return ServerSpec() }
-        m.expected = ["strategy", "lr"]
-        let spec = ServerSpec(strategy: try m.choice("strategy", default: .fedavg), lr: try m.double("lr", default: 1, in: .positive))
+        let all = ["strategy", "lr", "momentum", "beta1", "beta2", "tau", "bias_correction", "mu", "trim"]
+        m.expected = Set(all)
+        let kind = try m.choice("strategy", default: ServerStrategyKind.fedavg)
+        let allowed: Set<String> = switch kind {
+        case .fedavg, .median: ["strategy", "lr"]
+        case .fedavgm: ["strategy", "lr", "momentum"]
+        case .fedadagrad, .fedadam, .fedyogi: ["strategy", "lr", "beta1", "beta2", "tau", "bias_correction"]
+        case .fedprox: ["strategy", "lr", "mu"]
+        case .trimmedMean: ["strategy", "lr", "trim"]
+        }
+        for key in m.keys where all.contains(key) && !allowed.contains(key) {
+            throw m.error(key, "'\(key)' is not a setting of \(kind.rawValue) (its settings: \(allowed.subtracting(["strategy"]).sorted().joined(separator: ", ")))")
+        }
+        var spec = ServerSpec(strategy: kind)
+        spec.lr = try m.double("lr", default: spec.lr, in: .positive)
+        spec.momentum = try m.double("momentum", default: spec.momentum, in: .halfOpen(0, 1))
+        spec.beta1 = try m.double("beta1", default: spec.beta1, in: .halfOpen(0, 1))
+        spec.beta2 = try m.double("beta2", default: spec.beta2, in: .halfOpen(0, 1))
+        spec.tau = try m.double("tau", default: spec.tau, in: .positive)
+        spec.biasCorrection = try m.bool("bias_correction", default: spec.biasCorrection)
+        spec.mu = try m.double("mu", default: spec.mu, in: .nonNegative)
+        spec.trim = try m.double("trim", default: spec.trim, in: .halfOpen(0, 0.5))
         try m.finish()
         return spec
+
     }
 }

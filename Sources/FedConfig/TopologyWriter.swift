@@ -20,7 +20,7 @@ extension Topology {
             ("partition", partitionNode()),
             ("model", modelNode()),
             ("clients", clientsNode()),
-            ("server", map([("strategy", scalar(server.strategy.rawValue)), ("lr", number(server.lr))])),
+            ("server", serverNode()),
         ]
         if includeCluster { pairs.append(("cluster", cluster.node)) }
         return (try? Yams.serialize(node: map(pairs), sortKeys: false)) ?? ""
@@ -35,6 +35,20 @@ extension Topology {
             h = h &* 0x100_0000_01b3
         }
         return h
+    }
+
+    private func serverNode() -> Node {
+        var pairs: [(String, Node)] = [("strategy", scalar(server.strategy.rawValue)), ("lr", number(server.lr))]
+        switch server.strategy {
+        case .fedavg, .median: break
+        case .fedavgm: pairs.append(("momentum", number(server.momentum)))
+        case .fedadagrad, .fedadam, .fedyogi:
+            pairs += [("beta1", number(server.beta1)), ("beta2", number(server.beta2)), ("tau", number(server.tau)),
+                      ("bias_correction", scalar(String(server.biasCorrection)))]
+        case .fedprox: pairs.append(("mu", number(server.mu)))
+        case .trimmedMean: pairs.append(("trim", number(server.trim)))
+        }
+        return map(pairs)
     }
 
     private func dataNode() -> Node {
@@ -85,6 +99,8 @@ extension Topology {
         var pairs: [(String, Node)] = [
             ("count", scalar(String(clients.count))), ("per_round", scalar(String(clients.perRound))),
             ("local", map(local)), ("optimizer", Topology.optimizerNode(clients.optimizer)), ("state", scalar(clients.state.rawValue)),
+            ("aggregate", map([("moments", scalar(clients.stateAggregation.moments.rawValue)),
+                               ("weighting", scalar(clients.stateAggregation.weighting.rawValue))], flow: true)),
         ]
         if !clients.groups.isEmpty {
             pairs.append(("groups", .sequence(.init(clients.groups.map { g in

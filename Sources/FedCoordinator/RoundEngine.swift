@@ -77,11 +77,15 @@ public final class RoundEngine {
     public private(set) var weights: [Float]
     /// The averaged optimizer state per group under the *aggregate* policy.
     public private(set) var sharedStates: [Int: OptimizerState] = [:]
+    /// The server optimizer's state (FedAvgM, FedAdam, FedYogi, FedAdagrad).
+    public private(set) var serverState = ServerState()
+    public let stateAggregation: StateAggregation
     private let pool: ClientPool
     private let workspace = Workspace()
 
     public init(model: DenseModel, testSet: Dataset, initialWeights: [Float], sampler: ClientSampler, server: ServerSpec,
-                groupOfClient: [Int], policyOfGroup: [StatePolicy], pool: ClientPool) {
+                groupOfClient: [Int], policyOfGroup: [StatePolicy], stateAggregation: StateAggregation = StateAggregation(),
+                pool: ClientPool) {
         precondition(initialWeights.count == model.parameterCount)
         self.model = model
         self.testSet = testSet
@@ -90,14 +94,16 @@ public final class RoundEngine {
         self.server = server
         self.groupOfClient = groupOfClient
         self.policyOfGroup = policyOfGroup
+        self.stateAggregation = stateAggregation
         self.pool = pool
     }
 
     /// Continues from a checkpoint: the global weights and shared states after some round.
-    public func restore(weights: [Float], sharedStates: [Int: OptimizerState]) {
+    public func restore(weights: [Float], sharedStates: [Int: OptimizerState], serverState: ServerState) {
         precondition(weights.count == model.parameterCount)
         self.weights = weights
         self.sharedStates = sharedStates
+        self.serverState = serverState
     }
 
     /// The record of the model as it stands, before any round (round 0).
@@ -117,10 +123,9 @@ public final class RoundEngine {
         var payload = 0
         for task in tasks { payload += 4 * task.globalWeights.count + 4 * (task.sharedState?.storageCount ?? 0) }
         for update in updates { payload += 4 * update.delta.count + 4 * (update.state?.storageCount ?? 0) }
-        let meanDelta = Aggregation.weightedMeanDelta(updates)
-        if !meanDelta.isEmpty { Aggregation.apply(meanDelta, to: &weights, serverLR: server.lr) }
+        let meanDelta = ServerStrategy.step(updates, weights: &weights, spec: server, state: &serverState)
         for group in Set(updates.map { groupOfClient[$0.clientID] }) where policyOfGroup[group] == .aggregate {
-            sharedStates[group] = Aggregation.averageStates(updates.filter { groupOfClient[$0.clientID] == group })
+            sharedStates[group] = Aggregation.averageStates(updates.filter { groupOfClient[$0.clientID] == group }, stateAggregation)
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return (record(round: round, updates: updates, meanDelta: meanDelta, seconds: seconds, payload: payload), updates)

@@ -155,7 +155,8 @@ public struct PreparedRun: Sendable {
         for id in ids {
             let g = groupOfClient[id]
             result[id] = VirtualClient(id: id, shard: shards[id], model: model, optimizer: optimizers[g],
-                                       policy: groups[g].state, training: topology.clients.local, seed: topology.seed)
+                                       policy: groups[g].state, training: topology.clients.local, seed: topology.seed,
+                                       proximalMu: topology.server.proximalMu)
         }
         return result
     }

@@ -18,7 +18,8 @@ public enum Simulation {
         let engine = RoundEngine(
             model: prepared.model, testSet: prepared.testSet, initialWeights: prepared.initialWeights,
             sampler: ClientSampler(seed: t.seed, clientCount: t.clients.count, perRound: t.clients.perRound),
-            server: t.server, groupOfClient: prepared.groupOfClient, policyOfGroup: prepared.groups.map(\.state), pool: pool)
+            server: t.server, groupOfClient: prepared.groupOfClient, policyOfGroup: prepared.groups.map(\.state),
+            stateAggregation: t.clients.stateAggregation, pool: pool)
         var records = [engine.initialRecord()]
         try directory?.append(records[0], clients: [])
         progress(progressLine(records[0], of: t.rounds))
