@@ -58,6 +58,8 @@ let package = Package(
         /// Distributed runs over ZeroMQ: the coordinator's pool, client hosts, checkpoints, launcher.
         .target(name: "FedCluster", dependencies: ["FedCore", "FedConfig", "FedClient", "FedCoordinator", "FedOptim",
                                                    "FedProtocol", "FedSimulation", "FedTransport", "FedTransportZMQ"]),
+        /// `fedsim compare` and `fedsim report`: specs, the run queue, summaries, HTML/SVG reports.
+        .target(name: "FedCompare", dependencies: ["FedConfig", "FedCoordinator", "FedSimulation", .product(name: "Yams", package: "Yams")]),
         /// Strict YAML/JSON configuration reading (path-aware errors) and the optimizer block.
         .target(
             name: "FedConfig",
@@ -69,7 +71,7 @@ let package = Package(
         .executableTarget(
             name: "fedsim",
             dependencies: [
-                "FedCore", "FedOptim", "FedConfig", "FedBench", "FedSimulation", "FedCluster", "FedCoordinator", "FedTransportZMQ", "FedProtocol",
+                "FedCore", "FedOptim", "FedConfig", "FedBench", "FedSimulation", "FedCluster", "FedCoordinator", "FedTransportZMQ", "FedProtocol", "FedCompare",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         /// Throughput benchmarks (optimizer step vs STREAM triad), run by `fedsim bench`.
@@ -81,6 +83,7 @@ let package = Package(
         .testTarget(name: "FedDataTests", dependencies: ["FedData"]),
         .testTarget(name: "FedModelsTests", dependencies: ["FedModels"]),
         .testTarget(name: "FedSimulationTests", dependencies: ["FedSimulation", "FedProtocol", "FedTransport"]),
+        .testTarget(name: "FedCompareTests", dependencies: ["FedCompare", "FedConfig", "FedCoordinator", "fedsim"]),
         .testTarget(name: "FedClusterTests", dependencies: ["FedCluster", "FedConfig", "FedProtocol", "FedTransport", "FedTransportZMQ", "fedsim"]),
         .testTarget(
             name: "FedOptimTests", dependencies: ["FedOptim", "FedConfig"],

@@ -13,7 +13,8 @@ struct Fedsim: AsyncParsableCommand {
             Input errors (bad files, values or flags) exit with status 2 and one line naming the problem.
             """,
         version: "0.1.0",
-        subcommands: [RunCommand.self, ClusterCommand.self, CoordinatorCommand.self, ClientCommand.self, ValidateCommand.self,
+        subcommands: [RunCommand.self, ClusterCommand.self, CoordinatorCommand.self, ClientCommand.self, CompareCommand.self,
+                      ReportCommand.self, ValidateCommand.self,
                       OptimizerCommand.self, BenchCommand.self])
 }
 

@@ -1,0 +1,149 @@
+import FedConfig
+import FedSimulation
+import Foundation
+
+/// What a comparison directory holds about itself (`compare.json`), so `fedsim report` and a
+/// resumed `fedsim compare` know every variant, seed and run directory.
+public struct CompareManifest: Codable, Sendable, Equatable {
+    public var name: String
+    public var base: String
+    public var seeds: [Int]
+    public var targetAccuracy: Double?
+    public var variants: [CompareSpec.Variant]
+    public var mode: String
+
+    public init(_ spec: CompareSpec, cluster: Bool) {
+        name = spec.name
+        base = spec.base
+        seeds = spec.seeds
+        targetAccuracy = spec.targetAccuracy
+        variants = spec.variants
+        mode = cluster ? "cluster" : "single-process"
+    }
+
+    public static func runDirectory(_ root: URL, variant: CompareSpec.Variant, seed: Int) -> URL {
+        root.appendingPathComponent("runs").appendingPathComponent(variant.id).appendingPathComponent("seed-\(seed)")
+    }
+
+    public static func load(_ root: URL) throws -> CompareManifest {
+        guard let data = FileManager.default.contents(atPath: root.appendingPathComponent("compare.json").path) else {
+            throw RunInputError("\(root.path) holds no compare.json (not a comparison directory)")
+        }
+        do { return try JSONDecoder().decode(CompareManifest.self, from: data) } catch {
+            throw RunInputError("\(root.path)/compare.json is damaged: \(error)")
+        }
+    }
+}
+
+/// Runs every (variant, seed) of a comparison as its own `fedsim run` (or `fedsim cluster`)
+/// process, `jobs` at a time, skipping runs that already finished, so an interrupted compare
+/// resumes where it stopped.
+public final class CompareRunner {
+    public let spec: CompareSpec
+    public let root: URL
+    public let jobs: Int
+    public let cluster: Bool
+    public let executable: URL
+    private let shouldStop: () -> Bool
+    private let progress: (String) -> Void
+
+    public init(spec: CompareSpec, root: URL, jobs: Int, cluster: Bool, executable: URL,
+                shouldStop: @escaping () -> Bool, progress: @escaping (String) -> Void) {
+        self.spec = spec
+        self.root = root
+        self.jobs = jobs
+        self.cluster = cluster
+        self.executable = executable
+        self.shouldStop = shouldStop
+        self.progress = progress
+    }
+
+    public enum Outcome: Equatable { case completed, interrupted, failed([String]) }
+
+    /// Writes the manifest (or checks it against an existing one) and runs what is missing.
+    public func run() throws -> Outcome {
+        let manifest = CompareManifest(spec, cluster: cluster)
+        let manifestURL = root.appendingPathComponent("compare.json")
+        if FileManager.default.fileExists(atPath: manifestURL.path) {
+            let existing = try CompareManifest.load(root)
+            guard existing == manifest else {
+                throw RunInputError("\(root.path) holds a different comparison (its compare.json differs); choose another --out")
+            }
+        } else {
+            try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try RunDirectory.writeAtomically(encoder.encode(manifest), to: manifestURL)
+        }
+        var queue: [(CompareSpec.Variant, Int)] = []
+        var finished = 0
+        for variant in spec.variants {
+            for seed in spec.seeds {
+                let dir = CompareManifest.runDirectory(root, variant: variant, seed: seed)
+                if FileManager.default.fileExists(atPath: dir.appendingPathComponent("summary.json").path) {
+                    finished += 1
+                } else {
+                    try? FileManager.default.removeItem(at: dir)  // an unfinished run starts over
+                    queue.append((variant, seed))
+                }
+            }
+        }
+        let total = finished + queue.count
+        if finished > 0 { progress("\(finished) of \(total) runs already finished; running the other \(queue.count)") }
+        var running: [(process: Process, variant: CompareSpec.Variant, seed: Int, dir: URL, started: Date)] = []
+        var failures: [String] = []
+        var doneThisSession = 0
+        let started = Date()
+        while !queue.isEmpty || !running.isEmpty {
+            if shouldStop() {
+                for r in running where r.process.isRunning { r.process.terminate() }
+                for r in running { r.process.waitUntilExit(); try? FileManager.default.removeItem(at: r.dir) }
+                progress("interrupted: \(finished) of \(total) runs finished; run the same command again to resume")
+                return .interrupted
+            }
+            while running.count < jobs, !queue.isEmpty {
+                let (variant, seed) = queue.removeFirst()
+                let dir = CompareManifest.runDirectory(root, variant: variant, seed: seed)
+                try FileManager.default.createDirectory(at: dir.deletingLastPathComponent(), withIntermediateDirectories: true)
+                let process = Process()
+                process.executableURL = executable
+                process.arguments = [cluster ? "cluster" : "run", spec.base, "--out", dir.path, "--seed", String(seed), "--quiet"]
+                    + variant.overrides.flatMap { ["--set", $0] }
+                var environment = ProcessInfo.processInfo.environment
+                environment["OPENBLAS_NUM_THREADS"] = "1"
+                process.environment = environment
+                let log = root.appendingPathComponent("runs").appendingPathComponent("\(variant.id)-seed-\(seed).log")
+                _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+                let handle = try FileHandle(forWritingTo: log)
+                process.standardOutput = handle
+                process.standardError = handle
+                try process.run()
+                running.append((process, variant, seed, dir, Date()))
+            }
+            Thread.sleep(forTimeInterval: 0.02)
+            for r in running where !r.process.isRunning {
+                finished += 1
+                doneThisSession += 1
+                let seconds = Date().timeIntervalSince(r.started)
+                // Runs finish `jobs` at a time, so the average wall time per finished run already
+                // accounts for the parallelism.
+                let perRun = Date().timeIntervalSince(started) / Double(doneThisSession)
+                let remaining = perRun * Double(queue.count + running.count - 1)
+                if r.process.terminationStatus == 0 {
+                    let line = (try? String(contentsOf: r.dir.appendingPathComponent("summary.json"), encoding: .utf8)).flatMap {
+                        try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String]
+                    }
+                    let accuracy = line?["final_test_accuracy"].flatMap(Double.init).map { String(format: "final acc %.4f", $0) }
+                        ?? line?["final_test_loss"].flatMap(Double.init).map { String(format: "final loss %.4f", $0) } ?? ""
+                    progress(String(format: "[%d/%d] %@ seed %d: %@ (%.1f s; about %.0f s left)", finished, total, r.variant.name, r.seed,
+                                    accuracy, seconds, max(0, remaining)))
+                } else {
+                    failures.append("\(r.variant.name) seed \(r.seed) (exit \(r.process.terminationStatus); see runs/\(r.variant.id)-seed-\(r.seed).log)")
+                    progress("[\(finished)/\(total)] \(r.variant.name) seed \(r.seed): FAILED with status \(r.process.terminationStatus)")
+                }
+            }
+            running.removeAll { !$0.process.isRunning }
+        }
+        return failures.isEmpty ? .completed : .failed(failures)
+    }
+}

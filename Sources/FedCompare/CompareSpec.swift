@@ -1,0 +1,102 @@
+import FedConfig
+import Foundation
+import Yams
+
+/// A comparison: a base topology, the variants to run (a list or a grid), and the seeds.
+/// `fedsim compare SPEC.yaml` runs every variant once per seed.
+public struct CompareSpec: Sendable, Equatable {
+    /// One configuration to run: a name and the `--set` overrides that make it.
+    public struct Variant: Sendable, Equatable, Codable {
+        public var id: String
+        public var name: String
+        public var overrides: [String]
+    }
+
+    public var name: String
+    /// Absolute path of the base topology.
+    public var base: String
+    public var seeds: [Int]
+    public var targetAccuracy: Double?
+    public var variants: [Variant]
+
+    /// Reads a spec file; the base topology path is relative to the spec's directory. Every
+    /// variant is validated (its topology parsed) before anything runs.
+    public static func load(file: String) throws -> CompareSpec {
+        let root = try ConfigMap.load(file: file)
+        root.expected = ["name", "base", "seeds", "target_accuracy", "set", "variants", "grid"]
+        let directory = URL(fileURLWithPath: file).deletingLastPathComponent()
+        let name = try root.string("name") ?? URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+        guard let baseText = try root.string("base") else { throw root.error(nil, "missing required key 'base' (the base topology file)") }
+        let base = baseText.hasPrefix("/") ? baseText : directory.appendingPathComponent(baseText).standardizedFileURL.path
+        let baseTopology = try Topology.load(file: base)
+        var seeds = [Int(baseTopology.seed)]
+        if let items = try root.sequence("seeds") {
+            seeds = try items.map { path, node in
+                guard case let .scalar(s) = node, let seed = Int(s.string), seed >= 0 else {
+                    throw ConfigError(file: file, line: node.mark?.line, path: path, message: "expected a non-negative integer seed")
+                }
+                return seed
+            }
+            guard !seeds.isEmpty, Set(seeds).count == seeds.count else { throw root.error("seeds", "give at least one seed, each once") }
+        }
+        let target = try root.optionalDouble("target_accuracy", in: .closed(0, 1))
+        let common = try root.map("set").map { try overrides(of: $0) } ?? []
+        if root.has("variants") && root.has("grid") { throw root.error("grid", "give variants or grid, not both") }
+        var variants: [Variant] = []
+        if let items = try root.sequence("variants") {
+            for (i, (path, node)) in items.enumerated() {
+                let v = try ConfigMap(node, path: path, file: file)
+                v.expected = ["name", "set"]
+                guard let name = try v.string("name") else { throw v.error(nil, "missing required key 'name'") }
+                let sets = try v.map("set").map { try overrides(of: $0) } ?? []
+                try v.finish()
+                variants.append(Variant(id: slug(i, name), name: name, overrides: common + sets))
+            }
+        } else if let grid = try root.map("grid") {
+            var axes: [(key: String, values: [String])] = []
+            for key in grid.keys {
+                guard let values = try grid.sequence(key), !values.isEmpty else { throw grid.error(key, "expected a non-empty list of values") }
+                axes.append((key, try values.map { try yamlText($0.node, path: $0.path, file: file) }))
+            }
+            guard !axes.isEmpty else { throw root.error("grid", "the grid is empty") }
+            var combinations: [[(String, String)]] = [[]]
+            for axis in axes {
+                combinations = combinations.flatMap { prefix in axis.values.map { prefix + [(axis.key, $0)] } }
+            }
+            for (i, combination) in combinations.enumerated() {
+                let name = combination.map { "\($0.0.split(separator: ".").last!)=\($0.1)" }.joined(separator: " ")
+                variants.append(Variant(id: slug(i, name), name: name, overrides: common + combination.map { "\($0.0)=\($0.1)" }))
+            }
+        } else {
+            throw root.error(nil, "missing 'variants' (a list of {name, set}) or 'grid' (key.path: [values])")
+        }
+        try root.finish()
+        guard Set(variants.map(\.name)).count == variants.count else { throw root.error("variants", "variant names must be unique") }
+        for v in variants {
+            do {
+                _ = try Topology.load(file: base, overrides: v.overrides)
+            } catch let error as ConfigError {
+                throw ConfigError(file: file, path: "variant '\(v.name)'", message: error.description)
+            }
+        }
+        return CompareSpec(name: name, base: base, seeds: seeds, targetAccuracy: target, variants: variants)
+    }
+
+    /// `key.path: value` pairs of a `set` mapping as `--set` overrides.
+    static func overrides(of map: ConfigMap) throws -> [String] {
+        try map.keys.map { key in "\(key)=\(try yamlText(map.node(key)!, path: map.path(of: key), file: map.file))" }
+    }
+
+    static func yamlText(_ node: Node, path: String, file: String?) throws -> String {
+        if case let .scalar(s) = node { return s.string }
+        guard let text = try? Yams.serialize(node: node, sequenceStyle: .flow, mappingStyle: .flow) else {
+            throw ConfigError(file: file, line: node.mark?.line, path: path, message: "cannot use this value")
+        }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    static func slug(_ index: Int, _ name: String) -> String {
+        let cleaned = String(name.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "_" }.prefix(60))
+        return String(format: "v%02d-", index + 1) + cleaned
+    }
+}

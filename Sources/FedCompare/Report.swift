@@ -1,0 +1,167 @@
+import FedSimulation
+import Foundation
+
+/// Writes `summary.csv` and a self-contained `report.html` (inline SVG charts, no scripts, no
+/// network) for a comparison directory or a single run directory.
+public enum Report {
+    /// A comparison: one row and one chart line (mean across seeds, band from min to max) per variant.
+    @discardableResult
+    public static func writeComparison(root: URL) throws -> [VariantSummary] {
+        let manifest = try CompareManifest.load(root)
+        var summaries: [VariantSummary] = []
+        var lines: [ChartLine] = []
+        var missing: [String] = []
+        for (i, variant) in manifest.variants.enumerated() {
+            var runs: [RunMetrics] = []
+            for seed in manifest.seeds {
+                let dir = CompareManifest.runDirectory(root, variant: variant, seed: seed)
+                if FileManager.default.fileExists(atPath: dir.appendingPathComponent("summary.json").path) {
+                    runs.append(try RunMetrics.load(dir))
+                } else {
+                    missing.append("\(variant.name) seed \(seed)")
+                }
+            }
+            guard !runs.isEmpty else { continue }
+            summaries.append(VariantSummary(variant: variant.name, runs: runs, target: manifest.targetAccuracy))
+            lines.append(ChartLine(name: variant.name, index: i, runs: runs))
+        }
+        let csv = VariantSummary.csvHeader + summaries.map(\.csvRow).joined()
+        try RunDirectory.writeAtomically(Data(csv.utf8), to: root.appendingPathComponent("summary.csv"))
+        let classification = lines.contains { $0.runs.contains { $0.rounds.contains { $0.testAccuracy != nil } } }
+        let metrics: [Metric] = classification ? [.accuracy, .loss, .weightNorm] : [.loss, .rmse, .weightNorm]
+        var note = "\(manifest.variants.count) variant(s) × \(manifest.seeds.count) seed(s) (\(manifest.seeds.map(String.init).joined(separator: ", "))), \(manifest.mode); base topology \(manifest.base)."
+        if !missing.isEmpty { note += " Not finished yet: \(missing.count) run(s)." }
+        let html = page(title: "FedSim comparison: \(manifest.name)", note: note,
+                        charts: metrics.map { chart($0, lines) }, table: table(summaries, target: manifest.targetAccuracy, classification: classification))
+        try RunDirectory.writeAtomically(Data(html.utf8), to: root.appendingPathComponent("report.html"))
+        return summaries
+    }
+
+    /// A single run directory: its charts and a one-row table.
+    public static func writeRun(dir: URL) throws {
+        let run = try RunMetrics.load(dir)
+        let name = dir.lastPathComponent
+        let classification = run.rounds.contains { $0.testAccuracy != nil }
+        let metrics: [Metric] = classification ? [.accuracy, .loss, .weightNorm] : [.loss, .rmse, .weightNorm]
+        let line = ChartLine(name: name, index: 0, runs: [run])
+        let summary = VariantSummary(variant: name, runs: [run], target: nil)
+        let html = page(title: "FedSim run: \(name)", note: "\(run.rounds.count - 1) rounds; last weights hash \(run.rounds.last?.weightsHash ?? "")",
+                        charts: metrics.map { chart($0, [line]) }, table: table([summary], target: nil, classification: classification))
+        try RunDirectory.writeAtomically(Data(html.utf8), to: dir.appendingPathComponent("report.html"))
+    }
+
+    struct ChartLine {
+        var name: String
+        var index: Int
+        var runs: [RunMetrics]
+    }
+
+    static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+
+    /// An SVG line chart: per variant the mean across seeds, and a band from min to max.
+    static func chart(_ metric: Metric, _ lines: [ChartLine]) -> String {
+        let width = 760.0, height = 300.0, left = 64.0, right = 16.0, top = 28.0, bottom = 40.0
+        var series: [(line: ChartLine, mean: [Double], low: [Double], high: [Double])] = []
+        for line in lines {
+            let all = line.runs.map { $0.series(metric) }
+            let length = all.map(\.count).min() ?? 0
+            var mean: [Double] = [], low: [Double] = [], high: [Double] = []
+            for r in 0..<length {
+                let values = all.map { $0[r] }.filter(\.isFinite)
+                mean.append(values.isEmpty ? .nan : values.reduce(0, +) / Double(values.count))
+                low.append(values.min() ?? .nan)
+                high.append(values.max() ?? .nan)
+            }
+            series.append((line, mean, low, high))
+        }
+        let finite = series.flatMap { $0.low + $0.high }.filter(\.isFinite)
+        let maxRound = max(1, (series.map(\.mean.count).max() ?? 1) - 1)
+        var lo = finite.min() ?? 0, hi = finite.max() ?? 1
+        if hi - lo < 1e-12 { lo -= 0.5; hi += 0.5 }
+        let pad = (hi - lo) * 0.05
+        lo -= pad; hi += pad
+        func x(_ r: Int) -> Double { left + (width - left - right) * Double(r) / Double(maxRound) }
+        func y(_ v: Double) -> Double { top + (height - top - bottom) * (1 - (v - lo) / (hi - lo)) }
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" aria-label=\"\(escape(metric.rawValue))\">\n"
+        svg += "<text x=\"\(Int(left))\" y=\"18\" font-size=\"14\" font-weight=\"bold\">\(escape(metric.rawValue)) per round</text>\n"
+        for k in 0...4 {
+            let v = lo + (hi - lo) * Double(k) / 4
+            svg += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/><text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%@</text>\n",
+                          left, y(v), width - right, y(v), left - 6, y(v) + 4, tick(v))
+        }
+        let step = max(1, maxRound / 10)
+        for r in stride(from: 0, through: maxRound, by: step) {
+            svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">%d</text>\n", x(r), height - bottom + 16, r)
+        }
+        svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\">round</text>\n", (left + width - right) / 2, height - 6)
+        for s in series {
+            let color = palette[s.line.index % palette.count]
+            let dash = s.line.index >= palette.count ? " stroke-dasharray=\"6 3\"" : ""
+            let upper = s.high.enumerated().filter { $0.element.isFinite }.map { String(format: "%.1f,%.1f", x($0.offset), y($0.element)) }
+            let lower = s.low.enumerated().filter { $0.element.isFinite }.reversed().map { String(format: "%.1f,%.1f", x($0.offset), y($0.element)) }
+            if s.line.runs.count > 1 && !upper.isEmpty {
+                svg += "<polygon points=\"\((upper + lower).joined(separator: " "))\" fill=\"\(color)\" fill-opacity=\"0.15\" stroke=\"none\"/>\n"
+            }
+            let points = s.mean.enumerated().filter { $0.element.isFinite }.map { String(format: "%.1f,%.1f", x($0.offset), y($0.element)) }
+            svg += "<polyline points=\"\(points.joined(separator: " "))\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.8\"\(dash)><title>\(escape(s.line.name))</title></polyline>\n"
+        }
+        svg += "</svg>"
+        var legend = "<div class=\"legend\">"
+        for s in series {
+            legend += "<span><i style=\"background:\(palette[s.line.index % palette.count])\"></i>\(escape(s.line.name))</span>"
+        }
+        return "<figure>\(svg)\(legend)</div></figure>"
+    }
+
+    static func tick(_ v: Double) -> String {
+        let a = abs(v)
+        if a >= 1000 || (a < 0.01 && a > 0) { return String(format: "%.2e", v) }
+        return String(format: a >= 10 ? "%.1f" : "%.3f", v)
+    }
+
+    static func table(_ rows: [VariantSummary], target: Double?, classification: Bool) -> String {
+        var head = ["variant", "seeds"]
+        head += classification ? ["final test acc", "best test acc"] : ["final test RMSE"]
+        head += ["final test loss", "best test loss"]
+        if classification { head.append("rounds to \(target.map { String(format: "%.2f", $0) } ?? "target") acc") }
+        head.append("final ‖w‖")
+        var html = "<table><thead><tr>" + head.map { "<th>\(escape($0))</th>" }.joined() + "</tr></thead><tbody>\n"
+        for r in rows {
+            var cells = [escape(r.variant), String(r.seeds)]
+            cells += classification ? [r.finalAccuracy.text, r.bestAccuracy.text] : [r.finalRMSE.text]
+            cells += [r.finalLoss.text, r.bestLoss.text]
+            if classification { cells.append(target == nil ? "—" : r.roundsToTargetText) }
+            cells.append(r.finalWeightNorm.text)
+            html += "<tr>" + cells.map { "<td>\($0)</td>" }.joined() + "</tr>\n"
+        }
+        return html + "</tbody></table>"
+    }
+
+    static func page(title: String, note: String, charts: [String], table: String) -> String {
+        """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8"><title>\(escape(title))</title>
+        <style>
+        body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
+        table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+        td:first-child,th:first-child{text-align:left}figure{margin:16px 0}
+        .legend{font-size:12px;display:flex;flex-wrap:wrap;gap:4px 14px;margin-left:64px}
+        .legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}
+        </style></head><body>
+        <h1>\(escape(title))</h1>
+        <p>\(escape(note)) Lines are means across seeds; shaded bands span the lowest to highest seed. Values are mean ± sample standard deviation across seeds.</p>
+        <h2>Summary</h2>
+        \(table)
+        <h2>Charts</h2>
+        \(charts.joined(separator: "\n"))
+        <p style="font-size:12px;color:#666">Generated by FedSim (fedsim report) from the run directories' rounds.jsonl.</p>
+        </body></html>
+
+        """
+    }
+
+    static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+}
