@@ -87,12 +87,16 @@ public struct CompareSpec: Sendable, Equatable {
         try map.keys.map { key in "\(key)=\(try yamlText(map.node(key)!, path: map.path(of: key), file: map.file))" }
     }
 
+    /// A value as YAML flow text for `--set` (`0.1`, `adamw`, `[64, 32]`, `{k: v}`).
     static func yamlText(_ node: Node, path: String, file: String?) throws -> String {
-        if case let .scalar(s) = node { return s.string }
-        guard let text = try? Yams.serialize(node: node, sequenceStyle: .flow, mappingStyle: .flow) else {
-            throw ConfigError(file: file, line: node.mark?.line, path: path, message: "cannot use this value")
+        switch node {
+        case let .scalar(s): return s.string
+        case let .sequence(seq): return "[" + (try seq.map { try yamlText($0, path: path, file: file) }).joined(separator: ", ") + "]"
+        case let .mapping(map):
+            return "{" + (try map.map { "\(try yamlText($0.key, path: path, file: file)): \(try yamlText($0.value, path: path, file: file))" }).joined(separator: ", ") + "}"
+        case .alias:
+            throw ConfigError(file: file, line: node.mark?.line, path: path, message: "aliases are not supported here")
         }
-        return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     static func slug(_ index: Int, _ name: String) -> String {

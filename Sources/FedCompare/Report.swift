@@ -84,8 +84,7 @@ public enum Report {
         func y(_ v: Double) -> Double { top + (height - top - bottom) * (1 - (v - lo) / (hi - lo)) }
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" aria-label=\"\(escape(metric.rawValue))\">\n"
         svg += "<text x=\"\(Int(left))\" y=\"18\" font-size=\"14\" font-weight=\"bold\">\(escape(metric.rawValue)) per round</text>\n"
-        for k in 0...4 {
-            let v = lo + (hi - lo) * Double(k) / 4
+        for v in niceTicks(lo, hi) {
             svg += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/><text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%@</text>\n",
                           left, y(v), width - right, y(v), left - 6, y(v) + 4, tick(v))
         }
@@ -111,6 +110,20 @@ public enum Report {
             legend += "<span><i style=\"background:\(palette[s.line.index % palette.count])\"></i>\(escape(s.line.name))</span>"
         }
         return "<figure>\(svg)\(legend)</div></figure>"
+    }
+
+    /// Round tick values (steps of 1, 2 or 5 × 10ⁿ) inside [lo, hi].
+    static func niceTicks(_ lo: Double, _ hi: Double) -> [Double] {
+        let raw = (hi - lo) / 4
+        let magnitude = pow(10, (log10(raw)).rounded(.down))
+        let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? raw
+        var ticks: [Double] = []
+        var v = (lo / step).rounded(.up) * step
+        while v <= hi + step * 1e-9 && ticks.count < 12 {
+            ticks.append(abs(v) < step * 1e-9 ? 0 : v)
+            v += step
+        }
+        return ticks
     }
 
     static func tick(_ v: Double) -> String {

@@ -6,6 +6,8 @@ import Foundation
 public struct RunMetrics: Sendable {
     public var rounds: [RoundRecord]
 
+    public init(rounds: [RoundRecord]) { self.rounds = rounds }
+
     public static func load(_ dir: URL) throws -> RunMetrics {
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")

@@ -44,6 +44,24 @@ public struct RoundRecord: Codable, Sendable, Equatable {
     public var seconds: Double
     public var weightsHash: String
 
+    public init(round: Int, testLoss: Double, testAccuracy: Double?, testRMSE: Double?, testR2: Double?, trainLoss: Double?,
+                weightNorm: Double, updateNorm: Double, participants: [Int], samples: Int, payloadBytes: Int, seconds: Double,
+                weightsHash: String) {
+        self.round = round
+        self.testLoss = testLoss
+        self.testAccuracy = testAccuracy
+        self.testRMSE = testRMSE
+        self.testR2 = testR2
+        self.trainLoss = trainLoss
+        self.weightNorm = weightNorm
+        self.updateNorm = updateNorm
+        self.participants = participants
+        self.samples = samples
+        self.payloadBytes = payloadBytes
+        self.seconds = seconds
+        self.weightsHash = weightsHash
+    }
+
     enum CodingKeys: String, CodingKey {
         case round, testLoss = "test_loss", testAccuracy = "test_accuracy", testRMSE = "test_rmse", testR2 = "test_r2"
         case trainLoss = "train_loss", weightNorm = "weight_norm", updateNorm = "update_norm", participants, samples
