@@ -31,8 +31,15 @@ public enum Report {
         let metrics: [Metric] = classification ? [.accuracy, .loss, .weightNorm] : [.loss, .rmse, .weightNorm]
         var note = "\(manifest.variants.count) variant(s) × \(manifest.seeds.count) seed(s) (\(manifest.seeds.map(String.init).joined(separator: ", "))), \(manifest.mode); base topology \(manifest.base)."
         if !missing.isEmpty { note += " Not finished yet: \(missing.count) run(s)." }
+        let charts = metrics.map { chart($0, lines) }
+        let chartDirectory = root.appendingPathComponent("charts")
+        try FileManager.default.createDirectory(at: chartDirectory, withIntermediateDirectories: true)
+        for (metric, svg) in zip(metrics, charts) {
+            try RunDirectory.writeAtomically(Data(svg.utf8), to: chartDirectory.appendingPathComponent("\(metric.fileName).svg"))
+        }
         let html = page(title: "FedSim comparison: \(manifest.name)", note: note,
-                        charts: metrics.map { chart($0, lines) }, table: table(summaries, target: manifest.targetAccuracy, classification: classification))
+                        charts: charts.map { "<figure>\($0)</figure>" },
+                        table: table(summaries, target: manifest.targetAccuracy, classification: classification))
         try RunDirectory.writeAtomically(Data(html.utf8), to: root.appendingPathComponent("report.html"))
         return summaries
     }
@@ -46,7 +53,7 @@ public enum Report {
         let line = ChartLine(name: name, index: 0, runs: [run])
         let summary = VariantSummary(variant: name, runs: [run], target: nil)
         let html = page(title: "FedSim run: \(name)", note: "\(run.rounds.count - 1) rounds; last weights hash \(run.rounds.last?.weightsHash ?? "")",
-                        charts: metrics.map { chart($0, [line]) }, table: table([summary], target: nil, classification: classification))
+                        charts: metrics.map { "<figure>\(chart($0, [line]))</figure>" }, table: table([summary], target: nil, classification: classification))
         try RunDirectory.writeAtomically(Data(html.utf8), to: dir.appendingPathComponent("report.html"))
     }
 
@@ -60,7 +67,11 @@ public enum Report {
 
     /// An SVG line chart: per variant the mean across seeds, and a band from min to max.
     static func chart(_ metric: Metric, _ lines: [ChartLine]) -> String {
-        let width = 760.0, height = 300.0, left = 64.0, right = 16.0, top = 28.0, bottom = 40.0
+        let width = 760.0, plotHeight = 300.0, left = 64.0, right = 16.0, top = 28.0, bottom = 40.0
+        let longest = Double(lines.map(\.name.count).max() ?? 0)
+        let legendColumns = max(1, min(3, Int((width - left) / (longest * 6.2 + 36))))
+        let legendRows = (lines.count + legendColumns - 1) / legendColumns
+        let height = plotHeight + Double(legendRows) * 16 + 6
         var series: [(line: ChartLine, mean: [Double], low: [Double], high: [Double])] = []
         for line in lines {
             let all = line.runs.map { $0.series(metric) }
@@ -81,18 +92,20 @@ public enum Report {
         let pad = (hi - lo) * 0.05
         lo -= pad; hi += pad
         func x(_ r: Int) -> Double { left + (width - left - right) * Double(r) / Double(maxRound) }
-        func y(_ v: Double) -> Double { top + (height - top - bottom) * (1 - (v - lo) / (hi - lo)) }
+        func y(_ v: Double) -> Double { top + (plotHeight - top - bottom) * (1 - (v - lo) / (hi - lo)) }
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" aria-label=\"\(escape(metric.rawValue))\">\n"
         svg += "<text x=\"\(Int(left))\" y=\"18\" font-size=\"14\" font-weight=\"bold\">\(escape(metric.rawValue)) per round</text>\n"
-        for v in niceTicks(lo, hi) {
+        let ticks = niceTicks(lo, hi)
+        let decimals = ticks.count > 1 ? max(0, Int(-log10(ticks[1] - ticks[0]).rounded(.down))) : 2
+        for v in ticks {
             svg += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/><text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%@</text>\n",
-                          left, y(v), width - right, y(v), left - 6, y(v) + 4, tick(v))
+                          left, y(v), width - right, y(v), left - 6, y(v) + 4, tick(v, decimals: decimals))
         }
         let step = max(1, maxRound / 10)
         for r in stride(from: 0, through: maxRound, by: step) {
-            svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">%d</text>\n", x(r), height - bottom + 16, r)
+            svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">%d</text>\n", x(r), plotHeight - bottom + 16, r)
         }
-        svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\">round</text>\n", (left + width - right) / 2, height - 6)
+        svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\">round</text>\n", (left + width - right) / 2, plotHeight - 6)
         for s in series {
             let color = palette[s.line.index % palette.count]
             let dash = s.line.index >= palette.count ? " stroke-dasharray=\"6 3\"" : ""
@@ -104,12 +117,16 @@ public enum Report {
             let points = s.mean.enumerated().filter { $0.element.isFinite }.map { String(format: "%.1f,%.1f", x($0.offset), y($0.element)) }
             svg += "<polyline points=\"\(points.joined(separator: " "))\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.8\"\(dash)><title>\(escape(s.line.name))</title></polyline>\n"
         }
-        svg += "</svg>"
-        var legend = "<div class=\"legend\">"
-        for s in series {
-            legend += "<span><i style=\"background:\(palette[s.line.index % palette.count])\"></i>\(escape(s.line.name))</span>"
+        for (k, s) in series.enumerated() {
+            let lx = left + Double(k % legendColumns) * (width - left) / Double(legendColumns)
+            let ly = plotHeight + 10 + Double(k / legendColumns) * 16
+            let color = palette[s.line.index % palette.count]
+            let dash = s.line.index >= palette.count ? " stroke-dasharray=\"6 3\"" : ""
+            svg += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%@\" stroke-width=\"3\"%@/>", lx, ly, lx + 18, ly, color, dash)
+            svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\">%@</text>\n", lx + 24, ly + 4, escape(s.line.name))
         }
-        return "<figure>\(svg)\(legend)</div></figure>"
+        svg += "</svg>"
+        return svg
     }
 
     /// Round tick values (steps of 1, 2 or 5 × 10ⁿ) inside [lo, hi].
@@ -126,10 +143,10 @@ public enum Report {
         return ticks
     }
 
-    static func tick(_ v: Double) -> String {
+    static func tick(_ v: Double, decimals: Int) -> String {
         let a = abs(v)
-        if a >= 1000 || (a < 0.01 && a > 0) { return String(format: "%.2e", v) }
-        return String(format: a >= 10 ? "%.1f" : "%.3f", v)
+        if a >= 1e5 || decimals > 4 { return String(format: "%.2e", v) }
+        return String(format: "%.\(decimals)f", v)
     }
 
     static func table(_ rows: [VariantSummary], target: Double?, classification: Bool) -> String {

@@ -37,6 +37,16 @@ public struct RunMetrics: Sendable {
 
 public enum Metric: String, CaseIterable, Sendable {
     case accuracy = "test accuracy", loss = "test loss", weightNorm = "‖w‖ (global weight norm)", rmse = "test RMSE"
+
+    /// File name of the metric's chart (`charts/<name>.svg`).
+    public var fileName: String {
+        switch self {
+        case .accuracy: "test-accuracy"
+        case .loss: "test-loss"
+        case .weightNorm: "weight-norm"
+        case .rmse: "test-rmse"
+        }
+    }
 }
 
 /// Mean and sample standard deviation across seeds.
