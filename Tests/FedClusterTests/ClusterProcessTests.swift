@@ -195,4 +195,39 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertEqual(summary?["count.rejected.unknown_peer"], "3")
         XCTAssertEqual(summary?["count.rejected.bad_payload_length"], "3")
     }
+
+    /// Whether `pid` is still a live process (a zombie counts as gone).
+    func alive(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+        guard let close = stat.lastIndex(of: ")") else { return false }
+        return stat[stat.index(close, offsetBy: 2)] != "Z"
+    }
+
+    func childPIDs(_ run: URL) -> [Int32] {
+        let events = (try? String(contentsOf: run.appendingPathComponent("events.log"), encoding: .utf8)) ?? ""
+        return events.components(separatedBy: "pid ").dropFirst().compactMap { Int32($0.prefix { $0.isNumber }) }
+    }
+
+    /// Ctrl-C stops the cluster cleanly (exit 130, every finished round on disk, children gone);
+    /// a SIGKILLed launcher leaves no orphans either: the client processes exit with their parent.
+    func testInterruptAndKillLeaveNoOrphans() throws {
+        for sig in [SIGINT, SIGKILL] {
+            let run = dir.appendingPathComponent("run-\(sig)")
+            let cluster = try start(["cluster", quickstart, "--out", run.path, "--set", "rounds=100000",
+                                     "--set", "cluster.heartbeat_interval=0.2"], log: "cluster-\(sig).log")
+            try wait("round 3") { rounds(run).count >= 4 }
+            let children = childPIDs(run)
+            XCTAssertEqual(children.count, 2, log("cluster-\(sig).log"))
+            XCTAssertTrue(children.allSatisfy(alive))
+            kill(cluster.processIdentifier, sig)
+            let status = try finish(cluster)
+            if sig == SIGINT {
+                XCTAssertEqual(status, 130, log("cluster-\(sig).log"))
+                XCTAssertFalse(FileManager.default.fileExists(atPath: run.appendingPathComponent("summary.json").path))
+            }
+            let records = rounds(run)
+            XCTAssertEqual(records.map { $0["round"] as? Int ?? -1 }, Array(0..<records.count), "every line a whole round, in order")
+            try wait("the client processes to exit", timeout: 10) { !children.contains(where: alive) }
+        }
+    }
 }
