@@ -123,6 +123,7 @@ public final class ZMQSocket {
     public func bind(_ endpoint: String) throws -> String {
         let s = try socket()
         try zmqCall("zmq_bind(\(endpoint))") { zmq_bind(s, endpoint) }
+        if endpoint.hasPrefix("inproc://") { usesInproc = true }
         var buffer = [CChar](repeating: 0, count: 512)
         var size = buffer.count
         try zmqCall("zmq_getsockopt(ZMQ_LAST_ENDPOINT)") { zmq_getsockopt(s, ZMQ_LAST_ENDPOINT, &buffer, &size) }
@@ -132,6 +133,7 @@ public final class ZMQSocket {
     public func connect(_ endpoint: String) throws {
         let s = try socket()
         try zmqCall("zmq_connect(\(endpoint))") { zmq_connect(s, endpoint) }
+        if endpoint.hasPrefix("inproc://") { usesInproc = true }
     }
 
     public func disconnect(_ endpoint: String) throws {
@@ -139,16 +141,30 @@ public final class ZMQSocket {
         try zmqCall("zmq_disconnect(\(endpoint))") { zmq_disconnect(s, endpoint) }
     }
 
-    /// Sends a multipart message; each part is sent from its buffer with one copy (no per-element
-    /// encoding). Returns false when the message could not be queued now (EAGAIN).
+    /// Float payloads at least this large go out zero-copy (over tcp and ipc).
+    public static let zeroCopyThreshold = 64 * 1024
+    /// Set once the socket binds or connects to an `inproc://` endpoint: there a zero-copy
+    /// message would pin the sender's buffer until the receiver closes it, so FedSim copies.
+    private var usesInproc = false
+
+    /// Sends a multipart message. Float payloads of at least `zeroCopyThreshold` bytes go out
+    /// zero-copy (libzmq reads the array's own storage, which stays alive until libzmq's I/O
+    /// thread is done with it); everything else is copied once by `zmq_send`. No payload is
+    /// ever encoded element by element. Returns false when the message could not be queued now
+    /// (EAGAIN).
     @discardableResult
     public func send(_ parts: [OutgoingFrame], dontWait: Bool = false) throws -> Bool {
         let s = try socket()
         for (i, part) in parts.enumerated() {
             var flags: Int32 = i < parts.count - 1 ? ZMQ_SNDMORE : 0
             if dontWait { flags |= ZMQ_DONTWAIT }
-            let sent: Int32? = try part.withBytes { pointer, count in
-                try zmqCall("zmq_send") { zmq_send(s, pointer, count, flags) }
+            let sent: Int32?
+            if case let .floats(values) = part, 4 * values.count >= ZMQSocket.zeroCopyThreshold, !usesInproc {
+                sent = try sendZeroCopy(values, socket: s, flags: flags)
+            } else {
+                sent = try part.withBytes { pointer, count in
+                    try zmqCall("zmq_send") { zmq_send(s, pointer, count, flags) }
+                }
             }
             if sent == nil {
                 precondition(i == 0, "libzmq queues a multipart message atomically after its first part")
@@ -156,6 +172,30 @@ public final class ZMQSocket {
             }
         }
         return true
+    }
+
+    /// Hands libzmq the array's storage. The array is kept alive by a retained box whose release
+    /// is libzmq's free callback (run on its I/O thread; the box travels through `hint`, since a
+    /// C callback cannot capture). The array is never mutated, so its storage never moves.
+    private func sendZeroCopy(_ values: [Float], socket s: UnsafeMutableRawPointer, flags: Int32) throws -> Int32? {
+        let box = Unmanaged.passRetained(PinnedFloats(values))
+        let base = box.takeUnretainedValue().values.withUnsafeBytes { UnsafeMutableRawPointer(mutating: $0.baseAddress!) }
+        var message = zmq_msg_t()
+        let release: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void = { _, hint in
+            if let hint { Unmanaged<PinnedFloats>.fromOpaque(hint).release() }
+        }
+        guard zmq_msg_init_data(&message, base, 4 * values.count, release, box.toOpaque()) == 0 else {
+            box.release()
+            throw ZMQError.last("zmq_msg_init_data")
+        }
+        do {
+            let sent = try zmqCall("zmq_msg_send") { zmq_msg_send(&message, s, flags) }
+            if sent == nil { zmq_msg_close(&message) }  // not queued: we still own it
+            return sent
+        } catch {
+            zmq_msg_close(&message)
+            throw error
+        }
     }
 
     /// Waits up to `timeout` seconds for a message (nil: nothing arrived). Returns all its parts.
@@ -184,4 +224,11 @@ public var zmqVersion: String {
     var major: Int32 = 0, minor: Int32 = 0, patch: Int32 = 0
     zmq_version(&major, &minor, &patch)
     return "\(major).\(minor).\(patch)"
+}
+
+/// An immutable array kept alive for libzmq during a zero-copy send. Sendable because it never
+/// changes after creation (libzmq's I/O thread releases it).
+final class PinnedFloats: Sendable {
+    let values: [Float]
+    init(_ values: [Float]) { self.values = values }
 }

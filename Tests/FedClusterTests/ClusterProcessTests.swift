@@ -230,4 +230,28 @@ final class ClusterProcessTests: XCTestCase {
             try wait("the client processes to exit", timeout: 10) { !children.contains(where: alive) }
         }
     }
+
+    /// Missing clients and a missed quorum stop the run with one clear message and exit 1.
+    func testJoinTimeoutAndQuorumFailureStopWithAClearMessage() throws {
+        let endpoint = "ipc://\(dir.path)/q.ipc"
+        let alone = try start(["coordinator", quickstart, "--endpoint", endpoint, "--out", dir.appendingPathComponent("j").path,
+                               "--set", "cluster.join_timeout=1"], log: "join.log")
+        try start(["client", quickstart, "--clients", "0-4", "--connect", endpoint, "--state-dir", dir.appendingPathComponent("s1").path], log: "j-a.log")
+        XCTAssertEqual(try finish(alone), 1)
+        XCTAssertTrue(log("join.log").contains("error: clients 5, 6, 7, 8, 9 did not join before cluster.join_timeout"), log("join.log"))
+
+        let run = dir.appendingPathComponent("q")
+        let settings = ["--set", "rounds=1000", "--set", "cluster.heartbeat_interval=0.1", "--set", "cluster.round_timeout=1",
+                        "--set", "cluster.on_quorum_failure=stop"]
+        let endpoint2 = "ipc://\(dir.path)/q2.ipc"
+        let coordinator = try start(["coordinator", quickstart, "--endpoint", endpoint2, "--out", run.path] + settings, log: "quorum.log")
+        let a = try start(["client", quickstart, "--clients", "0-4", "--connect", endpoint2, "--state-dir", dir.appendingPathComponent("s2").path] + settings, log: "q-a.log")
+        let b = try start(["client", quickstart, "--clients", "5-9", "--connect", endpoint2, "--state-dir", dir.appendingPathComponent("s2").path] + settings, log: "q-b.log")
+        try wait("round 2") { rounds(run).count >= 3 }
+        kill(b.processIdentifier, SIGKILL)
+        XCTAssertEqual(try finish(coordinator), 1, log("quorum.log"))
+        XCTAssertTrue(log("quorum.log").contains("the quorum needs 5 (cluster.quorum, cluster.retries)"), log("quorum.log"))
+        XCTAssertEqual(try finish(a), 0, "the surviving client process was told to shut down")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("checkpoint.json").path), "resumable")
+    }
 }
