@@ -107,9 +107,11 @@ public final class ClusterCoordinator: ClientPool {
     /// Marks round `round` as finished (clients learn it from the next WELCOME).
     public func finished(round: Int) { roundsCompleted = round }
 
-    /// Tells every process to exit.
+    /// Tells every process to exit, giving libzmq up to a second to deliver the news.
     public func shutdown() {
-        for identity in peers.keys { _ = try? send(.shutdown, to: identity) }
+        for identity in peers.keys where peers[identity]?.alive == true { _ = try? send(.shutdown, to: identity) }
+        try? socket.setLinger(1)
+        socket.close()
     }
 
     // MARK: - One round

@@ -21,20 +21,22 @@ public enum TransportBenchmark {
         let delta = (0..<parameterCount).map { Float($0 % 97) * 1e-3 }
         let thread = Thread {
             guard let sender = try? ZMQSocket(context: context, kind: .dealer) else { return }
+            try? sender.setLinger(nil)  // deliver everything before the socket closes
             try? sender.connect(bound)
             _ = try? sender.send(codec.encode(.heartbeat))
             for i in 0..<count {
                 let update = ClientUpdate(round: 1, clientID: i, sampleCount: 10, delta: delta, trainLoss: 0.5, steps: 1, state: nil)
                 _ = try? sender.send(codec.encode(.update(update)))
             }
-            Thread.sleep(forTimeInterval: 0.2)
         }
         thread.start()
         guard try receiver.receive(timeout: 10) != nil else { throw ZMQError(operation: "warm-up", code: ETIMEDOUT, message: "no connection") }
         let start = DispatchTime.now().uptimeNanoseconds
         var received = 0
         while received < count {
-            guard let frames = try receiver.receive(timeout: 10) else { break }
+            guard let frames = try receiver.receive(timeout: 60) else {
+                throw ZMQError(operation: "benchmark", code: ETIMEDOUT, message: "only \(received) of \(count) messages arrived")
+            }
             guard case .update = try codec.decode(Array(frames.dropFirst())) else { continue }
             received += 1
         }

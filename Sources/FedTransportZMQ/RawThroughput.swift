@@ -16,12 +16,12 @@ public enum RawThroughput {
         let thread = Thread {
             guard let sender = try? ZMQSocket(context: context, kind: .dealer) else { return }
             try? sender.setOption(ZMQ_SNDHWM, Int32(0))
+            try? sender.setLinger(nil)  // deliver everything before the socket closes
             try? sender.connect(bound)
             _ = try? sender.send([.bytes([1])])  // warm-up: establishes the connection
             payload.withUnsafeBytes { p in
                 for _ in 0..<count { _ = try? zmqCall("zmq_send") { zmq_send(sender.rawHandle, p.baseAddress, bytes, 0) } }
             }
-            Thread.sleep(forTimeInterval: 0.2)  // let libzmq flush before the socket closes
         }
         thread.start()
         guard try receiver.receive(timeout: 10) != nil else { throw ZMQError(operation: "warm-up", code: ETIMEDOUT, message: "no connection") }

@@ -108,6 +108,12 @@ public final class ZMQSocket {
         }
     }
 
+    /// How long `close()` may wait to deliver queued messages (nil: as long as it takes). FedSim
+    /// sockets start at 0, so a dead peer never blocks an exit.
+    public func setLinger(_ seconds: Double?) throws {
+        try setOption(ZMQ_LINGER, Int32(seconds.map { Int32(($0 * 1000).rounded()) } ?? -1))
+    }
+
     /// ROUTER only: a message to an unknown or disconnected peer fails with EHOSTUNREACH
     /// instead of vanishing silently.
     public func setRouterMandatory() throws { try setOption(ZMQ_ROUTER_MANDATORY, Int32(1)) }
