@@ -53,11 +53,8 @@ extension BenchCommand {
         @OptionGroup var options: TopologyOptions
 
         func run() async throws {
-            var overrides = options.overrides
-            if let rounds = options.rounds { overrides.append("rounds=\(rounds)") }
-            if let seed = options.seed { overrides.append("seed=\(seed)") }
             try await reportingInputErrors {
-                try await TransportBenchmark.runCluster(topologyFile: options.topology, overrides: overrides,
+                try await TransportBenchmark.runCluster(topologyFile: options.topology, overrides: options.allOverrides,
                                                         executable: ClientProcesses.executable) { print($0) }
             }
         }

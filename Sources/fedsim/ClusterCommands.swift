@@ -76,10 +76,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
                 let (t, checkpoint, directory) = try openResumed(resume)
                 return (try PreparedRun.prepare(t), directory, checkpoint)
             }
-            var all = overrides
-            if let rounds { all.append("rounds=\(rounds)") }
-            if let seed { all.append("seed=\(seed)") }
-            let t = try Topology.load(file: topology!, overrides: all)
+            let t = try Topology.load(file: topology!, overrides: TopologyOptions.overrides(overrides, rounds: rounds, seed: seed))
             let prepared = try PreparedRun.prepare(t)
             let directory = try RunDirectory(parent: out == nil ? URL(fileURLWithPath: "runs") : nil,
                                              exactly: out.map { URL(fileURLWithPath: $0) }, topology: t,
@@ -188,11 +185,9 @@ struct ClusterCommand: AsyncParsableCommand {
     func run() async throws {
         let stop = StopSignal()
         stop.install()
-        var overrides = options.overrides
+        var overrides = options.allOverrides
         if let endpoint { overrides.append("cluster.endpoint=\(endpoint)") }
         if let processes { overrides.append("cluster.processes=\(processes)") }
-        if let rounds = options.rounds { overrides.append("rounds=\(rounds)") }
-        if let seed = options.seed { overrides.append("seed=\(seed)") }
         let (prepared, directory) = try reportingInputErrors { () -> (PreparedRun, RunDirectory) in
             let t = try Topology.load(file: options.topology, overrides: overrides)
             let prepared = try PreparedRun.prepare(t)

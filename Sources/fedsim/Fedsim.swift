@@ -24,30 +24,23 @@ struct InputError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Runs `body`, turning configuration and input errors into `error: …` on stderr and exit 2.
-func reportingInputErrors<T>(_ body: () async throws -> T) async throws -> T {
-    do {
-        return try await body()
-    } catch let error as ConfigError {
+/// Prints an input problem (bad topology, spec, data or flag value) as one `error: …` line and
+/// exits with status 2; any other error passes through.
+func exitOnInputError(_ error: any Error) throws -> Never {
+    switch error {
+    case is ConfigError, is RunInputError, is InputError:
         FileHandle.standardError.write(Data("error: \(error)\n".utf8))
         throw ExitCode(2)
-    } catch let error as RunInputError {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-        throw ExitCode(2)
+    default:
+        throw error
     }
 }
 
+/// Runs `body`, turning configuration and input errors into `error: …` on stderr and exit 2.
 func reportingInputErrors<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let error as ConfigError {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-        throw ExitCode(2)
-    } catch let error as RunInputError {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-        throw ExitCode(2)
-    } catch let error as InputError {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-        throw ExitCode(2)
-    }
+    do { return try body() } catch { try exitOnInputError(error) }
+}
+
+func reportingInputErrors<T>(_ body: () async throws -> T) async throws -> T {
+    do { return try await body() } catch { try exitOnInputError(error) }
 }

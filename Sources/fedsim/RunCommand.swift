@@ -23,13 +23,15 @@ struct TopologyOptions: ParsableArguments {
         if let seed, seed < 0 { throw ValidationError("--seed must be non-negative") }
     }
 
-    /// The topology with every override applied (flags last, so they win).
-    func load() throws -> Topology {
-        var all = overrides
-        if let rounds { all.append("rounds=\(rounds)") }
-        if let seed { all.append("seed=\(seed)") }
-        return try Topology.load(file: topology, overrides: all)
+    /// Every override: the `--set`s, then `--rounds` and `--seed` (last, so they win).
+    var allOverrides: [String] { TopologyOptions.overrides(overrides, rounds: rounds, seed: seed) }
+
+    static func overrides(_ sets: [String], rounds: Int?, seed: Int?) -> [String] {
+        sets + (rounds.map { ["rounds=\($0)"] } ?? []) + (seed.map { ["seed=\($0)"] } ?? [])
     }
+
+    /// The topology with every override applied.
+    func load() throws -> Topology { try Topology.load(file: topology, overrides: allOverrides) }
 }
 
 struct RunCommand: AsyncParsableCommand {
