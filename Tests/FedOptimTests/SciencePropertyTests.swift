@@ -160,6 +160,45 @@ final class SciencePropertyTests: XCTestCase {
         XCTAssertLessThan(norm(ridge(X, y, lambda: 5)), norm(closed))
     }
 
+    /// §2.7 bias–variance, through gradient descent with L2 (`sgd` + weight_decay, full batch):
+    /// with few, noisy samples some decay lowers the test error; with large true weights and
+    /// plenty of data, strong decay under-fits — the learned norm is far too small and the test
+    /// error rises. Averaged over 20 seeded data sets.
+    func testDecayHelpsWithFewNoisySamplesAndUnderfitsLargeWeights() {
+        func experiment(n: Int, trueScale: Double, noise: Double, lambda: Double, seed: UInt64) -> (testError: Double, norm: Double, trueNorm: Double) {
+            let d = 8
+            var rng = SeededRandom(seed: seed)
+            let wTrue = (0..<d).map { _ in trueScale * rng.nextNormal() }
+            let X = (0..<n).map { _ in (0..<d).map { _ in rng.nextNormal() } }
+            let y = X.map { row in zip(row, wTrue).map(*).reduce(0, +) + noise * rng.nextNormal() }
+            // ∇ of (1/2n)‖y − Xw‖² is A·w − b with A = XᵀX/n, b = Xᵀy/n (computed once).
+            let A = (0..<d).map { i in (0..<d).map { j in X.reduce(0) { $0 + $1[i] * $1[j] } / Double(n) } }
+            let b = (0..<d).map { j in zip(X, y).reduce(0) { $0 + $1.0[j] * $1.1 } / Double(n) }
+            var spec = OptimizerSpec(.sgd); spec.lr = 0.05; spec.weightDecay = lambda
+            let w = run(spec, from: [Float](repeating: 0, count: d), steps: 4000) { _, w in
+                (0..<d).map { i in
+                    var g = -b[i]
+                    for j in 0..<d { g += A[i][j] * Double(w[j]) }
+                    return Float(g)
+                }
+            }.last!
+            // For x ~ N(0, I) the expected test error is ‖w − w_true‖² + σ².
+            let error = zip(w, wTrue).map { (Double($0) - $1) * (Double($0) - $1) }.reduce(0, +) + noise * noise
+            return (error, norm(w.map(Double.init)), norm(wTrue))
+        }
+        func mean(_ f: (UInt64) -> Double) -> Double { (1...20).map { f(UInt64($0)) }.reduce(0, +) / 20 }
+        // Few (n = 12) noisy samples, modest weights: decay helps.
+        let plain = mean { experiment(n: 12, trueScale: 0.5, noise: 1.5, lambda: 0, seed: $0).testError }
+        let decayed = mean { experiment(n: 12, trueScale: 0.5, noise: 1.5, lambda: 0.5, seed: $0).testError }
+        XCTAssertLessThan(decayed, plain * 0.8, "decay \(decayed) vs none \(plain)")
+        // Plenty of data (n = 200), large weights: strong decay under-fits.
+        let ratio = mean { let e = experiment(n: 200, trueScale: 5, noise: 0.5, lambda: 1, seed: $0); return e.norm / e.trueNorm }
+        XCTAssertLessThan(ratio, 0.6, "the learned norm is systematically too small")
+        let strong = mean { experiment(n: 200, trueScale: 5, noise: 0.5, lambda: 1, seed: $0).testError }
+        let none = mean { experiment(n: 200, trueScale: 5, noise: 0.5, lambda: 0, seed: $0).testError }
+        XCTAssertGreaterThan(strong, 10 * none)
+    }
+
     /// §2.9: decay adds λ to the curvature, which lowers heavy-ball's damping ratio: more
     /// oscillation around the minimum, not less.
     func testWeightDecayMakesHeavyBallOscillateMore() {
