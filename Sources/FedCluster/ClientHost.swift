@@ -16,8 +16,9 @@ import Foundation
 public final class ClientHost {
     public let endpoint: String
     public let spec: ClusterSpec
-    public let codec: WireCodec
+    public var codec: WireCodec { wire.codec }
     public let events: EventLog
+    private let wire: RunWire
     private let context: ZMQContext
     private let clients: [Int: VirtualClient]
     private let ranges: [ClosedRange<Int>]
@@ -25,12 +26,12 @@ public final class ClientHost {
     private let shouldStop: () -> Bool
     private var connection = 0
 
-    public init(context: ZMQContext, endpoint: String, spec: ClusterSpec, codec: WireCodec, clients: [Int: VirtualClient],
+    init(context: ZMQContext, endpoint: String, spec: ClusterSpec, wire: RunWire, clients: [Int: VirtualClient],
                 ranges: [ClosedRange<Int>], snapshots: SnapshotStore?, events: EventLog, shouldStop: @escaping () -> Bool = { false }) throws {
         self.context = context
         self.endpoint = endpoint
         self.spec = spec
-        self.codec = codec
+        self.wire = wire
         self.clients = clients
         self.ranges = ranges
         self.snapshots = snapshots
@@ -65,9 +66,7 @@ public final class ClientHost {
                 lastHeard = now
                 let message: WireMessage
                 do {
-                    message = try codec.decode(frames, stateTemplate: { [clients] id in
-                        clients[id].map { $0.optimizer.initialState(params: [Float](repeating: 0, count: $0.model.parameterCount)) }
-                    })
+                    message = try codec.decode(frames, stateTemplate: wire.stateTemplate)
                 } catch {
                     events.log("rejected a message from the coordinator: \(error)")
                     events.count("rejected")

@@ -60,24 +60,12 @@ public enum CoordinatorRun {
                            resume: Checkpoint?, events: EventLog, shouldStop: @escaping () -> Bool,
                            onBound: (String) -> Void = { _ in }, progress: (String) -> Void) async throws -> [RoundRecord] {
         let t = prepared.topology
-        let optimizers = prepared.groups.map { Optimizer($0.optimizer, layout: prepared.model.layout) }
-        let zeros = [Float](repeating: 0, count: prepared.model.parameterCount)
-        let templates = optimizers.map { $0.initialState(params: zeros) }
+        let wire = RunWire(prepared)
         let groupOf = prepared.groupOfClient
         let policies = prepared.groups.map(\.state)
-        let shapes = templates.map { WireCodec.shape(of: $0) }
-        let codec = WireCodec(fingerprint: t.fingerprint, parameterCount: prepared.model.parameterCount) { [groupOf, policies] id in
-            guard id >= 0, id < groupOf.count, policies[groupOf[id]] == .aggregate else { return nil }
-            return shapes[groupOf[id]]
-        }
         let coordinator = try ClusterCoordinator(
-            context: context, endpoint: endpoint, codec: codec, spec: t.cluster, clientCount: t.clients.count, events: events,
-            roundsCompleted: resume?.round ?? 0,
-            stateTemplate: { id in
-                guard id >= 0, id < groupOf.count, policies[groupOf[id]] == .aggregate else { return nil }
-                return templates[groupOf[id]]
-            },
-            shouldStop: shouldStop)
+            context: context, endpoint: endpoint, codec: wire.codec, spec: t.cluster, clientCount: t.clients.count, events: events,
+            roundsCompleted: resume?.round ?? 0, stateTemplate: wire.stateTemplate, shouldStop: shouldStop)
         // `endpoint` tells scripts (and client processes started by hand) where to connect.
         try RunDirectory.writeAtomically(Data((coordinator.boundEndpoint + "\n").utf8), to: directory.url.appendingPathComponent("endpoint"))
         onBound(coordinator.boundEndpoint)

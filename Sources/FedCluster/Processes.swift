@@ -102,16 +102,9 @@ extension ClientHost {
         let t = prepared.topology
         let ids = ranges.flatMap { Array($0) }
         let clients = prepared.makeClients(ids)
-        let groupOf = prepared.groupOfClient
-        let policies = prepared.groups.map(\.state)
-        let zeros = [Float](repeating: 0, count: prepared.model.parameterCount)
-        let shapes = prepared.groups.map { WireCodec.shape(of: Optimizer($0.optimizer, layout: prepared.model.layout).initialState(params: zeros)) }
-        let codec = WireCodec(fingerprint: t.fingerprint, parameterCount: prepared.model.parameterCount) { id in
-            guard id >= 0, id < groupOf.count, policies[groupOf[id]] == .aggregate else { return nil }
-            return shapes[groupOf[id]]
-        }
+        let wire = RunWire(prepared)
         let store = try stateDirectory.map { try SnapshotStore(directory: $0, fingerprint: t.fingerprint) }
-        return try ClientHost(context: context, endpoint: endpoint, spec: t.cluster, codec: codec, clients: clients,
+        return try ClientHost(context: context, endpoint: endpoint, spec: t.cluster, wire: wire, clients: clients,
                               ranges: ranges, snapshots: store, events: events, shouldStop: shouldStop)
     }
 }

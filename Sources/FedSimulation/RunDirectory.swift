@@ -16,6 +16,13 @@ public final class RunDirectory {
 
     static let csvHeader = "round,test_loss,test_accuracy,test_rmse,test_r2,train_loss,weight_norm,update_norm,participants,samples,payload_bytes,seconds,weights_hash\n"
 
+    /// Creates the directory of a new run of `prepared`: `--out` when given (it must not exist
+    /// yet), else `runs/<name>-<UTC time>/`.
+    public convenience init(out: String?, for prepared: PreparedRun) throws {
+        try self.init(parent: out == nil ? URL(fileURLWithPath: "runs") : nil, exactly: out.map { URL(fileURLWithPath: $0) },
+                      topology: prepared.topology, partitionSummary: prepared.partitionSummary)
+    }
+
     /// Creates `parent/<name>-<UTC time>/` (or `exactly` when given; it must not exist yet).
     public init(parent: URL?, exactly: URL?, topology: Topology, partitionSummary: String) throws {
         let fm = FileManager.default

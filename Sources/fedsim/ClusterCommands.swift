@@ -78,9 +78,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             }
             let t = try Topology.load(file: topology!, overrides: TopologyOptions.overrides(overrides, rounds: rounds, seed: seed))
             let prepared = try PreparedRun.prepare(t)
-            let directory = try RunDirectory(parent: out == nil ? URL(fileURLWithPath: "runs") : nil,
-                                             exactly: out.map { URL(fileURLWithPath: $0) }, topology: t,
-                                             partitionSummary: prepared.partitionSummary)
+            let directory = try RunDirectory(out: out, for: prepared)
             return (prepared, directory, nil)
         }
         let t = prepared.topology
@@ -191,9 +189,7 @@ struct ClusterCommand: AsyncParsableCommand {
         let (prepared, directory) = try reportingInputErrors { () -> (PreparedRun, RunDirectory) in
             let t = try Topology.load(file: options.topology, overrides: overrides)
             let prepared = try PreparedRun.prepare(t)
-            let directory = try RunDirectory(parent: out == nil ? URL(fileURLWithPath: "runs") : nil,
-                                             exactly: out.map { URL(fileURLWithPath: $0) }, topology: t,
-                                             partitionSummary: prepared.partitionSummary)
+            let directory = try RunDirectory(out: out, for: prepared)
             return (prepared, directory)
         }
         let t = prepared.topology

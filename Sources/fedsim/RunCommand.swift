@@ -59,9 +59,7 @@ struct RunCommand: AsyncParsableCommand {
         let (prepared, directory) = try reportingInputErrors { () -> (PreparedRun, RunDirectory) in
             let topology = try options.load()
             let prepared = try PreparedRun.prepare(topology)
-            let directory = try RunDirectory(parent: out == nil ? URL(fileURLWithPath: "runs") : nil,
-                                             exactly: out.map { URL(fileURLWithPath: $0) },
-                                             topology: topology, partitionSummary: prepared.partitionSummary)
+            let directory = try RunDirectory(out: out, for: prepared)
             return (prepared, directory)
         }
         let t = prepared.topology
