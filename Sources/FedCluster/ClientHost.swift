@@ -27,7 +27,7 @@ public final class ClientHost {
     private var connection = 0
 
     init(context: ZMQContext, endpoint: String, spec: ClusterSpec, wire: RunWire, clients: [Int: VirtualClient],
-                ranges: [ClosedRange<Int>], snapshots: SnapshotStore?, events: EventLog, shouldStop: @escaping () -> Bool = { false }) throws {
+         ranges: [ClosedRange<Int>], snapshots: SnapshotStore?, events: EventLog, shouldStop: @escaping () -> Bool = { false }) {
         self.context = context
         self.endpoint = endpoint
         self.spec = spec
@@ -37,17 +37,22 @@ public final class ClientHost {
         self.snapshots = snapshots
         self.events = events
         self.shouldStop = shouldStop
-        if let snapshots {
-            var restored = 0
-            for (id, client) in clients {
-                let template = client.optimizer.initialState(params: [Float](repeating: 0, count: client.model.parameterCount))
-                if let snapshot = try snapshots.load(client: id, template: template) {
-                    client.restore(snapshot)
-                    restored += 1
-                }
-            }
-            if restored > 0 { events.log("restored the optimizer state of \(restored) client(s) from \(snapshots.directory.path)") }
+    }
+
+    /// The run instance the coordinator named in WELCOME; snapshots are restored for it.
+    private var runID: UInt64?
+
+    /// Restores every hosted client's snapshot written for `runID` (others start fresh).
+    private func restoreSnapshots(for runID: UInt64) throws {
+        guard let snapshots else { return }
+        var restored = 0
+        for (id, client) in clients {
+            let template = client.optimizer.initialState(params: [Float](repeating: 0, count: client.model.parameterCount))
+            let snapshot = try snapshots.load(client: id, template: template, runID: runID)
+            client.restore(snapshot ?? ClientSnapshot(client: id, state: nil, lastRound: nil, stateBeforeLastRound: nil))
+            if snapshot != nil { restored += 1 }
         }
+        if restored > 0 { events.log("restored the optimizer state of \(restored) client(s) from \(snapshots.directory.path)") }
     }
 
     static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
@@ -73,8 +78,12 @@ public final class ClientHost {
                     continue
                 }
                 switch message {
-                case .welcome:
+                case let .welcome(_, id):
                     backoff = 1
+                    if id != runID {
+                        runID = id
+                        try restoreSnapshots(for: id)
+                    }
                 case let .task(task):
                     guard let client = clients[task.clientID] else {
                         events.log("rejected a task for client \(task.clientID), which this process does not host")
@@ -82,7 +91,7 @@ public final class ClientHost {
                         continue
                     }
                     let update = client.train(task)
-                    if client.policy == .persist, let snapshots { try snapshots.save(client.snapshot) }
+                    if client.policy == .persist, let snapshots { try snapshots.save(client.snapshot, runID: runID ?? 0) }
                     try send(.update(update), on: socket)
                     lastSent = Self.now()
                 case .heartbeat:
@@ -133,9 +142,10 @@ public final class ClientHost {
 
 /// One file per virtual client (`client-<id>.state`), written atomically after every round
 /// the client takes part in. Binary (the slots as raw Float32, a few hundred µs to write) and
-/// stamped with the run fingerprint, so a snapshot from another run is never loaded.
+/// stamped with the topology fingerprint and the run id, so a snapshot from another run —
+/// even of the same topology — is never loaded.
 ///
-/// Layout, little-endian: `FSNP`, u16 version 1, u64 fingerprint, u32 client, i64 last round
+/// Layout, little-endian: `FSNP`, u16 version 1, u64 fingerprint, u64 run id, u32 client, i64 last round
 /// (−1: none), then two optional states (current; before the last round), each: u8 present,
 /// u64 step, u16 transforms, per transform u16 slots, u16 scalars, scalars as f64, u32 floats,
 /// floats as f32.
@@ -151,11 +161,11 @@ public struct SnapshotStore: Sendable {
 
     func url(_ client: Int) -> URL { directory.appendingPathComponent("client-\(client).state") }
 
-    public func save(_ snapshot: ClientSnapshot) throws {
+    public func save(_ snapshot: ClientSnapshot, runID: UInt64) throws {
         var out = [UInt8]()
         func append<T: FixedWidthInteger>(_ x: T) { withUnsafeBytes(of: x.littleEndian) { out += $0 } }
         out += Array("FSNP".utf8)
-        append(UInt16(1)); append(fingerprint); append(UInt32(snapshot.client)); append(Int64(snapshot.lastRound ?? -1))
+        append(UInt16(1)); append(fingerprint); append(runID); append(UInt32(snapshot.client)); append(Int64(snapshot.lastRound ?? -1))
         for state in [snapshot.state, snapshot.stateBeforeLastRound] {
             guard let state else { out.append(0); continue }
             out.append(1)
@@ -170,9 +180,10 @@ public struct SnapshotStore: Sendable {
         try RunDirectory.writeAtomically(Data(out), to: url(snapshot.client))
     }
 
-    /// Loads client `client`'s snapshot, rebuilding slot names from `template` (a fresh state of
-    /// the client's optimizer); a damaged file or a shape that differs is an error.
-    public func load(client: Int, template: OptimizerState) throws -> ClientSnapshot? {
+    /// Loads client `client`'s snapshot for run `runID` (nil when there is none, or it belongs to
+    /// another run), rebuilding slot names from `template` (a fresh state of the client's
+    /// optimizer); a damaged file or a shape that differs is an error.
+    public func load(client: Int, template: OptimizerState, runID: UInt64) throws -> ClientSnapshot? {
         let path = url(client).path
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         let bytes = [UInt8](data)
@@ -211,8 +222,9 @@ public struct SnapshotStore: Sendable {
             guard try read(UInt16.self) == 1 else { throw Bad() }
             let stamp = try read(UInt64.self)
             guard stamp == fingerprint else {
-                throw RunInputError("\(path) belongs to another run (fingerprint \(String(stamp, radix: 16))); use another --state-dir")
+                throw RunInputError("\(path) belongs to another topology (fingerprint \(String(stamp, radix: 16))); use another --state-dir")
             }
+            guard try read(UInt64.self) == runID else { return nil }  // an earlier run of this topology: start fresh
             guard Int(try read(UInt32.self)) == client else { throw Bad() }
             let last = try read(Int64.self)
             let current = try readState(), before = try readState()

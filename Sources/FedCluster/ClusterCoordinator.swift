@@ -42,6 +42,8 @@ public final class ClusterCoordinator: ClientPool {
     public let events: EventLog
     public private(set) var boundEndpoint = ""
     public private(set) var roundsCompleted: Int
+    /// This run instance's id, sent in WELCOME (client snapshots are stamped with it).
+    public let runID: UInt64
     private let socket: ZMQSocket
     private let stateTemplate: (Int) -> OptimizerState?
     private let shouldStop: () -> Bool
@@ -60,13 +62,14 @@ public final class ClusterCoordinator: ClientPool {
     ///     aggregated states); nil for clients whose policy is not *aggregate*.
     ///   - shouldStop: polled while waiting; true ends the wait with `ClusterError.interrupted`.
     public init(context: ZMQContext, endpoint: String, codec: WireCodec, spec: ClusterSpec, clientCount: Int,
-                events: EventLog, roundsCompleted: Int = 0, stateTemplate: @escaping (Int) -> OptimizerState?,
+                events: EventLog, roundsCompleted: Int = 0, runID: UInt64, stateTemplate: @escaping (Int) -> OptimizerState?,
                 shouldStop: @escaping () -> Bool = { false }) throws {
         self.spec = spec
         self.codec = codec
         self.clientCount = clientCount
         self.events = events
         self.roundsCompleted = roundsCompleted
+        self.runID = runID
         self.stateTemplate = stateTemplate
         self.shouldStop = shouldStop
         socket = try ZMQSocket(context: context, kind: .router)
@@ -225,7 +228,7 @@ public final class ClusterCoordinator: ClientPool {
             }
             let ids = ranges.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ",")
             events.log("\(who) joined with clients \(ids)" + (moved > 0 ? " (\(moved) moved from an earlier process)" : ""))
-            _ = try? send(.welcome(roundsCompleted: roundsCompleted), to: identity)
+            _ = try? send(.welcome(roundsCompleted: roundsCompleted, runID: runID), to: identity)
             for task in (active?.pending.values).map(Array.init) ?? [] where owner[task.clientID] == identity {
                 sendTask(task)
             }

@@ -13,6 +13,8 @@ import Foundation
 /// directory): enough to continue the run and reach the same final weights.
 public struct Checkpoint: Codable {
     public var fingerprint: String
+    /// The run instance's id (hex), kept by `--resume`.
+    public var runID: String
     public var round: Int
     /// Global weights, raw little-endian Float32.
     public var weights: Data
@@ -63,9 +65,12 @@ public enum CoordinatorRun {
         let wire = RunWire(prepared)
         let groupOf = prepared.groupOfClient
         let policies = prepared.groups.map(\.state)
+        // A fresh id names this run instance; a resumed run keeps its own.
+        let runID = resume.flatMap { UInt64($0.runID, radix: 16) } ?? UInt64.random(in: 1...UInt64.max)
+        let runIDText = String(runID, radix: 16)
         let coordinator = try ClusterCoordinator(
             context: context, endpoint: endpoint, codec: wire.codec, spec: t.cluster, clientCount: t.clients.count, events: events,
-            roundsCompleted: resume?.round ?? 0, stateTemplate: wire.stateTemplate, shouldStop: shouldStop)
+            roundsCompleted: resume?.round ?? 0, runID: runID, stateTemplate: wire.stateTemplate, shouldStop: shouldStop)
         // `endpoint` tells scripts (and client processes started by hand) where to connect.
         try RunDirectory.writeAtomically(Data((coordinator.boundEndpoint + "\n").utf8), to: directory.url.appendingPathComponent("endpoint"))
         onBound(coordinator.boundEndpoint)
@@ -85,7 +90,7 @@ public enum CoordinatorRun {
         } else {
             records.append(engine.initialRecord())
             try directory.append(records[0], clients: [])
-            try save(Checkpoint(fingerprint: String(t.fingerprint, radix: 16), round: 0, weights: Checkpoint.encode(engine.weights),
+            try save(Checkpoint(fingerprint: String(t.fingerprint, radix: 16), runID: runIDText, round: 0, weights: Checkpoint.encode(engine.weights),
                                 sharedStates: [:], serverState: ServerState(), record: records[0], clients: []), in: directory.url)
             first = 1
         }
@@ -95,7 +100,7 @@ public enum CoordinatorRun {
             for round in first...t.rounds {
                 let (record, updates) = try await engine.runRound(round)
                 let clientRecords = RoundEngine.clientRecords(updates)
-                try save(Checkpoint(fingerprint: String(t.fingerprint, radix: 16), round: round, weights: Checkpoint.encode(engine.weights),
+                try save(Checkpoint(fingerprint: String(t.fingerprint, radix: 16), runID: runIDText, round: round, weights: Checkpoint.encode(engine.weights),
                                     sharedStates: engine.sharedStates, serverState: engine.serverState, record: record,
                                     clients: clientRecords), in: directory.url)
                 try directory.append(record, clients: clientRecords)

@@ -104,7 +104,7 @@ extension ClientHost {
         let clients = prepared.makeClients(ids)
         let wire = RunWire(prepared)
         let store = try stateDirectory.map { try SnapshotStore(directory: $0, fingerprint: t.fingerprint) }
-        return try ClientHost(context: context, endpoint: endpoint, spec: t.cluster, wire: wire, clients: clients,
+        return ClientHost(context: context, endpoint: endpoint, spec: t.cluster, wire: wire, clients: clients,
                               ranges: ranges, snapshots: store, events: events, shouldStop: shouldStop)
     }
 }

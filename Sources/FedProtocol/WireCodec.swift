@@ -54,7 +54,9 @@ public enum ProtocolError: Error, Equatable, CustomStringConvertible {
 /// The messages of protocol version 1 (`docs/PROTOCOL.md`).
 public enum WireMessage: Sendable, Equatable {
     case hello(ranges: [ClosedRange<Int>])
-    case welcome(roundsCompleted: Int)
+    /// `runID` names this run instance (kept across coordinator restarts), so a client process
+    /// restores only optimizer-state snapshots it wrote for this very run.
+    case welcome(roundsCompleted: Int, runID: UInt64)
     case task(ClientTask)
     case update(ClientUpdate)
     case heartbeat
@@ -125,9 +127,10 @@ public struct WireCodec: Sendable {
             w.u32(UInt32(ranges.count))
             for r in ranges { w.u32(UInt32(r.lowerBound)); w.u32(UInt32(r.upperBound)) }
             return [.bytes(w.data)]
-        case let .welcome(rounds):
+        case let .welcome(rounds, runID):
             header(.welcome)
             w.u32(UInt32(rounds))
+            w.u64(runID)
             return [.bytes(w.data)]
         case let .task(task):
             header(.task)
@@ -198,8 +201,9 @@ public struct WireCodec: Sendable {
             }
             return .hello(ranges: ranges)
         case .welcome:
-            try expect(length: 20, frames: 1)
-            return .welcome(roundsCompleted: Int(r.u32()))
+            try expect(length: 28, frames: 1)
+            let rounds = Int(r.u32())
+            return .welcome(roundsCompleted: rounds, runID: r.u64())
         case .task:
             guard head.count == 28 else { throw ProtocolError.headerLength(kind: name, got: head.count, expected: 28) }
             let round = Int(r.u32()), client = Int(r.u32()), hasState = r.u8()

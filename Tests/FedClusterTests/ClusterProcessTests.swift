@@ -254,4 +254,26 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertEqual(try finish(a), 0, "the surviving client process was told to shut down")
         XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("checkpoint.json").path), "resumable")
     }
+
+    /// Two runs of the same topology sharing a --state-dir: the second must not restore the
+    /// first run's optimizer states (snapshots are stamped with the run id), so both equal the
+    /// single-process run.
+    func testSnapshotsFromAnEarlierRunAreNotRestored() throws {
+        let settings = ["--set", "rounds=4", "--set", "cluster.heartbeat_interval=0.2"]
+        let reference = dir.appendingPathComponent("reference")
+        XCTAssertEqual(try finish(start(["run", quickstart, "--out", reference.path, "--quiet"] + settings, log: "ref.log")), 0)
+        let state = dir.appendingPathComponent("shared-state").path
+        for attempt in 1...2 {
+            let run = dir.appendingPathComponent("run\(attempt)")
+            let endpoint = "ipc://\(dir.path)/s\(attempt).ipc"
+            let coordinator = try start(["coordinator", quickstart, "--endpoint", endpoint, "--out", run.path] + settings, log: "c\(attempt).log")
+            let a = try start(["client", quickstart, "--clients", "0-4", "--connect", endpoint, "--state-dir", state] + settings, log: "a\(attempt).log")
+            let b = try start(["client", quickstart, "--clients", "5-9", "--connect", endpoint, "--state-dir", state] + settings, log: "b\(attempt).log")
+            XCTAssertEqual(try finish(coordinator), 0, log("c\(attempt).log"))
+            XCTAssertEqual(try finish(a), 0)
+            XCTAssertEqual(try finish(b), 0)
+            XCTAssertEqual(hashes(run), hashes(reference), "run \(attempt)")
+            XCTAssertFalse(log("a\(attempt).log").contains("restored"), log("a\(attempt).log"))
+        }
+    }
 }

@@ -18,7 +18,7 @@ final class WireCodecTests: XCTestCase {
         state.step = 7
         state.transforms[0].storage = (0..<(2 * p)).map { Float($0) * 0.5 }
         let messages: [WireMessage] = [
-            .hello(ranges: [0...4, 7...7]), .welcome(roundsCompleted: 3),
+            .hello(ranges: [0...4, 7...7]), .welcome(roundsCompleted: 3, runID: 0xDEAD_BEEF_0123),
             .task(ClientTask(round: 2, clientID: 0, globalWeights: [1, -2, 3, 0, 5e-8, -0.0], sharedState: nil)),
             .task(ClientTask(round: 2, clientID: 1, globalWeights: [1, 2, 3, 4, 5, 6], sharedState: state)),
             .update(ClientUpdate(round: 9, clientID: 1, sampleCount: 12, delta: [0.5, 0, 0, 0, 0, -1], trainLoss: 0.25, steps: 3, state: state)),
