@@ -8,8 +8,8 @@ import FedTransportZMQ
 import Foundation
 
 /// A client process's loop: it hosts many virtual clients, connects a DEALER socket to the
-/// coordinator, says HELLO, trains whatever tasks arrive and answers with updates. It
-/// heartbeats when idle, reconnects with back-off (1 s doubling to 32 s) when the coordinator
+/// coordinator, says HELLO, hands whatever tasks arrive to its training worker and sends the
+/// updates back. It heartbeats when idle — also while the worker trains — reconnects with back-off (1 s doubling to 32 s) when the coordinator
 /// falls silent, and snapshots each *persist* client's state to disk atomically after every
 /// round it takes part in, so a restarted process carries on where it stopped.
 /// Confined to the thread that calls `run()`.
@@ -20,19 +20,19 @@ public final class ClientHost {
     public let events: EventLog
     private let wire: RunWire
     private let context: ZMQContext
-    private let clients: [Int: VirtualClient]
+    private let worker: TrainingWorker
     private let ranges: [ClosedRange<Int>]
     private let snapshots: SnapshotStore?
     private let shouldStop: () -> Bool
     private var connection = 0
 
-    init(context: ZMQContext, endpoint: String, spec: ClusterSpec, wire: RunWire, clients: [Int: VirtualClient],
+    init(context: ZMQContext, endpoint: String, spec: ClusterSpec, wire: RunWire, worker: TrainingWorker,
          ranges: [ClosedRange<Int>], snapshots: SnapshotStore?, events: EventLog, shouldStop: @escaping () -> Bool = { false }) {
         self.context = context
         self.endpoint = endpoint
         self.spec = spec
         self.wire = wire
-        self.clients = clients
+        self.worker = worker
         self.ranges = ranges
         self.snapshots = snapshots
         self.events = events
@@ -42,30 +42,35 @@ public final class ClientHost {
     /// The run instance the coordinator named in WELCOME; snapshots are restored for it.
     private var runID: UInt64?
 
-    /// Restores every hosted client's snapshot written for `runID` (others start fresh).
-    private func restoreSnapshots(for runID: UInt64) throws {
-        guard let snapshots else { return }
-        var restored = 0
-        for (id, client) in clients {
-            let template = client.optimizer.initialState(params: [Float](repeating: 0, count: client.model.parameterCount))
-            let snapshot = try snapshots.load(client: id, template: template, runID: runID)
-            client.restore(snapshot ?? ClientSnapshot(client: id, state: nil, lastRound: nil, stateBeforeLastRound: nil))
-            if snapshot != nil { restored += 1 }
-        }
-        if restored > 0 { events.log("restored the optimizer state of \(restored) client(s) from \(snapshots.directory.path)") }
-    }
-
     static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
     /// Runs until SHUTDOWN (returns 0) or a fatal error from the coordinator (returns 2), or
     /// until `shouldStop` (returns 130).
     public func run() throws -> Int32 {
+        defer { worker.submit(.stop) }
         var socket = try connect()
         var lastHeard = Self.now(), lastSent = Self.now()
         var backoff = 1.0
         while true {
             if shouldStop() { return 130 }
-            let frames = try socket.receive(timeout: spec.heartbeatInterval / 2)
+            // Updates the worker finished go out first.
+            for outcome in worker.take() {
+                switch outcome {
+                case let .update(update):
+                    try send(.update(update), on: socket)
+                    lastSent = Self.now()
+                case let .restored(count):
+                    if count > 0, let snapshots { events.log("restored the optimizer state of \(count) client(s) from \(snapshots.directory.path)") }
+                case let .snapshotFailed(error):
+                    events.log("could not snapshot a client's optimizer state: \(error)")
+                    events.count("snapshot_failures")
+                case let .fatal(error):
+                    events.log("error: \(error)")
+                    return 2
+                }
+            }
+            // While the worker trains, poll briefly so its updates leave at once.
+            let frames = try socket.receive(timeout: worker.isBusy ? 0.001 : spec.heartbeatInterval / 2)
             let now = Self.now()
             if let frames {
                 lastHeard = now
@@ -82,18 +87,15 @@ public final class ClientHost {
                     backoff = 1
                     if id != runID {
                         runID = id
-                        try restoreSnapshots(for: id)
+                        worker.submit(.restore(runID: id))
                     }
                 case let .task(task):
-                    guard let client = clients[task.clientID] else {
+                    guard ranges.contains(where: { $0.contains(task.clientID) }) else {
                         events.log("rejected a task for client \(task.clientID), which this process does not host")
                         try send(.error(code: 5, message: "client \(task.clientID) is not hosted here"), on: socket)
                         continue
                     }
-                    let update = client.train(task)
-                    if client.policy == .persist, let snapshots { try snapshots.save(client.snapshot, runID: runID ?? 0) }
-                    try send(.update(update), on: socket)
-                    lastSent = Self.now()
+                    worker.submit(.train(task, runID: runID ?? 0))
                 case .heartbeat:
                     break
                 case .shutdown:

@@ -101,10 +101,9 @@ extension ClientHost {
                             stateDirectory: URL?, events: EventLog, shouldStop: @escaping () -> Bool) throws -> ClientHost {
         let t = prepared.topology
         let ids = ranges.flatMap { Array($0) }
-        let clients = prepared.makeClients(ids)
-        let wire = RunWire(prepared)
         let store = try stateDirectory.map { try SnapshotStore(directory: $0, fingerprint: t.fingerprint) }
-        return ClientHost(context: context, endpoint: endpoint, spec: t.cluster, wire: wire, clients: clients,
+        let worker = TrainingWorker(prepared: prepared, ids: ids, snapshots: store)
+        return ClientHost(context: context, endpoint: endpoint, spec: t.cluster, wire: RunWire(prepared), worker: worker,
                               ranges: ranges, snapshots: store, events: events, shouldStop: shouldStop)
     }
 }

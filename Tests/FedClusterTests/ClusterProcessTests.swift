@@ -276,4 +276,21 @@ final class ClusterProcessTests: XCTestCase {
             XCTAssertFalse(log("a\(attempt).log").contains("restored"), log("a\(attempt).log"))
         }
     }
+
+    /// A local training longer than liveness × heartbeat_interval: the client process keeps
+    /// heartbeating while its worker trains, so it is never declared dead, and the numbers still
+    /// equal the single-process run.
+    func testLongLocalTrainingKeepsHeartbeating() throws {
+        let settings = ["--set", "rounds=2", "--set", "clients.local.epochs=300", "--set", "cluster.heartbeat_interval=0.05",
+                        "--set", "cluster.liveness=3", "--set", "cluster.quorum=0.2"]
+        let reference = dir.appendingPathComponent("reference")
+        XCTAssertEqual(try finish(start(["run", quickstart, "--out", reference.path, "--quiet"] + settings, log: "ref.log")), 0)
+        let seconds = (rounds(reference).last?["seconds"] as? Double ?? 0) / 5
+        let run = dir.appendingPathComponent("run")
+        let p = try start(["cluster", quickstart, "--out", run.path] + settings, log: "cluster.log")
+        XCTAssertEqual(try finish(p), 0, log("cluster.log"))
+        XCTAssertGreaterThan(seconds, 0.15, "one client's training (\(seconds) s) outlasts liveness × interval")
+        XCTAssertFalse(log("cluster.log").contains("declared dead"), log("cluster.log"))
+        XCTAssertEqual(hashes(run), hashes(reference))
+    }
 }
