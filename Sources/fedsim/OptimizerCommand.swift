@@ -39,7 +39,8 @@ struct OptimizerCommand: ParsableCommand {
             let (optimizer, stream) = try reportingInputErrors {
                 let spec = try OptimizerSpec.parse(try ConfigMap.load(file: spec))
                 let stream = try GradientStream.load(file: input)
-                return (Optimizer(spec, layout: .flat(stream.initial.count)), stream)
+                // A replayed vector is one weight tensor (no biases), so `decay_mask: no_bias` decays all of it.
+                return (Optimizer(spec, layout: ParameterLayout([("weight", [1, stream.initial.count])])), stream)
             }
             var params = stream.initial
             var state = optimizer.initialState(params: params)
