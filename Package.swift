@@ -29,12 +29,11 @@ let package = Package(
         .target(name: "FedCore", swiftSettings: numericsFlags),
         /// Data sets: loaders (CSV, LIBSVM, MNIST IDX), synthetic generators, partitions.
         .target(name: "FedData", dependencies: ["FedCore"]),
-        /// OpenBLAS's CBLAS interface (Debian libopenblas-dev), found by pkg-config.
-        .systemLibrary(
-            name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
-            providers: [.apt(["libopenblas-dev"])]),
+        /// FedSim's own matrix product: the same bits on every CPU (vectors across columns, sums in
+        /// order, no fused multiply-add), where BLAS kernels differ from machine to machine.
+        .target(name: "CFedKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
         /// Models on one contiguous parameter buffer: linear, logistic, softmax regression, MLP.
-        .target(name: "FedModels", dependencies: ["FedCore", "FedData", "COpenBLAS"], swiftSettings: numericsFlags),
+        .target(name: "FedModels", dependencies: ["FedCore", "FedData", "CFedKernels"], swiftSettings: numericsFlags),
         /// Optimizers as composable gradient transforms with explicit, serializable state.
         .target(name: "FedOptim", dependencies: ["FedCore"], swiftSettings: numericsFlags),
         /// The messages coordinator and clients exchange (and, with the distributed issue, their codec).
@@ -79,15 +78,18 @@ let package = Package(
 
         // MARK: - Tests
 
+        /// Finds the built `fedsim`, runs it, reads the run directories it writes.
+        .target(name: "FedTestSupport", path: "Tests/FedTestSupport"),
+
         .testTarget(name: "FedCoreTests", dependencies: ["FedCore"]),
         .testTarget(name: "FedDataTests", dependencies: ["FedData"]),
-        .testTarget(name: "FedModelsTests", dependencies: ["FedModels"]),
+        .testTarget(name: "FedModelsTests", dependencies: ["FedModels", "CFedKernels"]),
         .testTarget(name: "FedSimulationTests", dependencies: ["FedSimulation", "FedProtocol", "FedTransport"]),
-        .testTarget(name: "FedCompareTests", dependencies: ["FedCompare", "FedConfig", "FedCoordinator", "fedsim"]),
-        .testTarget(name: "FedClusterTests", dependencies: ["FedCluster", "FedConfig", "FedProtocol", "FedTransport", "FedTransportZMQ", "fedsim"]),
+        .testTarget(name: "FedCompareTests", dependencies: ["FedCompare", "FedConfig", "FedCoordinator", "FedTestSupport", "fedsim"]),
+        .testTarget(name: "FedClusterTests", dependencies: ["FedCluster", "FedConfig", "FedProtocol", "FedTransport", "FedTransportZMQ", "FedTestSupport", "fedsim"]),
         .testTarget(
             name: "FedOptimTests", dependencies: ["FedOptim", "FedConfig"],
             resources: [.copy("Fixtures")]),
-        .testTarget(name: "FedCLITests", dependencies: ["fedsim"]),
+        .testTarget(name: "FedCLITests", dependencies: ["FedTestSupport", "fedsim"]),
     ]
 )

@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages FedSim builds against, if any is missing (Debian/Ubuntu):
-# pkg-config, OpenBLAS (libopenblas-dev) and ZeroMQ (libzmq3-dev).
+# pkg-config and ZeroMQ (libzmq3-dev).
 set -euo pipefail
 missing=()
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
-pkg-config --exists openblas 2>/dev/null || missing+=(libopenblas-dev)
 pkg-config --exists libzmq 2>/dev/null || missing+=(libzmq3-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}" >&2

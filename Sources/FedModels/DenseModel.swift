@@ -1,4 +1,4 @@
-import COpenBLAS
+import CFedKernels
 import FedCore
 import FedData
 import Foundation
@@ -32,7 +32,8 @@ public struct Metrics: Sendable, Equatable, Codable {
 
 /// A feed-forward network of dense layers on one contiguous parameter buffer. Linear, logistic
 /// and softmax regression are its one-layer cases. Weights are `[out, in]` row-major (PyTorch's
-/// `nn.Linear` layout); products go through OpenBLAS `cblas_sgemm`.
+/// `nn.Linear` layout); products go through FedSim's own `fedsim_gemm`, which gives the same
+/// bits on every CPU (see `Sources/CFedKernels`).
 public struct DenseModel: Sendable, Equatable {
     public let kind: ModelKind
     /// Units per layer, input first: `[in, hidden..., out]`.
@@ -60,12 +61,7 @@ public struct DenseModel: Sendable, Equatable {
             if bias { layout.append(name: "layer\(l - 1).bias", shape: [sizes[l]]) }
         }
         self.layout = layout
-        DenseModel.singleThreadedBLAS
     }
-
-    /// One BLAS thread per process: several client processes share 2 cores, and a fixed thread
-    /// count keeps every product's rounding the same in every run.
-    private static let singleThreadedBLAS: Void = openblas_set_num_threads(1)
 
     public var parameterCount: Int { layout.count }
     var layerCount: Int { sizes.count - 1 }
@@ -175,9 +171,10 @@ public struct DenseModel: Sendable, Equatable {
             if let b = biasOffset(l) {
                 for r in 0..<rows { (z + r * outputs).update(from: p + b, count: outputs) }
             }
-            // Z = A·Wᵀ (+ bias already in Z)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outputs), Int32(inputs),
-                        1, a, Int32(inputs), p + weightOffset(l), Int32(inputs), bias ? 1 : 0, z, Int32(outputs))
+            // Z = A·Wᵀ (+ bias already in Z), as A times Wᵀ laid out [in, out].
+            let w = p + weightOffset(l), wt = ws.transposed
+            for o in 0..<outputs { for i in 0..<inputs { wt[i * outputs + o] = w[o * inputs + i] } }
+            fedsim_gemm(Int32(rows), Int32(outputs), Int32(inputs), a, inputs, 1, wt, outputs, z, outputs, bias ? 1 : 0)
             if l < layerCount - 1 {
                 for i in 0..<(rows * outputs) { z[i] = max(z[i], 0) }
             }
@@ -232,8 +229,7 @@ public struct DenseModel: Sendable, Equatable {
             let inputs = sizes[l], outputs = sizes[l + 1]
             let dz = ws.deltas[l + 1], a = ws.activations[l]
             // dW = dZᵀ·A
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(outputs), Int32(inputs), Int32(rows),
-                        1, dz, Int32(outputs), a, Int32(inputs), 0, g + weightOffset(l), Int32(inputs))
+            fedsim_gemm(Int32(outputs), Int32(inputs), Int32(rows), dz, 1, outputs, a, inputs, g + weightOffset(l), inputs, 0)
             if let b = biasOffset(l) {
                 let db = g + b
                 for o in 0..<outputs { db[o] = 0 }
@@ -245,8 +241,7 @@ public struct DenseModel: Sendable, Equatable {
             if l > 0 {
                 // dA = dZ·W, then through the ReLU: dZ_prev = dA ⊙ [A > 0]
                 let da = ws.deltas[l]
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(inputs), Int32(outputs),
-                            1, dz, Int32(outputs), p + weightOffset(l), Int32(inputs), 0, da, Int32(inputs))
+                fedsim_gemm(Int32(rows), Int32(inputs), Int32(outputs), dz, outputs, 1, p + weightOffset(l), inputs, da, inputs, 0)
                 for i in 0..<(rows * inputs) where a[i] <= 0 { da[i] = 0 }
             }
         }
@@ -259,22 +254,32 @@ public final class Workspace {
     /// `activations[0]` is the gathered input batch; `activations[l]` layer l's output.
     fileprivate var activations: [UnsafeMutablePointer<Float>] = []
     fileprivate var deltas: [UnsafeMutablePointer<Float>] = []
+    /// One layer's weights transposed to `[in, out]` for the forward product.
+    fileprivate var transposed = UnsafeMutablePointer<Float>.allocate(capacity: 0)
     private var capacities: [Int] = []
+    private var transposedCapacity = 0
 
     public init() {}
 
     fileprivate func prepare(model: DenseModel, rows: Int) {
         let needed = model.sizes.map { $0 * max(rows, 1) }
-        if needed.count == capacities.count && zip(needed, capacities).allSatisfy({ $0 <= $1 }) { return }
+        let largestLayer = (1..<model.sizes.count).map { model.sizes[$0] * model.sizes[$0 - 1] }.max() ?? 0
+        if needed.count == capacities.count && zip(needed, capacities).allSatisfy({ $0 <= $1 })
+            && largestLayer <= transposedCapacity { return }
         release()
-        capacities = needed.map { $0 }
+        capacities = needed
         activations = needed.map { UnsafeMutablePointer<Float>.allocate(capacity: $0) }
         deltas = needed.map { UnsafeMutablePointer<Float>.allocate(capacity: $0) }
+        transposed = .allocate(capacity: largestLayer)
+        transposedCapacity = largestLayer
     }
 
     private func release() {
         activations.forEach { $0.deallocate() }
         deltas.forEach { $0.deallocate() }
+        transposed.deallocate()
+        transposed = .allocate(capacity: 0)
+        transposedCapacity = 0
         activations = []
         deltas = []
         capacities = []

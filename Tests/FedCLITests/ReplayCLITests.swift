@@ -1,40 +1,6 @@
 import Foundation
+import FedTestSupport
 import XCTest
-
-/// Runs the built `fedsim` binary end to end.
-enum FedsimBinary {
-    static var url: URL {
-        // The test bundle sits next to the products in .build/<config>/.
-        var dir = Bundle.main.bundleURL
-        if dir.pathExtension == "xctest" { dir = dir.deletingLastPathComponent() }
-        for candidate in [dir, Bundle(for: Marker.self).bundleURL.deletingLastPathComponent()] {
-            let url = candidate.appendingPathComponent("fedsim")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        }
-        return dir.appendingPathComponent("fedsim")
-    }
-
-    final class Marker {}
-
-    struct Result { var status: Int32; var stdout: String; var stderr: String }
-
-    static func run(_ arguments: [String], cwd: URL? = nil) throws -> Result {
-        let process = Process()
-        process.executableURL = url
-        process.arguments = arguments
-        if let cwd { process.currentDirectoryURL = cwd }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Read before waiting so a large output cannot fill the pipe and block the child.
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
-    }
-}
 
 final class ReplayCLITests: XCTestCase {
     var dir: URL!
@@ -56,7 +22,7 @@ final class ReplayCLITests: XCTestCase {
     func testReplayPrintsTheTrajectoryAsJSONAndCSV() throws {
         let spec = try write("adamw.yaml", "name: adamw\nlr: 0.01\nweight_decay: 0.1\n")
         let grads = try write("g.json", #"{"initial": [2.0, -1.0], "gradients": [[0, 0], [0, 0], [0, 0]]}"#)
-        let json = try FedsimBinary.run(["optimizer", "replay", "--spec", spec, "--input", grads])
+        let json = try Fedsim.run(["optimizer", "replay", "--spec", spec, "--input", grads])
         XCTAssertEqual(json.status, 0, json.stderr)
         let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: [[Double]]]
         let trajectory = try XCTUnwrap(object?["trajectory"])
@@ -66,7 +32,7 @@ final class ReplayCLITests: XCTestCase {
             XCTAssertEqual(row[0], 2 * factor, accuracy: 1e-6)
             XCTAssertEqual(row[1], -1 * factor, accuracy: 1e-6)
         }
-        let csv = try FedsimBinary.run(["optimizer", "replay", "--spec", spec, "--input", grads, "--format", "csv"])
+        let csv = try Fedsim.run(["optimizer", "replay", "--spec", spec, "--input", grads, "--format", "csv"])
         XCTAssertEqual(csv.status, 0, csv.stderr)
         let lines = csv.stdout.split(separator: "\n")
         XCTAssertEqual(lines.first, "step,w0,w1")
@@ -98,7 +64,7 @@ final class ReplayCLITests: XCTestCase {
             (good, try write("g6.json", #"{"initial": [1], "gradient": []}"#), "unknown key 'gradient'"),
         ]
         for c in cases {
-            let r = try FedsimBinary.run(["optimizer", "replay", "--spec", c.spec, "--input", c.grads])
+            let r = try Fedsim.run(["optimizer", "replay", "--spec", c.spec, "--input", c.grads])
             XCTAssertEqual(r.status, 2, "\(c.expect): \(r.stderr)")
             let lines = r.stderr.split(separator: "\n")
             XCTAssertEqual(lines.count, 1, "one line: \(r.stderr)")
@@ -117,7 +83,7 @@ final class ReplayCLITests: XCTestCase {
         let spec = try write("spec.json", String(decoding: try JSONSerialization.data(withJSONObject: c["spec"]!), as: UTF8.self))
         let input = try write("grads.json", String(decoding: try JSONSerialization.data(
             withJSONObject: ["initial": c["initial"]!, "gradients": c["gradients"]!]), as: UTF8.self))
-        let r = try FedsimBinary.run(["optimizer", "replay", "--spec", spec, "--input", input])
+        let r = try Fedsim.run(["optimizer", "replay", "--spec", spec, "--input", input])
         XCTAssertEqual(r.status, 0, r.stderr)
         let got = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: [[Double]]])?["trajectory"])
         let want = try XCTUnwrap(c["trajectory"] as? [[Double]])

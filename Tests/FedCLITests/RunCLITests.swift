@@ -1,4 +1,5 @@
 import Foundation
+import FedTestSupport
 import XCTest
 
 final class RunCLITests: XCTestCase {
@@ -23,7 +24,7 @@ final class RunCLITests: XCTestCase {
     func testQuickstartRunsAndIsReproducible() throws {
         let quickstart = repo.appendingPathComponent("Topologies/quickstart.yaml").path
         let out1 = dir.appendingPathComponent("a"), out2 = dir.appendingPathComponent("b")
-        let r1 = try FedsimBinary.run(["run", quickstart, "--out", out1.path])
+        let r1 = try Fedsim.run(["run", quickstart, "--out", out1.path])
         XCTAssertEqual(r1.status, 0, r1.stderr)
         XCTAssertTrue(r1.stdout.contains("round 15/15"), r1.stdout)
         let records = try rounds(out1)
@@ -41,13 +42,13 @@ final class RunCLITests: XCTestCase {
         XCTAssertEqual(weights.count, 4 * (64 * 32 + 32 + 32 * 10 + 10))
         XCTAssertTrue(FileManager.default.fileExists(atPath: out1.appendingPathComponent("topology.yaml").path))
 
-        let r2 = try FedsimBinary.run(["run", quickstart, "--out", out2.path, "--quiet"])
+        let r2 = try Fedsim.run(["run", quickstart, "--out", out2.path, "--quiet"])
         XCTAssertEqual(r2.status, 0, r2.stderr)
         XCTAssertEqual(try rounds(out1).map { $0["weights_hash"] as? String }, try rounds(out2).map { $0["weights_hash"] as? String })
 
         // The resolved topology in the run directory runs again to the same weights.
         let out3 = dir.appendingPathComponent("c")
-        let r3 = try FedsimBinary.run(["run", out1.appendingPathComponent("topology.yaml").path, "--out", out3.path, "--quiet"])
+        let r3 = try Fedsim.run(["run", out1.appendingPathComponent("topology.yaml").path, "--out", out3.path, "--quiet"])
         XCTAssertEqual(r3.status, 0, r3.stderr)
         XCTAssertEqual(try rounds(out3).last?["weights_hash"] as? String, records.last?["weights_hash"] as? String)
     }
@@ -56,7 +57,7 @@ final class RunCLITests: XCTestCase {
     func testOverrides() throws {
         let quickstart = repo.appendingPathComponent("Topologies/quickstart.yaml").path
         let out = dir.appendingPathComponent("o")
-        let r = try FedsimBinary.run(["run", quickstart, "--out", out.path, "--rounds", "2", "--seed", "5",
+        let r = try Fedsim.run(["run", quickstart, "--out", out.path, "--rounds", "2", "--seed", "5",
                                       "--set", "clients.optimizer.name=adam_l2", "--set", "clients.per_round=3", "--quiet"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let records = try rounds(out)
@@ -99,22 +100,22 @@ final class RunCLITests: XCTestCase {
             let file = dir.appendingPathComponent("bad\(i).yaml")
             try yaml.write(to: file, atomically: true, encoding: .utf8)
             let out = dir.appendingPathComponent("out\(i)")
-            let r = try FedsimBinary.run(["run", file.path, "--out", out.path])
+            let r = try Fedsim.run(["run", file.path, "--out", out.path])
             XCTAssertEqual(r.status, 2, "\(expected): \(r.stderr)")
             XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
             XCTAssertTrue(r.stderr.contains(expected), "expected '\(expected)' in: \(r.stderr)")
             XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), "nothing written for \(expected)")
-            let v = try FedsimBinary.run(["validate", file.path])
+            let v = try Fedsim.run(["validate", file.path])
             XCTAssertEqual(v.status, 2)
         }
-        let bad = try FedsimBinary.run(["run", repo.appendingPathComponent("Topologies/quickstart.yaml").path, "--set", "clients.optimizer"])
+        let bad = try Fedsim.run(["run", repo.appendingPathComponent("Topologies/quickstart.yaml").path, "--set", "clients.optimizer"])
         XCTAssertEqual(bad.status, 2)
         XCTAssertTrue(bad.stderr.contains("is not of the form key.path=value"), bad.stderr)
     }
 
     func testValidatePrintsTheResolvedTopology() throws {
         for name in ["quickstart", "digits-noniid", "digits-mixed", "quickstart-cluster", "cluster-10", "cluster-1000"] {
-            let r = try FedsimBinary.run(["validate", repo.appendingPathComponent("Topologies/\(name).yaml").path])
+            let r = try Fedsim.run(["validate", repo.appendingPathComponent("Topologies/\(name).yaml").path])
             XCTAssertEqual(r.status, 0, "\(name): \(r.stderr)")
             XCTAssertTrue(r.stdout.contains("beta2: 0.999") && r.stdout.contains("cluster:"), r.stdout)
         }

@@ -3,6 +3,7 @@ import FedProtocol
 import FedTransport
 import FedTransportZMQ
 import Foundation
+import FedTestSupport
 import XCTest
 
 struct TimedOut: Error, CustomStringConvertible {
@@ -16,11 +17,7 @@ final class ClusterProcessTests: XCTestCase {
     var dir: URL!
     var processes: [Process] = []
 
-    var binary: URL {
-        var d = Bundle.main.bundleURL
-        if d.pathExtension == "xctest" { d = d.deletingLastPathComponent() }
-        return d.appendingPathComponent("fedsim")
-    }
+    var binary: URL { Fedsim.binary }
 
     var quickstart: String { repo.appendingPathComponent("Topologies/quickstart.yaml").path }
 
@@ -64,13 +61,8 @@ final class ClusterProcessTests: XCTestCase {
         return p.terminationStatus
     }
 
-    func rounds(_ run: URL) -> [[String: Any]] {
-        ((try? String(contentsOf: run.appendingPathComponent("rounds.jsonl"), encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
-            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-        }
-    }
-
-    func hashes(_ run: URL) -> [String] { rounds(run).compactMap { $0["weights_hash"] as? String } }
+    func rounds(_ run: URL) -> [[String: Any]] { Fedsim.rounds(run) }
+    func hashes(_ run: URL) -> [String] { Fedsim.hashes(run) }
 
     /// The single-process run and the cluster over tcp, ipc and inproc give bit-identical global
     /// weights after every round — for the persist policy and for aggregated AMSGrad moments.

@@ -2,6 +2,7 @@ import FedCompare
 import FedConfig
 import FedCoordinator
 import Foundation
+import FedTestSupport
 import XCTest
 
 final class CompareTests: XCTestCase {
@@ -29,11 +30,7 @@ final class CompareTests: XCTestCase {
         return url.path
     }
 
-    var binary: URL {
-        var d = Bundle.main.bundleURL
-        if d.pathExtension == "xctest" { d = d.deletingLastPathComponent() }
-        return d.appendingPathComponent("fedsim")
-    }
+    var binary: URL { Fedsim.binary }
 
     func fedsim(_ args: [String]) throws -> (Int32, String) {
         let p = Process()

@@ -1,0 +1,36 @@
+#ifndef FEDSIM_KERNELS_H
+#define FEDSIM_KERNELS_H
+
+#include <stddef.h>
+
+/// FedSim's own matrix product, written so that every machine computes the same bits.
+///
+///     C[m, n] = (accumulate ? C[m, n] : 0) + Σ_{k = 0 ..< K} A(m, k) · B[k, n]
+///
+/// where A(m, k) = A[m·a_row_stride + k·a_col_stride] (so the same call does A·B and Aᵀ·B) and
+/// B and C are row-major with leading dimensions ldb and ldc. Each element's sum runs in
+/// increasing k, one rounded multiply and one rounded add per term (never a fused multiply-add),
+/// so the vectorized paths (SSE2 and AVX) and the scalar path give identical results: the
+/// vectors run across n, never across k. That is what lets processes on different CPUs — and
+/// a cluster of mixed machines — agree to the bit, which no BLAS kernel selection guarantees.
+void fedsim_gemm(int M, int N, int K,
+                 const float *A, ptrdiff_t a_row_stride, ptrdiff_t a_col_stride,
+                 const float *B, ptrdiff_t ldb,
+                 float *C, ptrdiff_t ldc, int accumulate);
+
+/// The same product on a chosen path, for tests that prove the paths agree:
+/// 0 = portable (SSE2 on x86-64), 1 = AVX (only where fedsim_cpu_has_avx() is 1).
+void fedsim_gemm_path(int path, int M, int N, int K,
+                      const float *A, ptrdiff_t a_row_stride, ptrdiff_t a_col_stride,
+                      const float *B, ptrdiff_t ldb,
+                      float *C, ptrdiff_t ldc, int accumulate);
+
+/// 1 when this CPU and OS run AVX code, else 0.
+int fedsim_cpu_has_avx(void);
+
+/// The path fedsim_gemm uses: AVX where available, unless FEDSIM_KERNEL=portable is set in the
+/// environment (read once). Named by fedsim_kernel_name.
+int fedsim_kernel_path(void);
+const char *fedsim_kernel_name(int path);
+
+#endif
