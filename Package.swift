@@ -84,9 +84,10 @@ let package = Package(
         .testTarget(name: "FedCoreTests", dependencies: ["FedCore"]),
         .testTarget(name: "FedDataTests", dependencies: ["FedData"]),
         .testTarget(name: "FedModelsTests", dependencies: ["FedModels", "CFedKernels"]),
+        .testTarget(name: "FedCoordinatorTests", dependencies: ["FedCoordinator", "FedOptim", "FedProtocol"]),
         .testTarget(name: "FedSimulationTests", dependencies: ["FedSimulation", "FedProtocol", "FedTransport"]),
         .testTarget(name: "FedCompareTests", dependencies: ["FedCompare", "FedConfig", "FedCoordinator", "FedTestSupport", "fedsim"]),
-        .testTarget(name: "FedClusterTests", dependencies: ["FedCluster", "FedConfig", "FedProtocol", "FedTransport", "FedTransportZMQ", "FedTestSupport", "fedsim"]),
+        .testTarget(name: "FedClusterTests", dependencies: ["FedCluster", "FedConfig", "FedProtocol", "FedSimulation", "FedTransport", "FedTransportZMQ", "FedTestSupport", "fedsim"]),
         .testTarget(
             name: "FedOptimTests", dependencies: ["FedOptim", "FedConfig"],
             resources: [.copy("Fixtures")]),

@@ -2,6 +2,7 @@ import FedConfig
 import FedCoordinator
 import FedOptim
 import FedProtocol
+import FedSimulation
 import FedTransport
 import FedTransportZMQ
 import Foundation

@@ -16,7 +16,7 @@ struct RunWire: Sendable {
         let groupOf = prepared.groupOfClient
         let aggregates = prepared.groups.map { $0.state == .aggregate }
         let shapes = templates.map { WireCodec.shape(of: $0) }
-        codec = WireCodec(fingerprint: prepared.topology.fingerprint, parameterCount: prepared.model.parameterCount) { id in
+        codec = WireCodec(fingerprint: prepared.fingerprint, parameterCount: prepared.model.parameterCount) { id in
             guard id >= 0, id < groupOf.count, aggregates[groupOf[id]] else { return nil }
             return shapes[groupOf[id]]
         }

@@ -69,7 +69,7 @@ public enum TransportBenchmark {
     public static func runCluster(topologyFile: String, overrides: [String], executable: URL, print: (String) -> Void) async throws {
         let topology = try Topology.load(file: topologyFile, overrides: overrides)
         let prepared = try PreparedRun.prepare(topology)
-        let single = try await Simulation.run(prepared, directory: nil).dropFirst().map(\.seconds)
+        let single = try await InProcessRun.records(prepared).dropFirst().map(\.seconds)
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("fedsim-bench-\(getpid())")
         defer { try? FileManager.default.removeItem(at: out) }
         let process = Process()

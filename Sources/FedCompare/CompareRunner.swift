@@ -109,9 +109,6 @@ public final class CompareRunner {
                 process.executableURL = executable
                 process.arguments = [cluster ? "cluster" : "run", spec.base, "--out", dir.path, "--seed", String(seed), "--quiet"]
                     + variant.overrides.flatMap { ["--set", $0] }
-                var environment = ProcessInfo.processInfo.environment
-                environment["OPENBLAS_NUM_THREADS"] = "1"
-                process.environment = environment
                 let log = root.appendingPathComponent("runs").appendingPathComponent("\(variant.id)-seed-\(seed).log")
                 _ = FileManager.default.createFile(atPath: log.path, contents: nil)
                 let handle = try FileHandle(forWritingTo: log)
@@ -130,11 +127,9 @@ public final class CompareRunner {
                 let perRun = Date().timeIntervalSince(started) / Double(doneThisSession)
                 let remaining = perRun * Double(queue.count + running.count - 1)
                 if r.process.terminationStatus == 0 {
-                    let line = (try? String(contentsOf: r.dir.appendingPathComponent("summary.json"), encoding: .utf8)).flatMap {
-                        try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String]
-                    }
-                    let accuracy = line?["final_test_accuracy"].flatMap(Double.init).map { String(format: "final acc %.4f", $0) }
-                        ?? line?["final_test_loss"].flatMap(Double.init).map { String(format: "final loss %.4f", $0) } ?? ""
+                    let summary = RunSummary.load(from: r.dir)
+                    let accuracy = summary?.finalTestAccuracy.map { String(format: "final acc %.4f", $0) }
+                        ?? summary.map { String(format: "final loss %.4f", $0.finalTestLoss) } ?? ""
                     progress(String(format: "[%d/%d] %@ seed %d: %@ (%.1f s; about %.0f s left)", finished, total, r.variant.name, r.seed,
                                     accuracy, seconds, max(0, remaining)))
                 } else {

@@ -10,31 +10,27 @@ import Yams
 /// Writes a resolved topology back as YAML with every default spelled out, so a run directory
 /// records exactly what ran (and `fedsim run runs/x/topology.yaml` runs it again).
 extension Topology {
-    /// - Parameter includeCluster: false leaves out the `cluster` section (for the fingerprint).
-    public func resolvedYAML(includeCluster: Bool = true) -> String {
-        var pairs: [(String, Node)] = [
-            ("name", scalar(name)),
+    /// - Parameter includeCluster: false leaves out the `cluster` section.
+    public func resolvedYAML(includeCluster: Bool = true) -> String { yaml(includeCluster: includeCluster, numbersOnly: false) }
+
+    /// The settings that determine a run's numbers, as YAML: the resolved topology without its
+    /// name, its `cluster` section (how bytes move, never what they are) and its file paths
+    /// (where data lives is not what it holds: the run fingerprint hashes the data instead).
+    public var numbersYAML: String { yaml(includeCluster: false, numbersOnly: true) }
+
+    private func yaml(includeCluster: Bool, numbersOnly: Bool) -> String {
+        var pairs: [(String, Node)] = numbersOnly ? [] : [("name", scalar(name))]
+        pairs += [
             ("seed", scalar(String(seed))),
             ("rounds", scalar(String(rounds))),
-            ("data", dataNode()),
+            ("data", dataNode(numbersOnly)),
             ("partition", partitionNode()),
-            ("model", modelNode()),
+            ("model", modelNode(numbersOnly)),
             ("clients", clientsNode()),
             ("server", serverNode()),
         ]
         if includeCluster { pairs.append(("cluster", cluster.node)) }
         return (try? Yams.serialize(node: map(pairs), sortKeys: false)) ?? ""
-    }
-
-    /// Identifies the run's numbers: FNV-1a 64 of the resolved topology without its cluster
-    /// section. Coordinator and clients refuse to talk across different fingerprints.
-    public var fingerprint: UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in resolvedYAML(includeCluster: false).utf8 {
-            h ^= UInt64(byte)
-            h = h &* 0x100_0000_01b3
-        }
-        return h
     }
 
     private func serverNode() -> Node {
@@ -51,7 +47,8 @@ extension Topology {
         return map(pairs)
     }
 
-    private func dataNode() -> Node {
+    private func dataNode(_ numbersOnly: Bool) -> Node {
+        let resolve = { (path: String) in numbersOnly ? "(file)" : self.resolve(path) }
         var pairs: [(String, Node)] = [("source", scalar(data.source.name))]
         switch data.source {
         case let .csv(path, label):
@@ -81,7 +78,8 @@ extension Topology {
         return map(pairs)
     }
 
-    private func modelNode() -> Node {
+    private func modelNode(_ numbersOnly: Bool) -> Node {
+        let resolve = { (path: String) in numbersOnly ? "(file)" : self.resolve(path) }
         var pairs: [(String, Node)] = [("kind", scalar(model.kind.rawValue))]
         if model.kind == .mlp { pairs.append(("hidden", .sequence(.init(model.hidden.map { scalar(String($0)) }, .implicit, .flow)))) }
         pairs.append(("bias", scalar(String(model.bias))))

@@ -10,18 +10,16 @@ import Foundation
 /// Runs the clients' local training for a round. The in-process pool calls virtual clients
 /// directly; the distributed pool (ZeroMQ) sends the same tasks to client processes.
 public protocol ClientPool: AnyObject {
-    /// Trains every task and returns one update per task (any order).
+    /// Trains the tasks and returns the updates that arrived (any order; at most one per task).
     func train(_ tasks: [ClientTask]) async throws -> [ClientUpdate]
 }
 
-/// The direct, single-process pool: a product feature (tests, sweeps), not a mock.
-public final class InProcessPool: ClientPool {
-    public let clients: [VirtualClient]
-    public init(clients: [VirtualClient]) { self.clients = clients }
-
-    public func train(_ tasks: [ClientTask]) async throws -> [ClientUpdate] {
-        tasks.map { clients[$0.clientID].train($0) }
-    }
+/// What one round produced: its record, the updates aggregated (client-id order) and the
+/// updates left out, with the reason.
+public struct RoundOutcome: Sendable {
+    public var record: RoundRecord
+    public var accepted: [ClientUpdate]
+    public var rejected: [(clientID: Int, reason: UpdateRejection)]
 }
 
 /// The global model's quality and the round's bookkeeping, one per round (round 0 is the
@@ -129,25 +127,39 @@ public final class RoundEngine {
         record(round: 0, updates: [], meanDelta: [], seconds: 0, payload: 0)
     }
 
-    /// Runs round `round` (1-based) and returns its record and the participants' updates.
-    public func runRound(_ round: Int) async throws -> (RoundRecord, [ClientUpdate]) {
+    /// Runs round `round` (1-based): sends the tasks, checks every update that arrived
+    /// (`UpdateValidator`), aggregates the accepted ones in client-id order and evaluates.
+    public func runRound(_ round: Int) async throws -> RoundOutcome {
         let start = DispatchTime.now().uptimeNanoseconds
         let participants = sampler.sample(round: round)
         let tasks = participants.map { id in
             ClientTask(round: round, clientID: id, globalWeights: weights,
-                       sharedState: policyOfGroup[groupOfClient[id]] == .aggregate ? sharedStates[groupOfClient[id]] : nil)
+                       sharedState: aggregates(id) ? sharedStates[groupOfClient[id]] : nil)
         }
-        let updates = try await pool.train(tasks).sorted { $0.clientID < $1.clientID }
+        let arrived = try await pool.train(tasks).sorted { $0.clientID < $1.clientID }
         var payload = 0
         for task in tasks { payload += 4 * task.globalWeights.count + 4 * (task.sharedState?.storageCount ?? 0) }
-        for update in updates { payload += 4 * update.delta.count + 4 * (update.state?.storageCount ?? 0) }
+        for update in arrived { payload += 4 * update.delta.count + 4 * (update.state?.storageCount ?? 0) }
+        var updates: [ClientUpdate] = []
+        var rejected: [(clientID: Int, reason: UpdateRejection)] = []
+        for update in arrived {
+            if let reason = UpdateValidator.check(update, parameterCount: model.parameterCount, expectsState: aggregates(update.clientID)) {
+                rejected.append((update.clientID, reason))
+            } else {
+                updates.append(update)
+            }
+        }
         let meanDelta = ServerStrategy.step(updates, weights: &weights, spec: server, state: &serverState)
         for group in Set(updates.map { groupOfClient[$0.clientID] }) where policyOfGroup[group] == .aggregate {
             sharedStates[group] = Aggregation.averageStates(updates.filter { groupOfClient[$0.clientID] == group }, stateAggregation)
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return (record(round: round, updates: updates, meanDelta: meanDelta, seconds: seconds, payload: payload), updates)
+        let record = record(round: round, updates: updates, meanDelta: meanDelta, seconds: seconds, payload: payload)
+        return RoundOutcome(record: record, accepted: updates, rejected: rejected)
     }
+
+    /// Whether client `id`'s group averages optimizer states (*aggregate* policy).
+    public func aggregates(_ id: Int) -> Bool { policyOfGroup[groupOfClient[id]] == .aggregate }
 
     private func record(round: Int, updates: [ClientUpdate], meanDelta: [Double], seconds: Double, payload: Int) -> RoundRecord {
         let metrics = weights.withUnsafeBufferPointer { model.evaluate(params: $0, data: testSet, workspace: workspace) }

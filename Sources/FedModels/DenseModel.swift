@@ -63,6 +63,10 @@ public struct DenseModel: Sendable, Equatable {
         self.layout = layout
     }
 
+    /// Names the numeric kernels. Part of every run fingerprint, so processes whose kernels
+    /// could round differently never join one run; bump it when a kernel's arithmetic changes.
+    public static let numericsVersion = "fedsim_gemm 1: sums in increasing k, rounded multiply then add, no FMA"
+
     public var parameterCount: Int { layout.count }
     var layerCount: Int { sizes.count - 1 }
 

@@ -25,7 +25,7 @@ public enum ProtocolError: Error, Equatable, CustomStringConvertible {
         case let .headerLength(kind, got, expected): "\(kind) header has \(got) bytes, expected \(expected)"
         case let .frameCount(kind, got, expected): "\(kind) has \(got) frames, expected \(expected)"
         case let .fingerprintMismatch(got, expected):
-            "run fingerprint \(String(got, radix: 16)) differs from ours (\(String(expected, radix: 16))): a different topology or seed"
+            "run fingerprint \(String(got, radix: 16)) differs from ours (\(String(expected, radix: 16))): a different topology, seed or data"
         case let .payloadLength(what, got, expected): "\(what) has \(got) bytes, expected \(expected)"
         case let .nonFinite(what, index): "\(what) holds a non-finite value at index \(index)"
         case let .stateShape(s): "optimizer state shape: \(s)"
@@ -182,7 +182,8 @@ public struct WireCodec: Sendable {
         guard let kind = Kind(rawValue: rawKind) else { throw ProtocolError.unknownKind(rawKind) }
         _ = r.u8()
         let fp = r.u64()
-        guard fp == fingerprint else { throw ProtocolError.fingerprintMismatch(got: fp, expected: fingerprint) }
+        // An ERROR is read whatever run it names: it is how a peer of another run learns that it is.
+        guard fp == fingerprint || kind == .error else { throw ProtocolError.fingerprintMismatch(got: fp, expected: fingerprint) }
         let name = "\(kind)".uppercased()
         func expect(length: Int, frames count: Int) throws {
             guard head.count == length else { throw ProtocolError.headerLength(kind: name, got: head.count, expected: length) }
@@ -209,8 +210,9 @@ public struct WireCodec: Sendable {
             let round = Int(r.u32()), client = Int(r.u32()), hasState = r.u8()
             guard hasState <= 1 else { throw ProtocolError.invalidField("TASK has_state is \(hasState)") }
             try expect(length: 28, frames: hasState == 1 ? 4 : 2)
-            let weights = try floats(frames[1], what: "TASK weights", count: parameterCount)
-            let state = hasState == 1 ? try decodeState(frames[2], frames[3], client: client, template: stateTemplate) : nil
+            let weights = try floats(frames[1], what: "TASK weights", count: parameterCount, requireFinite: true)
+            let state = hasState == 1
+                ? try decodeState(frames[2], frames[3], client: client, template: stateTemplate, requireFinite: true) : nil
             return .task(ClientTask(round: round, clientID: client, globalWeights: weights, sharedState: state))
         case .update:
             guard head.count == 48 else { throw ProtocolError.headerLength(kind: name, got: head.count, expected: 48) }
@@ -219,8 +221,10 @@ public struct WireCodec: Sendable {
             guard hasState <= 1 else { throw ProtocolError.invalidField("UPDATE has_state is \(hasState)") }
             guard samples > 0 else { throw ProtocolError.invalidField("UPDATE sample count is 0") }
             try expect(length: 48, frames: hasState == 1 ? 4 : 2)
-            let delta = try floats(frames[1], what: "UPDATE delta", count: parameterCount)
-            let state = hasState == 1 ? try decodeState(frames[2], frames[3], client: client, template: stateTemplate) : nil
+            // An update's values are checked where every run mode checks them: `UpdateValidator`.
+            let delta = try floats(frames[1], what: "UPDATE delta", count: parameterCount, requireFinite: false)
+            let state = hasState == 1
+                ? try decodeState(frames[2], frames[3], client: client, template: stateTemplate, requireFinite: false) : nil
             return .update(ClientUpdate(round: round, clientID: client, sampleCount: samples, delta: delta,
                                         trainLoss: loss, steps: steps, state: state))
         case .heartbeat:
@@ -239,7 +243,7 @@ public struct WireCodec: Sendable {
         }
     }
 
-    private func floats(_ frame: Frame, what: String, count: Int) throws -> [Float] {
+    private func floats(_ frame: Frame, what: String, count: Int, requireFinite: Bool) throws -> [Float] {
         guard frame.count == 4 * count else { throw ProtocolError.payloadLength(what: what, got: frame.count, expected: 4 * count) }
         // One copy into aligned Float storage (the wire is little-endian, as is every host FedSim
         // builds for), then one pass for finiteness.
@@ -249,12 +253,12 @@ public struct WireCodec: Sendable {
                 initialized = count
             }
         }
-        if let bad = values.firstIndex(where: { !$0.isFinite }) { throw ProtocolError.nonFinite(what: what, index: bad) }
+        if requireFinite, let bad = values.firstIndex(where: { !$0.isFinite }) { throw ProtocolError.nonFinite(what: what, index: bad) }
         return values
     }
 
     private func decodeState(_ headerFrame: Frame, _ dataFrame: Frame, client: Int,
-                             template: ((Int) -> OptimizerState?)?) throws -> OptimizerState {
+                             template: ((Int) -> OptimizerState?)?, requireFinite: Bool) throws -> OptimizerState {
         guard let shape = stateShape(client), let base = template?(client) else {
             throw ProtocolError.stateShape("client \(client) does not use an aggregated optimizer state")
         }
@@ -273,7 +277,7 @@ public struct WireCodec: Sendable {
             }
             guard r.remaining >= 8 * scalars else { throw ProtocolError.stateShape("state header truncated") }
             result.transforms[i].scalars = (0..<scalars).map { _ in r.f64() }
-            if let bad = result.transforms[i].scalars.firstIndex(where: { !$0.isFinite }) {
+            if requireFinite, let bad = result.transforms[i].scalars.firstIndex(where: { !$0.isFinite }) {
                 throw ProtocolError.nonFinite(what: "state scalars", index: bad)
             }
             expectedLength += 4 + 8 * scalars
@@ -284,7 +288,7 @@ public struct WireCodec: Sendable {
         guard step <= UInt64(Int32.max) else { throw ProtocolError.stateShape("step \(step) is implausible") }
         result.step = Int(step)
         let total = shape.reduce(0) { $0 + $1.slots } * parameterCount
-        let values = try floats(dataFrame, what: "state data", count: total)
+        let values = try floats(dataFrame, what: "state data", count: total, requireFinite: requireFinite)
         var offset = 0
         for i in result.transforms.indices {
             let n = result.transforms[i].storage.count

@@ -28,6 +28,12 @@ public struct PreparedRun: Sendable {
     public let groups: [Topology.ClientGroup]
     public let groupOfClient: [Int]
     public let partitionSummary: String
+    /// What determines this run's numbers, hashed (FNV-1a 64): the numeric settings
+    /// (`Topology.numbersYAML`: no name, paths or cluster section), the prepared data itself
+    /// (every shard and the test set, after standardization), the initial weights, and the
+    /// version of the numeric kernels. Coordinator, client processes, checkpoints and client
+    /// snapshots must agree on it: the same data at another path agrees, other data does not.
+    public let fingerprint: UInt64
 
     /// Loads or generates the data, splits and partitions it, and initializes the model.
     public static func prepare(_ t: Topology) throws -> PreparedRun {
@@ -96,9 +102,18 @@ public struct PreparedRun: Sendable {
             return train.map { shard in defer { offset += shard.count }; return Array(offset..<(offset + shard.count)) }
         }())
         let summary = partition.summary(labels: Dataset.concatenate(train).labels, classCount: classes)
+        var fingerprint = FNV1a64()
+        fingerprint.add("FedSim run fingerprint 1\n\(DenseModel.numericsVersion)\n\(t.numbersYAML)")
+        for shard in train { fingerprint.add(shard) }
+        fingerprint.add(test)
+        fingerprint.add(initial)
         return PreparedRun(topology: t, model: model, shards: train, testSet: test, initialWeights: initial,
-                           groups: t.clients.allGroups, groupOfClient: t.clients.groupOfClient, partitionSummary: summary)
+                           groups: t.clients.allGroups, groupOfClient: t.clients.groupOfClient, partitionSummary: summary,
+                           fingerprint: fingerprint.value)
     }
+
+    /// The fingerprint as 16 hex digits.
+    public var fingerprintHex: String { String(format: "%016llx", fingerprint) }
 
     private static func loadPooled(_ t: Topology, root: SeededRandom) throws -> Dataset {
         var rng = root.derive(SeedStream.data.rawValue)
@@ -159,5 +174,22 @@ public struct PreparedRun: Sendable {
                                        proximalMu: topology.server.proximalMu)
         }
         return result
+    }
+}
+
+extension FNV1a64 {
+    /// A data set's shape, features and targets.
+    mutating func add(_ data: Dataset) {
+        add(integer: Int64(data.count))
+        add(integer: Int64(data.featureCount))
+        add(data.features)
+        switch data.targets {
+        case let .classes(labels, classCount):
+            add(integer: Int64(classCount))
+            labels.withUnsafeBytes { add($0) }
+        case let .values(values):
+            add(integer: Int64(-1))
+            add(values)
+        }
     }
 }

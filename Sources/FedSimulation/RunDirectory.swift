@@ -111,12 +111,11 @@ public final class RunDirectory {
     }
 
     /// Writes the final weights (raw little-endian Float32) and a summary, then closes the files.
-    public func finish(weights: [Float], summary: [String: String]) throws {
+    public func finish(weights: [Float], summary: RunSummary) throws {
         var bytes = Data(capacity: 4 * weights.count)
         for w in weights { withUnsafeBytes(of: w.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
         try RunDirectory.writeAtomically(bytes, to: url.appendingPathComponent("final_weights.f32"))
-        let json = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys])
-        try RunDirectory.writeAtomically(json, to: url.appendingPathComponent("summary.json"))
+        try RunDirectory.writeAtomically(summary.encoded(), to: url.appendingPathComponent("summary.json"))
         try? rounds.close(); try? roundsCSV.close(); try? clients.close()
     }
 

@@ -6,32 +6,23 @@ import FedSimulation
 import FedTransportZMQ
 import Foundation
 
-/// Errors that end a distributed run: one line on stderr, exit 1 (130 when interrupted).
-func reportingClusterErrors<T>(_ body: () async throws -> T) async throws -> T {
+/// Errors that end a run: one line on stderr, exit 1 (130 when interrupted).
+func reportingRunErrors<T>(_ body: () async throws -> T) async throws -> T {
     do {
         return try await body()
+    } catch is RunInterrupted {
+        FileHandle.standardError.write(Data("interrupted: stopped cleanly; every finished round is on disk (continue with --resume)\n".utf8))
+        throw ExitCode(ExitStatus.interrupted.rawValue)
     } catch ClusterError.interrupted {
-        FileHandle.standardError.write(Data("interrupted: stopped cleanly; every finished round is on disk\n".utf8))
-        throw ExitCode(130)
+        FileHandle.standardError.write(Data("interrupted: stopped cleanly; every finished round is on disk (continue with --resume)\n".utf8))
+        throw ExitCode(ExitStatus.interrupted.rawValue)
     } catch let error as ClusterError {
         FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-        throw ExitCode(1)
+        throw ExitCode(ExitStatus.runFailed.rawValue)
     } catch let error as ZMQError {
         FileHandle.standardError.write(Data("error: ZeroMQ: \(error)\n".utf8))
-        throw ExitCode(1)
+        throw ExitCode(ExitStatus.runFailed.rawValue)
     }
-}
-
-/// Reads a run to resume: its resolved topology and checkpoint, and reopens its files.
-func openResumed(_ path: String) throws -> (Topology, Checkpoint, RunDirectory) {
-    let url = URL(fileURLWithPath: path)
-    let topology = try Topology.load(file: url.appendingPathComponent("topology.yaml").path)
-    let checkpoint = try Checkpoint.load(from: url)
-    guard checkpoint.fingerprint == String(topology.fingerprint, radix: 16) else {
-        throw RunInputError("\(path): checkpoint.json does not belong to topology.yaml (fingerprints differ)")
-    }
-    let directory = try RunDirectory(resuming: url, through: checkpoint.round, record: checkpoint.record, clientRecords: checkpoint.clients)
-    return (topology, checkpoint, directory)
 }
 
 struct CoordinatorCommand: AsyncParsableCommand {
@@ -56,14 +47,12 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Continue the run in this directory from its last checkpoint.")
     var resume: String?
 
-    @Option(help: "Override the number of rounds.") var rounds: Int?
-    @Option(help: "Override the seed.") var seed: Int?
-    @Option(name: .customLong("set"), parsing: .singleValue, help: "Override any field: key.path=value.") var overrides: [String] = []
+    @OptionGroup var overrides: OverrideOptions
     @Flag(help: "Print only the final line.") var quiet = false
 
     func validate() throws {
         if resume == nil && topology == nil { throw ValidationError("give a TOPOLOGY file, or --resume RUN_DIR") }
-        if resume != nil && (topology != nil || out != nil || rounds != nil || seed != nil || !overrides.isEmpty) {
+        if resume != nil && (topology != nil || out != nil || !overrides.isEmpty) {
             throw ValidationError("--resume takes the run's own topology: drop TOPOLOGY, --out, --rounds, --seed and --set")
         }
     }
@@ -73,11 +62,10 @@ struct CoordinatorCommand: AsyncParsableCommand {
         stop.install()
         let (prepared, directory, checkpoint) = try reportingInputErrors { () -> (PreparedRun, RunDirectory, Checkpoint?) in
             if let resume {
-                let (t, checkpoint, directory) = try openResumed(resume)
-                return (try PreparedRun.prepare(t), directory, checkpoint)
+                let resumed = try ResumedRun.open(resume)
+                return (resumed.prepared, resumed.directory, resumed.checkpoint)
             }
-            let t = try Topology.load(file: topology!, overrides: TopologyOptions.overrides(overrides, rounds: rounds, seed: seed))
-            let prepared = try PreparedRun.prepare(t)
+            let prepared = try PreparedRun.prepare(try overrides.load(topology!))
             let directory = try RunDirectory(out: out, for: prepared)
             return (prepared, directory, nil)
         }
@@ -86,16 +74,16 @@ struct CoordinatorCommand: AsyncParsableCommand {
         if bind == "auto" { bind = "tcp://127.0.0.1:*" }
         let events = EventLog(file: directory.url.appendingPathComponent("events.log"), prefix: "coordinator")
         let context = try ZMQContext()
-        _ = try await reportingClusterErrors {
+        let result = try await reportingRunErrors {
             try await CoordinatorRun.run(
                 prepared: prepared, directory: directory, context: context, endpoint: bind, resume: checkpoint,
                 events: events, shouldStop: { stop.isSet },
                 onBound: { bound in
                     if !quiet { print("coordinator for '\(t.name)' listening on \(bound); writing \(directory.url.path)") }
                 },
-                progress: { if !quiet { print($0) } })
+                progress: quiet ? nil : { print($0) })
         }
-        if quiet { print("done: \(directory.url.path)") }
+        print(quiet ? ProgressLine.format(result.last, of: t.rounds) : "done: \(directory.url.path)")
     }
 }
 
@@ -125,14 +113,14 @@ struct ClientCommand: AsyncParsableCommand {
     @Flag(help: "Exit when the parent process exits (used by `fedsim cluster`).")
     var exitWithParent = false
 
-    @Option(name: .customLong("set"), parsing: .singleValue, help: "Override any field: key.path=value.") var overrides: [String] = []
+    @OptionGroup var overrides: OverrideOptions
 
     func run() async throws {
         let stop = StopSignal()
         stop.install()
         let parent = getppid()
         let (prepared, ranges, endpoint) = try reportingInputErrors { () -> (PreparedRun, [ClosedRange<Int>], String) in
-            let t = try Topology.load(file: topology, overrides: overrides)
+            let t = try overrides.load(topology)
             guard let ranges = parseClientRanges(clients) else { throw InputError("--clients: '\(clients)' is not a list of ids or ranges like 0-49,60") }
             if let bad = ranges.first(where: { $0.upperBound >= t.clients.count }) {
                 throw InputError("--clients: \(bad.lowerBound)-\(bad.upperBound) is outside 0-\(t.clients.count - 1) (clients.count is \(t.clients.count))")
@@ -145,7 +133,7 @@ struct ClientCommand: AsyncParsableCommand {
         let events = EventLog(file: nil, prefix: "clients \(name)")
         let context = try ZMQContext()
         let directory = URL(fileURLWithPath: stateDir ?? "runs/\(prepared.topology.name)-client-state")
-        let status = try await reportingClusterErrors { () -> Int32 in
+        let status = try await reportingRunErrors { () -> Int32 in
             let host = try reportingInputErrors {
                 try ClientHost.make(prepared: prepared, ranges: ranges, context: context, endpoint: endpoint, stateDirectory: directory,
                                     events: events, shouldStop: { stop.isSet || (exitWithParent && getppid() != parent) })
@@ -215,7 +203,7 @@ struct ClusterCommand: AsyncParsableCommand {
             print("writing \(directory.url.path)")
         }
         let topologyPath = URL(fileURLWithPath: options.topology).standardizedFileURL.path
-        let records = try await reportingClusterErrors { () -> [RoundRecord] in
+        let result = try await reportingRunErrors { () -> RunResult in
             defer { children.stop(grace: 5) }
             return try await CoordinatorRun.run(
                 prepared: prepared, directory: directory, context: context, endpoint: bind, resume: nil, events: events,
@@ -234,13 +222,11 @@ struct ClusterCommand: AsyncParsableCommand {
                         }
                     }
                 },
-                progress: { if !quiet { print($0) } })
+                progress: quiet ? nil : { print($0) })
         }
         // Threads leave after SHUTDOWN; give them a moment so the context can close cleanly.
         let deadline = Date().addingTimeInterval(5)
         while bind.hasPrefix("inproc://") && threads.exited < ranges.count && Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-        if let last = records.last {
-            print(quiet ? Simulation.progressLine(last, of: t.rounds) : "done: \(directory.url.path)")
-        }
+        print(quiet ? ProgressLine.format(result.last, of: t.rounds) : "done: \(directory.url.path)")
     }
 }

@@ -44,7 +44,7 @@ struct CompareCommand: ParsableCommand {
         let runner = CompareRunner(spec: compare, root: root, jobs: jobs, cluster: cluster, executable: ClientProcesses.executable,
                                    shouldStop: { stop.isSet }, progress: { print($0) })
         let outcome = try reportingInputErrors { try runner.run() }
-        if outcome == .interrupted { throw ExitCode(130) }
+        if outcome == .interrupted { throw ExitCode(ExitStatus.interrupted.rawValue) }
         let summaries = try reportingInputErrors { try Report.writeComparison(root: root) }
         print(String(format: "finished in %.1f s", Date().timeIntervalSince(start)))
         for s in summaries {
@@ -54,7 +54,7 @@ struct CompareCommand: ParsableCommand {
         print("summary: \(root.appendingPathComponent("summary.csv").path)\nreport:  \(root.appendingPathComponent("report.html").path)")
         if case let .failed(list) = outcome {
             FileHandle.standardError.write(Data("error: \(list.count) run(s) failed: \(list.joined(separator: "; "))\n".utf8))
-            throw ExitCode(1)
+            throw ExitCode(ExitStatus.runFailed.rawValue)
         }
     }
 }

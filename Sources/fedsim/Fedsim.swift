@@ -16,6 +16,37 @@ struct Fedsim: AsyncParsableCommand {
         subcommands: [RunCommand.self, ClusterCommand.self, CoordinatorCommand.self, ClientCommand.self, CompareCommand.self,
                       ReportCommand.self, ValidateCommand.self,
                       OptimizerCommand.self, BenchCommand.self])
+
+    /// ArgumentParser's own entry point, except that a bad flag or value exits with status 2 —
+    /// the status of every other input error — instead of 64.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(ExitStatus.inputError.rawValue)
+            }
+            Self.exit(withError: error)
+        }
+    }
+}
+
+/// Exit statuses, as `fedsim --help` and docs state them.
+enum ExitStatus: Int32 {
+    case success = 0
+    /// The run could not finish (a quorum failure, a transport error).
+    case runFailed = 1
+    /// Bad input: a flag, topology, spec or data file, or a peer of another run.
+    case inputError = 2
+    /// Stopped by SIGINT/SIGTERM (128 + SIGINT, the shell convention).
+    case interrupted = 130
 }
 
 /// An input problem reported as one line on stderr with exit status 2.
@@ -30,7 +61,7 @@ func exitOnInputError(_ error: any Error) throws -> Never {
     switch error {
     case is ConfigError, is RunInputError, is InputError:
         FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-        throw ExitCode(2)
+        throw ExitCode(ExitStatus.inputError.rawValue)
     default:
         throw error
     }

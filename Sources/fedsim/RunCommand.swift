@@ -3,35 +3,42 @@ import FedConfig
 import FedSimulation
 import Foundation
 
-/// Options shared by the commands that read a topology.
-struct TopologyOptions: ParsableArguments {
-    @Argument(help: "Topology file (YAML).")
-    var topology: String
-
+/// The overrides every command that reads a topology takes.
+struct OverrideOptions: ParsableArguments {
     @Option(help: "Override the number of rounds.")
     var rounds: Int?
 
     @Option(help: "Override the seed.")
-    var seed: Int?
+    var seed: UInt64?
 
     @Option(name: .customLong("set"), parsing: .singleValue,
             help: ArgumentHelp("Override any field: key.path=value (YAML value), repeatable.", valueName: "key.path=value"))
-    var overrides: [String] = []
+    var sets: [String] = []
 
     func validate() throws {
         if let rounds, rounds < 1 { throw ValidationError("--rounds must be at least 1") }
-        if let seed, seed < 0 { throw ValidationError("--seed must be non-negative") }
     }
+
+    var isEmpty: Bool { rounds == nil && seed == nil && sets.isEmpty }
 
     /// Every override: the `--set`s, then `--rounds` and `--seed` (last, so they win).
-    var allOverrides: [String] { TopologyOptions.overrides(overrides, rounds: rounds, seed: seed) }
+    var all: [String] { sets + (rounds.map { ["rounds=\($0)"] } ?? []) + (seed.map { ["seed=\($0)"] } ?? []) }
 
-    static func overrides(_ sets: [String], rounds: Int?, seed: Int?) -> [String] {
-        sets + (rounds.map { ["rounds=\($0)"] } ?? []) + (seed.map { ["seed=\($0)"] } ?? [])
-    }
+    /// The topology in `file` with every override applied.
+    func load(_ file: String) throws -> Topology { try Topology.load(file: file, overrides: all) }
+}
+
+/// A topology file and its overrides.
+struct TopologyOptions: ParsableArguments {
+    @Argument(help: "Topology file (YAML).")
+    var topology: String
+
+    @OptionGroup var overrides: OverrideOptions
+
+    var allOverrides: [String] { overrides.all }
 
     /// The topology with every override applied.
-    func load() throws -> Topology { try Topology.load(file: topology, overrides: allOverrides) }
+    func load() throws -> Topology { try overrides.load(topology) }
 }
 
 struct RunCommand: AsyncParsableCommand {
@@ -41,38 +48,65 @@ struct RunCommand: AsyncParsableCommand {
         discussion: """
             Writes runs/<name>-<UTC time>/ (or --out): topology.yaml (resolved), partition.txt, \
             rounds.jsonl and rounds.csv (one line per round; round 0 is the initial model), \
-            clients.jsonl (one line per participant per round), final_weights.f32, summary.json.
+            clients.jsonl (one line per participant per round), checkpoint.json (after every \
+            round), client-state/ (persistent optimizer states), final_weights.f32, summary.json.
 
             Every round's weights_hash lets anyone check that two runs agree to the bit. \
-            Bad input (topology, data, flags) exits with status 2 and writes nothing.
+            Bad input (topology, data, flags) exits with status 2 and writes nothing. Ctrl-C stops \
+            between rounds (exit 130) with every finished round on disk; --resume RUN_DIR \
+            continues a stopped or killed run to the same numbers as an uninterrupted one.
+
+            Examples:
+              fedsim run Topologies/quickstart.yaml
+              fedsim run Topologies/quickstart.yaml --rounds 50 --seed 1 --set clients.state=reset --out runs/reset
+              fedsim run --resume runs/reset
             """)
 
-    @OptionGroup var options: TopologyOptions
+    @Argument(help: "Topology file (YAML); not with --resume.")
+    var topology: String?
+
+    @OptionGroup var overrides: OverrideOptions
 
     @Option(help: "Directory to create for this run's files (default: runs/<name>-<UTC time>).")
     var out: String?
 
+    @Option(help: ArgumentHelp("Continue the run in this directory from its last checkpoint.", valueName: "run-dir"))
+    var resume: String?
+
     @Flag(help: "Print only the final line.")
     var quiet = false
 
+    func validate() throws {
+        if resume == nil && topology == nil { throw ValidationError("give a TOPOLOGY file, or --resume RUN_DIR") }
+        if resume != nil && (topology != nil || out != nil || !overrides.isEmpty) {
+            throw ValidationError("--resume takes the run's own topology: drop TOPOLOGY, --out, --rounds, --seed and --set")
+        }
+    }
+
     func run() async throws {
-        let (prepared, directory) = try reportingInputErrors { () -> (PreparedRun, RunDirectory) in
-            let topology = try options.load()
-            let prepared = try PreparedRun.prepare(topology)
-            let directory = try RunDirectory(out: out, for: prepared)
-            return (prepared, directory)
+        let stop = StopSignal()
+        stop.install()
+        let (prepared, directory, checkpoint) = try reportingInputErrors { () -> (PreparedRun, RunDirectory, Checkpoint?) in
+            if let resume {
+                let resumed = try ResumedRun.open(resume)
+                return (resumed.prepared, resumed.directory, resumed.checkpoint)
+            }
+            let prepared = try PreparedRun.prepare(try overrides.load(topology!))
+            return (prepared, try RunDirectory(out: out, for: prepared), nil)
         }
         let t = prepared.topology
         if !quiet {
             print("FedSim run '\(t.name)': \(t.clients.count) clients (\(t.clients.perRound) per round), \(t.rounds) rounds, seed \(t.seed)")
             print("model \(t.model.kind.rawValue) with \(prepared.model.parameterCount) parameters; test set \(prepared.testSet.count) samples")
             print(prepared.partitionSummary)
-            print("writing \(directory.url.path)")
+            print(checkpoint.map { "resuming \(directory.url.path) after round \($0.round)" } ?? "writing \(directory.url.path)")
         }
-        let records = try await Simulation.run(prepared, directory: directory) { line in
-            if !quiet { print(line) }
+        let events = EventLog(file: directory.url.appendingPathComponent("events.log"), prefix: "run", echo: !quiet)
+        let result = try await reportingRunErrors {
+            try await InProcessRun.run(prepared, directory: directory, resume: checkpoint, events: events,
+                                       shouldStop: { stop.isSet }, progress: quiet ? nil : { print($0) })
         }
-        if quiet, let last = records.last { print(Simulation.progressLine(last, of: t.rounds)) }
+        if quiet { print(ProgressLine.format(result.last, of: t.rounds)) }
         if !quiet { print("done: \(directory.url.path)") }
     }
 }

@@ -39,7 +39,7 @@ final class DataPathTests: XCTestCase {
                   local: {steps: 20, batch_size: full}
                   optimizer: {name: adam, lr: 0.05}
                 """, baseDirectory: dir.path)
-            return try await Simulation.run(PreparedRun.prepare(t), directory: nil).last!.testLoss
+            return try await InProcessRun.records(PreparedRun.prepare(t)).last!.testLoss
         }
         let raw = try await finalLoss(standardize: false), standardized = try await finalLoss(standardize: true)
         XCTAssertLessThan(standardized, raw / 10, "standardized \(standardized) vs raw \(raw)")
@@ -79,7 +79,7 @@ final class DataPathTests: XCTestCase {
         XCTAssertEqual(prepared.shards.count, 10)
         XCTAssertEqual(prepared.model.sizes, [60, 10])
         XCTAssertGreaterThan(Set(prepared.shards.map(\.count)).count, 1, "client sizes differ")
-        let records = try await Simulation.run(prepared, directory: nil)
+        let records = try await InProcessRun.records(prepared)
         XCTAssertEqual(records.count, 4)
 
         let clients = dir.appendingPathComponent("clients")

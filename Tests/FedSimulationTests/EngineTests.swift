@@ -34,13 +34,13 @@ final class EngineTests: XCTestCase {
     /// Same topology and seed ⇒ bit-identical weights after every round.
     func testSameSeedGivesBitIdenticalRounds() async throws {
         let t = try blobsTopology()
-        let a = try await Simulation.run(PreparedRun.prepare(t), directory: nil)
-        let b = try await Simulation.run(PreparedRun.prepare(t), directory: nil)
+        let a = try await InProcessRun.records(PreparedRun.prepare(t))
+        let b = try await InProcessRun.records(PreparedRun.prepare(t))
         XCTAssertEqual(a.map(\.weightsHash), b.map(\.weightsHash))
         XCTAssertEqual(Set(a.map(\.weightsHash)).count, a.count, "every round changes the weights")
         var other = t
         other.seed = 4
-        let c = try await Simulation.run(PreparedRun.prepare(other), directory: nil)
+        let c = try await InProcessRun.records(PreparedRun.prepare(other))
         XCTAssertNotEqual(a.last!.weightsHash, c.last!.weightsHash)
     }
 
@@ -85,7 +85,7 @@ final class EngineTests: XCTestCase {
     /// A pool that returns updates in reverse order gives the same weights as the direct one.
     func testArrivalOrderDoesNotChangeTheWeights() async throws {
         let prepared = try PreparedRun.prepare(blobsTopology())
-        let direct = try await Simulation.run(prepared, directory: nil)
+        let direct = try await InProcessRun.records(prepared)
         final class ReversingPool: ClientPool {
             let inner: InProcessPool
             init(_ inner: InProcessPool) { self.inner = inner }
@@ -98,7 +98,7 @@ final class EngineTests: XCTestCase {
                                  groupOfClient: prepared.groupOfClient, policyOfGroup: prepared.groups.map(\.state),
                                  pool: ReversingPool(InProcessPool(clients: (0..<8).map { clients[$0]! })))
         var hashes = [engine.initialRecord().weightsHash]
-        for r in 1...t.rounds { hashes.append(try await engine.runRound(r).0.weightsHash) }
+        for r in 1...t.rounds { hashes.append(try await engine.runRound(r).record.weightsHash) }
         XCTAssertEqual(hashes, direct.map(\.weightsHash))
     }
 
@@ -159,7 +159,7 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(clients[0]!.optimizer.spec.name, .adamw)
         XCTAssertEqual(clients[5]!.optimizer.spec.name, .adamL2)
         XCTAssertEqual(clients[5]!.policy, .reset)
-        let records = try await Simulation.run(prepared, directory: nil)
+        let records = try await InProcessRun.records(prepared)
         XCTAssertEqual(records.count, 5)
     }
 
@@ -180,7 +180,7 @@ final class EngineTests: XCTestCase {
 
     /// The federation learns: blobs are separable, so accuracy climbs well above chance.
     func testFederationLearns() async throws {
-        let records = try await Simulation.run(PreparedRun.prepare(blobsTopology().withOverride("rounds=10")), directory: nil)
+        let records = try await InProcessRun.records(PreparedRun.prepare(blobsTopology().withOverride("rounds=10")))
         XCTAssertLessThan(records.last!.testLoss, records[0].testLoss)
         XCTAssertGreaterThan(records.last!.testAccuracy!, 0.8)
         XCTAssertEqual(records[1].participants.count, 4)
@@ -197,7 +197,7 @@ final class EngineTests: XCTestCase {
               local: {epochs: 5, batch_size: full}
               optimizer: {name: sgd, lr: 0.2}
             """, baseDirectory: "/tmp")
-        let records = try await Simulation.run(PreparedRun.prepare(t), directory: nil)
+        let records = try await InProcessRun.records(PreparedRun.prepare(t))
         XCTAssertNil(records.last!.testAccuracy)
         XCTAssertGreaterThan(records.last!.testR2!, 0.98)
         XCTAssertLessThan(records.last!.testRMSE!, 0.2)

@@ -131,7 +131,7 @@ final class StrategyTests: XCTestCase {
                 clients: {count: 6, per_round: 5, optimizer: {name: adamw, lr: 0.01}}
                 server: {strategy: \(kind.rawValue)}
                 """, baseDirectory: "/tmp")
-            let records = try await Simulation.run(PreparedRun.prepare(t), directory: nil)
+            let records = try await InProcessRun.records(PreparedRun.prepare(t))
             XCTAssertNotEqual(records.last!.weightsHash, records[0].weightsHash, "\(kind)")
             XCTAssertEqual(try Topology.parse(t.resolvedYAML(), baseDirectory: "/tmp").server, t.server, "\(kind) round-trips")
         }

@@ -39,9 +39,10 @@ final class WireCodecTests: XCTestCase {
     func testMalformedMessagesAreRejectedWithTypedErrors() {
         let update = frames(.update(ClientUpdate(round: 1, clientID: 0, sampleCount: 3, delta: [1, 2, 3, 4, 5, 6], trainLoss: 0, steps: 1, state: nil)))
         func mutate(_ f: [Frame], _ change: (inout [Frame]) -> Void) -> [Frame] { var g = f; change(&g); return g }
-        var nan = update
+        let task = frames(.task(ClientTask(round: 1, clientID: 0, globalWeights: [1, 2, 3, 4, 5, 6], sharedState: nil)))
+        var nan = task
         nan[1].replaceSubrange(8..<12, with: withUnsafeBytes(of: Float.nan.bitPattern.littleEndian, Array.init))
-        var inf = update
+        var inf = task
         inf[1].replaceSubrange(0..<4, with: withUnsafeBytes(of: Float.infinity.bitPattern.littleEndian, Array.init))
         let other = WireCodec(fingerprint: 0x1234, parameterCount: p) { _ in nil }
         let cases: [([Frame], ProtocolError)] = [
@@ -56,8 +57,8 @@ final class WireCodecTests: XCTestCase {
             (mutate(update) { $0[1] += [0, 0, 0, 0] }, .payloadLength(what: "UPDATE delta", got: 28, expected: 24)),
             (mutate(update) { $0.append([1]) }, .frameCount(kind: "UPDATE", got: 3, expected: 2)),
             (Array(update.prefix(1)), .frameCount(kind: "UPDATE", got: 1, expected: 2)),
-            (nan, .nonFinite(what: "UPDATE delta", index: 2)),
-            (inf, .nonFinite(what: "UPDATE delta", index: 0)),
+            (nan, .nonFinite(what: "TASK weights", index: 2)),
+            (inf, .nonFinite(what: "TASK weights", index: 0)),
             (mutate(update) { $0[0][24] = 0; $0[0][25] = 0 }, .invalidField("UPDATE sample count is 0")),
             (mutate(frames(.heartbeat)) { $0[0].append(0) }, .headerLength(kind: "HEARTBEAT", got: 17, expected: 16)),
             (mutate(frames(.hello(ranges: [0...1]))) { $0[0][16] = 0 }, .invalidField("HELLO range count 0 is outside [1, 4096]")),
@@ -65,6 +66,12 @@ final class WireCodecTests: XCTestCase {
         for (input, expected) in cases {
             XCTAssertThrowsError(try decode(input), "\(expected)") { XCTAssertEqual($0 as? ProtocolError, expected) }
         }
+        // An UPDATE's values are not the decoder's business: a NaN delta decodes, and
+        // UpdateValidator leaves it out of aggregation, as it does in a single-process run.
+        var nanUpdate = update
+        nanUpdate[1].replaceSubrange(8..<12, with: withUnsafeBytes(of: Float.nan.bitPattern.littleEndian, Array.init))
+        guard case let .update(decoded)? = try? decode(nanUpdate) else { return XCTFail("a NaN delta is structurally valid") }
+        XCTAssertTrue(decoded.delta[2].isNaN)
         // A state for a client whose policy is not aggregate, or with the wrong shape.
         var state = template
         state.step = 1

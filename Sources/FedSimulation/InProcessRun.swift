@@ -1,0 +1,71 @@
+import FedConfig
+import FedCoordinator
+import Foundation
+
+/// The single-process federation (`fedsim run`): every virtual client in this process, called
+/// directly, driven by the same `RunDriver` as a cluster.
+public enum InProcessRun {
+    /// Runs `prepared` to the end, writing `directory` (metrics, `checkpoint.json` after every
+    /// round and the *persist* clients' snapshots in `client-state/`, so the run can resume).
+    /// - Parameter resume: the checkpoint to continue from; `directory` must have been reopened
+    ///   at its round (`ResumedRun.open`).
+    public static func run(_ prepared: PreparedRun, directory: RunDirectory, resume: Checkpoint? = nil, events: EventLog,
+                           shouldStop: () -> Bool = { false }, progress: ((String) -> Void)? = nil) async throws -> RunResult {
+        let t = prepared.topology
+        let runID = resume?.runIDValue ?? UInt64.random(in: 1...UInt64.max)
+        let snapshots = try SnapshotStore(directory: directory.url.appendingPathComponent("client-state"), fingerprint: prepared.fingerprint)
+        let clients = prepared.makeClients(0..<t.clients.count)
+        let pool = InProcessPool(clients: (0..<t.clients.count).map { clients[$0]! }, snapshots: snapshots, runID: runID)
+        if resume != nil {
+            let restored = try pool.restoreSnapshots()
+            if restored > 0 { events.log("restored the optimizer state of \(restored) client(s) from \(snapshots.directory.path)") }
+        }
+        var observers: [RunObserver] = [CheckpointRecorder(run: directory.url, fingerprint: prepared.fingerprint, runID: runID),
+                                        RunDirectoryRecorder(directory)]
+        if let progress { observers.append(ProgressPrinter(total: t.rounds, print: progress)) }
+        let driver = RunDriver(prepared: prepared, pool: pool, mode: .inProcess, resume: resume, events: events, observers: observers)
+        return try await driver.run(shouldStop: shouldStop)
+    }
+
+    /// Every round's record (round 0 = the initial model) of a run that writes nothing: for
+    /// tests, sweeps and benchmarks.
+    public static func records(_ prepared: PreparedRun) async throws -> [RoundRecord] {
+        let clients = prepared.makeClients(0..<prepared.topology.clients.count)
+        let pool = InProcessPool(clients: (0..<prepared.topology.clients.count).map { clients[$0]! })
+        let collector = RecordCollector()
+        let driver = RunDriver(prepared: prepared, pool: pool, mode: .inProcess, resume: nil,
+                               events: EventLog(file: nil, prefix: "run", echo: false), observers: [collector])
+        _ = try await driver.run()
+        return collector.records
+    }
+}
+
+/// Keeps every round's record in memory.
+public final class RecordCollector: RunObserver {
+    public private(set) var records: [RoundRecord] = []
+    public init() {}
+    public func runStarted(from record: RoundRecord, resumed: Bool, engine: RoundEngine) throws { records.append(record) }
+    public func roundFinished(_ outcome: RoundOutcome, engine: RoundEngine) throws { records.append(outcome.record) }
+}
+
+/// A run directory reopened to continue: its topology (as it ran), prepared again; its
+/// checkpoint; and its files cut back to the checkpoint's round.
+public struct ResumedRun {
+    public let prepared: PreparedRun
+    public let checkpoint: Checkpoint
+    public let directory: RunDirectory
+
+    /// Opens run directory `path`. Its data must still give the same fingerprint.
+    public static func open(_ path: String) throws -> ResumedRun {
+        let url = URL(fileURLWithPath: path)
+        let checkpoint = try Checkpoint.load(from: url)
+        let topology = try Topology.load(file: url.appendingPathComponent("topology.yaml").path)
+        let prepared = try PreparedRun.prepare(topology)
+        guard checkpoint.fingerprint == prepared.fingerprintHex else {
+            throw RunInputError("\(path): checkpoint.json was written for run fingerprint \(checkpoint.fingerprint), but topology.yaml "
+                                + "and its data now give \(prepared.fingerprintHex): the topology or the data changed since")
+        }
+        let directory = try RunDirectory(resuming: url, through: checkpoint.round, record: checkpoint.record, clientRecords: checkpoint.clients)
+        return ResumedRun(prepared: prepared, checkpoint: checkpoint, directory: directory)
+    }
+}
