@@ -52,8 +52,11 @@ let package = Package(
             providers: [.apt(["libzmq3-dev"])]),
         /// A thin, safe layer over libzmq: EINTR retried, EAGAIN a value, typed errors.
         .target(name: "FedTransportZMQ", dependencies: ["CZeroMQ", "FedTransport"]),
-        /// Message frames and the socket seam between the protocol and a transport.
+        /// The transport seam: message frames, the `MessageSocket` protocol, the injectable clock.
         .target(name: "FedTransport"),
+        /// An in-memory ROUTER/DEALER network and a manual clock: the coordinator's and client
+        /// host's rules tested without processes, in milliseconds.
+        .target(name: "FedTransportMemory", dependencies: ["FedTransport"]),
         /// Distributed runs over ZeroMQ: the coordinator's pool, client hosts, checkpoints, launcher.
         .target(name: "FedCluster", dependencies: ["FedCore", "FedConfig", "FedClient", "FedCoordinator", "FedOptim",
                                                    "FedProtocol", "FedSimulation", "FedTransport", "FedTransportZMQ"]),
@@ -87,7 +90,7 @@ let package = Package(
         .testTarget(name: "FedCoordinatorTests", dependencies: ["FedCoordinator", "FedOptim", "FedProtocol"]),
         .testTarget(name: "FedSimulationTests", dependencies: ["FedSimulation", "FedProtocol", "FedTransport"]),
         .testTarget(name: "FedCompareTests", dependencies: ["FedCompare", "FedConfig", "FedCoordinator", "FedTestSupport", "fedsim"]),
-        .testTarget(name: "FedClusterTests", dependencies: ["FedCluster", "FedConfig", "FedProtocol", "FedSimulation", "FedTransport", "FedTransportZMQ", "FedTestSupport", "fedsim"]),
+        .testTarget(name: "FedClusterTests", dependencies: ["FedCluster", "FedConfig", "FedProtocol", "FedSimulation", "FedTransport", "FedTransportMemory", "FedTransportZMQ", "FedTestSupport", "fedsim"]),
         .testTarget(
             name: "FedOptimTests", dependencies: ["FedOptim", "FedConfig"],
             resources: [.copy("Fixtures")]),

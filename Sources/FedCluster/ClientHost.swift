@@ -9,27 +9,31 @@ import Foundation
 
 /// A client process's loop: it hosts many virtual clients, connects a DEALER socket to the
 /// coordinator, says HELLO, hands whatever tasks arrive to its training worker and sends the
-/// updates back. It heartbeats when idle — also while the worker trains — reconnects with back-off (1 s doubling to 32 s) when the coordinator
-/// falls silent, and snapshots each *persist* client's state to disk atomically after every
-/// round it takes part in, so a restarted process carries on where it stopped.
+/// updates back. It heartbeats when idle — also while the worker trains — reconnects with
+/// back-off (1 s doubling to 32 s) when the coordinator falls silent, and snapshots each
+/// *persist* client's state to disk atomically after every round it takes part in, so a
+/// restarted process carries on where it stopped. Its rules are driven by the messages that
+/// arrive and an injected clock, over sockets from `dial` (ZeroMQ in a run, memory in tests).
 /// Confined to the thread that calls `run()`.
 public final class ClientHost {
-    public let endpoint: String
     public let spec: ClusterSpec
     public var codec: WireCodec { wire.codec }
     public let events: EventLog
     private let wire: RunWire
-    private let context: ZMQContext
+    /// Opens a new connection to the coordinator; `n` counts connections from 1.
+    private let dial: (_ n: Int) throws -> MessageSocket
+    private let clock: RunClock
     private let worker: TrainingWorker
     private let ranges: [ClosedRange<Int>]
     private let snapshots: SnapshotStore?
     private let shouldStop: () -> Bool
     private var connection = 0
 
-    init(context: ZMQContext, endpoint: String, spec: ClusterSpec, wire: RunWire, worker: TrainingWorker,
-         ranges: [ClosedRange<Int>], snapshots: SnapshotStore?, events: EventLog, shouldStop: @escaping () -> Bool = { false }) {
-        self.context = context
-        self.endpoint = endpoint
+    init(dial: @escaping (_ n: Int) throws -> MessageSocket, clock: RunClock = SystemClock(), spec: ClusterSpec, wire: RunWire,
+         worker: TrainingWorker, ranges: [ClosedRange<Int>], snapshots: SnapshotStore?, events: EventLog,
+         shouldStop: @escaping () -> Bool = { false }) {
+        self.dial = dial
+        self.clock = clock
         self.spec = spec
         self.wire = wire
         self.worker = worker
@@ -42,14 +46,13 @@ public final class ClientHost {
     /// The run instance the coordinator named in WELCOME; snapshots are restored for it.
     private var runID: UInt64?
 
-    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
     /// Runs until SHUTDOWN (returns 0) or a fatal error from the coordinator (returns 2), or
     /// until `shouldStop` (returns 130).
     public func run() throws -> Int32 {
         defer { worker.submit(.stop) }
         var socket = try connect()
-        var lastHeard = Self.now(), lastSent = Self.now()
+        var lastHeard = clock.now, lastSent = clock.now
         var backoff = 1.0
         while true {
             if shouldStop() { return 130 }
@@ -58,7 +61,7 @@ public final class ClientHost {
                 switch outcome {
                 case let .update(update):
                     try send(.update(update), on: socket)
-                    lastSent = Self.now()
+                    lastSent = clock.now
                 case let .restored(count):
                     if count > 0, let snapshots { events.log("restored the optimizer state of \(count) client(s) from \(snapshots.directory.path)") }
                 case let .snapshotFailed(error):
@@ -71,7 +74,7 @@ public final class ClientHost {
             }
             // While the worker trains, poll briefly so its updates leave at once.
             let frames = try socket.receive(timeout: worker.isBusy ? 0.001 : spec.heartbeatInterval / 2)
-            let now = Self.now()
+            let now = clock.now
             if let frames {
                 lastHeard = now
                 let message: WireMessage
@@ -110,47 +113,58 @@ public final class ClientHost {
             } else if now - lastHeard > spec.heartbeatInterval * Double(spec.liveness) {
                 events.log("coordinator silent for \(String(format: "%.1f", now - lastHeard)) s; reconnecting in \(Int(backoff)) s")
                 socket.close()
-                let wakeUp = Self.now() + backoff
-                while Self.now() < wakeUp {
+                let wakeUp = clock.now + backoff
+                while clock.now < wakeUp {
                     if shouldStop() { return 130 }
-                    Thread.sleep(forTimeInterval: 0.05)
+                    clock.sleep(min(0.05, wakeUp - clock.now))
                 }
                 backoff = min(backoff * 2, 32)
                 socket = try connect()
-                lastHeard = Self.now()
+                lastHeard = clock.now
             }
-            if Self.now() - lastSent >= spec.heartbeatInterval {
+            if clock.now - lastSent >= spec.heartbeatInterval {
                 try send(.heartbeat, on: socket)
-                lastSent = Self.now()
+                lastSent = clock.now
             }
         }
     }
 
-    private func connect() throws -> ZMQSocket {
-        let socket = try ZMQSocket(context: context, kind: .dealer)
+    private func connect() throws -> MessageSocket {
         connection += 1
-        let first = ranges.first!.lowerBound, last = ranges.last!.upperBound
-        try socket.setRoutingID("clients-\(first)-\(last)-pid\(getpid())-c\(connection)")
-        try socket.setMaxMessageSize(codec.maxFrameBytes)
-        try socket.connect(endpoint)
+        let socket = try dial(connection)
         try send(.hello(ranges: ranges), on: socket)
         return socket
     }
 
-    private func send(_ message: WireMessage, on socket: ZMQSocket) throws {
+    private func send(_ message: WireMessage, on socket: MessageSocket) throws {
         try socket.send(codec.encode(message))
     }
 }
 
 extension ClientHost {
-    /// A host for the clients in `ranges` of a prepared run, restoring their snapshots.
+    /// A host for the clients in `ranges` of a prepared run, restoring their snapshots from
+    /// `stateDirectory`; `dial` opens each connection to the coordinator.
+    public static func make(prepared: PreparedRun, ranges: [ClosedRange<Int>], stateDirectory: URL?, events: EventLog,
+                            clock: RunClock = SystemClock(), shouldStop: @escaping () -> Bool,
+                            dial: @escaping (_ connection: Int) throws -> MessageSocket) throws -> ClientHost {
+        let store = try stateDirectory.map { try SnapshotStore(directory: $0, fingerprint: prepared.fingerprint) }
+        let worker = TrainingWorker(prepared: prepared, ids: ranges.flatMap { Array($0) }, snapshots: store)
+        return ClientHost(dial: dial, clock: clock, spec: prepared.topology.cluster, wire: RunWire(prepared), worker: worker,
+                          ranges: ranges, snapshots: store, events: events, shouldStop: shouldStop)
+    }
+
+    /// A host whose connections are ZeroMQ DEALER sockets to `endpoint`, each with a readable
+    /// routing id (`clients-A-B-pid<PID>-c<n>`).
     public static func make(prepared: PreparedRun, ranges: [ClosedRange<Int>], context: ZMQContext, endpoint: String,
                             stateDirectory: URL?, events: EventLog, shouldStop: @escaping () -> Bool) throws -> ClientHost {
-        let t = prepared.topology
-        let ids = ranges.flatMap { Array($0) }
-        let store = try stateDirectory.map { try SnapshotStore(directory: $0, fingerprint: prepared.fingerprint) }
-        let worker = TrainingWorker(prepared: prepared, ids: ids, snapshots: store)
-        return ClientHost(context: context, endpoint: endpoint, spec: t.cluster, wire: RunWire(prepared), worker: worker,
-                              ranges: ranges, snapshots: store, events: events, shouldStop: shouldStop)
+        let maxFrame = RunWire(prepared).codec.maxFrameBytes
+        let first = ranges.first!.lowerBound, last = ranges.last!.upperBound
+        return try make(prepared: prepared, ranges: ranges, stateDirectory: stateDirectory, events: events, shouldStop: shouldStop) {
+            let socket = try ZMQSocket(context: context, kind: .dealer)
+            try socket.setRoutingID("clients-\(first)-\(last)-pid\(getpid())-c\($0)")
+            try socket.setMaxMessageSize(maxFrame)
+            try socket.connect(endpoint)
+            return socket
+        }
     }
 }

@@ -28,7 +28,9 @@ public enum ClusterError: Error, CustomStringConvertible {
 
 /// The coordinator's side of the wire: a ROUTER socket, the client processes that joined, and
 /// a `ClientPool` that sends each round's tasks to the processes hosting the sampled clients.
-/// Confined to the thread that drives the run (the socket is never shared).
+/// Its rules — joins, deadlines, retries, quorum, heartbeats, liveness, what to reject — are
+/// driven by the messages that arrive and an injected clock, over any `MessageSocket`: ZeroMQ
+/// in a run, `FedTransportMemory` in tests. Confined to the thread that drives the run.
 public final class ClusterCoordinator: ClientPool {
     struct Peer {
         var ranges: [ClosedRange<Int>]
@@ -41,11 +43,12 @@ public final class ClusterCoordinator: ClientPool {
     public let codec: WireCodec
     public let clientCount: Int
     public let events: EventLog
-    public private(set) var boundEndpoint = ""
+    public let boundEndpoint: String
     public private(set) var roundsCompleted: Int
     /// This run instance's id, sent in WELCOME (client snapshots are stamped with it).
     public let runID: UInt64
-    private let socket: ZMQSocket
+    private let socket: MessageSocket
+    private let clock: RunClock
     private let stateTemplate: (Int) -> OptimizerState?
     private let shouldStop: () -> Bool
     private var peers: [Frame: Peer] = [:]
@@ -62,9 +65,13 @@ public final class ClusterCoordinator: ClientPool {
     ///   - stateTemplate: a fresh optimizer state for a client (slot names for decoding
     ///     aggregated states); nil for clients whose policy is not *aggregate*.
     ///   - shouldStop: polled while waiting; true ends the wait with `ClusterError.interrupted`.
-    public init(context: ZMQContext, endpoint: String, codec: WireCodec, spec: ClusterSpec, clientCount: Int,
+    ///   - socket: a bound ROUTER socket (frame 0 of every message is the peer's routing id).
+    public init(socket: MessageSocket, boundEndpoint: String, codec: WireCodec, spec: ClusterSpec, clientCount: Int,
                 events: EventLog, roundsCompleted: Int = 0, runID: UInt64, stateTemplate: @escaping (Int) -> OptimizerState?,
-                shouldStop: @escaping () -> Bool = { false }) throws {
+                clock: RunClock = SystemClock(), shouldStop: @escaping () -> Bool = { false }) {
+        self.socket = socket
+        self.boundEndpoint = boundEndpoint
+        self.clock = clock
         self.spec = spec
         self.codec = codec
         self.clientCount = clientCount
@@ -73,27 +80,35 @@ public final class ClusterCoordinator: ClientPool {
         self.runID = runID
         self.stateTemplate = stateTemplate
         self.shouldStop = shouldStop
-        socket = try ZMQSocket(context: context, kind: .router)
-        try socket.setRouterMandatory()
-        try socket.setMaxMessageSize(codec.maxFrameBytes)
-        boundEndpoint = try socket.bind(endpoint)
     }
 
-    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+    /// A coordinator on a ZeroMQ ROUTER bound to `endpoint` (ROUTER_MANDATORY, frame limit set).
+    public static func bind(context: ZMQContext, endpoint: String, codec: WireCodec, spec: ClusterSpec, clientCount: Int,
+                            events: EventLog, roundsCompleted: Int, runID: UInt64, stateTemplate: @escaping (Int) -> OptimizerState?,
+                            shouldStop: @escaping () -> Bool) throws -> ClusterCoordinator {
+        let socket = try ZMQSocket(context: context, kind: .router)
+        try socket.setRouterMandatory()
+        try socket.setMaxMessageSize(codec.maxFrameBytes)
+        try socket.setLinger(1)  // at shutdown, up to a second to deliver SHUTDOWN
+        let bound = try socket.bind(endpoint)
+        return ClusterCoordinator(socket: socket, boundEndpoint: bound, codec: codec, spec: spec, clientCount: clientCount,
+                                  events: events, roundsCompleted: roundsCompleted, runID: runID, stateTemplate: stateTemplate,
+                                  shouldStop: shouldStop)
+    }
 
     /// Waits until every client id is hosted by a joined process.
     public func waitForClients() throws {
-        let deadline = Self.now() + spec.joinTimeout
+        let deadline = clock.now + spec.joinTimeout
         while owner.count < clientCount {
             if shouldStop() { throw ClusterError.interrupted }
-            let now = Self.now()
+            let now = clock.now
             if now >= deadline { throw ClusterError.joinTimeout(missing: (0..<clientCount).filter { owner[$0] == nil }) }
             try pump(timeout: min(spec.heartbeatInterval, deadline - now))
         }
         events.log("all \(clientCount) clients joined from \(peers.values.filter(\.alive).count) process(es)")
     }
 
-    public func train(_ tasks: [ClientTask]) async throws -> [ClientUpdate] {
+    public func train(_ tasks: [ClientTask]) throws -> [ClientUpdate] {
         guard let round = tasks.first?.round else { return [] }
         let needed = spec.minimumUpdates(sampled: tasks.count)
         var got = 0
@@ -114,7 +129,6 @@ public final class ClusterCoordinator: ClientPool {
     /// Tells every process to exit, giving libzmq up to a second to deliver the news.
     public func shutdown() {
         for identity in peers.keys where peers[identity]?.alive == true { _ = try? send(.shutdown, to: identity) }
-        try? socket.setLinger(1)
         socket.close()
     }
 
@@ -127,11 +141,11 @@ public final class ClusterCoordinator: ClientPool {
         active = state
         defer { active = nil }
         for task in tasks { sendTask(task) }
-        let deadline = Self.now() + spec.roundTimeout
+        let deadline = clock.now + spec.roundTimeout
         let needed = spec.minimumUpdates(sampled: tasks.count)
         while !state.pending.isEmpty {
             if shouldStop() { throw ClusterError.interrupted }
-            let now = Self.now()
+            let now = clock.now
             if now >= deadline {
                 let missing = state.pending.keys.sorted().prefix(10).map(String.init).joined(separator: ", ")
                 events.log("round \(round): deadline passed with \(state.pending.count) update(s) missing (clients \(missing))")
@@ -188,7 +202,7 @@ public final class ClusterCoordinator: ClientPool {
             events.count("rejected.other")
             return
         }
-        let now = Self.now()
+        let now = clock.now
         if case let .hello(ranges) = message {
             register(identity, who: who, ranges: ranges)
             return
@@ -219,7 +233,7 @@ public final class ClusterCoordinator: ClientPool {
 
     private func register(_ identity: Frame, who: String, ranges: [ClosedRange<Int>]) {
         guard let bad = ranges.first(where: { $0.upperBound >= clientCount }) else {
-            peers[identity] = Peer(ranges: ranges, lastSeen: Self.now(), lastSent: 0)
+            peers[identity] = Peer(ranges: ranges, lastSeen: clock.now, lastSent: 0)
             var moved = 0
             for range in ranges {
                 for id in range {
@@ -278,7 +292,7 @@ public final class ClusterCoordinator: ClientPool {
     }
 
     private func housekeeping() {
-        let now = Self.now()
+        let now = clock.now
         for (identity, peer) in peers where peer.alive {
             if now - peer.lastSeen > spec.heartbeatInterval * Double(spec.liveness) {
                 markDead(identity, reason: "silent for \(String(format: "%.1f", now - peer.lastSeen)) s")
@@ -297,6 +311,6 @@ public final class ClusterCoordinator: ClientPool {
 
     private func send(_ message: WireMessage, to identity: Frame) throws {
         try socket.send([.bytes(identity)] + codec.encode(message))
-        peers[identity]?.lastSent = Self.now()
+        peers[identity]?.lastSent = clock.now
     }
 }

@@ -11,12 +11,12 @@ public enum CoordinatorRun {
     ///   - onBound: called with the endpoint actually bound, before waiting for clients.
     public static func run(prepared: PreparedRun, directory: RunDirectory, context: ZMQContext, endpoint: String,
                            resume: Checkpoint?, events: EventLog, shouldStop: @escaping () -> Bool,
-                           onBound: (String) -> Void = { _ in }, progress: ((String) -> Void)?) async throws -> RunResult {
+                           onBound: (String) -> Void = { _ in }, progress: ((String) -> Void)?) throws -> RunResult {
         let t = prepared.topology
         let wire = RunWire(prepared)
         // A fresh id names this run instance; a resumed run keeps its own.
         let runID = resume?.runIDValue ?? UInt64.random(in: 1...UInt64.max)
-        let coordinator = try ClusterCoordinator(
+        let coordinator = try ClusterCoordinator.bind(
             context: context, endpoint: endpoint, codec: wire.codec, spec: t.cluster, clientCount: t.clients.count, events: events,
             roundsCompleted: resume?.round ?? 0, runID: runID, stateTemplate: wire.stateTemplate, shouldStop: shouldStop)
         // `endpoint` tells scripts (and client processes started by hand) where to connect.
@@ -29,6 +29,6 @@ public enum CoordinatorRun {
         ]
         if let progress { observers.append(ProgressPrinter(total: t.rounds, print: progress)) }
         let driver = RunDriver(prepared: prepared, pool: coordinator, mode: .cluster, resume: resume, events: events, observers: observers)
-        return try await driver.run(beforeFirstRound: { try coordinator.waitForClients() }, shouldStop: shouldStop)
+        return try driver.run(beforeFirstRound: { try coordinator.waitForClients() }, shouldStop: shouldStop)
     }
 }

@@ -66,10 +66,10 @@ public enum TransportBenchmark {
 
     /// Per-round time of a topology: the single-process run (local training, aggregation and
     /// evaluation, no transport) beside the same rounds as a local cluster.
-    public static func runCluster(topologyFile: String, overrides: [String], executable: URL, print: (String) -> Void) async throws {
+    public static func runCluster(topologyFile: String, overrides: [String], executable: URL, print: (String) -> Void) throws {
         let topology = try Topology.load(file: topologyFile, overrides: overrides)
         let prepared = try PreparedRun.prepare(topology)
-        let single = try await InProcessRun.records(prepared).dropFirst().map(\.seconds)
+        let single = try InProcessRun.records(prepared).dropFirst().map(\.seconds)
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("fedsim-bench-\(getpid())")
         defer { try? FileManager.default.removeItem(at: out) }
         let process = Process()

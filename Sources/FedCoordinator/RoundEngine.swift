@@ -11,7 +11,7 @@ import Foundation
 /// directly; the distributed pool (ZeroMQ) sends the same tasks to client processes.
 public protocol ClientPool: AnyObject {
     /// Trains the tasks and returns the updates that arrived (any order; at most one per task).
-    func train(_ tasks: [ClientTask]) async throws -> [ClientUpdate]
+    func train(_ tasks: [ClientTask]) throws -> [ClientUpdate]
 }
 
 /// What one round produced: its record, the updates aggregated (client-id order) and the
@@ -129,14 +129,14 @@ public final class RoundEngine {
 
     /// Runs round `round` (1-based): sends the tasks, checks every update that arrived
     /// (`UpdateValidator`), aggregates the accepted ones in client-id order and evaluates.
-    public func runRound(_ round: Int) async throws -> RoundOutcome {
+    public func runRound(_ round: Int) throws -> RoundOutcome {
         let start = DispatchTime.now().uptimeNanoseconds
         let participants = sampler.sample(round: round)
         let tasks = participants.map { id in
             ClientTask(round: round, clientID: id, globalWeights: weights,
                        sharedState: aggregates(id) ? sharedStates[groupOfClient[id]] : nil)
         }
-        let arrived = try await pool.train(tasks).sorted { $0.clientID < $1.clientID }
+        let arrived = try pool.train(tasks).sorted { $0.clientID < $1.clientID }
         var payload = 0
         for task in tasks { payload += 4 * task.globalWeights.count + 4 * (task.sharedState?.storageCount ?? 0) }
         for update in arrived { payload += 4 * update.delta.count + 4 * (update.state?.storageCount ?? 0) }

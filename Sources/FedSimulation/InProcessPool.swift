@@ -17,7 +17,7 @@ public final class InProcessPool: ClientPool {
         self.runID = runID
     }
 
-    public func train(_ tasks: [ClientTask]) async throws -> [ClientUpdate] {
+    public func train(_ tasks: [ClientTask]) throws -> [ClientUpdate] {
         try tasks.map { task in
             let client = clients[task.clientID]
             let update = client.train(task)

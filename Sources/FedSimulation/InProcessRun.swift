@@ -10,7 +10,7 @@ public enum InProcessRun {
     /// - Parameter resume: the checkpoint to continue from; `directory` must have been reopened
     ///   at its round (`ResumedRun.open`).
     public static func run(_ prepared: PreparedRun, directory: RunDirectory, resume: Checkpoint? = nil, events: EventLog,
-                           shouldStop: () -> Bool = { false }, progress: ((String) -> Void)? = nil) async throws -> RunResult {
+                           shouldStop: () -> Bool = { false }, progress: ((String) -> Void)? = nil) throws -> RunResult {
         let t = prepared.topology
         let runID = resume?.runIDValue ?? UInt64.random(in: 1...UInt64.max)
         let snapshots = try SnapshotStore(directory: directory.url.appendingPathComponent("client-state"), fingerprint: prepared.fingerprint)
@@ -24,18 +24,18 @@ public enum InProcessRun {
                                         RunDirectoryRecorder(directory)]
         if let progress { observers.append(ProgressPrinter(total: t.rounds, print: progress)) }
         let driver = RunDriver(prepared: prepared, pool: pool, mode: .inProcess, resume: resume, events: events, observers: observers)
-        return try await driver.run(shouldStop: shouldStop)
+        return try driver.run(shouldStop: shouldStop)
     }
 
     /// Every round's record (round 0 = the initial model) of a run that writes nothing: for
     /// tests, sweeps and benchmarks.
-    public static func records(_ prepared: PreparedRun) async throws -> [RoundRecord] {
+    public static func records(_ prepared: PreparedRun) throws -> [RoundRecord] {
         let clients = prepared.makeClients(0..<prepared.topology.clients.count)
         let pool = InProcessPool(clients: (0..<prepared.topology.clients.count).map { clients[$0]! })
         let collector = RecordCollector()
         let driver = RunDriver(prepared: prepared, pool: pool, mode: .inProcess, resume: nil,
                                events: EventLog(file: nil, prefix: "run", echo: false), observers: [collector])
-        _ = try await driver.run()
+        _ = try driver.run()
         return collector.records
     }
 }

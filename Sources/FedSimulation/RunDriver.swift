@@ -61,7 +61,7 @@ public final class RunDriver {
 
     /// Runs the remaining rounds. `beforeFirstRound` runs once the start is recorded (the cluster
     /// waits for its clients there); `shouldStop` is polled between rounds.
-    public func run(beforeFirstRound: () throws -> Void = {}, shouldStop: () -> Bool = { false }) async throws -> RunResult {
+    public func run(beforeFirstRound: () throws -> Void = {}, shouldStop: () -> Bool = { false }) throws -> RunResult {
         let t = prepared.topology
         var last = resume?.record ?? engine.initialRecord()
         if let resume { events.log("resuming after round \(resume.round) (weights \(resume.record.weightsHash))") }
@@ -71,7 +71,7 @@ public final class RunDriver {
         if first <= t.rounds {
             for round in first...t.rounds {
                 if shouldStop() { throw RunInterrupted() }
-                let outcome = try await engine.runRound(round)
+                let outcome = try engine.runRound(round)
                 for (client, reason) in outcome.rejected {
                     events.log("round \(round): left out the update of client \(client): \(reason)")
                     events.count("rejected.\(reason.counterName)")

@@ -238,3 +238,6 @@ final class PinnedFloats: Sendable {
     let values: [Float]
     init(_ values: [Float]) { self.values = values }
 }
+
+/// A ZeroMQ socket is FedSim's real `MessageSocket`: ROUTER at the coordinator, DEALER at clients.
+extension ZMQSocket: MessageSocket {}

@@ -46,15 +46,15 @@ extension BenchCommand {
         func run() throws { try TransportBenchmark.runTransport(parameterCount: params, messages: messages) { print($0) } }
     }
 
-    struct Cluster: AsyncParsableCommand {
+    struct Cluster: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Per-round time of a topology in one process beside the same rounds as a local cluster.")
 
         @OptionGroup var options: TopologyOptions
 
-        func run() async throws {
-            try await reportingInputErrors {
-                try await TransportBenchmark.runCluster(topologyFile: options.topology, overrides: options.allOverrides,
+        func run() throws {
+            try reportingInputErrors {
+                try TransportBenchmark.runCluster(topologyFile: options.topology, overrides: options.allOverrides,
                                                         executable: ClientProcesses.executable) { print($0) }
             }
         }

@@ -7,9 +7,9 @@ import FedTransportZMQ
 import Foundation
 
 /// Errors that end a run: one line on stderr, exit 1 (130 when interrupted).
-func reportingRunErrors<T>(_ body: () async throws -> T) async throws -> T {
+func reportingRunErrors<T>(_ body: () throws -> T) throws -> T {
     do {
-        return try await body()
+        return try body()
     } catch is RunInterrupted {
         FileHandle.standardError.write(Data("interrupted: stopped cleanly; every finished round is on disk (continue with --resume)\n".utf8))
         throw ExitCode(ExitStatus.interrupted.rawValue)
@@ -25,7 +25,7 @@ func reportingRunErrors<T>(_ body: () async throws -> T) async throws -> T {
     }
 }
 
-struct CoordinatorCommand: AsyncParsableCommand {
+struct CoordinatorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "coordinator",
         abstract: "Bind a ZeroMQ ROUTER socket and coordinate client processes through the rounds.",
@@ -57,7 +57,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         }
     }
 
-    func run() async throws {
+    func run() throws {
         let stop = StopSignal()
         stop.install()
         let (prepared, directory, checkpoint) = try reportingInputErrors { () -> (PreparedRun, RunDirectory, Checkpoint?) in
@@ -74,8 +74,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
         if bind == "auto" { bind = "tcp://127.0.0.1:*" }
         let events = EventLog(file: directory.url.appendingPathComponent("events.log"), prefix: "coordinator")
         let context = try ZMQContext()
-        let result = try await reportingRunErrors {
-            try await CoordinatorRun.run(
+        let result = try reportingRunErrors {
+            try CoordinatorRun.run(
                 prepared: prepared, directory: directory, context: context, endpoint: bind, resume: checkpoint,
                 events: events, shouldStop: { stop.isSet },
                 onBound: { bound in
@@ -87,7 +87,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
     }
 }
 
-struct ClientCommand: AsyncParsableCommand {
+struct ClientCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "client",
         abstract: "Host virtual clients in this process and train for a coordinator.",
@@ -115,7 +115,7 @@ struct ClientCommand: AsyncParsableCommand {
 
     @OptionGroup var overrides: OverrideOptions
 
-    func run() async throws {
+    func run() throws {
         let stop = StopSignal()
         stop.install()
         let parent = getppid()
@@ -133,7 +133,7 @@ struct ClientCommand: AsyncParsableCommand {
         let events = EventLog(file: nil, prefix: "clients \(name)")
         let context = try ZMQContext()
         let directory = URL(fileURLWithPath: stateDir ?? "runs/\(prepared.topology.name)-client-state")
-        let status = try await reportingRunErrors { () -> Int32 in
+        let status = try reportingRunErrors { () -> Int32 in
             let host = try reportingInputErrors {
                 try ClientHost.make(prepared: prepared, ranges: ranges, context: context, endpoint: endpoint, stateDirectory: directory,
                                     events: events, shouldStop: { stop.isSet || (exitWithParent && getppid() != parent) })
@@ -144,7 +144,7 @@ struct ClientCommand: AsyncParsableCommand {
     }
 }
 
-struct ClusterCommand: AsyncParsableCommand {
+struct ClusterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster",
         abstract: "Run a local cluster: a coordinator and the topology's client processes on this machine.",
@@ -168,7 +168,7 @@ struct ClusterCommand: AsyncParsableCommand {
 
     @Flag(help: "Print only the final line.") var quiet = false
 
-    func run() async throws {
+    func run() throws {
         let stop = StopSignal()
         stop.install()
         var overrides = options.allOverrides
@@ -203,9 +203,9 @@ struct ClusterCommand: AsyncParsableCommand {
             print("writing \(directory.url.path)")
         }
         let topologyPath = URL(fileURLWithPath: options.topology).standardizedFileURL.path
-        let result = try await reportingRunErrors { () -> RunResult in
+        let result = try reportingRunErrors { () -> RunResult in
             defer { children.stop(grace: 5) }
-            return try await CoordinatorRun.run(
+            return try CoordinatorRun.run(
                 prepared: prepared, directory: directory, context: context, endpoint: bind, resume: nil, events: events,
                 shouldStop: { stop.isSet },
                 onBound: { bound in
@@ -226,7 +226,7 @@ struct ClusterCommand: AsyncParsableCommand {
         }
         // Threads leave after SHUTDOWN; give them a moment so the context can close cleanly.
         let deadline = Date().addingTimeInterval(5)
-        while bind.hasPrefix("inproc://") && threads.exited < ranges.count && Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        while bind.hasPrefix("inproc://") && threads.exited < ranges.count && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
         print(quiet ? ProgressLine.format(result.last, of: t.rounds) : "done: \(directory.url.path)")
     }
 }

@@ -4,7 +4,7 @@ import FedSimulation
 import Foundation
 
 @main
-struct Fedsim: AsyncParsableCommand {
+struct Fedsim: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fedsim",
         abstract: "FedSim: a federated training simulator for comparing local optimizers.",
@@ -19,14 +19,10 @@ struct Fedsim: AsyncParsableCommand {
 
     /// ArgumentParser's own entry point, except that a bad flag or value exits with status 2 —
     /// the status of every other input error — instead of 64.
-    static func main() async {
+    static func main() {
         do {
             var command = try parseAsRoot()
-            if var command = command as? AsyncParsableCommand {
-                try await command.run()
-            } else {
-                try command.run()
-            }
+            try command.run()
         } catch {
             let code = exitCode(for: error)
             if code == .validationFailure {
@@ -72,6 +68,3 @@ func reportingInputErrors<T>(_ body: () throws -> T) throws -> T {
     do { return try body() } catch { try exitOnInputError(error) }
 }
 
-func reportingInputErrors<T>(_ body: () async throws -> T) async throws -> T {
-    do { return try await body() } catch { try exitOnInputError(error) }
-}

@@ -41,7 +41,7 @@ struct TopologyOptions: ParsableArguments {
     func load() throws -> Topology { try overrides.load(topology) }
 }
 
-struct RunCommand: AsyncParsableCommand {
+struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run a federation in this process and log the global model's quality every round.",
@@ -83,7 +83,7 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 
-    func run() async throws {
+    func run() throws {
         let stop = StopSignal()
         stop.install()
         let (prepared, directory, checkpoint) = try reportingInputErrors { () -> (PreparedRun, RunDirectory, Checkpoint?) in
@@ -102,8 +102,8 @@ struct RunCommand: AsyncParsableCommand {
             print(checkpoint.map { "resuming \(directory.url.path) after round \($0.round)" } ?? "writing \(directory.url.path)")
         }
         let events = EventLog(file: directory.url.appendingPathComponent("events.log"), prefix: "run", echo: !quiet)
-        let result = try await reportingRunErrors {
-            try await InProcessRun.run(prepared, directory: directory, resume: checkpoint, events: events,
+        let result = try reportingRunErrors {
+            try InProcessRun.run(prepared, directory: directory, resume: checkpoint, events: events,
                                        shouldStop: { stop.isSet }, progress: quiet ? nil : { print($0) })
         }
         if quiet { print(ProgressLine.format(result.last, of: t.rounds)) }

@@ -17,7 +17,7 @@ final class DataPathTests: XCTestCase {
 
     /// SCIENCE.md §2.10: on ill-conditioned inputs (feature scales 0.01 … 100), standardizing the
     /// features still helps Adam: a lower test loss after the same number of steps.
-    func testStandardizationHelpsAdamOnIllConditionedFeatures() async throws {
+    func testStandardizationHelpsAdamOnIllConditionedFeatures() throws {
         var rng = SeededRandom(seed: 1)
         let (data, _, _) = Synthetic.linearRegression(count: 600, features: 4, noise: 0.05, bias: 0.5, rng: &rng)
         let scales: [Float] = [0.01, 1, 30, 100]
@@ -29,7 +29,7 @@ final class DataPathTests: XCTestCase {
             }
         }
         try csv.write(to: dir.appendingPathComponent("ill.csv"), atomically: true, encoding: .utf8)
-        func finalLoss(standardize: Bool) async throws -> Double {
+        func finalLoss(standardize: Bool) throws -> Double {
             let t = try Topology.parse("""
                 rounds: 10
                 data: {source: csv, path: ill.csv, task: regression, standardize: \(standardize)}
@@ -39,9 +39,9 @@ final class DataPathTests: XCTestCase {
                   local: {steps: 20, batch_size: full}
                   optimizer: {name: adam, lr: 0.05}
                 """, baseDirectory: dir.path)
-            return try await InProcessRun.records(PreparedRun.prepare(t)).last!.testLoss
+            return try InProcessRun.records(PreparedRun.prepare(t)).last!.testLoss
         }
-        let raw = try await finalLoss(standardize: false), standardized = try await finalLoss(standardize: true)
+        let raw = try finalLoss(standardize: false), standardized = try finalLoss(standardize: true)
         XCTAssertLessThan(standardized, raw / 10, "standardized \(standardized) vs raw \(raw)")
     }
 
@@ -67,7 +67,7 @@ final class DataPathTests: XCTestCase {
     }
 
     /// Naturally split data: FedProx Synthetic(1, 1) over 10 clients, and one file per client.
-    func testNaturalPartitions() async throws {
+    func testNaturalPartitions() throws {
         let t = try Topology.parse("""
             rounds: 3
             data: {source: fedprox, alpha: 1, beta: 1}
@@ -79,7 +79,7 @@ final class DataPathTests: XCTestCase {
         XCTAssertEqual(prepared.shards.count, 10)
         XCTAssertEqual(prepared.model.sizes, [60, 10])
         XCTAssertGreaterThan(Set(prepared.shards.map(\.count)).count, 1, "client sizes differ")
-        let records = try await InProcessRun.records(prepared)
+        let records = try InProcessRun.records(prepared)
         XCTAssertEqual(records.count, 4)
 
         let clients = dir.appendingPathComponent("clients")

@@ -32,15 +32,15 @@ func blobsTopology(_ extra: String = "", state: String = "persist", optimizer: S
 
 final class EngineTests: XCTestCase {
     /// Same topology and seed ⇒ bit-identical weights after every round.
-    func testSameSeedGivesBitIdenticalRounds() async throws {
+    func testSameSeedGivesBitIdenticalRounds() throws {
         let t = try blobsTopology()
-        let a = try await InProcessRun.records(PreparedRun.prepare(t))
-        let b = try await InProcessRun.records(PreparedRun.prepare(t))
+        let a = try InProcessRun.records(PreparedRun.prepare(t))
+        let b = try InProcessRun.records(PreparedRun.prepare(t))
         XCTAssertEqual(a.map(\.weightsHash), b.map(\.weightsHash))
         XCTAssertEqual(Set(a.map(\.weightsHash)).count, a.count, "every round changes the weights")
         var other = t
         other.seed = 4
-        let c = try await InProcessRun.records(PreparedRun.prepare(other))
+        let c = try InProcessRun.records(PreparedRun.prepare(other))
         XCTAssertNotEqual(a.last!.weightsHash, c.last!.weightsHash)
     }
 
@@ -83,13 +83,13 @@ final class EngineTests: XCTestCase {
     }
 
     /// A pool that returns updates in reverse order gives the same weights as the direct one.
-    func testArrivalOrderDoesNotChangeTheWeights() async throws {
+    func testArrivalOrderDoesNotChangeTheWeights() throws {
         let prepared = try PreparedRun.prepare(blobsTopology())
-        let direct = try await InProcessRun.records(prepared)
+        let direct = try InProcessRun.records(prepared)
         final class ReversingPool: ClientPool {
             let inner: InProcessPool
             init(_ inner: InProcessPool) { self.inner = inner }
-            func train(_ tasks: [ClientTask]) async throws -> [ClientUpdate] { try await inner.train(tasks.reversed()).reversed() }
+            func train(_ tasks: [ClientTask]) throws -> [ClientUpdate] { try inner.train(tasks.reversed()).reversed() }
         }
         let t = prepared.topology
         let clients = prepared.makeClients(0..<t.clients.count)
@@ -98,7 +98,7 @@ final class EngineTests: XCTestCase {
                                  groupOfClient: prepared.groupOfClient, policyOfGroup: prepared.groups.map(\.state),
                                  pool: ReversingPool(InProcessPool(clients: (0..<8).map { clients[$0]! })))
         var hashes = [engine.initialRecord().weightsHash]
-        for r in 1...t.rounds { hashes.append(try await engine.runRound(r).record.weightsHash) }
+        for r in 1...t.rounds { hashes.append(try engine.runRound(r).record.weightsHash) }
         XCTAssertEqual(hashes, direct.map(\.weightsHash))
     }
 
@@ -148,7 +148,7 @@ final class EngineTests: XCTestCase {
     }
 
     /// A topology whose groups give half the clients AdamW and half Adam+L2.
-    func testGroupsGiveClientsDifferentOptimizers() async throws {
+    func testGroupsGiveClientsDifferentOptimizers() throws {
         let t = try blobsTopology("""
             server: {strategy: fedavg, lr: 1.0}
             """)
@@ -159,7 +159,7 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(clients[0]!.optimizer.spec.name, .adamw)
         XCTAssertEqual(clients[5]!.optimizer.spec.name, .adamL2)
         XCTAssertEqual(clients[5]!.policy, .reset)
-        let records = try await InProcessRun.records(prepared)
+        let records = try InProcessRun.records(prepared)
         XCTAssertEqual(records.count, 5)
     }
 
@@ -179,15 +179,15 @@ final class EngineTests: XCTestCase {
     }
 
     /// The federation learns: blobs are separable, so accuracy climbs well above chance.
-    func testFederationLearns() async throws {
-        let records = try await InProcessRun.records(PreparedRun.prepare(blobsTopology().withOverride("rounds=10")))
+    func testFederationLearns() throws {
+        let records = try InProcessRun.records(PreparedRun.prepare(blobsTopology().withOverride("rounds=10")))
         XCTAssertLessThan(records.last!.testLoss, records[0].testLoss)
         XCTAssertGreaterThan(records.last!.testAccuracy!, 0.8)
         XCTAssertEqual(records[1].participants.count, 4)
     }
 
     /// Linear regression with full-batch GD + L2 on one client reaches the ridge solution's fit.
-    func testRegressionRunReportsRMSEAndR2() async throws {
+    func testRegressionRunReportsRMSEAndR2() throws {
         let t = try Topology.parse("""
             rounds: 20
             data: {source: linear_regression, count: 500, features: 4, noise: 0.1}
@@ -197,7 +197,7 @@ final class EngineTests: XCTestCase {
               local: {epochs: 5, batch_size: full}
               optimizer: {name: sgd, lr: 0.2}
             """, baseDirectory: "/tmp")
-        let records = try await InProcessRun.records(PreparedRun.prepare(t))
+        let records = try InProcessRun.records(PreparedRun.prepare(t))
         XCTAssertNil(records.last!.testAccuracy)
         XCTAssertGreaterThan(records.last!.testR2!, 0.98)
         XCTAssertLessThan(records.last!.testRMSE!, 0.2)

@@ -122,7 +122,7 @@ final class StrategyTests: XCTestCase {
     }
 
     /// Every strategy runs end to end in a federation and the server section is strict.
-    func testEveryStrategyRunsAndBadServerSettingsAreRejected() async throws {
+    func testEveryStrategyRunsAndBadServerSettingsAreRejected() throws {
         for kind in ServerStrategyKind.allCases {
             let t = try Topology.parse("""
                 rounds: 3
@@ -131,7 +131,7 @@ final class StrategyTests: XCTestCase {
                 clients: {count: 6, per_round: 5, optimizer: {name: adamw, lr: 0.01}}
                 server: {strategy: \(kind.rawValue)}
                 """, baseDirectory: "/tmp")
-            let records = try await InProcessRun.records(PreparedRun.prepare(t))
+            let records = try InProcessRun.records(PreparedRun.prepare(t))
             XCTAssertNotEqual(records.last!.weightsHash, records[0].weightsHash, "\(kind)")
             XCTAssertEqual(try Topology.parse(t.resolvedYAML(), baseDirectory: "/tmp").server, t.server, "\(kind) round-trips")
         }

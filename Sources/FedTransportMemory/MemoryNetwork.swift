@@ -1,0 +1,148 @@
+import FedTransport
+import Synchronization
+
+/// A clock that moves only when told to — or when a memory socket waits on it, which moves it
+/// by the whole wait at once. Minutes of deadlines, heartbeats and back-off run in microseconds.
+public final class ManualClock: RunClock {
+    private let seconds: Mutex<Double>
+
+    public init(start: Double = 1000) { seconds = Mutex(start) }
+
+    public var now: Double { seconds.withLock { $0 } }
+    public func advance(by delta: Double) { seconds.withLock { $0 += max(0, delta) } }
+    public func sleep(_ delta: Double) { advance(by: delta) }
+}
+
+/// Why a memory socket refused a message.
+public enum MemorySocketError: Error, Equatable, CustomStringConvertible {
+    /// The ROUTER has no peer with this id (libzmq's EHOSTUNREACH under ROUTER_MANDATORY).
+    case hostUnreachable(String)
+    case closed
+
+    public var description: String {
+        switch self {
+        case let .hostUnreachable(id): "no peer with routing id \(id)"
+        case .closed: "socket closed"
+        }
+    }
+}
+
+/// An in-memory ROUTER with any number of DEALERs, all on one thread: what FedSim's ZeroMQ
+/// sockets do, minus the bytes on a wire. Messages are delivered in order; a ROUTER message to an
+/// unknown or closed peer throws, as with ROUTER_MANDATORY; DEALER messages to a closed ROUTER
+/// vanish, as they would on a real network.
+///
+/// A socket that waits on an empty queue first lets the network's *actors* run (scripted peers
+/// in a test: each looks at its inbox and answers), then moves the `ManualClock` by the whole
+/// timeout, lets the actors run once more, and returns what arrived. So a test drives the real
+/// coordinator or client host with scripted peers, deterministically, without threads.
+///
+/// Not thread-safe: one network, its sockets and its actors live on one thread.
+public final class MemoryNetwork {
+    public let clock: ManualClock
+    fileprivate var routerInbox: [[Frame]] = []
+    fileprivate var routerOpen = false
+    fileprivate var dealers: [Frame: MemoryDealer] = [:]
+    private var actors: [() -> Void] = []
+    private var acting = false
+
+    public init(clock: ManualClock = ManualClock()) { self.clock = clock }
+
+    /// The ROUTER side (one per network).
+    public func router() -> MemoryRouter {
+        routerOpen = true
+        return MemoryRouter(network: self)
+    }
+
+    /// A DEALER connected to the router with routing id `id`. A new dealer with the id of a
+    /// closed one takes its place (a reconnect).
+    public func dealer(id: String) -> MemoryDealer {
+        let dealer = MemoryDealer(network: self, identity: Array(id.utf8))
+        dealers[dealer.identity] = dealer
+        return dealer
+    }
+
+    /// Adds a scripted peer, run whenever a socket finds its queue empty.
+    public func addActor(_ act: @escaping () -> Void) { actors.append(act) }
+
+    /// Lets every actor look at what reached it (e.g. after the last message of a test).
+    public func settle() { runActors() }
+
+    fileprivate func runActors() {
+        guard !acting else { return }  // an actor's own receive must not re-enter the others
+        acting = true
+        defer { acting = false }
+        for act in actors { act() }
+    }
+
+    fileprivate func wait(_ timeout: Double, until ready: () -> Bool) {
+        if ready() { return }
+        runActors()
+        if ready() || acting { return }
+        clock.advance(by: timeout)
+        runActors()
+    }
+}
+
+/// The coordinator's side: frame 0 of each message is the peer's routing id.
+public final class MemoryRouter: MessageSocket {
+    private let network: MemoryNetwork
+    private var isClosed = false
+    /// Every message this router sent, routing id first (for assertions).
+    public private(set) var sent: [[Frame]] = []
+
+    fileprivate init(network: MemoryNetwork) { self.network = network }
+
+    public func send(_ parts: [OutgoingFrame], dontWait: Bool) throws -> Bool {
+        guard !isClosed else { throw MemorySocketError.closed }
+        let frames = parts.map(\.received)
+        guard let identity = frames.first else { return true }
+        guard let dealer = network.dealers[identity], !dealer.isClosed else {
+            throw MemorySocketError.hostUnreachable(String(decoding: identity, as: UTF8.self))
+        }
+        sent.append(frames)
+        dealer.inbox.append(Array(frames.dropFirst()))
+        return true
+    }
+
+    public func receive(timeout: Double) throws -> [Frame]? {
+        guard !isClosed else { throw MemorySocketError.closed }
+        network.wait(timeout) { !network.routerInbox.isEmpty }
+        return network.routerInbox.isEmpty ? nil : network.routerInbox.removeFirst()
+    }
+
+    public func close() {
+        isClosed = true
+        network.routerOpen = false
+    }
+}
+
+/// A client process's side.
+public final class MemoryDealer: MessageSocket {
+    private let network: MemoryNetwork
+    public let identity: Frame
+    fileprivate var inbox: [[Frame]] = []
+    public fileprivate(set) var isClosed = false
+
+    fileprivate init(network: MemoryNetwork, identity: Frame) {
+        self.network = network
+        self.identity = identity
+    }
+
+    public func send(_ parts: [OutgoingFrame], dontWait: Bool) throws -> Bool {
+        guard !isClosed else { throw MemorySocketError.closed }
+        if network.routerOpen { network.routerInbox.append([identity] + parts.map(\.received)) }
+        return true
+    }
+
+    public func receive(timeout: Double) throws -> [Frame]? {
+        guard !isClosed else { throw MemorySocketError.closed }
+        network.wait(timeout) { !inbox.isEmpty }
+        return inbox.isEmpty ? nil : inbox.removeFirst()
+    }
+
+    /// The next message waiting for this dealer, without waiting (for scripted peers).
+    public func take() -> [Frame]? { inbox.isEmpty ? nil : inbox.removeFirst() }
+
+    public func close() { isClosed = true }
+}

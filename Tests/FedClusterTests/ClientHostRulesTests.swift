@@ -1,0 +1,123 @@
+@testable import FedCluster
+import FedProtocol
+import FedSimulation
+import FedTransport
+import FedTransportMemory
+import Foundation
+import XCTest
+
+/// The client host's rules on a memory network with a manual clock and a scripted coordinator:
+/// joining, training, errors, heartbeats and reconnecting, without processes.
+final class ClientHostRulesTests: XCTestCase {
+    var network: MemoryNetwork!
+    var coordinator: ScriptedCoordinator!
+    var dials: [(id: String, at: Double)] = []
+    var stop = false
+
+    func host(_ ranges: [ClosedRange<Int>] = [0...7], cluster: String = "") throws -> ClientHost {
+        network = MemoryNetwork()
+        let prepared = try protocolTestRun(cluster)
+        coordinator = ScriptedCoordinator(network, codec: RunWire(prepared).codec)
+        let events = EventLog(file: nil, prefix: "test", echo: false)
+        return try ClientHost.make(prepared: prepared, ranges: ranges, stateDirectory: nil, events: events, clock: network.clock,
+                                   shouldStop: { [unowned self] in self.stop }) { [unowned self] n in
+            let id = "host-c\(n)"
+            self.dials.append((id, self.network.clock.now))
+            return self.network.dealer(id: id)
+        }
+    }
+
+    func task(_ client: Int, round: Int = 1, size: Int) -> WireMessage {
+        .task(ClientTask(round: round, clientID: client, globalWeights: [Float](repeating: 0, count: size), sharedState: nil))
+    }
+
+    func testHelloTrainAnswerShutdown() throws {
+        let h = try host()
+        let size = h.codec.parameterCount
+        coordinator.reply = { [unowned self] id, message in
+            switch message {
+            case .hello: return [.welcome(roundsCompleted: 0, runID: 7), self.task(3, size: size), self.task(5, size: size)]
+            case let .update(u): return u.clientID == 5 ? [.shutdown] : []
+            case .heartbeat: return [.heartbeat]
+            default: return []
+            }
+        }
+        XCTAssertEqual(try h.run(), 0, "SHUTDOWN ends the process with status 0")
+        let updates = coordinator.received.compactMap { if case let .update(u) = $0.message { u } else { nil } }
+        XCTAssertEqual(updates.map(\.clientID), [3, 5])
+        XCTAssertTrue(updates.allSatisfy { $0.delta.count == size && $0.delta.contains { $0 != 0 } && $0.sampleCount > 0 })
+        XCTAssertEqual(coordinator.received.first?.message.kindName, "HELLO")
+    }
+
+    func testWrongRunVersionOrIdsEndWithStatus2() throws {
+        for code: UInt16 in [2, 3, 4] {
+            let h = try host()
+            coordinator.reply = { _, message in
+                if case .hello = message { return [.error(code: code, message: "no")] }
+                return []
+            }
+            XCTAssertEqual(try h.run(), 2, "ERROR \(code)")
+        }
+    }
+
+    func testAnUnknownPeerErrorMakesItSayHelloAgain() throws {
+        let h = try host()
+        var helloes = 0
+        coordinator.reply = { id, message in
+            switch message {
+            case .hello:
+                helloes += 1
+                return helloes == 1 ? [.error(code: 1, message: "unknown peer")] : [.shutdown]
+            default: return []
+            }
+        }
+        XCTAssertEqual(try h.run(), 0)
+        XCTAssertEqual(helloes, 2)
+        XCTAssertEqual(dials.count, 1, "on the same connection")
+    }
+
+    func testATaskForAClientItDoesNotHostIsAnsweredWithError5() throws {
+        let h = try host([0...3])
+        let size = h.codec.parameterCount
+        coordinator.reply = { [unowned self] _, message in
+            switch message {
+            case .hello: return [.welcome(roundsCompleted: 0, runID: 7), self.task(6, size: size)]
+            case .error: return [.shutdown]
+            default: return []
+            }
+        }
+        XCTAssertEqual(try h.run(), 0)
+        let errors = coordinator.received.compactMap { if case let .error(code, _) = $0.message { code } else { nil } }
+        XCTAssertEqual(errors, [5])
+    }
+
+    func testASilentCoordinatorMeansReconnectingWithDoublingBackoff() throws {
+        let h = try host(cluster: "heartbeat_interval: 1, liveness: 3")
+        coordinator.reply = { [unowned self] _, _ in
+            if self.dials.count >= 5 { self.stop = true }
+            return []  // never a word back
+        }
+        XCTAssertEqual(try h.run(), 130, "stopped on request")
+        XCTAssertEqual(dials.count, 5)
+        let gaps = zip(dials.dropFirst(), dials).map { $0.at - $1.at }
+        // Each connection waits out 3 silent intervals, then backs off 1, 2, 4, 8 s.
+        for (gap, backoff) in zip(gaps, [1.0, 2, 4, 8]) {
+            XCTAssertEqual(gap, 3 + backoff, accuracy: 0.6, "gaps \(gaps)")
+        }
+        let helloes = coordinator.received.filter { $0.message.kindName == "HELLO" }.map(\.from)
+        XCTAssertEqual(helloes, dials.map(\.id), "every connection says HELLO under its own routing id")
+    }
+
+    func testAnIdleHostHeartbeatsEveryInterval() throws {
+        let h = try host(cluster: "heartbeat_interval: 2, liveness: 3")
+        let start = network.clock.now
+        coordinator.reply = { [unowned self] _, message in
+            if self.network.clock.now - start > 30 { return [.shutdown] }
+            return message.kindName == "HEARTBEAT" ? [.heartbeat] : message.kindName == "HELLO" ? [.welcome(roundsCompleted: 0, runID: 1)] : []
+        }
+        XCTAssertEqual(try h.run(), 0)
+        let beats = coordinator.received.filter { $0.message.kindName == "HEARTBEAT" }.count
+        XCTAssertEqual(Double(beats), 15, accuracy: 2, "30 s at one heartbeat per 2 s")
+        XCTAssertEqual(dials.count, 1, "a coordinator that answers is never left")
+    }
+}

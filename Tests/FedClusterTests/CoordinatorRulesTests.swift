@@ -1,0 +1,196 @@
+@testable import FedCluster
+import FedProtocol
+import FedSimulation
+import FedTransport
+import FedTransportMemory
+import Foundation
+import XCTest
+
+/// The coordinator's rules on a memory network with a manual clock and scripted client
+/// processes: every fault the process tests provoke, in milliseconds of real time.
+final class CoordinatorRulesTests: XCTestCase {
+    var network: MemoryNetwork!
+    var events: EventLog!
+    var prepared: PreparedRun!
+    var wire: RunWire!
+
+    func coordinator(_ cluster: String = "", stop: @escaping () -> Bool = { false }) throws -> ClusterCoordinator {
+        network = MemoryNetwork()
+        events = EventLog(file: nil, prefix: "test", echo: false)
+        prepared = try protocolTestRun(cluster)
+        wire = RunWire(prepared)
+        return ClusterCoordinator(socket: network.router(), boundEndpoint: "memory://coordinator", codec: wire.codec,
+                                  spec: prepared.topology.cluster, clientCount: 8, events: events, runID: 42,
+                                  stateTemplate: wire.stateTemplate, clock: network.clock, shouldStop: stop)
+    }
+
+    func process(_ id: String, _ ranges: [ClosedRange<Int>]) -> ScriptedProcess {
+        ScriptedProcess(network, id: id, codec: wire.codec, ranges: ranges)
+    }
+
+    func tasks(_ ids: [Int], round: Int = 1) -> [ClientTask] {
+        ids.map { ClientTask(round: round, clientID: $0, globalWeights: prepared.initialWeights, sharedState: nil) }
+    }
+
+    func testProcessesJoinAndAreWelcomed() throws {
+        let c = try coordinator()
+        let a = process("a", [0...3]), b = process("b", [4...7])
+        a.hello(); b.hello()
+        try c.waitForClients()
+        XCTAssertEqual(a.received.first, .welcome(roundsCompleted: 0, runID: 42))
+        XCTAssertEqual(b.received.first, .welcome(roundsCompleted: 0, runID: 42))
+    }
+
+    func testMissingClientsEndTheJoinAtItsTimeout() throws {
+        let c = try coordinator("join_timeout: 600")
+        process("a", [0...3]).hello()
+        let start = network.clock.now, wall = Date()
+        XCTAssertThrowsError(try c.waitForClients()) { error in
+            guard case let ClusterError.joinTimeout(missing) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(missing, [4, 5, 6, 7])
+        }
+        XCTAssertGreaterThanOrEqual(network.clock.now - start, 600, "ten minutes of protocol time")
+        XCTAssertLessThan(Date().timeIntervalSince(wall), 5, "in a moment of real time")
+    }
+
+    func testARoundCollectsOneUpdatePerTaskAndRejectsTheRest() throws {
+        let c = try coordinator()
+        // b acts before a (actors run in the order they were added), so a's clients are still pending.
+        let b = process("b", [4...7]), a = process("a", [0...3])
+        a.hello(); b.hello()
+        try c.waitForClients()
+        // b also sends what no honest process would: an update for a's client, a duplicate,
+        // one for a future round and one for a client that was not sampled.
+        b.answer = { [unowned b] task in
+            let u = ClientUpdate(round: task.round, clientID: task.clientID, sampleCount: 10,
+                                 delta: [Float](repeating: 0.01, count: task.globalWeights.count), trainLoss: 0.5, steps: 1, state: nil)
+            var notHosted = u; notHosted.clientID = 0
+            var future = u; future.round = 9
+            var unsampled = u; unsampled.clientID = 7
+            for bad in [notHosted, future, unsampled] { b.say(.update(bad)) }
+            b.say(.update(u))  // this one arrives first below: the later copy is the duplicate
+            return u
+        }
+        let updates = try c.train(tasks([0, 1, 4, 5]))
+        XCTAssertEqual(updates.map(\.clientID), [0, 1, 4, 5])
+        let counts = events.counters
+        XCTAssertEqual(counts["rejected.not_hosted"], 2)
+        XCTAssertEqual(counts["rejected.wrong_round"], 2)
+        XCTAssertEqual(counts["rejected.not_sampled"], 2)
+        XCTAssertEqual(counts["rejected.duplicate"], 2)
+        // An update after the round ended is late.
+        b.answer = ScriptedProcess.honest
+        b.say(.update(updates[2]))
+        c.finished(round: 1)
+        let round2 = try c.train(tasks([2, 6], round: 2))
+        XCTAssertEqual(round2.map(\.clientID), [2, 6])
+        XCTAssertEqual(events.counters["late_updates"], 1)
+    }
+
+    func testASilentProcessMissesEveryDeadlineAndTheQuorumFailureEndsTheRun() throws {
+        let c = try coordinator("round_timeout: 120, retries: 2")
+        let a = process("a", [0...3]), b = process("b", [4...7])
+        a.hello(); b.hello()
+        try c.waitForClients()
+        b.answer = nil  // it keeps heartbeating but never trains
+        let start = network.clock.now
+        XCTAssertThrowsError(try c.train(tasks([0, 4]))) { error in
+            guard case let ClusterError.quorum(round, got, needed) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual([round, got, needed], [1, 1, 2])
+        }
+        XCTAssertGreaterThanOrEqual(network.clock.now - start, 3 * 120, "three attempts, each to its deadline")
+        XCTAssertEqual(events.counters["quorum_failures"], 3)
+        XCTAssertEqual(events.counters["deadline_misses"], 3)
+        XCTAssertEqual(b.kinds.filter { $0 == "TASK" }.count, 3, "a retry sends the same task again")
+    }
+
+    func testADeadProcessIsDeclaredDeadAndTheRoundEndsWithoutIt() throws {
+        let c = try coordinator("quorum: 0.5, heartbeat_interval: 1, liveness: 3")
+        let a = process("a", [0...3]), b = process("b", [4...7])
+        a.hello(); b.hello()
+        try c.waitForClients()
+        b.answer = nil
+        b.answersHeartbeats = false  // b's process is gone
+        b.dealer.close()
+        let start = network.clock.now
+        let updates = try c.train(tasks([0, 4]))
+        XCTAssertEqual(updates.map(\.clientID), [0])
+        XCTAssertEqual(events.counters["dead_peers"], 1)
+        XCTAssertLessThan(network.clock.now - start, 10, "ended once its only missing client's process was dead, not at the deadline")
+    }
+
+    func testARestartedProcessTakesOverItsClientsAndTheirPendingTasks() throws {
+        let c = try coordinator()
+        let a = process("a", [0...3]), b = process("b", [4...7])
+        a.hello(); b.hello()
+        try c.waitForClients()
+        b.answer = nil
+        var restarted: ScriptedProcess?
+        // Once b has its task, b's process "restarts": a new peer says HELLO for 4-7.
+        network.addActor { [unowned self] in
+            if restarted == nil, b.kinds.contains("TASK") {
+                restarted = self.process("b2", [4...7])
+                restarted!.hello()
+            }
+        }
+        let updates = try c.train(tasks([1, 5]))
+        XCTAssertEqual(updates.map(\.clientID), [1, 5])
+        XCTAssertEqual(restarted?.kinds.prefix(2), ["WELCOME", "TASK"], "the pending task went to the new process")
+    }
+
+    func testHostileFramesAreRejectedCountedAndAnswered() throws {
+        let c = try coordinator()
+        let a = process("a", [0...7])
+        a.hello()
+        try c.waitForClients()
+        let hostile = network.dealer(id: "hostile")
+        let other = WireCodec(fingerprint: prepared.fingerprint ^ 1, parameterCount: prepared.model.parameterCount) { _ in nil }
+        var wrongVersion = wire.codec.encode(.heartbeat).map(\.received)
+        wrongVersion[0][4] = 9
+        let inputs: [[Frame]] = [
+            [Array("this is not a FedSim message".utf8)], [[0x46, 0x53]], wrongVersion,
+            other.encode(.heartbeat).map(\.received),
+            wire.codec.encode(.heartbeat).map(\.received),  // valid, but this peer never said HELLO
+            wire.codec.encode(.hello(ranges: [6...9])).map(\.received),  // 8 and 9 do not exist
+        ]
+        for frames in inputs { _ = try hostile.send(frames.map { .bytes($0) }) }
+        a.say(.task(tasks([0])[0]))  // a client sending a TASK
+        XCTAssertEqual(try c.train(tasks([3])).map(\.clientID), [3], "the run goes on")
+        let counts = events.counters
+        XCTAssertEqual(counts["rejected.bad_magic"], 1)
+        XCTAssertEqual(counts["rejected.truncated"], 1)
+        XCTAssertEqual(counts["rejected.wrong_version"], 1)
+        XCTAssertEqual(counts["rejected.wrong_run"], 1)
+        XCTAssertEqual(counts["rejected.unknown_peer"], 1)
+        XCTAssertEqual(counts["rejected.bad_hello"], 1)
+        XCTAssertEqual(counts["rejected.unexpected_kind"], 1)
+        var replies: [UInt16] = []
+        while let frames = hostile.take() {
+            if case let .error(code, _)? = try? wire.codec.decode(frames) { replies.append(code) }
+        }
+        XCTAssertEqual(replies, [3, 2, 1, 4], "wrong version, wrong run, unknown peer, ids out of range")
+    }
+
+    func testIdlePeersGetHeartbeatsAndShutdownReachesEveryLivePeer() throws {
+        let c = try coordinator("heartbeat_interval: 2, round_timeout: 20, quorum: 0.5")
+        let a = process("a", [0...3]), b = process("b", [4...7])
+        a.hello(); b.hello()
+        try c.waitForClients()
+        a.answer = nil  // a waits out the round's 20 s: meanwhile both peers are idle
+        XCTAssertEqual(try c.train(tasks([0, 4])).map(\.clientID), [4])
+        XCTAssertGreaterThanOrEqual(a.kinds.filter { $0 == "HEARTBEAT" }.count, 5, "one every 2 s of 20 s, give or take")
+        XCTAssertEqual(events.counters["dead_peers"], nil, "a peer that answers heartbeats stays alive")
+        c.shutdown()
+        network.settle()
+        XCTAssertEqual(a.kinds.last, "SHUTDOWN")
+        XCTAssertEqual(b.kinds.last, "SHUTDOWN")
+    }
+
+    func testStopIsHonouredWhileWaiting() throws {
+        var stop = false
+        let c = try coordinator(stop: { stop })
+        process("a", [0...3]).hello()
+        network.addActor { stop = true }
+        XCTAssertThrowsError(try c.waitForClients()) { XCTAssertEqual("\($0)", "interrupted") }
+    }
+}
