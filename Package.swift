@@ -23,9 +23,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
-        // MARK: - Libraries
+        // MARK: - Libraries, from the bottom of the graph up
 
-        /// Parameter buffers and layouts, seeded random numbers, hashing. No networking.
+        /// Parameter layouts, seeded random streams, FNV-1a hashes. No networking.
         .target(name: "FedCore", swiftSettings: numericsFlags),
         /// Data sets: loaders (CSV, LIBSVM, MNIST IDX), synthetic generators, partitions.
         .target(name: "FedData", dependencies: ["FedCore"]),
@@ -33,67 +33,107 @@ let package = Package(
         /// order, no fused multiply-add), where BLAS kernels differ from machine to machine.
         .target(name: "CFedKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
         /// Models on one contiguous parameter buffer: linear, logistic, softmax regression, MLP.
-        .target(name: "FedModels", dependencies: ["FedCore", "FedData", "CFedKernels"], swiftSettings: numericsFlags),
+        .target(name: "FedModels", dependencies: ["CFedKernels", "FedCore", "FedData"], swiftSettings: numericsFlags),
         /// Optimizers as composable gradient transforms with explicit, serializable state.
         .target(name: "FedOptim", dependencies: ["FedCore"], swiftSettings: numericsFlags),
-        /// The messages coordinator and clients exchange (and, with the distributed issue, their codec).
-        .target(name: "FedProtocol", dependencies: ["FedCore", "FedOptim", "FedTransport"]),
-        /// A virtual client: shard, model copy, optimizer, state policy, local training.
-        .target(name: "FedClient", dependencies: ["FedCore", "FedData", "FedModels", "FedOptim", "FedProtocol"]),
-        /// Server-side aggregation (FedAvg, weighted means in client-id order, state averaging).
-        .target(name: "FedStrategy", dependencies: ["FedOptim", "FedProtocol"]),
-        /// The round engine: sampling, tasks, aggregation, evaluation; the client-pool seam.
-        .target(name: "FedCoordinator", dependencies: ["FedCore", "FedData", "FedModels", "FedOptim", "FedProtocol", "FedClient", "FedStrategy"]),
-        /// Wires a topology into a run: data, partition, clients, engine, run directory.
-        .target(name: "FedSimulation", dependencies: ["FedCore", "FedData", "FedModels", "FedOptim", "FedProtocol", "FedClient", "FedStrategy", "FedCoordinator", "FedConfig"]),
-        /// libzmq (Debian libzmq3-dev), found by pkg-config. Only FedTransportZMQ imports it.
-        .systemLibrary(
-            name: "CZeroMQ", path: "Sources/CZeroMQ", pkgConfig: "libzmq",
-            providers: [.apt(["libzmq3-dev"])]),
-        /// A thin, safe layer over libzmq: EINTR retried, EAGAIN a value, typed errors.
-        .target(name: "FedTransportZMQ", dependencies: ["CZeroMQ", "FedTransport"]),
         /// The transport seam: message frames, the `MessageSocket` protocol, the injectable clock.
         .target(name: "FedTransport"),
         /// An in-memory ROUTER/DEALER network and a manual clock: the coordinator's and client
         /// host's rules tested without processes, in milliseconds.
         .target(name: "FedTransportMemory", dependencies: ["FedTransport"]),
-        /// Distributed runs over ZeroMQ: the coordinator's pool, client hosts, checkpoints, launcher.
-        .target(name: "FedCluster", dependencies: ["FedCore", "FedConfig", "FedClient", "FedCoordinator", "FedOptim",
-                                                   "FedProtocol", "FedSimulation", "FedTransport", "FedTransportZMQ"]),
-        /// `fedsim compare` and `fedsim report`: specs, the run queue, summaries, HTML/SVG reports.
-        .target(name: "FedCompare", dependencies: ["FedConfig", "FedCoordinator", "FedSimulation", .product(name: "Yams", package: "Yams")]),
-        /// Strict YAML/JSON configuration reading (path-aware errors) and the optimizer block.
+        /// libzmq (Debian libzmq3-dev), found by pkg-config. Only FedTransportZMQ imports it.
+        .systemLibrary(
+            name: "CZeroMQ", path: "Sources/CZeroMQ", pkgConfig: "libzmq",
+            providers: [.apt(["libzmq3-dev"])]),
+        /// A thin, safe layer over libzmq: EINTR retried, EAGAIN a value, typed errors; a `MessageSocket`.
+        .target(name: "FedTransportZMQ", dependencies: ["CZeroMQ", "FedTransport"]),
+        /// The messages coordinator and clients exchange, and their strict wire codec.
+        .target(name: "FedProtocol", dependencies: ["FedOptim", "FedTransport"]),
+        /// A virtual client: shard, model copy, optimizer, state policy, local training.
+        .target(name: "FedClient", dependencies: ["FedCore", "FedData", "FedModels", "FedOptim", "FedProtocol"]),
+        /// Server-side aggregation: FedAvg and the server optimizers, robust means, state averaging.
+        .target(name: "FedStrategy", dependencies: ["FedOptim", "FedProtocol"]),
+        /// The round engine: sampling, tasks, update validation, aggregation, evaluation; the client-pool seam.
         .target(
-            name: "FedConfig",
-            dependencies: ["FedCore", "FedOptim", "FedData", "FedModels", "FedProtocol", "FedClient", "FedStrategy",
-                           .product(name: "Yams", package: "Yams")]),
-
-        // MARK: - Executables
-
-        .executableTarget(
-            name: "fedsim",
+            name: "FedCoordinator",
             dependencies: [
-                "FedCore", "FedOptim", "FedConfig", "FedBench", "FedSimulation", "FedCluster", "FedCoordinator", "FedTransportZMQ", "FedProtocol", "FedCompare",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "FedClient", "FedCore", "FedData", "FedModels", "FedOptim", "FedProtocol", "FedStrategy"
+            ]),
+        /// Strict YAML/JSON reading: every key known, every value in range, errors with file, line and key path.
+        .target(name: "FedConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
+        /// The run schema: a topology's sections and the optimizer block, read strictly and written back resolved.
+        .target(
+            name: "FedTopology",
+            dependencies: [
+                "FedClient", "FedConfig", "FedData", "FedModels", "FedOptim", "FedProtocol", "FedStrategy",
+                .product(name: "Yams", package: "Yams")
+            ]),
+        /// A run: prepared from a topology, driven by the one RunDriver, recorded in its run directory; the in-process pool.
+        .target(
+            name: "FedSimulation",
+            dependencies: [
+                "FedClient", "FedCoordinator", "FedCore", "FedData", "FedModels", "FedOptim", "FedProtocol",
+                "FedStrategy", "FedTopology"
+            ]),
+        /// Distributed runs over ZeroMQ: the coordinator's pool, client hosts, the process launcher.
+        .target(
+            name: "FedCluster",
+            dependencies: [
+                "FedClient", "FedCoordinator", "FedOptim", "FedProtocol", "FedSimulation", "FedTopology",
+                "FedTransport", "FedTransportZMQ"
+            ]),
+        /// `fedsim compare` and `fedsim report`: specs, the run queue, summaries, HTML/SVG reports.
+        .target(
+            name: "FedCompare",
+            dependencies: [
+                "FedConfig", "FedCoordinator", "FedSimulation", "FedTopology",
+                .product(name: "Yams", package: "Yams")
             ]),
         /// Throughput benchmarks (optimizer step vs STREAM triad), run by `fedsim bench`.
         .target(name: "FedBench", dependencies: ["FedCore", "FedOptim"], swiftSettings: numericsFlags),
+
+        // MARK: - Executable
+
+        /// The `fedsim` command line (swift-argument-parser).
+        .executableTarget(
+            name: "fedsim",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), "FedBench", "FedCluster",
+                "FedCompare", "FedConfig", "FedCore", "FedOptim", "FedProtocol", "FedSimulation", "FedTopology",
+                "FedTransportZMQ"
+            ]),
 
         // MARK: - Tests
 
         /// Finds the built `fedsim`, runs it, reads the run directories it writes.
         .target(name: "FedTestSupport", path: "Tests/FedTestSupport"),
-
-        .testTarget(name: "FedCoreTests", dependencies: ["FedCore"]),
-        .testTarget(name: "FedDataTests", dependencies: ["FedData"]),
-        .testTarget(name: "FedModelsTests", dependencies: ["FedModels", "CFedKernels"]),
-        .testTarget(name: "FedCoordinatorTests", dependencies: ["FedCoordinator", "FedOptim", "FedProtocol"]),
-        .testTarget(name: "FedSimulationTests", dependencies: ["FedSimulation", "FedProtocol", "FedTransport"]),
-        .testTarget(name: "FedCompareTests", dependencies: ["FedCompare", "FedConfig", "FedCoordinator", "FedTestSupport", "fedsim"]),
-        .testTarget(name: "FedClusterTests", dependencies: ["FedCluster", "FedConfig", "FedProtocol", "FedSimulation", "FedTransport", "FedTransportMemory", "FedTransportZMQ", "FedTestSupport", "fedsim"]),
-        .testTarget(
-            name: "FedOptimTests", dependencies: ["FedOptim", "FedConfig"],
-            resources: [.copy("Fixtures")]),
         .testTarget(name: "FedCLITests", dependencies: ["FedTestSupport", "fedsim"]),
+        .testTarget(
+            name: "FedClusterTests",
+            dependencies: [
+                "FedCluster", "FedProtocol", "FedSimulation", "FedTestSupport", "FedTopology", "FedTransport",
+                "FedTransportMemory", "FedTransportZMQ", "fedsim"
+            ]),
+        .testTarget(
+            name: "FedCompareTests",
+            dependencies: [
+                "FedCompare", "FedCoordinator", "FedTestSupport", "fedsim"
+            ]),
+        .testTarget(name: "FedCoordinatorTests", dependencies: ["FedCoordinator", "FedOptim", "FedProtocol"]),
+        .testTarget(name: "FedCoreTests", dependencies: ["FedCore"]),
+        .testTarget(name: "FedDataTests", dependencies: ["FedCore", "FedData"]),
+        .testTarget(name: "FedModelsTests", dependencies: ["CFedKernels", "FedCore", "FedData", "FedModels"]),
+        .testTarget(
+            name: "FedOptimTests",
+            dependencies: [
+                "FedConfig", "FedCore", "FedOptim", "FedTopology"
+            ],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "FedSimulationTests",
+            dependencies: [
+                "FedCoordinator", "FedCore", "FedData", "FedOptim", "FedProtocol", "FedSimulation", "FedStrategy",
+                "FedTopology", "FedTransport"
+            ]),
     ]
 )

@@ -1,6 +1,4 @@
-import FedClient
-import FedConfig
-import FedOptim
+import FedTopology
 import FedProtocol
 import FedSimulation
 import FedTransport

@@ -1,9 +1,6 @@
-import FedClient
-import FedConfig
-import FedCoordinator
+import FedTopology
 import FedProtocol
 import FedSimulation
-import FedTransport
 import FedTransportZMQ
 import Foundation
 

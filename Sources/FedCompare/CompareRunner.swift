@@ -1,4 +1,3 @@
-import FedConfig
 import FedSimulation
 import Foundation
 

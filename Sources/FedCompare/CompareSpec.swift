@@ -1,4 +1,5 @@
 import FedConfig
+import FedTopology
 import Foundation
 import Yams
 

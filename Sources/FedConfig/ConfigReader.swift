@@ -30,6 +30,13 @@ public struct NumberRange: Sendable, CustomStringConvertible {
     public var upper: Double
     public var upperInclusive: Bool
 
+    public init(lower: Double, lowerInclusive: Bool, upper: Double, upperInclusive: Bool) {
+        self.lower = lower
+        self.lowerInclusive = lowerInclusive
+        self.upper = upper
+        self.upperInclusive = upperInclusive
+    }
+
     public static func closed(_ a: Double, _ b: Double) -> NumberRange { .init(lower: a, lowerInclusive: true, upper: b, upperInclusive: true) }
     public static func halfOpen(_ a: Double, _ b: Double) -> NumberRange { .init(lower: a, lowerInclusive: true, upper: b, upperInclusive: false) }
     public static let positive = NumberRange(lower: 0, lowerInclusive: false, upper: .infinity, upperInclusive: false)
@@ -211,9 +218,9 @@ public final class ConfigMap {
     /// Keys a caller may declare as known even when absent, for "did you mean" suggestions.
     public var expected: Set<String> = []
 
-    static func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : path + "." + key }
+    public static func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : path + "." + key }
 
-    static func kind(_ node: Node) -> String {
+    public static func kind(_ node: Node) -> String {
         switch node {
         case .mapping: "a mapping"
         case .sequence: "a list"
@@ -222,7 +229,8 @@ public final class ConfigMap {
         }
     }
 
-    static func describe(_ error: YamlError) -> String {
+    /// The first line of a YAML parser error.
+    public static func describe(_ error: YamlError) -> String {
         let text = "\(error)"
         return text.split(separator: "\n").first.map(String.init) ?? text
     }

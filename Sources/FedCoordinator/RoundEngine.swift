@@ -1,4 +1,3 @@
-import FedClient
 import FedCore
 import FedData
 import FedModels

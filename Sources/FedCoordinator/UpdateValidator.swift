@@ -1,4 +1,3 @@
-import FedOptim
 import FedProtocol
 
 /// Why a client's update was left out of a round's aggregation.

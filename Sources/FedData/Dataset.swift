@@ -1,4 +1,3 @@
-import FedCore
 
 /// What a data set's targets are: class labels (classification) or real values (regression).
 public enum Targets: Sendable, Equatable {

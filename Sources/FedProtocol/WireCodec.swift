@@ -1,4 +1,3 @@
-import FedCore
 import FedOptim
 import FedTransport
 

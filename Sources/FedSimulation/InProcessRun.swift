@@ -1,4 +1,4 @@
-import FedConfig
+import FedTopology
 import FedCoordinator
 import Foundation
 

@@ -1,11 +1,9 @@
 import FedClient
-import FedConfig
-import FedCoordinator
+import FedTopology
 import FedCore
 import FedData
 import FedModels
 import FedOptim
-import FedProtocol
 import Foundation
 
 /// A problem with a run's inputs found while preparing it (data files, initial weights,

@@ -1,6 +1,5 @@
-import FedConfig
+import FedTopology
 import FedCoordinator
-import FedCore
 import Foundation
 
 /// The directory a run writes: `topology.yaml` (resolved), `partition.txt`, `rounds.jsonl`,

@@ -1,7 +1,6 @@
 import ArgumentParser
 import FedCluster
-import FedConfig
-import FedCoordinator
+import FedTopology
 import FedSimulation
 import FedTransportZMQ
 import Foundation

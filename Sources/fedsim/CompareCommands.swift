@@ -1,7 +1,6 @@
 import ArgumentParser
 import FedCluster
 import FedCompare
-import FedConfig
 import FedSimulation
 import Foundation
 

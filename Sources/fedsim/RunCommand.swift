@@ -1,5 +1,5 @@
 import ArgumentParser
-import FedConfig
+import FedTopology
 import FedSimulation
 import Foundation
 

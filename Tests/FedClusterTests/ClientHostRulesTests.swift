@@ -1,7 +1,6 @@
 @testable import FedCluster
 import FedProtocol
 import FedSimulation
-import FedTransport
 import FedTransportMemory
 import Foundation
 import XCTest

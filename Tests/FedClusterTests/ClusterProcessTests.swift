@@ -1,4 +1,4 @@
-import FedConfig
+import FedTopology
 import FedProtocol
 import FedSimulation
 import FedTransport

@@ -1,8 +1,6 @@
-@testable import FedCluster
-import FedConfig
+import FedTopology
 import FedProtocol
 import FedSimulation
-import FedTransport
 import FedTransportMemory
 import Foundation
 

@@ -1,5 +1,4 @@
 import FedCompare
-import FedConfig
 import FedCoordinator
 import Foundation
 import FedTestSupport

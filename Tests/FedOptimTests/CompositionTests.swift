@@ -1,4 +1,3 @@
-import FedConfig
 import FedCore
 import FedOptim
 import XCTest

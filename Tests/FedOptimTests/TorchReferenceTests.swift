@@ -1,4 +1,5 @@
 import FedConfig
+import FedTopology
 import FedCore
 @testable import FedOptim
 import Foundation

@@ -1,4 +1,4 @@
-import FedConfig
+import FedTopology
 import FedCore
 import FedData
 import FedSimulation

@@ -1,9 +1,5 @@
-import FedClient
-import FedConfig
+import FedTopology
 import FedCoordinator
-import FedCore
-import FedData
-import FedModels
 import FedOptim
 import FedProtocol
 import FedSimulation

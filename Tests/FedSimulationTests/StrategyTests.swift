@@ -1,5 +1,4 @@
-import FedClient
-import FedConfig
+import FedTopology
 import FedOptim
 import FedProtocol
 import FedSimulation

@@ -1,4 +1,3 @@
-import FedClient
 import FedOptim
 import FedProtocol
 import FedTransport

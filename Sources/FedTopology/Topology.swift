@@ -1,5 +1,4 @@
 import FedClient
-import FedCore
 import FedData
 import FedModels
 import FedOptim

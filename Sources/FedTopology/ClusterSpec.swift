@@ -1,4 +1,4 @@
-import FedCore
+import FedConfig
 import Foundation
 import Yams
 

@@ -1,5 +1,5 @@
+import FedConfig
 import FedClient
-import FedCore
 import FedData
 import FedModels
 import FedOptim

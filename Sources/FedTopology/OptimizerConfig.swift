@@ -1,3 +1,4 @@
+import FedConfig
 import FedOptim
 
 extension OptimizerSpec {

@@ -1,9 +1,4 @@
-import FedClient
-import FedData
-import FedModels
 import FedOptim
-import FedProtocol
-import FedStrategy
 import Foundation
 import Yams
 
