@@ -47,8 +47,10 @@ let package = Package(
             providers: [.apt(["libzmq3-dev"])]),
         /// A thin, safe layer over libzmq: EINTR retried, EAGAIN a value, typed errors; a `MessageSocket`.
         .target(name: "FedTransportZMQ", dependencies: ["CZeroMQ", "FedTransport"]),
-        /// The messages coordinator and clients exchange, and their strict wire codec.
-        .target(name: "FedProtocol", dependencies: ["FedOptim", "FedTransport"]),
+        /// The messages of a federation: tasks, updates, state policies (no bytes: those are FedWire).
+        .target(name: "FedProtocol", dependencies: ["FedOptim"]),
+        /// Every byte layout: the strict wire codec, optimizer-state and snapshot coding, raw Float32.
+        .target(name: "FedWire", dependencies: ["FedClient", "FedOptim", "FedProtocol", "FedTransport"]),
         /// A virtual client: shard, model copy, optimizer, state policy, local training.
         .target(name: "FedClient", dependencies: ["FedCore", "FedData", "FedModels", "FedOptim", "FedProtocol"]),
         /// Server-side aggregation: FedAvg and the server optimizers, robust means, state averaging.
@@ -73,14 +75,14 @@ let package = Package(
             name: "FedSimulation",
             dependencies: [
                 "FedClient", "FedCoordinator", "FedCore", "FedData", "FedModels", "FedOptim", "FedProtocol",
-                "FedStrategy", "FedTopology"
+                "FedStrategy", "FedTopology", "FedWire"
             ]),
         /// Distributed runs over ZeroMQ: the coordinator's pool, client hosts, the process launcher.
         .target(
             name: "FedCluster",
             dependencies: [
                 "FedClient", "FedCoordinator", "FedOptim", "FedProtocol", "FedSimulation", "FedTopology",
-                "FedTransport", "FedTransportZMQ"
+                "FedTransport", "FedTransportZMQ", "FedWire"
             ]),
         /// `fedsim compare` and `fedsim report`: specs, the run queue, summaries, HTML/SVG reports.
         .target(
@@ -100,7 +102,7 @@ let package = Package(
             dependencies: [
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), "FedBench", "FedCluster",
                 "FedCompare", "FedConfig", "FedCore", "FedOptim", "FedProtocol", "FedSimulation", "FedTopology",
-                "FedTransportZMQ"
+                "FedTransportZMQ", "FedWire"
             ]),
 
         // MARK: - Tests
@@ -112,7 +114,7 @@ let package = Package(
             name: "FedClusterTests",
             dependencies: [
                 "FedCluster", "FedProtocol", "FedSimulation", "FedTestSupport", "FedTopology", "FedTransport",
-                "FedTransportMemory", "FedTransportZMQ", "fedsim"
+                "FedTransportMemory", "FedTransportZMQ", "FedWire", "fedsim"
             ]),
         .testTarget(
             name: "FedCompareTests",
@@ -133,7 +135,17 @@ let package = Package(
             name: "FedSimulationTests",
             dependencies: [
                 "FedCoordinator", "FedCore", "FedData", "FedOptim", "FedProtocol", "FedSimulation", "FedStrategy",
-                "FedTopology", "FedTransport"
+                "FedTopology"
+            ]),
+        .testTarget(
+            name: "FedStrategyTests",
+            dependencies: [
+                "FedOptim", "FedProtocol", "FedSimulation", "FedStrategy", "FedTopology"
+            ]),
+        .testTarget(
+            name: "FedWireTests",
+            dependencies: [
+                "FedClient", "FedOptim", "FedProtocol", "FedTransport", "FedWire"
             ]),
     ]
 )

@@ -1,8 +1,9 @@
-import FedTopology
 import FedProtocol
 import FedSimulation
+import FedTopology
 import FedTransport
 import FedTransportZMQ
+import FedWire
 import Foundation
 
 /// A client process's loop: it hosts many virtual clients, connects a DEALER socket to the
@@ -93,7 +94,7 @@ public final class ClientHost {
                 case let .task(task):
                     guard ranges.contains(where: { $0.contains(task.clientID) }) else {
                         events.log("rejected a task for client \(task.clientID), which this process does not host")
-                        try send(.error(code: 5, message: "client \(task.clientID) is not hosted here"), on: socket)
+                        try send(.error(code: .clientNotHosted, message: "client \(task.clientID) is not hosted here"), on: socket)
                         continue
                     }
                     worker.submit(.train(task, runID: runID ?? 0))
@@ -103,8 +104,8 @@ public final class ClientHost {
                     return 0
                 case let .error(code, text):
                     events.log("coordinator error \(code): \(text)")
-                    if code == 1 { try send(.hello(ranges: ranges), on: socket) }  // it does not know us (it restarted)
-                    if code == 2 || code == 3 || code == 4 { return 2 }  // wrong run, version or ids: fatal
+                    if code == .unknownPeer { try send(.hello(ranges: ranges), on: socket) }  // it restarted
+                    if code.isFatal { return 2 }  // wrong run, version or ids
                 case .hello, .update:
                     events.log("rejected a \(message.kindName) from the coordinator")
                 }

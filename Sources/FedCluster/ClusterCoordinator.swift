@@ -1,10 +1,11 @@
-import FedTopology
 import FedCoordinator
 import FedOptim
 import FedProtocol
 import FedSimulation
+import FedTopology
 import FedTransport
 import FedTransportZMQ
+import FedWire
 import Foundation
 
 /// Why a distributed run stopped.
@@ -194,8 +195,8 @@ public final class ClusterCoordinator: ClientPool {
         } catch let error as ProtocolError {
             events.log("rejected a message from \(who): \(error)")
             events.count("rejected.\(error.counterName)")
-            if case .fingerprintMismatch = error { _ = try? send(.error(code: 2, message: "\(error)"), to: identity) }
-            if case .unsupportedVersion = error { _ = try? send(.error(code: 3, message: "\(error)"), to: identity) }
+            if case .fingerprintMismatch = error { _ = try? send(.error(code: .wrongRun, message: "\(error)"), to: identity) }
+            if case .unsupportedVersion = error { _ = try? send(.error(code: .unsupportedVersion, message: "\(error)"), to: identity) }
             return
         } catch {
             events.log("rejected a message from \(who): \(error)")
@@ -210,7 +211,7 @@ public final class ClusterCoordinator: ClientPool {
         guard peers[identity] != nil else {
             events.log("rejected a \(message.kindName) from \(who), which never said HELLO")
             events.count("rejected.unknown_peer")
-            _ = try? send(.error(code: 1, message: "unknown peer: send HELLO first"), to: identity)
+            _ = try? send(.error(code: .unknownPeer, message: "unknown peer: send HELLO first"), to: identity)
             return
         }
         peers[identity]!.lastSeen = now
@@ -251,7 +252,7 @@ public final class ClusterCoordinator: ClientPool {
         }
         events.log("rejected HELLO from \(who): client range \(bad.lowerBound)-\(bad.upperBound) is outside 0-\(clientCount - 1)")
         events.count("rejected.bad_hello")
-        _ = try? send(.error(code: 4, message: "client ids must be in 0-\(clientCount - 1)"), to: identity)
+        _ = try? send(.error(code: .clientIDsOutOfRange, message: "client ids must be in 0-\(clientCount - 1)"), to: identity)
     }
 
     private func accept(_ update: ClientUpdate, from identity: Frame, who: String) {

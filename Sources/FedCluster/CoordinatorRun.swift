@@ -28,7 +28,7 @@ public enum CoordinatorRun {
             RunDirectoryRecorder(directory),
         ]
         if let progress { observers.append(ProgressPrinter(total: t.rounds, print: progress)) }
-        let driver = RunDriver(prepared: prepared, pool: coordinator, mode: .cluster, resume: resume, events: events, observers: observers)
+        let driver = try RunDriver(prepared: prepared, pool: coordinator, mode: .cluster, resume: resume, events: events, observers: observers)
         return try driver.run(beforeFirstRound: { try coordinator.waitForClients() }, shouldStop: shouldStop)
     }
 }

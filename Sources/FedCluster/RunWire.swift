@@ -1,33 +1,23 @@
 import FedOptim
-import FedProtocol
 import FedSimulation
+import FedWire
 
-/// What both sides of the wire derive from a prepared run: the fresh optimizer state of each
-/// client's group (slot names for decoding aggregated states) and the codec for this run.
+/// What both sides of the wire derive from a prepared run: the codec for this run and the fresh
+/// optimizer state of each client whose group aggregates states (the template its states are
+/// decoded against).
 struct RunWire: Sendable {
     let codec: WireCodec
-    private let templates: [OptimizerState]
-    private let groupOf: [Int]
-    private let aggregates: [Bool]
+    private let prepared: PreparedRun
 
     init(_ prepared: PreparedRun) {
-        let zeros = [Float](repeating: 0, count: prepared.model.parameterCount)
-        let templates = prepared.groups.map { Optimizer($0.optimizer, layout: prepared.model.layout).initialState(params: zeros) }
-        let groupOf = prepared.groupOfClient
-        let aggregates = prepared.groups.map { $0.state == .aggregate }
-        let shapes = templates.map { WireCodec.shape(of: $0) }
-        codec = WireCodec(fingerprint: prepared.fingerprint, parameterCount: prepared.model.parameterCount) { id in
-            guard id >= 0, id < groupOf.count, aggregates[groupOf[id]] else { return nil }
-            return shapes[groupOf[id]]
-        }
-        self.templates = templates
-        self.groupOf = groupOf
-        self.aggregates = aggregates
+        codec = WireCodec(fingerprint: prepared.fingerprint, parameterCount: prepared.model.parameterCount)
+        self.prepared = prepared
     }
 
     /// A fresh state for client `id` when its group aggregates optimizer states, else nil.
     func stateTemplate(_ id: Int) -> OptimizerState? {
-        guard id >= 0, id < groupOf.count, aggregates[groupOf[id]] else { return nil }
-        return templates[groupOf[id]]
+        guard id >= 0, id < prepared.groupOfClient.count else { return nil }
+        let group = prepared.groupOfClient[id]
+        return prepared.groups[group].state == .aggregate ? prepared.freshState(group: group) : nil
     }
 }

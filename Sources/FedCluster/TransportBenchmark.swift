@@ -1,7 +1,8 @@
-import FedTopology
 import FedProtocol
 import FedSimulation
+import FedTopology
 import FedTransportZMQ
+import FedWire
 import Foundation
 
 /// Benchmarks of the distributed path, printed by `fedsim bench transport` and
@@ -10,7 +11,7 @@ public enum TransportBenchmark {
     /// FedSim's delta path: encode an UPDATE, send it over a DEALER, receive at a ROUTER and
     /// decode it with full validation (lengths, finiteness). Returns payload bytes per second.
     public static func fedsimPath(endpoint: String, parameterCount: Int, count: Int) throws -> Double {
-        let codec = WireCodec(fingerprint: 1, parameterCount: parameterCount) { _ in nil }
+        let codec = WireCodec(fingerprint: 1, parameterCount: parameterCount)
         let context = try ZMQContext()
         let receiver = try ZMQSocket(context: context, kind: .router)
         try receiver.setMaxMessageSize(codec.maxFrameBytes)

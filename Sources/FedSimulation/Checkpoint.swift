@@ -1,19 +1,31 @@
 import FedCoordinator
 import FedOptim
 import FedStrategy
+import FedWire
 import Foundation
 
 /// What a run saves after every round (atomically, `checkpoint.json` in the run directory):
 /// enough to continue the run and reach the same final weights. Clients' persistent optimizer
 /// states are not in it; they live in their snapshots (`client-state/`).
 public struct Checkpoint: Codable, Sendable {
+    /// An optimizer state as `OptimizerStateCoding` writes it (base64 in the JSON).
+    public struct EncodedState: Codable, Sendable {
+        public var header: Data
+        public var data: Data
+        public init(_ state: OptimizerState) {
+            header = Data(OptimizerStateCoding.header(state))
+            data = Float32LE.data(OptimizerStateCoding.data(state))
+        }
+    }
+
     public var fingerprint: String
     /// The run instance's id (hex), kept by `--resume`.
     public var runID: String
     public var round: Int
     /// Global weights, raw little-endian Float32.
     public var weights: Data
-    public var sharedStates: [Int: OptimizerState]
+    /// The averaged optimizer state of each *aggregate* group, in `OptimizerStateCoding`'s layout.
+    public var sharedStates: [Int: EncodedState]
     public var serverState: ServerState
     public var record: RoundRecord
     public var clients: [ClientRecord]
@@ -24,18 +36,24 @@ public struct Checkpoint: Codable, Sendable {
         self.fingerprint = String(format: "%016llx", fingerprint)
         self.runID = String(runID, radix: 16)
         self.round = round
-        var data = Data(capacity: 4 * engine.weights.count)
-        for w in engine.weights { withUnsafeBytes(of: w.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
-        weights = data
-        sharedStates = engine.sharedStates
+        weights = Float32LE.data(engine.weights)
+        sharedStates = engine.sharedStates.mapValues(EncodedState.init)
         serverState = engine.serverState
         self.record = record
         self.clients = clients
     }
 
-    public var weightValues: [Float] {
-        weights.withUnsafeBytes { raw in
-            (0..<(weights.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+    public var weightValues: [Float] { Float32LE.values(weights) }
+
+    /// The shared states decoded; `template(group)` is a fresh state of that group's optimizer.
+    public func decodedSharedStates(template: (Int) -> OptimizerState) throws -> [Int: OptimizerState] {
+        try sharedStates.reduce(into: [:]) { result, entry in
+            do {
+                result[entry.key] = try OptimizerStateCoding.decode(header: [UInt8](entry.value.header), data: [UInt8](entry.value.data),
+                                                                    template: template(entry.key), requireFinite: true)
+            } catch {
+                throw RunInputError("checkpoint.json: the shared optimizer state of group \(entry.key) does not fit its optimizer: \(error)")
+            }
         }
     }
 

@@ -23,7 +23,7 @@ public enum InProcessRun {
         var observers: [RunObserver] = [CheckpointRecorder(run: directory.url, fingerprint: prepared.fingerprint, runID: runID),
                                         RunDirectoryRecorder(directory)]
         if let progress { observers.append(ProgressPrinter(total: t.rounds, print: progress)) }
-        let driver = RunDriver(prepared: prepared, pool: pool, mode: .inProcess, resume: resume, events: events, observers: observers)
+        let driver = try RunDriver(prepared: prepared, pool: pool, mode: .inProcess, resume: resume, events: events, observers: observers)
         return try driver.run(shouldStop: shouldStop)
     }
 
@@ -33,7 +33,7 @@ public enum InProcessRun {
         let clients = prepared.makeClients(0..<prepared.topology.clients.count)
         let pool = InProcessPool(clients: (0..<prepared.topology.clients.count).map { clients[$0]! })
         let collector = RecordCollector()
-        let driver = RunDriver(prepared: prepared, pool: pool, mode: .inProcess, resume: nil,
+        let driver = try RunDriver(prepared: prepared, pool: pool, mode: .inProcess, resume: nil,
                                events: EventLog(file: nil, prefix: "run", echo: false), observers: [collector])
         _ = try driver.run()
         return collector.records

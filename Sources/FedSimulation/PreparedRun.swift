@@ -4,6 +4,7 @@ import FedCore
 import FedData
 import FedModels
 import FedOptim
+import FedWire
 import Foundation
 
 /// A problem with a run's inputs found while preparing it (data files, initial weights,
@@ -152,13 +153,17 @@ public struct PreparedRun: Sendable {
         guard data.count == 4 * count else {
             throw RunInputError("model.init: \(path) has \(data.count) bytes; raw Float32 weights for this model take \(4 * count)")
         }
-        let values = data.withUnsafeBytes { raw in
-            (0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
-        }
+        let values = Float32LE.values(data)
         if let bad = values.firstIndex(where: { !$0.isFinite }) {
             throw RunInputError("model.init: \(path): weight \(bad) is not finite")
         }
         return values
+    }
+
+    /// A fresh optimizer state of group `group`'s optimizer: the template that encoded states
+    /// of that group are decoded against.
+    public func freshState(group: Int) -> OptimizerState {
+        Optimizer(groups[group].optimizer, layout: model.layout).initialState(params: [Float](repeating: 0, count: model.parameterCount))
     }
 
     /// The virtual clients `ids` (a client process hosts a subset; the single-process run all).

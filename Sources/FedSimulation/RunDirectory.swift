@@ -1,5 +1,6 @@
 import FedTopology
 import FedCoordinator
+import FedWire
 import Foundation
 
 /// The directory a run writes: `topology.yaml` (resolved), `partition.txt`, `rounds.jsonl`,
@@ -111,9 +112,7 @@ public final class RunDirectory {
 
     /// Writes the final weights (raw little-endian Float32) and a summary, then closes the files.
     public func finish(weights: [Float], summary: RunSummary) throws {
-        var bytes = Data(capacity: 4 * weights.count)
-        for w in weights { withUnsafeBytes(of: w.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
-        try RunDirectory.writeAtomically(bytes, to: url.appendingPathComponent("final_weights.f32"))
+        try RunDirectory.writeAtomically(Float32LE.data(weights), to: url.appendingPathComponent("final_weights.f32"))
         try RunDirectory.writeAtomically(summary.encoded(), to: url.appendingPathComponent("summary.json"))
         try? rounds.close(); try? roundsCSV.close(); try? clients.close()
     }

@@ -42,7 +42,7 @@ public final class RunDriver {
     /// - Parameters:
     ///   - resume: continue after this checkpoint's round (its weights and states are restored).
     public init(prepared: PreparedRun, pool: ClientPool, mode: RunSummary.Mode, resume: Checkpoint?, events: EventLog,
-                observers: [RunObserver]) {
+                observers: [RunObserver]) throws {
         let t = prepared.topology
         self.prepared = prepared
         self.mode = mode
@@ -55,7 +55,11 @@ public final class RunDriver {
             server: t.server, groupOfClient: prepared.groupOfClient, policyOfGroup: prepared.groups.map(\.state),
             stateAggregation: t.clients.stateAggregation, pool: pool)
         if let resume {
-            engine.restore(weights: resume.weightValues, sharedStates: resume.sharedStates, serverState: resume.serverState)
+            guard resume.weights.count == 4 * prepared.model.parameterCount else {
+                throw RunInputError("checkpoint.json holds \(resume.weights.count / 4) weights; the model has \(prepared.model.parameterCount)")
+            }
+            engine.restore(weights: resume.weightValues, sharedStates: try resume.decodedSharedStates(template: prepared.freshState),
+                           serverState: resume.serverState)
         }
     }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import FedBench
 import FedCluster
 import FedProtocol
+import FedWire
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -58,6 +58,19 @@ final class ResumeTests: XCTestCase {
         XCTAssertEqual(clients.count, 200 * 5, "one line per participant per round, none twice")
     }
 
+    /// Under the *aggregate* policy the checkpoint carries the averaged optimizer state (and
+    /// FedAdam's server state): a killed run resumes to the same numbers.
+    func testAnAggregatePolicyRunResumesWithItsSharedState() throws {
+        let settings = [Fedsim.topology("quickstart.yaml"), "--rounds", "120", "--quiet", "--set", "clients.state=aggregate",
+                        "--set", "server={strategy: fedadam, lr: 0.01}"]
+        let reference = dir.appendingPathComponent("reference"), run = dir.appendingPathComponent("run")
+        XCTAssertEqual(try Fedsim.run(["run"] + settings + ["--out", reference.path]).status, 0)
+        XCTAssertEqual(try interrupt(["run"] + settings + ["--out", run.path], run: run, after: 20, with: SIGKILL), SIGKILL)
+        let resumed = try Fedsim.run(["run", "--resume", run.path, "--quiet"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(Fedsim.hashes(run), Fedsim.hashes(reference))
+    }
+
     func testResumeRefusesWhatIsNotARunAndFlagsThatDoNotFit() throws {
         let r = try Fedsim.run(["run", "--resume", dir.path])
         XCTAssertEqual(r.status, 2)

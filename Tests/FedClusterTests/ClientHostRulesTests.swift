@@ -2,6 +2,7 @@
 import FedProtocol
 import FedSimulation
 import FedTransportMemory
+import FedWire
 import Foundation
 import XCTest
 
@@ -49,7 +50,7 @@ final class ClientHostRulesTests: XCTestCase {
     }
 
     func testWrongRunVersionOrIdsEndWithStatus2() throws {
-        for code: UInt16 in [2, 3, 4] {
+        for code: ProtocolErrorCode in [.wrongRun, .unsupportedVersion, .clientIDsOutOfRange] {
             let h = try host()
             coordinator.reply = { _, message in
                 if case .hello = message { return [.error(code: code, message: "no")] }
@@ -66,7 +67,7 @@ final class ClientHostRulesTests: XCTestCase {
             switch message {
             case .hello:
                 helloes += 1
-                return helloes == 1 ? [.error(code: 1, message: "unknown peer")] : [.shutdown]
+                return helloes == 1 ? [.error(code: .unknownPeer, message: "unknown peer")] : [.shutdown]
             default: return []
             }
         }
@@ -87,7 +88,7 @@ final class ClientHostRulesTests: XCTestCase {
         }
         XCTAssertEqual(try h.run(), 0)
         let errors = coordinator.received.compactMap { if case let .error(code, _) = $0.message { code } else { nil } }
-        XCTAssertEqual(errors, [5])
+        XCTAssertEqual(errors, [.clientNotHosted])
     }
 
     func testASilentCoordinatorMeansReconnectingWithDoublingBackoff() throws {

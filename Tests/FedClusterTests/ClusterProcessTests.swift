@@ -1,10 +1,11 @@
-import FedTopology
 import FedProtocol
 import FedSimulation
+import FedTestSupport
+import FedTopology
 import FedTransport
 import FedTransportZMQ
+import FedWire
 import Foundation
-import FedTestSupport
 import XCTest
 
 struct TimedOut: Error, CustomStringConvertible {
@@ -150,7 +151,7 @@ final class ClusterProcessTests: XCTestCase {
         let topology = try Topology.load(file: quickstart, overrides: Array(settings.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)))
         let p = 64 * 32 + 32 + 32 * 10 + 10
         let fingerprint = try PreparedRun.prepare(topology).fingerprint
-        let codec = WireCodec(fingerprint: fingerprint, parameterCount: p) { _ in nil }
+        let codec = WireCodec(fingerprint: fingerprint, parameterCount: p)
         let context = try ZMQContext()
         let socket = try ZMQSocket(context: context, kind: .dealer)
         try socket.setRoutingID("hostile")
@@ -161,7 +162,7 @@ final class ClusterProcessTests: XCTestCase {
         nan[1].replaceSubrange(40..<44, with: withUnsafeBytes(of: Float.nan.bitPattern.littleEndian, Array.init))
         var wrongVersion = update
         wrongVersion[0][4] = 9
-        let wrongRun = WireCodec(fingerprint: fingerprint ^ 1, parameterCount: p) { _ in nil }.encode(.heartbeat).map(\.received)
+        let wrongRun = WireCodec(fingerprint: fingerprint ^ 1, parameterCount: p).encode(.heartbeat).map(\.received)
         update[1].removeLast(7)
         let garbage: [[Frame]] = [
             [Array("hello there, this is not FedSim".utf8)], [[0x46, 0x53]], nan, wrongVersion, wrongRun, update,

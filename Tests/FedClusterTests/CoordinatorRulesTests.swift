@@ -3,6 +3,7 @@ import FedProtocol
 import FedSimulation
 import FedTransport
 import FedTransportMemory
+import FedWire
 import Foundation
 import XCTest
 
@@ -144,7 +145,7 @@ final class CoordinatorRulesTests: XCTestCase {
         a.hello()
         try c.waitForClients()
         let hostile = network.dealer(id: "hostile")
-        let other = WireCodec(fingerprint: prepared.fingerprint ^ 1, parameterCount: prepared.model.parameterCount) { _ in nil }
+        let other = WireCodec(fingerprint: prepared.fingerprint ^ 1, parameterCount: prepared.model.parameterCount)
         var wrongVersion = wire.codec.encode(.heartbeat).map(\.received)
         wrongVersion[0][4] = 9
         let inputs: [[Frame]] = [
@@ -164,11 +165,11 @@ final class CoordinatorRulesTests: XCTestCase {
         XCTAssertEqual(counts["rejected.unknown_peer"], 1)
         XCTAssertEqual(counts["rejected.bad_hello"], 1)
         XCTAssertEqual(counts["rejected.unexpected_kind"], 1)
-        var replies: [UInt16] = []
+        var replies: [ProtocolErrorCode] = []
         while let frames = hostile.take() {
             if case let .error(code, _)? = try? wire.codec.decode(frames) { replies.append(code) }
         }
-        XCTAssertEqual(replies, [3, 2, 1, 4], "wrong version, wrong run, unknown peer, ids out of range")
+        XCTAssertEqual(replies, [.unsupportedVersion, .wrongRun, .unknownPeer, .clientIDsOutOfRange])
     }
 
     func testIdlePeersGetHeartbeatsAndShutdownReachesEveryLivePeer() throws {

@@ -1,7 +1,8 @@
-import FedTopology
 import FedProtocol
 import FedSimulation
+import FedTopology
 import FedTransportMemory
+import FedWire
 import Foundation
 
 /// A small prepared run for protocol tests: 8 clients on blobs, 4 per round.

@@ -1,13 +1,14 @@
 import FedOptim
 import FedProtocol
 import FedTransport
+import FedWire
 import XCTest
 
 final class WireCodecTests: XCTestCase {
     let p = 6
     lazy var optimizer = Optimizer(OptimizerSpec(.adamw), layout: .flat(p))
     lazy var template = optimizer.initialState(params: [Float](repeating: 0, count: p))
-    lazy var codec = WireCodec(fingerprint: 0xABCD, parameterCount: p) { [shape = WireCodec.shape(of: template)] id in id == 1 ? shape : nil }
+    lazy var codec = WireCodec(fingerprint: 0xABCD, parameterCount: p)
 
     private func frames(_ m: WireMessage, _ c: WireCodec? = nil) -> [Frame] { (c ?? codec).encode(m).map(\.received) }
     private func decode(_ f: [Frame]) throws -> WireMessage { try codec.decode(f, stateTemplate: { [template] id in id == 1 ? template : nil }) }
@@ -22,7 +23,7 @@ final class WireCodecTests: XCTestCase {
             .task(ClientTask(round: 2, clientID: 1, globalWeights: [1, 2, 3, 4, 5, 6], sharedState: state)),
             .update(ClientUpdate(round: 9, clientID: 1, sampleCount: 12, delta: [0.5, 0, 0, 0, 0, -1], trainLoss: 0.25, steps: 3, state: state)),
             .update(ClientUpdate(round: 9, clientID: 0, sampleCount: 1, delta: [0, 0, 0, 0, 0, 1], trainLoss: 2, steps: 1, state: nil)),
-            .heartbeat, .error(code: 7, message: "boom ✓"), .shutdown,
+            .heartbeat, .error(code: .other(7), message: "boom ✓"), .shutdown,
         ]
         for m in messages { XCTAssertEqual(try decode(frames(m)), m, m.kindName) }
         // The header layout of docs/PROTOCOL.md.
@@ -43,7 +44,7 @@ final class WireCodecTests: XCTestCase {
         nan[1].replaceSubrange(8..<12, with: withUnsafeBytes(of: Float.nan.bitPattern.littleEndian, Array.init))
         var inf = task
         inf[1].replaceSubrange(0..<4, with: withUnsafeBytes(of: Float.infinity.bitPattern.littleEndian, Array.init))
-        let other = WireCodec(fingerprint: 0x1234, parameterCount: p) { _ in nil }
+        let other = WireCodec(fingerprint: 0x1234, parameterCount: p)
         let cases: [([Frame], ProtocolError)] = [
             ([], .truncatedHeader(bytes: 0)),
             ([[1, 2, 3]], .truncatedHeader(bytes: 3)),
