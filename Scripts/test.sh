@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs FedSim's whole test suite on a fresh machine: installs missing system packages, builds,
-# and runs `swift test`. Extra arguments go to `swift test` (e.g. --filter TorchReference).
+# Runs FedSim's whole test suite on a fresh machine: installs missing system packages, checks
+# formatting (Scripts/format.sh --check), builds, and runs `swift test`. Extra arguments go to
+# `swift test` (e.g. --filter TorchReference).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/install-deps.sh
+Scripts/format.sh --check
 swift build --build-tests
 swift test --skip-build "$@"

@@ -61,8 +61,9 @@ public struct OptimizerBenchmark {
             let nsPerParam = best / Double(n)
             let bytes = OptimizerBenchmark.bytesPerParameter(state)
             let gbps = Double(bytes) / nsPerParam
-            print(pad(label, 22) + pad(String(format: "%.3f", nsPerParam), 10) + pad("\(bytes)", 9)
-                  + pad(String(format: "%.2f", gbps), 8) + String(format: "%.2f", gbps / triad))
+            print(
+                pad(label, 22) + pad(String(format: "%.3f", nsPerParam), 10) + pad("\(bytes)", 9)
+                    + pad(String(format: "%.2f", gbps), 8) + String(format: "%.2f", gbps / triad))
         }
     }
 
@@ -97,8 +98,10 @@ public struct OptimizerBenchmark {
 
 enum Triad {
     @inline(never)
-    static func run(_ a: UnsafeMutableBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>,
-                    _ c: UnsafeBufferPointer<Float>, _ s: Float) {
+    static func run(
+        _ a: UnsafeMutableBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>,
+        _ c: UnsafeBufferPointer<Float>, _ s: Float
+    ) {
         for i in 0..<a.count { a[i] = b[i] + s * c[i] }
     }
 }

@@ -28,9 +28,12 @@ public final class ClientHost {
     private let shouldStop: () -> Bool
     private var connection = 0
 
-    init(dial: @escaping (_ n: Int) throws -> MessageSocket, clock: RunClock = SystemClock(), spec: ClusterSpec, wire: RunWire,
-         worker: TrainingWorker, ranges: [ClosedRange<Int>], snapshots: SnapshotStore?, events: EventLog,
-         shouldStop: @escaping () -> Bool = { false }) {
+    init(
+        dial: @escaping (_ n: Int) throws -> MessageSocket, clock: RunClock = SystemClock(), spec: ClusterSpec,
+        wire: RunWire,
+        worker: TrainingWorker, ranges: [ClosedRange<Int>], snapshots: SnapshotStore?, events: EventLog,
+        shouldStop: @escaping () -> Bool = { false }
+    ) {
         self.dial = dial
         self.clock = clock
         self.spec = spec
@@ -45,28 +48,31 @@ public final class ClientHost {
     /// The run instance the coordinator named in WELCOME; snapshots are restored for it.
     private var runID: UInt64?
 
-
     /// Runs until SHUTDOWN (returns 0) or a fatal error from the coordinator (returns 2), or
     /// until `shouldStop` (returns 130).
     public func run() throws -> Int32 {
         defer { worker.submit(.stop) }
         var socket = try connect()
-        var lastHeard = clock.now, lastSent = clock.now
+        var lastHeard = clock.now
+        var lastSent = clock.now
         var backoff = 1.0
         while true {
             if shouldStop() { return 130 }
             // Updates the worker finished go out first.
             for outcome in worker.take() {
                 switch outcome {
-                case let .update(update):
+                case .update(let update):
                     try send(.update(update), on: socket)
                     lastSent = clock.now
-                case let .restored(count):
-                    if count > 0, let snapshots { events.log("restored the optimizer state of \(count) client(s) from \(snapshots.directory.path)") }
-                case let .snapshotFailed(error):
+                case .restored(let count):
+                    if count > 0, let snapshots {
+                        events.log(
+                            "restored the optimizer state of \(count) client(s) from \(snapshots.directory.path)")
+                    }
+                case .snapshotFailed(let error):
                     events.log("could not snapshot a client's optimizer state: \(error)")
                     events.count("snapshot_failures")
-                case let .fatal(error):
+                case .fatal(let error):
                     events.log("error: \(error)")
                     return 2
                 }
@@ -85,16 +91,18 @@ public final class ClientHost {
                     continue
                 }
                 switch message {
-                case let .welcome(_, id):
+                case .welcome(_, let id):
                     backoff = 1
                     if id != runID {
                         runID = id
                         worker.submit(.restore(runID: id))
                     }
-                case let .task(task):
+                case .task(let task):
                     guard ranges.contains(where: { $0.contains(task.clientID) }) else {
                         events.log("rejected a task for client \(task.clientID), which this process does not host")
-                        try send(.error(code: .clientNotHosted, message: "client \(task.clientID) is not hosted here"), on: socket)
+                        try send(
+                            .error(code: .clientNotHosted, message: "client \(task.clientID) is not hosted here"),
+                            on: socket)
                         continue
                     }
                     worker.submit(.train(task, runID: runID ?? 0))
@@ -102,7 +110,7 @@ public final class ClientHost {
                     break
                 case .shutdown:
                     return 0
-                case let .error(code, text):
+                case .error(let code, let text):
                     events.log("coordinator error \(code): \(text)")
                     if code == .unknownPeer { try send(.hello(ranges: ranges), on: socket) }  // it restarted
                     if code.isFatal { return 2 }  // wrong run, version or ids
@@ -110,7 +118,10 @@ public final class ClientHost {
                     events.log("rejected a \(message.kindName) from the coordinator")
                 }
             } else if now - lastHeard > spec.heartbeatInterval * Double(spec.liveness) {
-                events.log("coordinator silent for \(String(format: "%.1f", now - lastHeard)) s; reconnecting in \(Int(backoff)) s")
+                events.log(
+                    "coordinator silent for \(String(format: "%.1f", now - lastHeard)) s; reconnecting in "
+                        + "\(Int(backoff)) s"
+                )
                 socket.close()
                 let wakeUp = clock.now + backoff
                 while clock.now < wakeUp {
@@ -143,22 +154,30 @@ public final class ClientHost {
 extension ClientHost {
     /// A host for the clients in `ranges` of a prepared run, restoring their snapshots from
     /// `stateDirectory`; `dial` opens each connection to the coordinator.
-    public static func make(prepared: PreparedRun, ranges: [ClosedRange<Int>], stateDirectory: URL?, events: EventLog,
-                            clock: RunClock = SystemClock(), shouldStop: @escaping () -> Bool,
-                            dial: @escaping (_ connection: Int) throws -> MessageSocket) throws -> ClientHost {
+    public static func make(
+        prepared: PreparedRun, ranges: [ClosedRange<Int>], stateDirectory: URL?, events: EventLog,
+        clock: RunClock = SystemClock(), shouldStop: @escaping () -> Bool,
+        dial: @escaping (_ connection: Int) throws -> MessageSocket
+    ) throws -> ClientHost {
         let store = try stateDirectory.map { try SnapshotStore(directory: $0, fingerprint: prepared.fingerprint) }
         let worker = TrainingWorker(prepared: prepared, ids: ranges.flatMap { Array($0) }, snapshots: store)
-        return ClientHost(dial: dial, clock: clock, spec: prepared.topology.cluster, wire: RunWire(prepared), worker: worker,
-                          ranges: ranges, snapshots: store, events: events, shouldStop: shouldStop)
+        return ClientHost(
+            dial: dial, clock: clock, spec: prepared.topology.cluster, wire: RunWire(prepared), worker: worker,
+            ranges: ranges, snapshots: store, events: events, shouldStop: shouldStop)
     }
 
     /// A host whose connections are ZeroMQ DEALER sockets to `endpoint`, each with a readable
     /// routing id (`clients-A-B-pid<PID>-c<n>`).
-    public static func make(prepared: PreparedRun, ranges: [ClosedRange<Int>], context: ZMQContext, endpoint: String,
-                            stateDirectory: URL?, events: EventLog, shouldStop: @escaping () -> Bool) throws -> ClientHost {
+    public static func make(
+        prepared: PreparedRun, ranges: [ClosedRange<Int>], context: ZMQContext, endpoint: String,
+        stateDirectory: URL?, events: EventLog, shouldStop: @escaping () -> Bool
+    ) throws -> ClientHost {
         let maxFrame = RunWire(prepared).codec.maxFrameBytes
-        let first = ranges.first!.lowerBound, last = ranges.last!.upperBound
-        return try make(prepared: prepared, ranges: ranges, stateDirectory: stateDirectory, events: events, shouldStop: shouldStop) {
+        let first = ranges.first!.lowerBound
+        let last = ranges.last!.upperBound
+        return try make(
+            prepared: prepared, ranges: ranges, stateDirectory: stateDirectory, events: events, shouldStop: shouldStop
+        ) {
             let socket = try ZMQSocket(context: context, kind: .dealer)
             try socket.setRoutingID("clients-\(first)-\(last)-pid\(getpid())-c\($0)")
             try socket.setMaxMessageSize(maxFrame)

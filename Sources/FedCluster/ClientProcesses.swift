@@ -12,26 +12,39 @@ public final class ClientProcesses {
     /// This executable's path.
     public static var executable: URL { URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath() }
 
-    public func start(topology: String, overrides: [String], ranges: [ClosedRange<Int>], endpoint: String, stateDirectory: URL) throws {
+    public func start(
+        topology: String, overrides: [String], ranges: [ClosedRange<Int>], endpoint: String, stateDirectory: URL
+    ) throws {
         for range in ranges {
             let process = Process()
             process.executableURL = ClientProcesses.executable
-            process.arguments = ["client", topology, "--clients", "\(range.lowerBound)-\(range.upperBound)", "--connect", endpoint,
-                                 "--state-dir", stateDirectory.path, "--exit-with-parent"] + overrides.flatMap { ["--set", $0] }
+            process.arguments =
+                [
+                    "client", topology, "--clients", "\(range.lowerBound)-\(range.upperBound)", "--connect", endpoint,
+                    "--state-dir", stateDirectory.path, "--exit-with-parent",
+                ] + overrides.flatMap { ["--set", $0] }
             try process.run()
             children.append((range, process))
         }
-        events.log("started \(ranges.count) client process(es): " + children.map { "pid \($0.process.processIdentifier) (clients \($0.range.lowerBound)-\($0.range.upperBound))" }.joined(separator: ", "))
+        events.log(
+            "started \(ranges.count) client process(es): "
+                + children.map {
+                    "pid \($0.process.processIdentifier) (clients \($0.range.lowerBound)-\($0.range.upperBound))"
+                }.joined(separator: ", "))
     }
 
     /// Waits up to `grace` seconds for the children to exit, then terminates (and finally kills)
     /// the rest. Returns when no child is left.
     public func stop(grace: Double) {
         let deadline = Date().addingTimeInterval(grace)
-        while children.contains(where: { $0.process.isRunning }) && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        while children.contains(where: { $0.process.isRunning }) && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
         for child in children where child.process.isRunning { kill(child.process.processIdentifier, SIGTERM) }
         let hard = Date().addingTimeInterval(2)
-        while children.contains(where: { $0.process.isRunning }) && Date() < hard { Thread.sleep(forTimeInterval: 0.05) }
+        while children.contains(where: { $0.process.isRunning }) && Date() < hard {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
         for child in children where child.process.isRunning { kill(child.process.processIdentifier, SIGKILL) }
         for child in children { child.process.waitUntilExit() }
     }

@@ -10,14 +10,17 @@ public final class ClientThreads: Sendable {
 
     public init() {}
 
-    public func start(prepared: PreparedRun, ranges: [ClosedRange<Int>], context: ZMQContext, endpoint: String,
-                      stateDirectory: URL, stop: StopSignal) {
+    public func start(
+        prepared: PreparedRun, ranges: [ClosedRange<Int>], context: ZMQContext, endpoint: String,
+        stateDirectory: URL, stop: StopSignal
+    ) {
         for range in ranges {
             let thread = Thread { [self] in
                 let events = EventLog(file: nil, prefix: "clients \(range.lowerBound)-\(range.upperBound)")
                 do {
-                    let host = try ClientHost.make(prepared: prepared, ranges: [range], context: context, endpoint: endpoint,
-                                                   stateDirectory: stateDirectory, events: events, shouldStop: { stop.isSet })
+                    let host = try ClientHost.make(
+                        prepared: prepared, ranges: [range], context: context, endpoint: endpoint,
+                        stateDirectory: stateDirectory, events: events, shouldStop: { stop.isSet })
                     let status = try host.run()
                     finished.withLock { $0.append(status) }
                 } catch {

@@ -16,11 +16,14 @@ public enum ClusterError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .joinTimeout(missing):
+        case .joinTimeout(let missing):
             let shown = missing.prefix(10).map(String.init).joined(separator: ", ")
-            return "clients \(shown)\(missing.count > 10 ? " … (\(missing.count) in all)" : "") did not join before cluster.join_timeout"
-        case let .quorum(round, got, needed):
-            return "round \(round): \(got) update(s) arrived, the quorum needs \(needed) (cluster.quorum, cluster.retries)"
+            return
+                "clients \(shown)\(missing.count > 10 ? " … (\(missing.count) in all)" : "") did not join before "
+                + "cluster.join_timeout"
+        case .quorum(let round, let got, let needed):
+            return
+                "round \(round): \(got) update(s) arrived, the quorum needs \(needed) (cluster.quorum, cluster.retries)"
         case .interrupted:
             return "interrupted"
         }
@@ -67,9 +70,11 @@ public final class ClusterCoordinator: ClientPool {
     ///     aggregated states); nil for clients whose policy is not *aggregate*.
     ///   - shouldStop: polled while waiting; true ends the wait with `ClusterError.interrupted`.
     ///   - socket: a bound ROUTER socket (frame 0 of every message is the peer's routing id).
-    public init(socket: MessageSocket, boundEndpoint: String, codec: WireCodec, spec: ClusterSpec, clientCount: Int,
-                events: EventLog, roundsCompleted: Int = 0, runID: UInt64, stateTemplate: @escaping (Int) -> OptimizerState?,
-                clock: RunClock = SystemClock(), shouldStop: @escaping () -> Bool = { false }) {
+    public init(
+        socket: MessageSocket, boundEndpoint: String, codec: WireCodec, spec: ClusterSpec, clientCount: Int,
+        events: EventLog, roundsCompleted: Int = 0, runID: UInt64, stateTemplate: @escaping (Int) -> OptimizerState?,
+        clock: RunClock = SystemClock(), shouldStop: @escaping () -> Bool = { false }
+    ) {
         self.socket = socket
         self.boundEndpoint = boundEndpoint
         self.clock = clock
@@ -84,17 +89,20 @@ public final class ClusterCoordinator: ClientPool {
     }
 
     /// A coordinator on a ZeroMQ ROUTER bound to `endpoint` (ROUTER_MANDATORY, frame limit set).
-    public static func bind(context: ZMQContext, endpoint: String, codec: WireCodec, spec: ClusterSpec, clientCount: Int,
-                            events: EventLog, roundsCompleted: Int, runID: UInt64, stateTemplate: @escaping (Int) -> OptimizerState?,
-                            shouldStop: @escaping () -> Bool) throws -> ClusterCoordinator {
+    public static func bind(
+        context: ZMQContext, endpoint: String, codec: WireCodec, spec: ClusterSpec, clientCount: Int,
+        events: EventLog, roundsCompleted: Int, runID: UInt64, stateTemplate: @escaping (Int) -> OptimizerState?,
+        shouldStop: @escaping () -> Bool
+    ) throws -> ClusterCoordinator {
         let socket = try ZMQSocket(context: context, kind: .router)
         try socket.setRouterMandatory()
         try socket.setMaxMessageSize(codec.maxFrameBytes)
         try socket.setLinger(1)  // at shutdown, up to a second to deliver SHUTDOWN
         let bound = try socket.bind(endpoint)
-        return ClusterCoordinator(socket: socket, boundEndpoint: bound, codec: codec, spec: spec, clientCount: clientCount,
-                                  events: events, roundsCompleted: roundsCompleted, runID: runID, stateTemplate: stateTemplate,
-                                  shouldStop: shouldStop)
+        return ClusterCoordinator(
+            socket: socket, boundEndpoint: bound, codec: codec, spec: spec, clientCount: clientCount,
+            events: events, roundsCompleted: roundsCompleted, runID: runID, stateTemplate: stateTemplate,
+            shouldStop: shouldStop)
     }
 
     /// Waits until every client id is hosted by a joined process.
@@ -103,7 +111,9 @@ public final class ClusterCoordinator: ClientPool {
         while owner.count < clientCount {
             if shouldStop() { throw ClusterError.interrupted }
             let now = clock.now
-            if now >= deadline { throw ClusterError.joinTimeout(missing: (0..<clientCount).filter { owner[$0] == nil }) }
+            if now >= deadline {
+                throw ClusterError.joinTimeout(missing: (0..<clientCount).filter { owner[$0] == nil })
+            }
             try pump(timeout: min(spec.heartbeatInterval, deadline - now))
         }
         events.log("all \(clientCount) clients joined from \(peers.values.filter(\.alive).count) process(es)")
@@ -117,7 +127,10 @@ public final class ClusterCoordinator: ClientPool {
             let updates = try collect(tasks, round: round)
             if updates.count >= needed { return updates }
             got = updates.count
-            events.log("round \(round): quorum not met (\(updates.count) of \(needed) needed), attempt \(attempt + 1) of \(spec.retries + 1)")
+            events.log(
+                "round \(round): quorum not met (\(updates.count) of \(needed) needed), attempt \(attempt + 1) of "
+                    + "\(spec.retries + 1)"
+            )
             events.count("quorum_failures")
             if spec.onQuorumFailure == .stop { break }
         }
@@ -149,14 +162,19 @@ public final class ClusterCoordinator: ClientPool {
             let now = clock.now
             if now >= deadline {
                 let missing = state.pending.keys.sorted().prefix(10).map(String.init).joined(separator: ", ")
-                events.log("round \(round): deadline passed with \(state.pending.count) update(s) missing (clients \(missing))")
+                events.log(
+                    "round \(round): deadline passed with \(state.pending.count) update(s) missing (clients \(missing))"
+                )
                 events.count("deadline_misses", by: state.pending.count)
                 break
             }
             let orphaned = state.pending.keys.allSatisfy { id in owner[id].flatMap { peers[$0]?.alive } != true }
             if orphaned && state.accepted.count >= needed {
                 let ids = state.pending.keys.sorted().map(String.init).joined(separator: ", ")
-                events.log("round \(round): the processes of clients \(ids) are dead; aggregating \(state.accepted.count) update(s)")
+                events.log(
+                    "round \(round): the processes of clients \(ids) are dead; aggregating \(state.accepted.count) "
+                        + "update(s)"
+                )
                 break
             }
             try pump(timeout: min(spec.heartbeatInterval / 2, deadline - now))
@@ -195,8 +213,12 @@ public final class ClusterCoordinator: ClientPool {
         } catch let error as ProtocolError {
             events.log("rejected a message from \(who): \(error)")
             events.count("rejected.\(error.counterName)")
-            if case .fingerprintMismatch = error { _ = try? send(.error(code: .wrongRun, message: "\(error)"), to: identity) }
-            if case .unsupportedVersion = error { _ = try? send(.error(code: .unsupportedVersion, message: "\(error)"), to: identity) }
+            if case .fingerprintMismatch = error {
+                _ = try? send(.error(code: .wrongRun, message: "\(error)"), to: identity)
+            }
+            if case .unsupportedVersion = error {
+                _ = try? send(.error(code: .unsupportedVersion, message: "\(error)"), to: identity)
+            }
             return
         } catch {
             events.log("rejected a message from \(who): \(error)")
@@ -204,7 +226,7 @@ public final class ClusterCoordinator: ClientPool {
             return
         }
         let now = clock.now
-        if case let .hello(ranges) = message {
+        if case .hello(let ranges) = message {
             register(identity, who: who, ranges: ranges)
             return
         }
@@ -222,9 +244,9 @@ public final class ClusterCoordinator: ClientPool {
         switch message {
         case .heartbeat:
             break
-        case let .error(code, text):
+        case .error(let code, let text):
             events.log("\(who) reports error \(code): \(text)")
-        case let .update(update):
+        case .update(let update):
             accept(update, from: identity, who: who)
         case .hello, .welcome, .task, .shutdown:
             events.log("rejected a \(message.kindName) from \(who): clients do not send it")
@@ -242,23 +264,32 @@ public final class ClusterCoordinator: ClientPool {
                     owner[id] = identity
                 }
             }
-            let ids = ranges.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ",")
-            events.log("\(who) joined with clients \(ids)" + (moved > 0 ? " (\(moved) moved from an earlier process)" : ""))
+            let ids = ranges.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }.joined(
+                separator: ",")
+            events.log(
+                "\(who) joined with clients \(ids)" + (moved > 0 ? " (\(moved) moved from an earlier process)" : ""))
             _ = try? send(.welcome(roundsCompleted: roundsCompleted, runID: runID), to: identity)
             for task in (active?.pending.values).map(Array.init) ?? [] where owner[task.clientID] == identity {
                 sendTask(task)
             }
             return
         }
-        events.log("rejected HELLO from \(who): client range \(bad.lowerBound)-\(bad.upperBound) is outside 0-\(clientCount - 1)")
+        events.log(
+            "rejected HELLO from \(who): client range \(bad.lowerBound)-\(bad.upperBound) is outside "
+                + "0-\(clientCount - 1)"
+        )
         events.count("rejected.bad_hello")
-        _ = try? send(.error(code: .clientIDsOutOfRange, message: "client ids must be in 0-\(clientCount - 1)"), to: identity)
+        _ = try? send(
+            .error(code: .clientIDsOutOfRange, message: "client ids must be in 0-\(clientCount - 1)"), to: identity)
     }
 
     private func accept(_ update: ClientUpdate, from identity: Frame, who: String) {
         let id = update.clientID
         guard let state = active, update.round >= currentRound else {
-            events.log("dropped a late update from \(who) (client \(id), round \(update.round); now \(active == nil ? "between rounds" : "round \(currentRound)"))")
+            events.log(
+                "dropped a late update from \(who) (client \(id), round \(update.round); now "
+                    + "\(active == nil ? "between rounds" : "round \(currentRound)"))"
+            )
             events.count("late_updates")
             return
         }
@@ -273,7 +304,8 @@ public final class ClusterCoordinator: ClientPool {
             return
         }
         guard state.pending[id] != nil else {
-            events.log("rejected an update from \(who) for client \(id), which was not sampled in round \(currentRound)")
+            events.log(
+                "rejected an update from \(who) for client \(id), which was not sampled in round \(currentRound)")
             events.count("rejected.not_sampled")
             return
         }
@@ -284,7 +316,10 @@ public final class ClusterCoordinator: ClientPool {
         }
         let expectsState = stateTemplate(id) != nil
         guard (update.state != nil) == expectsState else {
-            events.log("rejected an update from \(who) for client \(id): optimizer state \(expectsState ? "missing" : "unexpected")")
+            events.log(
+                "rejected an update from \(who) for client \(id): optimizer state "
+                    + "\(expectsState ? "missing" : "unexpected")"
+            )
             events.count("rejected.bad_state")
             return
         }

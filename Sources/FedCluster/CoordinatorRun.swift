@@ -9,26 +9,34 @@ public enum CoordinatorRun {
     /// - Parameters:
     ///   - resume: the checkpoint to continue from (the run directory was reopened at its round).
     ///   - onBound: called with the endpoint actually bound, before waiting for clients.
-    public static func run(prepared: PreparedRun, directory: RunDirectory, context: ZMQContext, endpoint: String,
-                           resume: Checkpoint?, events: EventLog, shouldStop: @escaping () -> Bool,
-                           onBound: (String) -> Void = { _ in }, progress: ((String) -> Void)?) throws -> RunResult {
+    public static func run(
+        prepared: PreparedRun, directory: RunDirectory, context: ZMQContext, endpoint: String,
+        resume: Checkpoint?, events: EventLog, shouldStop: @escaping () -> Bool,
+        onBound: (String) -> Void = { _ in }, progress: ((String) -> Void)?
+    ) throws -> RunResult {
         let t = prepared.topology
         let wire = RunWire(prepared)
         // A fresh id names this run instance; a resumed run keeps its own.
         let runID = resume?.runIDValue ?? UInt64.random(in: 1...UInt64.max)
         let coordinator = try ClusterCoordinator.bind(
-            context: context, endpoint: endpoint, codec: wire.codec, spec: t.cluster, clientCount: t.clients.count, events: events,
-            roundsCompleted: resume?.round ?? 0, runID: runID, stateTemplate: wire.stateTemplate, shouldStop: shouldStop)
+            context: context, endpoint: endpoint, codec: wire.codec, spec: t.cluster, clientCount: t.clients.count,
+            events: events,
+            roundsCompleted: resume?.round ?? 0, runID: runID, stateTemplate: wire.stateTemplate, shouldStop: shouldStop
+        )
         // `endpoint` tells scripts (and client processes started by hand) where to connect.
-        try RunDirectory.writeAtomically(Data((coordinator.boundEndpoint + "\n").utf8), to: directory.url.appendingPathComponent("endpoint"))
+        try RunDirectory.writeAtomically(
+            Data((coordinator.boundEndpoint + "\n").utf8), to: directory.url.appendingPathComponent("endpoint"))
         onBound(coordinator.boundEndpoint)
         defer { coordinator.shutdown() }
         var observers: [RunObserver] = [
-            CheckpointRecorder(run: directory.url, fingerprint: prepared.fingerprint, runID: runID) { coordinator.finished(round: $0) },
+            CheckpointRecorder(run: directory.url, fingerprint: prepared.fingerprint, runID: runID) {
+                coordinator.finished(round: $0)
+            },
             RunDirectoryRecorder(directory),
         ]
         if let progress { observers.append(ProgressPrinter(total: t.rounds, print: progress)) }
-        let driver = try RunDriver(prepared: prepared, pool: coordinator, mode: .cluster, resume: resume, events: events, observers: observers)
+        let driver = try RunDriver(
+            prepared: prepared, pool: coordinator, mode: .cluster, resume: resume, events: events, observers: observers)
         return try driver.run(beforeFirstRound: { try coordinator.waitForClients() }, shouldStop: shouldStop)
     }
 }

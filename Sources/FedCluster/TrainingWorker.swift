@@ -46,7 +46,13 @@ final class TrainingWorker: Sendable {
     var isBusy: Bool { pending.load(ordering: .sequentiallyConsistent) > 0 }
 
     /// Outcomes so far, oldest first.
-    func take() -> [Outcome] { outcomes.withLock { let all = $0; $0 = []; return all } }
+    func take() -> [Outcome] {
+        outcomes.withLock {
+            let all = $0
+            $0 = []
+            return all
+        }
+    }
 
     private func work(prepared: PreparedRun, ids: [Int], snapshots: SnapshotStore?) {
         let clients = prepared.makeClients(ids)
@@ -58,14 +64,16 @@ final class TrainingWorker: Sendable {
             case .stop:
                 pending.subtract(1, ordering: .sequentiallyConsistent)
                 return
-            case let .restore(runID):
+            case .restore(let runID):
                 result = restore(clients, runID: runID, snapshots: snapshots)
-            case let .train(task, runID):
+            case .train(let task, let runID):
                 let client = clients[task.clientID]!  // the socket loop only submits hosted ids
                 let update = client.train(task)
                 outcomes.withLock { $0.append(.update(update)) }
                 if client.policy == .persist, let snapshots {
-                    do { try snapshots.save(client.snapshot, runID: runID) } catch { result = .snapshotFailed("\(error)") }
+                    do { try snapshots.save(client.snapshot, runID: runID) } catch {
+                        result = .snapshotFailed("\(error)")
+                    }
                 }
             }
             if let result { outcomes.withLock { $0.append(result) } }
@@ -78,9 +86,11 @@ final class TrainingWorker: Sendable {
         var restored = 0
         do {
             for (id, client) in clients {
-                let template = client.optimizer.initialState(params: [Float](repeating: 0, count: client.model.parameterCount))
+                let template = client.optimizer.initialState(
+                    params: [Float](repeating: 0, count: client.model.parameterCount))
                 let snapshot = try snapshots.load(client: id, template: template, runID: runID)
-                client.restore(snapshot ?? ClientSnapshot(client: id, state: nil, lastRound: nil, stateBeforeLastRound: nil))
+                client.restore(
+                    snapshot ?? ClientSnapshot(client: id, state: nil, lastRound: nil, stateBeforeLastRound: nil))
                 if snapshot != nil { restored += 1 }
             }
         } catch {

@@ -23,17 +23,21 @@ public enum TransportBenchmark {
             try? sender.connect(bound)
             _ = try? sender.send(codec.encode(.heartbeat))
             for i in 0..<count {
-                let update = ClientUpdate(round: 1, clientID: i, sampleCount: 10, delta: delta, trainLoss: 0.5, steps: 1, state: nil)
+                let update = ClientUpdate(
+                    round: 1, clientID: i, sampleCount: 10, delta: delta, trainLoss: 0.5, steps: 1, state: nil)
                 _ = try? sender.send(codec.encode(.update(update)))
             }
         }
         thread.start()
-        guard try receiver.receive(timeout: 10) != nil else { throw ZMQError(operation: "warm-up", code: ETIMEDOUT, message: "no connection") }
+        guard try receiver.receive(timeout: 10) != nil else {
+            throw ZMQError(operation: "warm-up", code: ETIMEDOUT, message: "no connection")
+        }
         let start = DispatchTime.now().uptimeNanoseconds
         var received = 0
         while received < count {
             guard let frames = try receiver.receive(timeout: 60) else {
-                throw ZMQError(operation: "benchmark", code: ETIMEDOUT, message: "only \(received) of \(count) messages arrived")
+                throw ZMQError(
+                    operation: "benchmark", code: ETIMEDOUT, message: "only \(received) of \(count) messages arrived")
             }
             guard case .update = try codec.decode(Array(frames.dropFirst())) else { continue }
             received += 1
@@ -44,27 +48,37 @@ public enum TransportBenchmark {
 
     public static func runTransport(parameterCount: Int, messages: Int, print: (String) -> Void) throws {
         let bytes = 4 * parameterCount
-        print("Delta transfer: \(parameterCount) parameters = \(bytes) bytes per message, \(messages) messages, one way, best of 3")
+        print(
+            "Delta transfer: \(parameterCount) parameters = \(bytes) bytes per message, \(messages) messages, one "
+                + "way, best of 3"
+        )
         print("endpoint     raw libzmq GB/s   FedSim UPDATE GB/s   FedSim / raw")
         for kind in ["tcp", "ipc"] {
-            var raw = 0.0, fed = 0.0
+            var raw = 0.0
+            var fed = 0.0
             for attempt in 0..<3 {
-                let endpoint = kind == "tcp" ? "tcp://127.0.0.1:*" : "ipc:///tmp/fedsim-bench-\(getpid())-\(attempt).ipc"
+                let endpoint =
+                    kind == "tcp" ? "tcp://127.0.0.1:*" : "ipc:///tmp/fedsim-bench-\(getpid())-\(attempt).ipc"
                 raw = max(raw, try RawThroughput.measure(endpoint: endpoint, bytes: bytes, count: messages))
-                let endpoint2 = kind == "tcp" ? "tcp://127.0.0.1:*" : "ipc:///tmp/fedsim-bench-\(getpid())-\(attempt)b.ipc"
+                let endpoint2 =
+                    kind == "tcp" ? "tcp://127.0.0.1:*" : "ipc:///tmp/fedsim-bench-\(getpid())-\(attempt)b.ipc"
                 fed = max(fed, try fedsimPath(endpoint: endpoint2, parameterCount: parameterCount, count: messages))
                 if kind == "ipc" {
                     try? FileManager.default.removeItem(atPath: "/tmp/fedsim-bench-\(getpid())-\(attempt).ipc")
                     try? FileManager.default.removeItem(atPath: "/tmp/fedsim-bench-\(getpid())-\(attempt)b.ipc")
                 }
             }
-            print(String(format: "%@          %8.2f          %8.2f             %.2f", kind, raw / 1e9, fed / 1e9, fed / raw))
+            print(
+                String(
+                    format: "%@          %8.2f          %8.2f             %.2f", kind, raw / 1e9, fed / 1e9, fed / raw))
         }
     }
 
     /// Per-round time of a topology: the single-process run (local training, aggregation and
     /// evaluation, no transport) beside the same rounds as a local cluster.
-    public static func runCluster(topologyFile: String, overrides: [String], executable: URL, print: (String) -> Void) throws {
+    public static func runCluster(
+        topologyFile: String, overrides: [String], executable: URL, print: (String) -> Void
+    ) throws {
         let topology = try Topology.load(file: topologyFile, overrides: overrides)
         let prepared = try PreparedRun.prepare(topology)
         let single = try InProcessRun.records(prepared).dropFirst().map(\.seconds)
@@ -72,22 +86,43 @@ public enum TransportBenchmark {
         defer { try? FileManager.default.removeItem(at: out) }
         let process = Process()
         process.executableURL = executable
-        process.arguments = ["cluster", topologyFile, "--out", out.path, "--quiet"] + overrides.flatMap { ["--set", $0] }
+        process.arguments =
+            ["cluster", topologyFile, "--out", out.path, "--quiet"] + overrides.flatMap { ["--set", $0] }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw RunInputError("the cluster run failed (status \(process.terminationStatus))") }
-        let lines = try String(contentsOf: out.appendingPathComponent("rounds.jsonl"), encoding: .utf8).split(separator: "\n")
+        guard process.terminationStatus == 0 else {
+            throw RunInputError("the cluster run failed (status \(process.terminationStatus))")
+        }
+        let lines = try String(contentsOf: out.appendingPathComponent("rounds.jsonl"), encoding: .utf8).split(
+            separator: "\n")
         let cluster = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
             .filter { ($0["round"] as? Int ?? 0) > 0 }.compactMap { $0["seconds"] as? Double }
-        func median(_ x: [Double]) -> Double { let s = x.sorted(); return s.isEmpty ? .nan : s[s.count / 2] }
-        let compute = median(single), total = median(cluster)
+        func median(_ x: [Double]) -> Double {
+            let s = x.sorted()
+            return s.isEmpty ? .nan : s[s.count / 2]
+        }
+        let compute = median(single)
+        let total = median(cluster)
         let processes = min(topology.cluster.processes, ProcessInfo.processInfo.activeProcessorCount)
-        print("Per-round time for \(topology.name): \(topology.clients.perRound) clients per round, \(topology.cluster.processes) client process(es), \(ProcessInfo.processInfo.activeProcessorCount) cores; medians over \(topology.rounds) rounds")
-        print(String(format: "single process (compute: local training + aggregation + evaluation): %8.2f ms", compute * 1000))
-        print(String(format: "local cluster round, wall clock:                                    %8.2f ms", total * 1000))
-        print(String(format: "coordination (cluster − compute/%d, i.e. compute spread over the processes that can run at once): %8.2f ms",
-                     processes, (total - compute / Double(processes)) * 1000))
+        print(
+            "Per-round time for \(topology.name): \(topology.clients.perRound) clients per round, "
+                + "\(topology.cluster.processes) client process(es), "
+                + "\(ProcessInfo.processInfo.activeProcessorCount) cores; medians over \(topology.rounds) rounds"
+        )
+        print(
+            String(
+                format: "single process (compute: local training + aggregation + evaluation): %8.2f ms", compute * 1000)
+        )
+        print(
+            String(format: "local cluster round, wall clock:                                    %8.2f ms", total * 1000)
+        )
+        print(
+            String(
+                format:
+                    "coordination (cluster − compute/%d, i.e. compute spread over the processes that can run at "
+                    + "once): %8.2f ms",
+                processes, (total - compute / Double(processes)) * 1000))
     }
 }

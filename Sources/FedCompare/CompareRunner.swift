@@ -46,8 +46,10 @@ public final class CompareRunner {
     private let shouldStop: () -> Bool
     private let progress: (String) -> Void
 
-    public init(spec: CompareSpec, root: URL, jobs: Int, cluster: Bool, executable: URL,
-                shouldStop: @escaping () -> Bool, progress: @escaping (String) -> Void) {
+    public init(
+        spec: CompareSpec, root: URL, jobs: Int, cluster: Bool, executable: URL,
+        shouldStop: @escaping () -> Bool, progress: @escaping (String) -> Void
+    ) {
         self.spec = spec
         self.root = root
         self.jobs = jobs
@@ -57,7 +59,10 @@ public final class CompareRunner {
         self.progress = progress
     }
 
-    public enum Outcome: Equatable { case completed, interrupted, failed([String]) }
+    public enum Outcome: Equatable {
+        case completed, interrupted
+        case failed([String])
+    }
 
     /// Writes the manifest (or checks it against an existing one) and runs what is missing.
     public func run() throws -> Outcome {
@@ -66,7 +71,8 @@ public final class CompareRunner {
         if FileManager.default.fileExists(atPath: manifestURL.path) {
             let existing = try CompareManifest.load(root)
             guard existing == manifest else {
-                throw RunInputError("\(root.path) holds a different comparison (its compare.json differs); choose another --out")
+                throw RunInputError(
+                    "\(root.path) holds a different comparison (its compare.json differs); choose another --out")
             }
         } else {
             try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
@@ -96,17 +102,22 @@ public final class CompareRunner {
         while !queue.isEmpty || !running.isEmpty {
             if shouldStop() {
                 for r in running where r.process.isRunning { r.process.terminate() }
-                for r in running { r.process.waitUntilExit(); try? FileManager.default.removeItem(at: r.dir) }
+                for r in running {
+                    r.process.waitUntilExit()
+                    try? FileManager.default.removeItem(at: r.dir)
+                }
                 progress("interrupted: \(finished) of \(total) runs finished; run the same command again to resume")
                 return .interrupted
             }
             while running.count < jobs, !queue.isEmpty {
                 let (variant, seed) = queue.removeFirst()
                 let dir = CompareManifest.runDirectory(root, variant: variant, seed: seed)
-                try FileManager.default.createDirectory(at: dir.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try FileManager.default.createDirectory(
+                    at: dir.deletingLastPathComponent(), withIntermediateDirectories: true)
                 let process = Process()
                 process.executableURL = executable
-                process.arguments = [cluster ? "cluster" : "run", spec.base, "--out", dir.path, "--seed", String(seed), "--quiet"]
+                process.arguments =
+                    [cluster ? "cluster" : "run", spec.base, "--out", dir.path, "--seed", String(seed), "--quiet"]
                     + variant.overrides.flatMap { ["--set", $0] }
                 let log = root.appendingPathComponent("runs").appendingPathComponent("\(variant.id)-seed-\(seed).log")
                 _ = FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -127,13 +138,23 @@ public final class CompareRunner {
                 let remaining = perRun * Double(queue.count + running.count - 1)
                 if r.process.terminationStatus == 0 {
                     let summary = RunSummary.load(from: r.dir)
-                    let accuracy = summary?.finalTestAccuracy.map { String(format: "final acc %.4f", $0) }
+                    let accuracy =
+                        summary?.finalTestAccuracy.map { String(format: "final acc %.4f", $0) }
                         ?? summary.map { String(format: "final loss %.4f", $0.finalTestLoss) } ?? ""
-                    progress(String(format: "[%d/%d] %@ seed %d: %@ (%.1f s; about %.0f s left)", finished, total, r.variant.name, r.seed,
-                                    accuracy, seconds, max(0, remaining)))
+                    progress(
+                        String(
+                            format: "[%d/%d] %@ seed %d: %@ (%.1f s; about %.0f s left)", finished, total,
+                            r.variant.name, r.seed,
+                            accuracy, seconds, max(0, remaining)))
                 } else {
-                    failures.append("\(r.variant.name) seed \(r.seed) (exit \(r.process.terminationStatus); see runs/\(r.variant.id)-seed-\(r.seed).log)")
-                    progress("[\(finished)/\(total)] \(r.variant.name) seed \(r.seed): FAILED with status \(r.process.terminationStatus)")
+                    failures.append(
+                        "\(r.variant.name) seed \(r.seed) (exit \(r.process.terminationStatus); see "
+                            + "runs/\(r.variant.id)-seed-\(r.seed).log)"
+                    )
+                    progress(
+                        "[\(finished)/\(total)] \(r.variant.name) seed \(r.seed): FAILED with status "
+                            + "\(r.process.terminationStatus)"
+                    )
                 }
             }
             running.removeAll { !$0.process.isRunning }

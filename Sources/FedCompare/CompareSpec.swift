@@ -27,18 +27,24 @@ public struct CompareSpec: Sendable, Equatable {
         root.expected = ["name", "base", "seeds", "target_accuracy", "set", "variants", "grid"]
         let directory = URL(fileURLWithPath: file).deletingLastPathComponent()
         let name = try root.string("name") ?? URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
-        guard let baseText = try root.string("base") else { throw root.error(nil, "missing required key 'base' (the base topology file)") }
-        let base = baseText.hasPrefix("/") ? baseText : directory.appendingPathComponent(baseText).standardizedFileURL.path
+        guard let baseText = try root.string("base") else {
+            throw root.error(nil, "missing required key 'base' (the base topology file)")
+        }
+        let base =
+            baseText.hasPrefix("/") ? baseText : directory.appendingPathComponent(baseText).standardizedFileURL.path
         let baseTopology = try Topology.load(file: base)
         var seeds = [Int(baseTopology.seed)]
         if let items = try root.sequence("seeds") {
             seeds = try items.map { path, node in
-                guard case let .scalar(s) = node, let seed = Int(s.string), seed >= 0 else {
-                    throw ConfigError(file: file, line: node.mark?.line, path: path, message: "expected a non-negative integer seed")
+                guard case .scalar(let s) = node, let seed = Int(s.string), seed >= 0 else {
+                    throw ConfigError(
+                        file: file, line: node.mark?.line, path: path, message: "expected a non-negative integer seed")
                 }
                 return seed
             }
-            guard !seeds.isEmpty, Set(seeds).count == seeds.count else { throw root.error("seeds", "give at least one seed, each once") }
+            guard !seeds.isEmpty, Set(seeds).count == seeds.count else {
+                throw root.error("seeds", "give at least one seed, each once")
+            }
         }
         let target = try root.optionalDouble("target_accuracy", in: .closed(0, 1))
         let common = try root.map("set").map { try overrides(of: $0) } ?? []
@@ -56,7 +62,9 @@ public struct CompareSpec: Sendable, Equatable {
         } else if let grid = try root.map("grid") {
             var axes: [(key: String, values: [String])] = []
             for key in grid.keys {
-                guard let values = try grid.sequence(key), !values.isEmpty else { throw grid.error(key, "expected a non-empty list of values") }
+                guard let values = try grid.sequence(key), !values.isEmpty else {
+                    throw grid.error(key, "expected a non-empty list of values")
+                }
                 axes.append((key, try values.map { try yamlText($0.node, path: $0.path, file: file) }))
             }
             guard !axes.isEmpty else { throw root.error("grid", "the grid is empty") }
@@ -66,13 +74,16 @@ public struct CompareSpec: Sendable, Equatable {
             }
             for (i, combination) in combinations.enumerated() {
                 let name = combination.map { "\($0.0.split(separator: ".").last!)=\($0.1)" }.joined(separator: " ")
-                variants.append(Variant(id: slug(i, name), name: name, overrides: common + combination.map { "\($0.0)=\($0.1)" }))
+                variants.append(
+                    Variant(id: slug(i, name), name: name, overrides: common + combination.map { "\($0.0)=\($0.1)" }))
             }
         } else {
             throw root.error(nil, "missing 'variants' (a list of {name, set}) or 'grid' (key.path: [values])")
         }
         try root.finish()
-        guard Set(variants.map(\.name)).count == variants.count else { throw root.error("variants", "variant names must be unique") }
+        guard Set(variants.map(\.name)).count == variants.count else {
+            throw root.error("variants", "variant names must be unique")
+        }
         for v in variants {
             do {
                 _ = try Topology.load(file: base, overrides: v.overrides)
@@ -91,10 +102,14 @@ public struct CompareSpec: Sendable, Equatable {
     /// A value as YAML flow text for `--set` (`0.1`, `adamw`, `[64, 32]`, `{k: v}`).
     static func yamlText(_ node: Node, path: String, file: String?) throws -> String {
         switch node {
-        case let .scalar(s): return s.string
-        case let .sequence(seq): return "[" + (try seq.map { try yamlText($0, path: path, file: file) }).joined(separator: ", ") + "]"
-        case let .mapping(map):
-            return "{" + (try map.map { "\(try yamlText($0.key, path: path, file: file)): \(try yamlText($0.value, path: path, file: file))" }).joined(separator: ", ") + "}"
+        case .scalar(let s): return s.string
+        case .sequence(let seq):
+            return "[" + (try seq.map { try yamlText($0, path: path, file: file) }).joined(separator: ", ") + "]"
+        case .mapping(let map):
+            return "{"
+                + (try map.map {
+                    "\(try yamlText($0.key, path: path, file: file)): \(try yamlText($0.value, path: path, file: file))"
+                }).joined(separator: ", ") + "}"
         case .alias:
             throw ConfigError(file: file, line: node.mark?.line, path: path, message: "aliases are not supported here")
         }

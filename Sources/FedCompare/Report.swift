@@ -29,17 +29,22 @@ public enum Report {
         try RunDirectory.writeAtomically(Data(csv.utf8), to: root.appendingPathComponent("summary.csv"))
         let classification = lines.contains { $0.runs.contains { $0.rounds.contains { $0.testAccuracy != nil } } }
         let metrics: [Metric] = classification ? [.accuracy, .loss, .weightNorm] : [.loss, .rmse, .weightNorm]
-        var note = "\(manifest.variants.count) variant(s) × \(manifest.seeds.count) seed(s) (\(manifest.seeds.map(String.init).joined(separator: ", "))), \(manifest.mode); base topology \(manifest.base)."
+        var note =
+            "\(manifest.variants.count) variant(s) × \(manifest.seeds.count) seed(s) "
+            + "(\(manifest.seeds.map(String.init).joined(separator: ", "))), \(manifest.mode); base topology "
+            + "\(manifest.base)."
         if !missing.isEmpty { note += " Not finished yet: \(missing.count) run(s)." }
         let charts = metrics.map { chart($0, lines) }
         let chartDirectory = root.appendingPathComponent("charts")
         try FileManager.default.createDirectory(at: chartDirectory, withIntermediateDirectories: true)
         for (metric, svg) in zip(metrics, charts) {
-            try RunDirectory.writeAtomically(Data(svg.utf8), to: chartDirectory.appendingPathComponent("\(metric.fileName).svg"))
+            try RunDirectory.writeAtomically(
+                Data(svg.utf8), to: chartDirectory.appendingPathComponent("\(metric.fileName).svg"))
         }
-        let html = page(title: "FedSim comparison: \(manifest.name)", note: note,
-                        charts: charts.map { "<figure>\($0)</figure>" },
-                        table: table(summaries, target: manifest.targetAccuracy, classification: classification))
+        let html = page(
+            title: "FedSim comparison: \(manifest.name)", note: note,
+            charts: charts.map { "<figure>\($0)</figure>" },
+            table: table(summaries, target: manifest.targetAccuracy, classification: classification))
         try RunDirectory.writeAtomically(Data(html.utf8), to: root.appendingPathComponent("report.html"))
         return summaries
     }
@@ -52,8 +57,11 @@ public enum Report {
         let metrics: [Metric] = classification ? [.accuracy, .loss, .weightNorm] : [.loss, .rmse, .weightNorm]
         let line = ChartLine(name: name, index: 0, runs: [run])
         let summary = VariantSummary(variant: name, runs: [run], target: nil)
-        let html = page(title: "FedSim run: \(name)", note: "\(run.rounds.count - 1) rounds; last weights hash \(run.rounds.last?.weightsHash ?? "")",
-                        charts: metrics.map { "<figure>\(chart($0, [line]))</figure>" }, table: table([summary], target: nil, classification: classification))
+        let html = page(
+            title: "FedSim run: \(name)",
+            note: "\(run.rounds.count - 1) rounds; last weights hash \(run.rounds.last?.weightsHash ?? "")",
+            charts: metrics.map { "<figure>\(chart($0, [line]))</figure>" },
+            table: table([summary], target: nil, classification: classification))
         try RunDirectory.writeAtomically(Data(html.utf8), to: dir.appendingPathComponent("report.html"))
     }
 
@@ -63,11 +71,18 @@ public enum Report {
         var runs: [RunMetrics]
     }
 
-    static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+    static let palette = [
+        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    ]
 
     /// An SVG line chart: per variant the mean across seeds, and a band from min to max.
     static func chart(_ metric: Metric, _ lines: [ChartLine]) -> String {
-        let width = 760.0, plotHeight = 300.0, left = 64.0, right = 16.0, top = 28.0, bottom = 40.0
+        let width = 760.0
+        let plotHeight = 300.0
+        let left = 64.0
+        let right = 16.0
+        let top = 28.0
+        let bottom = 40.0
         let longest = Double(lines.map(\.name.count).max() ?? 0)
         let legendColumns = max(1, min(3, Int((width - left) / (longest * 6.2 + 36))))
         let legendRows = (lines.count + legendColumns - 1) / legendColumns
@@ -76,7 +91,9 @@ public enum Report {
         for line in lines {
             let all = line.runs.map { $0.series(metric) }
             let length = all.map(\.count).min() ?? 0
-            var mean: [Double] = [], low: [Double] = [], high: [Double] = []
+            var mean: [Double] = []
+            var low: [Double] = []
+            var high: [Double] = []
             for r in 0..<length {
                 let values = all.map { $0[r] }.filter(\.isFinite)
                 mean.append(values.isEmpty ? .nan : values.reduce(0, +) / Double(values.count))
@@ -87,43 +104,74 @@ public enum Report {
         }
         let finite = series.flatMap { $0.low + $0.high }.filter(\.isFinite)
         let maxRound = max(1, (series.map(\.mean.count).max() ?? 1) - 1)
-        var lo = finite.min() ?? 0, hi = finite.max() ?? 1
-        if hi - lo < 1e-12 { lo -= 0.5; hi += 0.5 }
+        var lo = finite.min() ?? 0
+        var hi = finite.max() ?? 1
+        if hi - lo < 1e-12 {
+            lo -= 0.5
+            hi += 0.5
+        }
         let pad = (hi - lo) * 0.05
-        lo -= pad; hi += pad
+        lo -= pad
+        hi += pad
         func x(_ r: Int) -> Double { left + (width - left - right) * Double(r) / Double(maxRound) }
         func y(_ v: Double) -> Double { top + (plotHeight - top - bottom) * (1 - (v - lo) / (hi - lo)) }
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" aria-label=\"\(escape(metric.rawValue))\">\n"
-        svg += "<text x=\"\(Int(left))\" y=\"18\" font-size=\"14\" font-weight=\"bold\">\(escape(metric.rawValue)) per round</text>\n"
+        var svg =
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" "
+            + "width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" "
+            + "aria-label=\"\(escape(metric.rawValue))\">\n"
+        svg +=
+            "<text x=\"\(Int(left))\" y=\"18\" font-size=\"14\" font-weight=\"bold\">\(escape(metric.rawValue)) per "
+            + "round</text>\n"
         let ticks = niceTicks(lo, hi)
         let decimals = ticks.count > 1 ? max(0, Int(-log10(ticks[1] - ticks[0]).rounded(.down))) : 2
         for v in ticks {
-            svg += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/><text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%@</text>\n",
-                          left, y(v), width - right, y(v), left - 6, y(v) + 4, tick(v, decimals: decimals))
+            svg += String(
+                format:
+                    "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/><text x=\"%.1f\" "
+                    + "y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%@</text>\n",
+                left, y(v), width - right, y(v), left - 6, y(v) + 4, tick(v, decimals: decimals))
         }
         let step = max(1, maxRound / 10)
         for r in stride(from: 0, through: maxRound, by: step) {
-            svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">%d</text>\n", x(r), plotHeight - bottom + 16, r)
+            svg += String(
+                format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">%d</text>\n", x(r),
+                plotHeight - bottom + 16, r)
         }
-        svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\">round</text>\n", (left + width - right) / 2, plotHeight - 6)
+        svg += String(
+            format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\">round</text>\n",
+            (left + width - right) / 2, plotHeight - 6)
         for s in series {
             let color = palette[s.line.index % palette.count]
             let dash = s.line.index >= palette.count ? " stroke-dasharray=\"6 3\"" : ""
-            let upper = s.high.enumerated().filter { $0.element.isFinite }.map { String(format: "%.1f,%.1f", x($0.offset), y($0.element)) }
-            let lower = s.low.enumerated().filter { $0.element.isFinite }.reversed().map { String(format: "%.1f,%.1f", x($0.offset), y($0.element)) }
-            if s.line.runs.count > 1 && !upper.isEmpty {
-                svg += "<polygon points=\"\((upper + lower).joined(separator: " "))\" fill=\"\(color)\" fill-opacity=\"0.15\" stroke=\"none\"/>\n"
+            let upper = s.high.enumerated().filter { $0.element.isFinite }.map {
+                String(format: "%.1f,%.1f", x($0.offset), y($0.element))
             }
-            let points = s.mean.enumerated().filter { $0.element.isFinite }.map { String(format: "%.1f,%.1f", x($0.offset), y($0.element)) }
-            svg += "<polyline points=\"\(points.joined(separator: " "))\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.8\"\(dash)><title>\(escape(s.line.name))</title></polyline>\n"
+            let lower = s.low.enumerated().filter { $0.element.isFinite }.reversed().map {
+                String(format: "%.1f,%.1f", x($0.offset), y($0.element))
+            }
+            if s.line.runs.count > 1 && !upper.isEmpty {
+                svg +=
+                    "<polygon points=\"\((upper + lower).joined(separator: " "))\" fill=\"\(color)\" "
+                    + "fill-opacity=\"0.15\" stroke=\"none\"/>\n"
+            }
+            let points = s.mean.enumerated().filter { $0.element.isFinite }.map {
+                String(format: "%.1f,%.1f", x($0.offset), y($0.element))
+            }
+            svg +=
+                "<polyline points=\"\(points.joined(separator: " "))\" fill=\"none\" stroke=\"\(color)\" "
+                + "stroke-width=\"1.8\"\(dash)><title>\(escape(s.line.name))</title></polyline>\n"
         }
         for (k, s) in series.enumerated() {
             let lx = left + Double(k % legendColumns) * (width - left) / Double(legendColumns)
             let ly = plotHeight + 10 + Double(k / legendColumns) * 16
             let color = palette[s.line.index % palette.count]
             let dash = s.line.index >= palette.count ? " stroke-dasharray=\"6 3\"" : ""
-            svg += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%@\" stroke-width=\"3\"%@/>", lx, ly, lx + 18, ly, color, dash)
-            svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\">%@</text>\n", lx + 24, ly + 4, escape(s.line.name))
+            svg += String(
+                format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%@\" stroke-width=\"3\"%@/>",
+                lx, ly, lx + 18, ly, color, dash)
+            svg += String(
+                format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\">%@</text>\n", lx + 24, ly + 4, escape(s.line.name)
+            )
         }
         svg += "</svg>"
         return svg
@@ -179,12 +227,14 @@ public enum Report {
         .legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}
         </style></head><body>
         <h1>\(escape(title))</h1>
-        <p>\(escape(note)) Lines are means across seeds; shaded bands span the lowest to highest seed. Values are mean ± sample standard deviation across seeds.</p>
+        <p>\(escape(note)) Lines are means across seeds; shaded bands span the lowest to highest seed. \
+        Values are mean ± sample standard deviation across seeds.</p>
         <h2>Summary</h2>
         \(table)
         <h2>Charts</h2>
         \(charts.joined(separator: "\n"))
-        <p style="font-size:12px;color:#666">Generated by FedSim (fedsim report) from the run directories' rounds.jsonl.</p>
+        <p style="font-size:12px;color:#666">Generated by FedSim (fedsim report) from the run directories' \
+        rounds.jsonl.</p>
         </body></html>
 
         """

@@ -18,7 +18,11 @@ public struct ConfigError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         var prefix = ""
-        if let file { prefix = file + (line.map { ":\($0)" } ?? "") + ": " } else if let line { prefix = "line \(line): " }
+        if let file {
+            prefix = file + (line.map { ":\($0)" } ?? "") + ": "
+        } else if let line {
+            prefix = "line \(line): "
+        }
         return prefix + (path.isEmpty ? "" : path + ": ") + message
     }
 }
@@ -37,12 +41,19 @@ public struct NumberRange: Sendable, CustomStringConvertible {
         self.upperInclusive = upperInclusive
     }
 
-    public static func closed(_ a: Double, _ b: Double) -> NumberRange { .init(lower: a, lowerInclusive: true, upper: b, upperInclusive: true) }
-    public static func halfOpen(_ a: Double, _ b: Double) -> NumberRange { .init(lower: a, lowerInclusive: true, upper: b, upperInclusive: false) }
+    public static func closed(_ a: Double, _ b: Double) -> NumberRange {
+        .init(lower: a, lowerInclusive: true, upper: b, upperInclusive: true)
+    }
+    public static func halfOpen(_ a: Double, _ b: Double) -> NumberRange {
+        .init(lower: a, lowerInclusive: true, upper: b, upperInclusive: false)
+    }
     public static let positive = NumberRange(lower: 0, lowerInclusive: false, upper: .infinity, upperInclusive: false)
     public static let nonNegative = NumberRange(lower: 0, lowerInclusive: true, upper: .infinity, upperInclusive: false)
-    public static let any = NumberRange(lower: -.infinity, lowerInclusive: false, upper: .infinity, upperInclusive: false)
-    public static func atLeast(_ a: Double) -> NumberRange { .init(lower: a, lowerInclusive: true, upper: .infinity, upperInclusive: false) }
+    public static let any = NumberRange(
+        lower: -.infinity, lowerInclusive: false, upper: .infinity, upperInclusive: false)
+    public static func atLeast(_ a: Double) -> NumberRange {
+        .init(lower: a, lowerInclusive: true, upper: .infinity, upperInclusive: false)
+    }
 
     public func contains(_ x: Double) -> Bool {
         (lowerInclusive ? x >= lower : x > lower) && (upperInclusive ? x <= upper : x < upper)
@@ -93,17 +104,20 @@ public final class ConfigMap {
         self.path = path
         self.file = file
         line = node.mark.map { $0.line }
-        guard case let .mapping(mapping) = node else {
-            throw ConfigError(file: file, line: node.mark?.line, path: path, message: "expected a mapping of keys to values, found \(ConfigMap.kind(node))")
+        guard case .mapping(let mapping) = node else {
+            throw ConfigError(
+                file: file, line: node.mark?.line, path: path,
+                message: "expected a mapping of keys to values, found \(ConfigMap.kind(node))")
         }
         var seen = Set<String>()
         var pairs: [(String, Node)] = []
         for (k, v) in mapping {
-            guard case let .scalar(scalar) = k else {
+            guard case .scalar(let scalar) = k else {
                 throw ConfigError(file: file, line: k.mark?.line, path: path, message: "keys must be plain names")
             }
             if !seen.insert(scalar.string).inserted {
-                throw ConfigError(file: file, line: k.mark?.line, path: ConfigMap.join(path, scalar.string), message: "duplicate key")
+                throw ConfigError(
+                    file: file, line: k.mark?.line, path: ConfigMap.join(path, scalar.string), message: "duplicate key")
             }
             pairs.append((scalar.string, v))
         }
@@ -118,7 +132,8 @@ public final class ConfigMap {
 
     public func error(_ key: String?, _ message: String) -> ConfigError {
         let node = key.flatMap { k in pairs.first { $0.key == k }?.value }
-        return ConfigError(file: file, line: node?.mark?.line ?? line, path: key.map(path(of:)) ?? path, message: message)
+        return ConfigError(
+            file: file, line: node?.mark?.line ?? line, path: key.map(path(of:)) ?? path, message: message)
     }
 
     /// The raw node for `key`, marking it used.
@@ -130,7 +145,9 @@ public final class ConfigMap {
 
     private func scalar(_ key: String, expected: String) throws -> String? {
         guard let node = node(key) else { return nil }
-        guard case let .scalar(s) = node else { throw error(key, "expected \(expected), found \(ConfigMap.kind(node))") }
+        guard case .scalar(let s) = node else {
+            throw error(key, "expected \(expected), found \(ConfigMap.kind(node))")
+        }
         if s.style == .plain && (s.string == "~" || s.string == "null" || s.string.isEmpty) {
             throw error(key, "expected \(expected), found nothing")
         }
@@ -157,7 +174,8 @@ public final class ConfigMap {
     public func optionalInt(_ key: String, in range: ClosedRange<Int> = Int.min...Int.max) throws -> Int? {
         guard let text = try scalar(key, expected: "an integer") else { return nil }
         let cleaned = text.replacingOccurrences(of: "_", with: "")
-        guard let x = Int(cleaned) ?? Double(cleaned).flatMap({ $0 == $0.rounded() && abs($0) < 1e18 ? Int($0) : nil }) else {
+        guard let x = Int(cleaned) ?? Double(cleaned).flatMap({ $0 == $0.rounded() && abs($0) < 1e18 ? Int($0) : nil })
+        else {
             throw error(key, "expected an integer, found '\(text)'")
         }
         guard range.contains(x) else {
@@ -180,11 +198,15 @@ public final class ConfigMap {
         try scalar(key, expected: "a string")
     }
 
-    public func choice<E: RawRepresentable & CaseIterable>(_ key: String, default value: E? = nil, as _: E.Type = E.self) throws -> E
+    public func choice<E: RawRepresentable & CaseIterable>(
+        _ key: String, default value: E? = nil, as _: E.Type = E.self
+    ) throws -> E
     where E.RawValue == String {
-        guard let text = try scalar(key, expected: "one of " + E.allCases.map(\.rawValue).joined(separator: ", ")) else {
+        guard let text = try scalar(key, expected: "one of " + E.allCases.map(\.rawValue).joined(separator: ", "))
+        else {
             if let value { return value }
-            throw error(nil, "missing required key '\(key)' (one of: \(E.allCases.map(\.rawValue).joined(separator: ", ")))")
+            throw error(
+                nil, "missing required key '\(key)' (one of: \(E.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         guard let e = E(rawValue: text) else {
             throw error(key, "'\(text)' is not one of: \(E.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -200,7 +222,7 @@ public final class ConfigMap {
     /// Elements of a sequence value (each as a node with its own path `key[i]`).
     public func sequence(_ key: String) throws -> [(path: String, node: Node)]? {
         guard let node = node(key) else { return nil }
-        guard case let .sequence(seq) = node else { throw error(key, "expected a list, found \(ConfigMap.kind(node))") }
+        guard case .sequence(let seq) = node else { throw error(key, "expected a list, found \(ConfigMap.kind(node))") }
         return seq.enumerated().map { ("\(path(of: key))[\($0.offset)]", $0.element) }
     }
 
@@ -224,7 +246,7 @@ public final class ConfigMap {
         switch node {
         case .mapping: "a mapping"
         case .sequence: "a list"
-        case let .scalar(s): "'\(s.string)'"
+        case .scalar(let s): "'\(s.string)'"
         case .alias: "an alias"
         }
     }
@@ -237,7 +259,8 @@ public final class ConfigMap {
 
     /// Levenshtein distance, for suggestions.
     static func distance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
+        let a = Array(a)
+        let b = Array(b)
         if a.isEmpty { return b.count }
         if b.isEmpty { return a.count }
         var previous = Array(0...b.count)

@@ -41,9 +41,11 @@ public struct RoundRecord: Codable, Sendable, Equatable {
     public var seconds: Double
     public var weightsHash: String
 
-    public init(round: Int, testLoss: Double, testAccuracy: Double?, testRMSE: Double?, testR2: Double?, trainLoss: Double?,
-                weightNorm: Double, updateNorm: Double, participants: [Int], samples: Int, payloadBytes: Int, seconds: Double,
-                weightsHash: String) {
+    public init(
+        round: Int, testLoss: Double, testAccuracy: Double?, testRMSE: Double?, testR2: Double?, trainLoss: Double?,
+        weightNorm: Double, updateNorm: Double, participants: [Int], samples: Int, payloadBytes: Int, seconds: Double,
+        weightsHash: String
+    ) {
         self.round = round
         self.testLoss = testLoss
         self.testAccuracy = testAccuracy
@@ -60,9 +62,18 @@ public struct RoundRecord: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case round, testLoss = "test_loss", testAccuracy = "test_accuracy", testRMSE = "test_rmse", testR2 = "test_r2"
-        case trainLoss = "train_loss", weightNorm = "weight_norm", updateNorm = "update_norm", participants, samples
-        case payloadBytes = "payload_bytes", seconds, weightsHash = "weights_hash"
+        case round
+        case testLoss = "test_loss"
+        case testAccuracy = "test_accuracy"
+        case testRMSE = "test_rmse"
+        case testR2 = "test_r2"
+        case trainLoss = "train_loss"
+        case weightNorm = "weight_norm"
+        case updateNorm = "update_norm"
+        case participants, samples
+        case payloadBytes = "payload_bytes"
+        case seconds
+        case weightsHash = "weights_hash"
     }
 }
 
@@ -76,7 +87,9 @@ public struct ClientRecord: Codable, Sendable, Equatable {
     public var deltaNorm: Double
 
     enum CodingKeys: String, CodingKey {
-        case round, client, samples, steps, trainLoss = "train_loss", deltaNorm = "delta_norm"
+        case round, client, samples, steps
+        case trainLoss = "train_loss"
+        case deltaNorm = "delta_norm"
     }
 }
 
@@ -98,9 +111,11 @@ public final class RoundEngine {
     private let pool: ClientPool
     private let workspace = Workspace()
 
-    public init(model: DenseModel, testSet: Dataset, initialWeights: [Float], sampler: ClientSampler, server: ServerSpec,
-                groupOfClient: [Int], policyOfGroup: [StatePolicy], stateAggregation: StateAggregation = StateAggregation(),
-                pool: ClientPool) {
+    public init(
+        model: DenseModel, testSet: Dataset, initialWeights: [Float], sampler: ClientSampler, server: ServerSpec,
+        groupOfClient: [Int], policyOfGroup: [StatePolicy], stateAggregation: StateAggregation = StateAggregation(),
+        pool: ClientPool
+    ) {
         precondition(initialWeights.count == model.parameterCount)
         self.model = model
         self.testSet = testSet
@@ -132,8 +147,9 @@ public final class RoundEngine {
         let start = DispatchTime.now().uptimeNanoseconds
         let participants = sampler.sample(round: round)
         let tasks = participants.map { id in
-            ClientTask(round: round, clientID: id, globalWeights: weights,
-                       sharedState: aggregates(id) ? sharedStates[groupOfClient[id]] : nil)
+            ClientTask(
+                round: round, clientID: id, globalWeights: weights,
+                sharedState: aggregates(id) ? sharedStates[groupOfClient[id]] : nil)
         }
         let arrived = try pool.train(tasks).sorted { $0.clientID < $1.clientID }
         var payload = 0
@@ -142,7 +158,9 @@ public final class RoundEngine {
         var updates: [ClientUpdate] = []
         var rejected: [(clientID: Int, reason: UpdateRejection)] = []
         for update in arrived {
-            if let reason = UpdateValidator.check(update, parameterCount: model.parameterCount, expectsState: aggregates(update.clientID)) {
+            if let reason = UpdateValidator.check(
+                update, parameterCount: model.parameterCount, expectsState: aggregates(update.clientID))
+            {
                 rejected.append((update.clientID, reason))
             } else {
                 updates.append(update)
@@ -150,7 +168,8 @@ public final class RoundEngine {
         }
         let meanDelta = ServerStrategy.step(updates, weights: &weights, spec: server, state: &serverState)
         for group in Set(updates.map { groupOfClient[$0.clientID] }) where policyOfGroup[group] == .aggregate {
-            sharedStates[group] = Aggregation.averageStates(updates.filter { groupOfClient[$0.clientID] == group }, stateAggregation)
+            sharedStates[group] = Aggregation.averageStates(
+                updates.filter { groupOfClient[$0.clientID] == group }, stateAggregation)
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let record = record(round: round, updates: updates, meanDelta: meanDelta, seconds: seconds, payload: payload)
@@ -160,12 +179,18 @@ public final class RoundEngine {
     /// Whether client `id`'s group averages optimizer states (*aggregate* policy).
     public func aggregates(_ id: Int) -> Bool { policyOfGroup[groupOfClient[id]] == .aggregate }
 
-    private func record(round: Int, updates: [ClientUpdate], meanDelta: [Double], seconds: Double, payload: Int) -> RoundRecord {
-        let metrics = weights.withUnsafeBufferPointer { model.evaluate(params: $0, data: testSet, workspace: workspace) }
+    private func record(
+        round: Int, updates: [ClientUpdate], meanDelta: [Double], seconds: Double, payload: Int
+    ) -> RoundRecord {
+        let metrics = weights.withUnsafeBufferPointer {
+            model.evaluate(params: $0, data: testSet, workspace: workspace)
+        }
         let samples = updates.reduce(0) { $0 + $1.sampleCount }
-        let trainLoss = samples > 0 ? updates.reduce(0.0) { $0 + $1.trainLoss * Double($1.sampleCount) } / Double(samples) : nil
+        let trainLoss =
+            samples > 0 ? updates.reduce(0.0) { $0 + $1.trainLoss * Double($1.sampleCount) } / Double(samples) : nil
         return RoundRecord(
-            round: round, testLoss: metrics.loss, testAccuracy: metrics.accuracy, testRMSE: metrics.rmse, testR2: metrics.r2,
+            round: round, testLoss: metrics.loss, testAccuracy: metrics.accuracy, testRMSE: metrics.rmse,
+            testR2: metrics.r2,
             trainLoss: trainLoss, weightNorm: norm(weights.map(Double.init)), updateNorm: norm(meanDelta),
             participants: updates.map(\.clientID), samples: samples, payloadBytes: payload, seconds: seconds,
             weightsHash: WeightHash.hex(weights))
@@ -174,8 +199,9 @@ public final class RoundEngine {
     /// Per-participant records for `clients.jsonl`.
     public static func clientRecords(_ updates: [ClientUpdate]) -> [ClientRecord] {
         updates.map {
-            ClientRecord(round: $0.round, client: $0.clientID, samples: $0.sampleCount, steps: $0.steps,
-                         trainLoss: $0.trainLoss, deltaNorm: norm($0.delta.map(Double.init)))
+            ClientRecord(
+                round: $0.round, client: $0.clientID, samples: $0.sampleCount, steps: $0.steps,
+                trainLoss: $0.trainLoss, deltaNorm: norm($0.delta.map(Double.init)))
         }
     }
 }

@@ -12,12 +12,12 @@ public enum UpdateRejection: Error, Equatable, Sendable, CustomStringConvertible
 
     public var description: String {
         switch self {
-        case let .wrongSize(what, got, expected): "\(what) has \(got) values, expected \(expected)"
-        case let .nonFinite(what, index): "\(what) holds a non-finite value at index \(index)"
+        case .wrongSize(let what, let got, let expected): "\(what) has \(got) values, expected \(expected)"
+        case .nonFinite(let what, let index): "\(what) holds a non-finite value at index \(index)"
         case .noSamples: "the sample count is 0"
         case .stateMissing: "optimizer state missing (the client's policy is aggregate)"
         case .stateUnexpected: "optimizer state sent, but the client's policy is not aggregate"
-        case let .negativeSecondMoment(index): "optimizer state: second moment v is negative at index \(index)"
+        case .negativeSecondMoment(let index): "optimizer state: second moment v is negative at index \(index)"
         }
     }
 
@@ -49,11 +49,17 @@ public enum UpdateValidator {
         case (nil, true): return .stateMissing
         case (.some, false): return .stateUnexpected
         case (nil, false): return nil
-        case let (.some(state), true):
+        case (.some(let state), true):
             for transform in state.transforms {
-                if let bad = transform.storage.firstIndex(where: { !$0.isFinite }) { return .nonFinite(what: "optimizer state", index: bad) }
-                if let bad = transform.scalars.firstIndex(where: { !$0.isFinite }) { return .nonFinite(what: "optimizer state scalars", index: bad) }
-                if let v = transform["v"], let bad = v.firstIndex(where: { $0 < 0 }) { return .negativeSecondMoment(index: bad) }
+                if let bad = transform.storage.firstIndex(where: { !$0.isFinite }) {
+                    return .nonFinite(what: "optimizer state", index: bad)
+                }
+                if let bad = transform.scalars.firstIndex(where: { !$0.isFinite }) {
+                    return .nonFinite(what: "optimizer state scalars", index: bad)
+                }
+                if let v = transform["v"], let bad = v.firstIndex(where: { $0 < 0 }) {
+                    return .negativeSecondMoment(index: bad)
+                }
             }
             return nil
         }

@@ -19,7 +19,7 @@ private struct CSVParser {
     let task: DataTask
 
     private var columnNames: [String]?  // nil until the first line; empty when there is no header
-    private var columnCount = 0         // fixed by the first line
+    private var columnCount = 0  // fixed by the first line
     private var labelIndex = 0
     private var features: [Float] = []
     private var targets = TargetAccumulator()
@@ -47,15 +47,20 @@ private struct CSVParser {
         columnNames = names
         columnCount = fields.count
         guard fields.count >= 2 else {
-            throw DataError(file: file, line: number, message: "found \(fields.count) column; need a target column and at least one feature column")
+            throw DataError(
+                file: file, line: number,
+                message: "found \(fields.count) column; need a target column and at least one feature column")
         }
         guard let labelColumn else { return }
         guard isHeader else {
-            throw DataError(file: file, line: number, message: "label column \"\(labelColumn)\" requested but the file has no header line")
+            throw DataError(
+                file: file, line: number,
+                message: "label column \"\(labelColumn)\" requested but the file has no header line")
         }
         guard let index = names.firstIndex(of: labelColumn) else {
             let shown = names.prefix(10).joined(separator: ", ") + (names.count > 10 ? ", …" : "")
-            throw DataError(file: file, line: number, message: "unknown label column \"\(labelColumn)\"; columns are: \(shown)")
+            throw DataError(
+                file: file, line: number, message: "unknown label column \"\(labelColumn)\"; columns are: \(shown)")
         }
         labelIndex = index
     }
@@ -68,11 +73,14 @@ private struct CSVParser {
 
     private mutating func consumeRow(_ fields: [ArraySlice<UInt8>], number: Int) throws {
         guard fields.count == columnCount else {
-            throw DataError(file: file, line: number, message: "row has \(fields.count) values, expected \(columnCount)")
+            throw DataError(
+                file: file, line: number, message: "row has \(fields.count) values, expected \(columnCount)")
         }
         for (column, field) in fields.enumerated() {
             guard let value = TextParsing.number(field) else {
-                throw DataError(file: file, line: number, message: "\(describe(column: column)): \(TextParsing.quoted(field)) is not a number")
+                throw DataError(
+                    file: file, line: number,
+                    message: "\(describe(column: column)): \(TextParsing.quoted(field)) is not a number")
             }
             do {
                 if column == labelIndex {

@@ -1,4 +1,3 @@
-
 /// What a data set's targets are: class labels (classification) or real values (regression).
 public enum Targets: Sendable, Equatable {
     case classes([Int32], classCount: Int)
@@ -6,8 +5,8 @@ public enum Targets: Sendable, Equatable {
 
     public var count: Int {
         switch self {
-        case let .classes(labels, _): labels.count
-        case let .values(values): values.count
+        case .classes(let labels, _): labels.count
+        case .values(let values): values.count
         }
     }
 }
@@ -31,13 +30,13 @@ public struct Dataset: Sendable, Equatable {
 
     /// Class labels, or nil for a regression data set.
     public var labels: [Int32]? {
-        if case let .classes(labels, _) = targets { return labels }
+        if case .classes(let labels, _) = targets { return labels }
         return nil
     }
 
     /// Number of classes (0 for regression).
     public var classCount: Int {
-        if case let .classes(_, k) = targets { return k }
+        if case .classes(_, let k) = targets { return k }
         return 0
     }
 
@@ -48,10 +47,11 @@ public struct Dataset: Sendable, Equatable {
         var f = [Float]()
         f.reserveCapacity(indices.count * featureCount)
         for i in indices { f.append(contentsOf: features[(i * featureCount)..<((i + 1) * featureCount)]) }
-        let t: Targets = switch targets {
-        case let .classes(labels, k): .classes(indices.map { labels[$0] }, classCount: k)
-        case let .values(values): .values(indices.map { values[$0] })
-        }
+        let t: Targets =
+            switch targets {
+            case .classes(let labels, let k): .classes(indices.map { labels[$0] }, classCount: k)
+            case .values(let values): .values(indices.map { values[$0] })
+            }
         return Dataset(features: f, featureCount: featureCount, targets: t)
     }
 
@@ -63,11 +63,15 @@ public struct Dataset: Sendable, Equatable {
         let features = parts.flatMap(\.features)
         if parts[0].isClassification {
             let k = parts.map(\.classCount).max()!
-            return Dataset(features: features, featureCount: d, targets: .classes(parts.flatMap { $0.labels! }, classCount: k))
+            return Dataset(
+                features: features, featureCount: d, targets: .classes(parts.flatMap { $0.labels! }, classCount: k))
         }
-        return Dataset(features: features, featureCount: d, targets: .values(parts.flatMap { p -> [Float] in
-            if case let .values(v) = p.targets { return v }
-            preconditionFailure("cannot mix classification and regression data")
-        }))
+        return Dataset(
+            features: features, featureCount: d,
+            targets: .values(
+                parts.flatMap { p -> [Float] in
+                    if case .values(let v) = p.targets { return v }
+                    preconditionFailure("cannot mix classification and regression data")
+                }))
     }
 }

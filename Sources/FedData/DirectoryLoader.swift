@@ -11,7 +11,8 @@ extension DataLoader {
     public static func directory(path: String, labelColumn: String? = nil, task: DataTask) throws -> [Dataset] {
         let names = try partitionFileNames(in: path)
         let files = try names.map { name in
-            try ClientFile.load(path: (path as NSString).appendingPathComponent(name), labelColumn: labelColumn, task: task)
+            try ClientFile.load(
+                path: (path as NSString).appendingPathComponent(name), labelColumn: labelColumn, task: task)
         }
         let featureCount = try commonFeatureCount(files)
         var datasets = try files.map { try $0.dataset(featureCount: featureCount) }
@@ -31,7 +32,8 @@ extension DataLoader {
             !name.hasPrefix(".") && partitionFileExtensions.contains((name as NSString).pathExtension.lowercased())
         }.sorted()
         guard !names.isEmpty else {
-            throw DataError(file: path, message: "no client files (*.\(partitionFileExtensions.joined(separator: ", *.")))")
+            throw DataError(
+                file: path, message: "no client files (*.\(partitionFileExtensions.joined(separator: ", *.")))")
         }
         return names
     }
@@ -39,19 +41,21 @@ extension DataLoader {
     /// CSV files fix their width; LIBSVM files adapt to it (or to their largest index).
     private static func commonFeatureCount(_ files: [ClientFile]) throws -> Int {
         var fixed: (count: Int, file: String)?
-        for case let .csv(path, data) in files {
+        for case .csv(let path, let data) in files {
             if let fixed, fixed.count != data.featureCount {
-                throw DataError(file: path, message: "has \(data.featureCount) features but \(fixed.file) has \(fixed.count)")
+                throw DataError(
+                    file: path, message: "has \(data.featureCount) features but \(fixed.file) has \(fixed.count)")
             }
             fixed = (data.featureCount, path)
         }
         let sparseMax = files.compactMap { file -> (Int, String)? in
-            if case let .libsvm(rows) = file { return (rows.maxIndex, rows.file) }
+            if case .libsvm(let rows) = file { return (rows.maxIndex, rows.file) }
             return nil
         }.max { $0.0 < $1.0 }
         guard let fixed else { return sparseMax?.0 ?? 0 }
         if let (width, file) = sparseMax, width > fixed.count {
-            throw DataError(file: file, message: "uses feature index \(width) but \(fixed.file) has only \(fixed.count) features")
+            throw DataError(
+                file: file, message: "uses feature index \(width) but \(fixed.file) has only \(fixed.count) features")
         }
         return fixed.count
     }
@@ -59,7 +63,7 @@ extension DataLoader {
     private static func unifyClassCount(_ datasets: inout [Dataset]) {
         let classCount = datasets.map(\.classCount).max() ?? 0
         for i in datasets.indices {
-            if case let .classes(labels, _) = datasets[i].targets {
+            if case .classes(let labels, _) = datasets[i].targets {
                 datasets[i].targets = .classes(labels, classCount: classCount)
             }
         }
@@ -80,8 +84,8 @@ private enum ClientFile {
 
     func dataset(featureCount: Int) throws -> Dataset {
         switch self {
-        case let .csv(_, data): data
-        case let .libsvm(rows): try rows.dataset(featureCount: featureCount)
+        case .csv(_, let data): data
+        case .libsvm(let rows): try rows.dataset(featureCount: featureCount)
         }
     }
 }

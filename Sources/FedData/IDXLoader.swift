@@ -7,13 +7,15 @@ extension DataLoader {
         let labelFile = try IDXFile(path: labels, expectedDimensions: 1)
         let count = imageFile.dimensions[0]
         guard labelFile.dimensions[0] == count else {
-            throw DataError(file: labels, message: "has \(labelFile.dimensions[0]) labels but \(images) has \(count) images")
+            throw DataError(
+                file: labels, message: "has \(labelFile.dimensions[0]) labels but \(images) has \(count) images")
         }
         let featureCount = imageFile.dimensions[1] * imageFile.dimensions[2]
         let features = imageFile.payload.map { Float($0) / 255 }
         let classLabels = labelFile.payload.map { Int32($0) }
         let classCount = Int(classLabels.max() ?? 0) + 1
-        return Dataset(features: features, featureCount: featureCount, targets: .classes(classLabels, classCount: classCount))
+        return Dataset(
+            features: features, featureCount: featureCount, targets: .classes(classLabels, classCount: classCount))
     }
 }
 
@@ -33,10 +35,15 @@ struct IDXFile {
         guard bytes.starts(with: expectedMagic) else {
             let found = bytes.prefix(4).map { String($0, radix: 16) }.joined(separator: " ")
             let wanted = expectedMagic.map { String($0, radix: 16) }.joined(separator: " ")
-            throw fail("bad magic number \(found), expected \(wanted) (unsigned-byte IDX with \(expectedDimensions) dimension\(expectedDimensions == 1 ? "" : "s"))")
+            throw fail(
+                "bad magic number \(found), expected \(wanted) (unsigned-byte IDX with \(expectedDimensions) "
+                    + "dimension\(expectedDimensions == 1 ? "" : "s"))"
+            )
         }
         let headerLength = 4 + 4 * expectedDimensions
-        guard bytes.count >= headerLength else { throw fail("truncated header: \(bytes.count) bytes, need \(headerLength)") }
+        guard bytes.count >= headerLength else {
+            throw fail("truncated header: \(bytes.count) bytes, need \(headerLength)")
+        }
         dimensions = (0..<expectedDimensions).map { Self.bigEndianUInt32(bytes, at: 4 + 4 * $0) }
         guard dimensions[0] > 0 else { throw fail("contains no items") }
         if dimensions.dropFirst().contains(0) { throw fail("has an empty dimension: \(dimensions)") }

@@ -52,9 +52,13 @@ struct SparseRows {
             }
             let indexText = TextParsing.string(token[..<colon])
             if indexText == "qid" { continue }  // ranking query ids carry no feature
-            guard let index = Int(indexText) else { throw fail("feature index \(TextParsing.quoted(token[..<colon])) is not an integer") }
+            guard let index = Int(indexText) else {
+                throw fail("feature index \(TextParsing.quoted(token[..<colon])) is not an integer")
+            }
             guard index >= 1 else { throw fail("feature index \(index) is not allowed: indices start at 1") }
-            guard index > previous else { throw fail("feature index \(index) follows \(previous): indices must be strictly ascending") }
+            guard index > previous else {
+                throw fail("feature index \(index) follows \(previous): indices must be strictly ascending")
+            }
             if let featureLimit, index > featureLimit {
                 throw fail("feature index \(index) exceeds the feature count \(featureLimit)")
             }
@@ -80,7 +84,8 @@ struct SparseRows {
             return TextParsing.finiteFloat(label).map { _ in () }
         case .classification:
             guard label.isFinite, label == label.rounded(), label <= Double(ClassLabels.maxLabel) else {
-                return .failure(MessageError("label \(TextParsing.format(label)) is not valid: \(ClassLabels.labelHint)"))
+                return .failure(
+                    MessageError("label \(TextParsing.format(label)) is not valid: \(ClassLabels.labelHint)"))
             }
             return .success(())
         }
@@ -90,11 +95,21 @@ struct SparseRows {
     private func classLabels() throws -> [Int32] {
         let minusOne = rawLabels.firstIndex(of: -1)
         if let bad = rawLabels.firstIndex(where: { $0 < 0 && $0 != -1 }) {
-            throw DataError(file: file, line: labelLines[bad], message: "label \(TextParsing.format(rawLabels[bad])) is negative: \(ClassLabels.labelHint) (or exactly -1/+1)")
+            throw DataError(
+                file: file, line: labelLines[bad],
+                message:
+                    "label \(TextParsing.format(rawLabels[bad])) is negative: \(ClassLabels.labelHint) (or exactly "
+                    + "-1/+1)"
+            )
         }
         guard let minusOne else { return rawLabels.map { Int32($0) } }
         if let other = rawLabels.firstIndex(where: { $0 != -1 && $0 != 1 }) {
-            throw DataError(file: file, line: labelLines[minusOne], message: "label -1 is only allowed when all labels are -1 or +1, but line \(labelLines[other]) has label \(TextParsing.format(rawLabels[other]))")
+            throw DataError(
+                file: file, line: labelLines[minusOne],
+                message:
+                    "label -1 is only allowed when all labels are -1 or +1, but line \(labelLines[other]) has label "
+                    + "\(TextParsing.format(rawLabels[other]))"
+            )
         }
         return rawLabels.map { $0 == 1 ? 1 : 0 }
     }
@@ -113,7 +128,8 @@ struct SparseRows {
     func dataset(featureCount: Int) throws -> Dataset {
         guard featureCount >= 1 else { throw DataError(file: file, message: "no features: every row has only a label") }
         precondition(featureCount >= maxIndex, "caller must pass a width covering every index")
-        var features = [Float](repeating: 0, count: try checkedDenseSize(rows: count, columns: featureCount, file: file))
+        var features = [Float](
+            repeating: 0, count: try checkedDenseSize(rows: count, columns: featureCount, file: file))
         for row in 0..<count {
             for k in rowStarts[row]..<rowStarts[row + 1] {
                 features[row * featureCount + indices[k] - 1] = values[k]

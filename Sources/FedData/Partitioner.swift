@@ -3,7 +3,9 @@ import FedCore
 /// Divides a training set among clients according to a `PartitionScheme`. Deterministic for a
 /// generator state; invalid requests throw a `DataError` with file "partition".
 public enum Partitioner {
-    public static func split(_ data: Dataset, clients: Int, scheme: PartitionScheme, rng: inout SeededRandom) throws -> Partition {
+    public static func split(
+        _ data: Dataset, clients: Int, scheme: PartitionScheme, rng: inout SeededRandom
+    ) throws -> Partition {
         guard clients >= 1 else { throw failure("clients must be at least 1, got \(clients)") }
         guard clients <= data.count else {
             throw failure("cannot give \(clients) clients at least one sample each from \(data.count) samples")
@@ -12,12 +14,13 @@ public enum Partitioner {
         switch scheme {
         case .iid:
             assignment = iid(count: data.count, clients: clients, rng: &rng)
-        case let .dirichlet(alpha):
+        case .dirichlet(let alpha):
             try checkConcentration(alpha)
-            assignment = dirichlet(byClass: try samplesByClass(data, scheme: "dirichlet"), alpha: alpha, clients: clients, rng: &rng)
-        case let .shards(classesPerClient):
+            assignment = dirichlet(
+                byClass: try samplesByClass(data, scheme: "dirichlet"), alpha: alpha, clients: clients, rng: &rng)
+        case .shards(let classesPerClient):
             assignment = try shards(data, classesPerClient: classesPerClient, clients: clients, rng: &rng)
-        case let .quantity(alpha):
+        case .quantity(let alpha):
             try checkConcentration(alpha)
             assignment = quantity(count: data.count, alpha: alpha, clients: clients, rng: &rng)
         }
@@ -54,12 +57,18 @@ public enum Partitioner {
 
     /// Sorted by label (stably), cut into `clients·k` near-equal shards, `k` random shards per
     /// client. A client spans more than k classes only where a shard straddles a class boundary.
-    private static func shards(_ data: Dataset, classesPerClient k: Int, clients: Int, rng: inout SeededRandom) throws -> [[Int]] {
+    private static func shards(
+        _ data: Dataset, classesPerClient k: Int, clients: Int, rng: inout SeededRandom
+    ) throws -> [[Int]] {
         guard k >= 1 else { throw failure("shards need classesPerClient ≥ 1, got \(k)") }
-        let byLabel = try samplesByClass(data, scheme: "shards").flatMap { $0 }  // stable: ascending index within a class
+        // Stable: ascending index within a class.
+        let byLabel = try samplesByClass(data, scheme: "shards").flatMap { $0 }
         let (shardCount, overflow) = clients.multipliedReportingOverflow(by: k)
         guard !overflow, shardCount <= data.count else {
-            throw failure("\(clients) clients × \(k) shards needs at least \(overflow ? "more" : String(shardCount)) samples, have \(data.count)")
+            throw failure(
+                "\(clients) clients × \(k) shards needs at least \(overflow ? "more" : String(shardCount)) samples, "
+                    + "have \(data.count)"
+            )
         }
         let shardList = chunks(byLabel, sizes: nearEqualSizes(total: byLabel.count, parts: shardCount))
         var shardOrder = Array(0..<shardCount)
@@ -110,7 +119,8 @@ public enum Partitioner {
 
     /// Sizes from cut points `round(total · cumulative proportion)`, the last cut at `total`.
     static func cumulativeSizes(total: Int, proportions: [Double]) -> [Int] {
-        var cumulative = 0.0, previousCut = 0
+        var cumulative = 0.0
+        var previousCut = 0
         return proportions.indices.map { i in
             cumulative += proportions[i]
             let cut = i == proportions.count - 1 ? total : min(total, Int((cumulative * Double(total)).rounded()))
@@ -126,7 +136,8 @@ public enum Partitioner {
         var sizes = exact.map { Int($0.rounded(.down)) }
         let leftover = total - sizes.reduce(0, +)
         let byRemainder = exact.indices.sorted { a, b in
-            let ra = exact[a] - Double(sizes[a]), rb = exact[b] - Double(sizes[b])
+            let ra = exact[a] - Double(sizes[a])
+            let rb = exact[b] - Double(sizes[b])
             return ra != rb ? ra > rb : a < b
         }
         for i in byRemainder.prefix(max(leftover, 0)) { sizes[i] += 1 }
@@ -144,7 +155,8 @@ public enum Partitioner {
     static func fillEmptyClients(_ assignment: inout [[Int]]) {
         for client in assignment.indices where assignment[client].isEmpty {
             guard let donor = assignment.indices.max(by: { (assignment[$0].count, $1) < (assignment[$1].count, $0) }),
-                  assignment[donor].count > 1 else { return }
+                assignment[donor].count > 1
+            else { return }
             assignment[client].append(assignment[donor].removeLast())
         }
     }

@@ -4,11 +4,14 @@ import FedCore
 /// samples are the test set. For classification the split is stratified: each class contributes
 /// `round(n_c·f)` samples (at least one, and leaving at least one for training, when the class has
 /// two or more samples and 0 < f < 1), so the test set covers every class even under heavy imbalance.
-public func trainTestSplit(_ data: Dataset, testFraction: Double, rng: inout SeededRandom) -> (train: Dataset, test: Dataset) {
+public func trainTestSplit(
+    _ data: Dataset, testFraction: Double, rng: inout SeededRandom
+) -> (train: Dataset, test: Dataset) {
     precondition((0...1).contains(testFraction), "testFraction must be in 0...1, got \(testFraction)")
     var order = Array(0..<data.count)
     rng.shuffle(&order)
-    var train = [Int](), test = [Int]()
+    var train = [Int]()
+    var test = [Int]()
     if let labels = data.labels {
         var quota = stratifiedTestQuota(labels: labels, testFraction: testFraction)
         for i in order {

@@ -15,7 +15,8 @@ public struct Standardizer: Sendable, Codable, Equatable {
 
     /// Fits mean and population standard deviation of every feature of `data` (sums in Double).
     public init(fitting data: Dataset) {
-        let d = data.featureCount, n = data.count
+        let d = data.featureCount
+        let n = data.count
         var sum = [Double](repeating: 0, count: d)
         for i in 0..<n { for j in 0..<d { sum[j] += Double(data.features[i * d + j]) } }
         let mean = sum.map { n > 0 ? $0 / Double(n) : 0 }

@@ -29,7 +29,8 @@ public enum Synthetic {
 
     /// Gaussian blobs: class centres ~ N(0, 3²) per coordinate, samples `centre + spread·N(0, 1)`,
     /// labels assigned round-robin so classes are balanced to within one sample.
-    public static func blobs(count: Int, features: Int, classes: Int, spread: Float, rng: inout SeededRandom) -> Dataset {
+    public static func blobs(count: Int, features: Int, classes: Int, spread: Float, rng: inout SeededRandom) -> Dataset
+    {
         precondition(count >= 0 && features > 0 && classes > 0, "need count ≥ 0, features > 0, classes > 0")
         let centres = (0..<(classes * features)).map { _ in Float(3 * rng.nextNormal()) }
         var x = [Float]()
@@ -69,7 +70,8 @@ public enum Synthetic {
     }
 
     private static func fedProxClient(alpha: Double, beta: Double, rng: inout SeededRandom) -> Dataset {
-        let d = fedProxFeatures, classes = fedProxClasses
+        let d = fedProxFeatures
+        let classes = fedProxClasses
         let size = fedProxClientSize(rng: &rng)
         let u = rng.nextNormal(mean: 0, std: alpha.squareRoot())
         let b = rng.nextNormal(mean: 0, std: beta.squareRoot())
@@ -92,11 +94,15 @@ public enum Synthetic {
 
     /// argmax over rows r of `w[r]·x + bias[r]` (`w` row-major, one row per class).
     private static func argmaxOfAffine(_ w: [Double], _ bias: [Double], _ x: [Double]) -> Int {
-        var best = 0, bestScore = -Double.infinity
+        var best = 0
+        var bestScore = -Double.infinity
         for r in bias.indices {
             var score = bias[r]
             for j in x.indices { score += w[r * x.count + j] * x[j] }
-            if score > bestScore { best = r; bestScore = score }
+            if score > bestScore {
+                best = r
+                bestScore = score
+            }
         }
         return best
     }

@@ -1,9 +1,5 @@
 import Foundation
 
-/// Loaders that read files from disk. Every malformed input becomes one `DataError` naming the
-/// file (and line, for text formats) rather than a trap, because data files come from users.
-public enum DataLoader {}
-
 /// Reading files and parsing numbers from raw bytes, shared by the text loaders. Working on bytes
 /// (not `String` lines) keeps large CSV files fast and makes line numbers exact.
 enum TextParsing {
@@ -45,7 +41,8 @@ enum TextParsing {
     /// `bytes` without leading and trailing spaces and tabs.
     static func trimmed(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
         guard let first = bytes.firstIndex(where: { !isBlank($0) }),
-              let last = bytes.lastIndex(where: { !isBlank($0) }) else { return bytes[bytes.endIndex...] }
+            let last = bytes.lastIndex(where: { !isBlank($0) })
+        else { return bytes[bytes.endIndex...] }
         return bytes[first...last]
     }
 
@@ -91,7 +88,10 @@ enum TextParsing {
             negative = bytes[index] == UInt8(ascii: "-")
             index += 1
         }
-        var mantissa: Int64 = 0, digits = 0, fractionDigits = 0, seenPoint = false
+        var mantissa: Int64 = 0
+        var digits = 0
+        var fractionDigits = 0
+        var seenPoint = false
         while index < bytes.endIndex {
             let byte = bytes[index]
             if byte == UInt8(ascii: ".") && !seenPoint {
@@ -121,7 +121,9 @@ enum TextParsing {
 
     /// `value` as a class label, if it is a non-negative integer no larger than `ClassLabels.maxLabel`.
     static func classLabel(_ value: Double) -> Int32? {
-        guard value.isFinite, value == value.rounded(), value >= 0, value <= Double(ClassLabels.maxLabel) else { return nil }
+        guard value.isFinite, value == value.rounded(), value >= 0, value <= Double(ClassLabels.maxLabel) else {
+            return nil
+        }
         return Int32(value)
     }
 }

@@ -50,10 +50,18 @@ public struct DenseModel: Sendable, Equatable {
         self.kind = kind
         self.bias = bias
         switch kind {
-        case .linear: sizes = [inputs, 1]; head = .squared
-        case .logistic: sizes = [inputs, 1]; head = .binaryLogistic
-        case .softmax: sizes = [inputs, classes]; head = .softmax
-        case .mlp: sizes = [inputs] + hidden + [classes]; head = .softmax
+        case .linear:
+            sizes = [inputs, 1]
+            head = .squared
+        case .logistic:
+            sizes = [inputs, 1]
+            head = .binaryLogistic
+        case .softmax:
+            sizes = [inputs, classes]
+            head = .softmax
+        case .mlp:
+            sizes = [inputs] + hidden + [classes]
+            head = .softmax
         }
         var layout = ParameterLayout()
         for l in 1..<sizes.count {
@@ -89,8 +97,10 @@ public struct DenseModel: Sendable, Equatable {
 
     /// Mean loss over the samples `indices` of `data`, writing its gradient into `gradient`.
     @discardableResult
-    public func lossAndGradient(params: UnsafeBufferPointer<Float>, data: Dataset, indices: UnsafeBufferPointer<Int>,
-                                gradient: UnsafeMutableBufferPointer<Float>, workspace: Workspace) -> Double {
+    public func lossAndGradient(
+        params: UnsafeBufferPointer<Float>, data: Dataset, indices: UnsafeBufferPointer<Int>,
+        gradient: UnsafeMutableBufferPointer<Float>, workspace: Workspace
+    ) -> Double {
         precondition(params.count == parameterCount && gradient.count == parameterCount)
         let rows = indices.count
         workspace.prepare(model: self, rows: rows)
@@ -103,10 +113,14 @@ public struct DenseModel: Sendable, Equatable {
 
     /// Loss and accuracy (classification) or RMSE and R² (regression) over a whole data set,
     /// evaluated in chunks.
-    public func evaluate(params: UnsafeBufferPointer<Float>, data: Dataset, workspace: Workspace, chunk: Int = 512) -> Metrics {
+    public func evaluate(
+        params: UnsafeBufferPointer<Float>, data: Dataset, workspace: Workspace, chunk: Int = 512
+    ) -> Metrics {
         let n = data.count
         guard n > 0 else { return Metrics(loss: .nan, accuracy: nil, rmse: nil, r2: nil, count: 0) }
-        var lossSum = 0.0, correct = 0, squaredError = 0.0
+        var lossSum = 0.0
+        var correct = 0
+        var squaredError = 0.0
         var start = 0
         var indices = [Int](repeating: 0, count: min(chunk, n))
         while start < n {
@@ -117,11 +131,12 @@ public struct DenseModel: Sendable, Equatable {
                 workspace.prepare(model: self, rows: rows)
                 gather(data, idx, into: workspace)
                 forward(params, rows: rows, workspace)
-                lossSum += headLossAndDelta(data, idx, rows: rows, workspace: workspace, wantDelta: false) * Double(rows)
+                lossSum +=
+                    headLossAndDelta(data, idx, rows: rows, workspace: workspace, wantDelta: false) * Double(rows)
                 let out = workspace.activations[layerCount]
                 let k = sizes[layerCount]
                 switch data.targets {
-                case let .classes(labels, _):
+                case .classes(let labels, _):
                     for r in 0..<rows {
                         let predicted: Int
                         if head == .binaryLogistic {
@@ -133,7 +148,7 @@ public struct DenseModel: Sendable, Equatable {
                         }
                         if predicted == Int(labels[idx[r]]) { correct += 1 }
                     }
-                case let .values(values):
+                case .values(let values):
                     for r in 0..<rows {
                         let e = Double(out[r]) - Double(values[idx[r]])
                         squaredError += e * e
@@ -146,11 +161,12 @@ public struct DenseModel: Sendable, Equatable {
         switch data.targets {
         case .classes:
             return Metrics(loss: loss, accuracy: Double(correct) / Double(n), rmse: nil, r2: nil, count: n)
-        case let .values(values):
+        case .values(let values):
             let mean = values.reduce(0.0) { $0 + Double($1) } / Double(n)
             let total = values.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) }
-            return Metrics(loss: loss, accuracy: nil, rmse: (squaredError / Double(n)).squareRoot(),
-                           r2: total > 0 ? 1 - squaredError / total : nil, count: n)
+            return Metrics(
+                loss: loss, accuracy: nil, rmse: (squaredError / Double(n)).squareRoot(),
+                r2: total > 0 ? 1 - squaredError / total : nil, count: n)
         }
     }
 
@@ -170,13 +186,16 @@ public struct DenseModel: Sendable, Equatable {
     private func forward(_ params: UnsafeBufferPointer<Float>, rows: Int, _ ws: Workspace) {
         let p = params.baseAddress!
         for l in 0..<layerCount {
-            let inputs = sizes[l], outputs = sizes[l + 1]
-            let a = ws.activations[l], z = ws.activations[l + 1]
+            let inputs = sizes[l]
+            let outputs = sizes[l + 1]
+            let a = ws.activations[l]
+            let z = ws.activations[l + 1]
             if let b = biasOffset(l) {
                 for r in 0..<rows { (z + r * outputs).update(from: p + b, count: outputs) }
             }
             // Z = A·Wᵀ (+ bias already in Z), as A times Wᵀ laid out [in, out].
-            let w = p + weightOffset(l), wt = ws.transposed
+            let w = p + weightOffset(l)
+            let wt = ws.transposed
             for o in 0..<outputs { for i in 0..<inputs { wt[i * outputs + o] = w[o * inputs + i] } }
             fedsim_gemm(Int32(rows), Int32(outputs), Int32(inputs), a, inputs, 1, wt, outputs, z, outputs, bias ? 1 : 0)
             if l < layerCount - 1 {
@@ -186,26 +205,30 @@ public struct DenseModel: Sendable, Equatable {
     }
 
     /// Mean loss of the last layer's outputs; with `wantDelta`, also dLoss/dZ into `deltas[L]`.
-    private func headLossAndDelta(_ data: Dataset, _ indices: UnsafeBufferPointer<Int>, rows: Int,
-                                  workspace ws: Workspace, wantDelta: Bool) -> Double {
-        let out = ws.activations[layerCount], delta = ws.deltas[layerCount]
+    private func headLossAndDelta(
+        _ data: Dataset, _ indices: UnsafeBufferPointer<Int>, rows: Int,
+        workspace ws: Workspace, wantDelta: Bool
+    ) -> Double {
+        let out = ws.activations[layerCount]
+        let delta = ws.deltas[layerCount]
         let k = sizes[layerCount]
         let scale = 1 / Float(rows)
         var loss = 0.0
         switch (head, data.targets) {
-        case let (.squared, .values(values)):
+        case (.squared, .values(let values)):
             for r in 0..<rows {
                 let e = out[r] - values[indices[r]]
                 loss += 0.5 * Double(e) * Double(e)
                 if wantDelta { delta[r] = e * scale }
             }
-        case let (.binaryLogistic, .classes(labels, _)):
+        case (.binaryLogistic, .classes(let labels, _)):
             for r in 0..<rows {
-                let z = Double(out[r]), y = Double(labels[indices[r]])
+                let z = Double(out[r])
+                let y = Double(labels[indices[r]])
                 loss += max(z, 0) - z * y + log1p(exp(-abs(z)))
                 if wantDelta { delta[r] = Float(1 / (1 + exp(-z)) - y) * scale }
             }
-        case let (.softmax, .classes(labels, _)):
+        case (.softmax, .classes(let labels, _)):
             for r in 0..<rows {
                 let row = out + r * k
                 var m = row[0]
@@ -226,14 +249,20 @@ public struct DenseModel: Sendable, Equatable {
         return loss / Double(rows)
     }
 
-    private func backward(_ params: UnsafeBufferPointer<Float>, _ gradient: UnsafeMutableBufferPointer<Float>,
-                          rows: Int, _ ws: Workspace) {
-        let p = params.baseAddress!, g = gradient.baseAddress!
+    private func backward(
+        _ params: UnsafeBufferPointer<Float>, _ gradient: UnsafeMutableBufferPointer<Float>,
+        rows: Int, _ ws: Workspace
+    ) {
+        let p = params.baseAddress!
+        let g = gradient.baseAddress!
         for l in stride(from: layerCount - 1, through: 0, by: -1) {
-            let inputs = sizes[l], outputs = sizes[l + 1]
-            let dz = ws.deltas[l + 1], a = ws.activations[l]
+            let inputs = sizes[l]
+            let outputs = sizes[l + 1]
+            let dz = ws.deltas[l + 1]
+            let a = ws.activations[l]
             // dW = dZᵀ·A
-            fedsim_gemm(Int32(outputs), Int32(inputs), Int32(rows), dz, 1, outputs, a, inputs, g + weightOffset(l), inputs, 0)
+            fedsim_gemm(
+                Int32(outputs), Int32(inputs), Int32(rows), dz, 1, outputs, a, inputs, g + weightOffset(l), inputs, 0)
             if let b = biasOffset(l) {
                 let db = g + b
                 for o in 0..<outputs { db[o] = 0 }
@@ -245,7 +274,9 @@ public struct DenseModel: Sendable, Equatable {
             if l > 0 {
                 // dA = dZ·W, then through the ReLU: dZ_prev = dA ⊙ [A > 0]
                 let da = ws.deltas[l]
-                fedsim_gemm(Int32(rows), Int32(inputs), Int32(outputs), dz, outputs, 1, p + weightOffset(l), inputs, da, inputs, 0)
+                fedsim_gemm(
+                    Int32(rows), Int32(inputs), Int32(outputs), dz, outputs, 1, p + weightOffset(l), inputs, da, inputs,
+                    0)
                 for i in 0..<(rows * inputs) where a[i] <= 0 { da[i] = 0 }
             }
         }
@@ -269,7 +300,10 @@ public final class Workspace {
         let needed = model.sizes.map { $0 * max(rows, 1) }
         let largestLayer = (1..<model.sizes.count).map { model.sizes[$0] * model.sizes[$0 - 1] }.max() ?? 0
         if needed.count == capacities.count && zip(needed, capacities).allSatisfy({ $0 <= $1 })
-            && largestLayer <= transposedCapacity { return }
+            && largestLayer <= transposedCapacity
+        {
+            return
+        }
         release()
         capacities = needed
         activations = needed.map { UnsafeMutablePointer<Float>.allocate(capacity: $0) }

@@ -18,7 +18,9 @@ public struct StepContext {
     public var params: UnsafeBufferPointer<Float>
     public var decayMask: UnsafeBufferPointer<Float>?
 
-    public init(step: Int, learningRate: Double, params: UnsafeBufferPointer<Float>, decayMask: UnsafeBufferPointer<Float>?) {
+    public init(
+        step: Int, learningRate: Double, params: UnsafeBufferPointer<Float>, decayMask: UnsafeBufferPointer<Float>?
+    ) {
         self.step = step
         self.learningRate = learningRate
         self.params = params
@@ -84,18 +86,18 @@ public enum GradientTransform: Codable, Sendable, Hashable {
     public func initialState(count: Int) -> TransformState {
         switch self {
         case .clipByGlobalNorm, .addDecayedWeights, .scaleByLearningRate,
-             .decayWeightsIndependently, .proximalDecay:
+            .decayWeightsIndependently, .proximalDecay:
             return TransformState()
         case .trace: return TransformState(names: ["momentum"], count: count)
-        case let .scaleByAdagrad(_, _, initial):
+        case .scaleByAdagrad(_, _, let initial):
             return TransformState(names: ["sum"], count: count, fill: Float(initial))
-        case let .scaleByRMS(_, _, centered, momentum):
+        case .scaleByRMS(_, _, let centered, let momentum):
             var names = ["square_avg"]
             if centered { names.append("grad_avg") }
             if momentum > 0 { names.append("momentum") }
             return TransformState(names: names, count: count)
         case .scaleByAdadelta: return TransformState(names: ["square_avg", "acc_delta"], count: count)
-        case let .scaleByAdam(_, _, _, amsgrad):
+        case .scaleByAdam(_, _, _, let amsgrad):
             return TransformState(names: amsgrad ? ["m", "v", "v_max"] : ["m", "v"], count: count)
         case .scaleByNAdam:
             return TransformState(names: ["m", "v"], count: count, scalars: [1])  // running product of μ_t
@@ -109,17 +111,22 @@ public enum GradientTransform: Codable, Sendable, Hashable {
         let w = c.params
         let t = Double(c.step)
         switch self {
-        case let .clipByGlobalNorm(maxNorm):
+        case .clipByGlobalNorm(let maxNorm):
             var sumSquares = 0.0
-            for i in 0..<n { let x = Double(u[i]); sumSquares += x * x }
+            for i in 0..<n {
+                let x = Double(u[i])
+                sumSquares += x * x
+            }
             let coefficient = Float(min(maxNorm / (sumSquares.squareRoot() + 1e-6), 1.0))
             for i in 0..<n { u[i] = u[i] * coefficient }
 
-        case let .addDecayedWeights(lambda):
+        case .addDecayedWeights(let lambda):
             Kernels.addScaled(u, w, Float(lambda), mask: c.decayMask)
 
-        case let .trace(momentum, dampening, nesterov):
-            let mu = Float(momentum), keep = Float(1 - dampening), first = c.step == 1
+        case .trace(let momentum, let dampening, let nesterov):
+            let mu = Float(momentum)
+            let keep = Float(1 - dampening)
+            let first = c.step == 1
             state.withSlots { slot in
                 let b = slot(0)
                 for i in 0..<n {
@@ -130,7 +137,7 @@ public enum GradientTransform: Codable, Sendable, Hashable {
                 }
             }
 
-        case let .scaleByAdagrad(eps, lrDecay, _):
+        case .scaleByAdagrad(let eps, let lrDecay, _):
             let decay = Float(1 / (1 + (t - 1) * lrDecay))
             let e = Float(eps)
             state.withSlots { slot in
@@ -143,11 +150,17 @@ public enum GradientTransform: Codable, Sendable, Hashable {
                 }
             }
 
-        case let .scaleByRMS(alpha, eps, centered, momentum):
-            let a = Float(alpha), oneMinusA = Float(1 - alpha), e = Float(eps), mu = Float(momentum)
+        case .scaleByRMS(let alpha, let eps, let centered, let momentum):
+            let a = Float(alpha)
+            let oneMinusA = Float(1 - alpha)
+            let e = Float(eps)
+            let mu = Float(momentum)
             state.withSlots { slot in
                 let sq = slot(0)
-                for i in 0..<n { let g = u[i]; sq[i] = a * sq[i] + oneMinusA * (g * g) }
+                for i in 0..<n {
+                    let g = u[i]
+                    sq[i] = a * sq[i] + oneMinusA * (g * g)
+                }
                 var next = 1
                 if centered {
                     let ga = slot(next)
@@ -163,14 +176,21 @@ public enum GradientTransform: Codable, Sendable, Hashable {
                 }
                 if momentum > 0 {
                     let b = slot(next)
-                    for i in 0..<n { let buf = mu * b[i] + u[i]; b[i] = buf; u[i] = buf }
+                    for i in 0..<n {
+                        let buf = mu * b[i] + u[i]
+                        b[i] = buf
+                        u[i] = buf
+                    }
                 }
             }
 
-        case let .scaleByAdadelta(rho, eps):
-            let r = Float(rho), oneMinusR = Float(1 - rho), e = Float(eps)
+        case .scaleByAdadelta(let rho, let eps):
+            let r = Float(rho)
+            let oneMinusR = Float(1 - rho)
+            let e = Float(eps)
             state.withSlots { slot in
-                let sq = slot(0), acc = slot(1)
+                let sq = slot(0)
+                let acc = slot(1)
                 for i in 0..<n {
                     let g = u[i]
                     let s = r * sq[i] + oneMinusR * (g * g)
@@ -181,10 +201,11 @@ public enum GradientTransform: Codable, Sendable, Hashable {
                 }
             }
 
-        case let .scaleByAdam(beta1, beta2, eps, amsgrad):
+        case .scaleByAdam(let beta1, let beta2, let eps, let amsgrad):
             let k = AdamConstants(beta1: beta1, beta2: beta2, eps: eps, step: c.step)
             state.withSlots { slot in
-                let m = slot(0), v = slot(1)
+                let m = slot(0)
+                let v = slot(1)
                 if amsgrad {
                     let vMax = slot(2)
                     for i in 0..<n {
@@ -192,7 +213,9 @@ public enum GradientTransform: Codable, Sendable, Hashable {
                         let mi = m[i] + k.oneMinusBeta1 * (g - m[i])
                         let vi = k.beta2 * v[i] + k.oneMinusBeta2 * (g * g)
                         let vm = max(vMax[i], vi)
-                        m[i] = mi; v[i] = vi; vMax[i] = vm
+                        m[i] = mi
+                        v[i] = vi
+                        vMax[i] = vm
                         u[i] = (mi * k.c1) / (vm.squareRoot() * k.c2 + k.eps)
                     }
                 } else {
@@ -200,41 +223,52 @@ public enum GradientTransform: Codable, Sendable, Hashable {
                         let g = u[i]
                         let mi = m[i] + k.oneMinusBeta1 * (g - m[i])
                         let vi = k.beta2 * v[i] + k.oneMinusBeta2 * (g * g)
-                        m[i] = mi; v[i] = vi
+                        m[i] = mi
+                        v[i] = vi
                         u[i] = (mi * k.c1) / (vi.squareRoot() * k.c2 + k.eps)
                     }
                 }
             }
 
-        case let .scaleByNAdam(beta1, beta2, eps, momentumDecay):
+        case .scaleByNAdam(let beta1, let beta2, let eps, let momentumDecay):
             let mu = beta1 * (1 - 0.5 * pow(0.96, t * momentumDecay))
             let muNext = beta1 * (1 - 0.5 * pow(0.96, (t + 1) * momentumDecay))
             let product = state.scalars[0] * mu
             state.scalars[0] = product
             let gradCoef = Float((1 - mu) / (1 - product))
             let momCoef = Float(muNext / (1 - product * muNext))
-            let b1c = Float(1 - beta1), b2 = Float(beta2), b2c = Float(1 - beta2), e = Float(eps)
+            let b1c = Float(1 - beta1)
+            let b2 = Float(beta2)
+            let b2c = Float(1 - beta2)
+            let e = Float(eps)
             let inverseBC2 = Float(1 / (1 - pow(beta2, t)))
             state.withSlots { slot in
-                let m = slot(0), v = slot(1)
+                let m = slot(0)
+                let v = slot(1)
                 for i in 0..<n {
                     let g = u[i]
                     let mi = m[i] + b1c * (g - m[i])
                     let vi = b2 * v[i] + b2c * (g * g)
-                    m[i] = mi; v[i] = vi
+                    m[i] = mi
+                    v[i] = vi
                     let denom = (vi * inverseBC2).squareRoot() + e
                     u[i] = gradCoef * (g / denom) + momCoef * (mi / denom)
                 }
             }
 
-        case let .scaleByRAdam(beta1, beta2, eps):
-            let bc1 = 1 - pow(beta1, t), bc2 = 1 - pow(beta2, t)
+        case .scaleByRAdam(let beta1, let beta2, let eps):
+            let bc1 = 1 - pow(beta1, t)
+            let bc2 = 1 - pow(beta2, t)
             let rhoInf = 2 / (1 - beta2) - 1
             let rhoT = rhoInf - 2 * t * pow(beta2, t) / bc2
-            let b1c = Float(1 - beta1), b2 = Float(beta2), b2c = Float(1 - beta2), e = Float(eps)
+            let b1c = Float(1 - beta1)
+            let b2 = Float(beta2)
+            let b2c = Float(1 - beta2)
+            let e = Float(eps)
             let inverseBC1 = Float(1 / bc1)
             state.withSlots { slot in
-                let m = slot(0), v = slot(1)
+                let m = slot(0)
+                let v = slot(1)
                 for i in 0..<n {
                     let g = u[i]
                     m[i] = m[i] + b1c * (g - m[i])
@@ -253,10 +287,10 @@ public enum GradientTransform: Codable, Sendable, Hashable {
             let negativeLR = Float(-c.learningRate)
             for i in 0..<n { u[i] = u[i] * negativeLR }
 
-        case let .decayWeightsIndependently(lambda):
+        case .decayWeightsIndependently(let lambda):
             Kernels.addScaled(u, w, Float(-lambda), mask: c.decayMask)
 
-        case let .proximalDecay(lambda):
+        case .proximalDecay(let lambda):
             let shrink = Float(1 / (1 + c.learningRate * lambda))
             if let mask = c.decayMask {
                 for i in 0..<n where mask[i] != 0 { u[i] = (w[i] + u[i]) * shrink - w[i] }
@@ -288,8 +322,10 @@ struct AdamConstants {
 enum Kernels {
     /// `u ← u + a·w`, only where `mask` is non-zero.
     @inline(__always)
-    static func addScaled(_ u: UnsafeMutableBufferPointer<Float>, _ w: UnsafeBufferPointer<Float>,
-                          _ a: Float, mask: UnsafeBufferPointer<Float>?) {
+    static func addScaled(
+        _ u: UnsafeMutableBufferPointer<Float>, _ w: UnsafeBufferPointer<Float>,
+        _ a: Float, mask: UnsafeBufferPointer<Float>?
+    ) {
         let n = u.count
         if let mask {
             for i in 0..<n { u[i] = u[i] + (a * mask[i]) * w[i] }

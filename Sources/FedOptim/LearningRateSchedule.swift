@@ -24,14 +24,14 @@ public enum LearningRateSchedule: Codable, Sendable, Hashable {
         switch self {
         case .constant:
             return base
-        case let .step(stepSize, gamma):
+        case .step(let stepSize, let gamma):
             return base * pow(gamma, Double(e / stepSize))
-        case let .cosine(tMax, etaMin):
+        case .cosine(let tMax, let etaMin):
             return etaMin + (base - etaMin) * (1 + cos(Double.pi * Double(e) / Double(tMax))) / 2
-        case let .linearWarmup(warmupSteps, startFactor):
+        case .linearWarmup(let warmupSteps, let startFactor):
             let progress = Double(min(e, warmupSteps)) / Double(warmupSteps)
             return base * (startFactor + (1 - startFactor) * progress)
-        case let .warmRestarts(t0, tMult, etaMin):
+        case .warmRestarts(let t0, let tMult, let etaMin):
             var period = t0
             var tCur = e
             while tCur >= period {

@@ -42,9 +42,12 @@ public struct Optimizer: Sendable {
 
     /// One optimizer step: `params` move, `state` advances. `gradients` is used as scratch space
     /// (its contents are overwritten with the final update). No allocation.
-    public func step(params: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
-                     state: inout OptimizerState) {
-        precondition(params.count == gradients.count, "gradient count \(gradients.count) != parameter count \(params.count)")
+    public func step(
+        params: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
+        state: inout OptimizerState
+    ) {
+        precondition(
+            params.count == gradients.count, "gradient count \(gradients.count) != parameter count \(params.count)")
         state.step += 1
         let lr = spec.schedule.learningRate(base: spec.lr, step: state.step)
         let n = params.count
@@ -68,15 +71,19 @@ public struct Optimizer: Sendable {
     }
 
     /// Runs the chain (or its fused kernel) and adds the final update to the parameters.
-    private func update(params: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
-                        state: inout OptimizerState, learningRate: Double, mask: UnsafeBufferPointer<Float>?) {
+    private func update(
+        params: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
+        state: inout OptimizerState, learningRate: Double, mask: UnsafeBufferPointer<Float>?
+    ) {
         if let fusedAdam {
-            fusedAdam.step(params: params, gradients: UnsafeBufferPointer(gradients), state: &state.transforms,
-                           step: state.step, learningRate: learningRate, mask: mask)
+            fusedAdam.step(
+                params: params, gradients: UnsafeBufferPointer(gradients), state: &state.transforms,
+                step: state.step, learningRate: learningRate, mask: mask)
             return
         }
-        let context = StepContext(step: state.step, learningRate: learningRate,
-                                  params: UnsafeBufferPointer(params), decayMask: mask)
+        let context = StepContext(
+            step: state.step, learningRate: learningRate,
+            params: UnsafeBufferPointer(params), decayMask: mask)
         for (i, transform) in chain.enumerated() {
             transform.apply(gradients, state: &state.transforms[i], context: context)
         }
@@ -95,7 +102,11 @@ public struct Optimizer: Sendable {
 /// The fused Adam / Adam+L2 / AdamW loop: one pass over w, g, m, v. Each element goes through
 /// the same Float operations in the same order as the chain, so the results are identical.
 struct FusedAdam: Sendable {
-    enum Decay: Sendable { case none, coupled(Float), decoupled(Float) }
+    enum Decay: Sendable {
+        case none
+        case coupled(Float)
+        case decoupled(Float)
+    }
     let decay: Decay
     let beta1: Double, beta2: Double, eps: Double
     /// Index of `scaleByAdam` in the chain (its state slot).
@@ -107,11 +118,11 @@ struct FusedAdam: Sendable {
         var adam: (Double, Double, Double, Int)?
         for (i, transform) in chain.dropLast().enumerated() {
             switch transform {
-            case let .scaleByAdam(b1, b2, e, false) where adam == nil:
+            case .scaleByAdam(let b1, let b2, let e, false) where adam == nil:
                 adam = (b1, b2, e, i)
-            case let .addDecayedWeights(l) where i == 0:
+            case .addDecayedWeights(let l) where i == 0:
                 decay = .coupled(Float(l))
-            case let .addDecayedWeights(l) where i == 1 && adam != nil:
+            case .addDecayedWeights(let l) where i == 1 && adam != nil:
                 decay = .decoupled(Float(l))
             default:
                 return nil
@@ -119,32 +130,40 @@ struct FusedAdam: Sendable {
         }
         guard let (b1, b2, e, index) = adam else { return nil }
         self.decay = decay
-        beta1 = b1; beta2 = b2; eps = e; adamIndex = index
+        beta1 = b1
+        beta2 = b2
+        eps = e
+        adamIndex = index
     }
 
-    func step(params w: UnsafeMutableBufferPointer<Float>, gradients grad: UnsafeBufferPointer<Float>,
-              state: inout [TransformState], step: Int, learningRate: Double,
-              mask: UnsafeBufferPointer<Float>?) {
+    func step(
+        params w: UnsafeMutableBufferPointer<Float>, gradients grad: UnsafeBufferPointer<Float>,
+        state: inout [TransformState], step: Int, learningRate: Double,
+        mask: UnsafeBufferPointer<Float>?
+    ) {
         let k = AdamConstants(beta1: beta1, beta2: beta2, eps: eps, step: step)
         let negativeLR = Float(-learningRate)
         state[adamIndex].withSlots { slot in
-            let m = slot(0), v = slot(1)
+            let m = slot(0)
+            let v = slot(1)
             switch decay {
             case .none:
                 FusedAdam.loop(w, grad, m, v, k, negativeLR, coupled: 0, decoupled: 0, mask: nil)
-            case let .coupled(l):
+            case .coupled(let l):
                 FusedAdam.loop(w, grad, m, v, k, negativeLR, coupled: l, decoupled: 0, mask: mask)
-            case let .decoupled(l):
+            case .decoupled(let l):
                 FusedAdam.loop(w, grad, m, v, k, negativeLR, coupled: 0, decoupled: l, mask: mask)
             }
         }
     }
 
     @inline(__always)
-    static func loop(_ w: UnsafeMutableBufferPointer<Float>, _ grad: UnsafeBufferPointer<Float>,
-                     _ m: UnsafeMutableBufferPointer<Float>, _ v: UnsafeMutableBufferPointer<Float>,
-                     _ k: AdamConstants, _ negativeLR: Float, coupled: Float, decoupled: Float,
-                     mask: UnsafeBufferPointer<Float>?) {
+    static func loop(
+        _ w: UnsafeMutableBufferPointer<Float>, _ grad: UnsafeBufferPointer<Float>,
+        _ m: UnsafeMutableBufferPointer<Float>, _ v: UnsafeMutableBufferPointer<Float>,
+        _ k: AdamConstants, _ negativeLR: Float, coupled: Float, decoupled: Float,
+        mask: UnsafeBufferPointer<Float>?
+    ) {
         let n = w.count
         if let mask {
             if coupled != 0 {
@@ -153,16 +172,19 @@ struct FusedAdam: Sendable {
                     let g = grad[i] + (coupled * mask[i]) * wi
                     let mi = m[i] + k.oneMinusBeta1 * (g - m[i])
                     let vi = k.beta2 * v[i] + k.oneMinusBeta2 * (g * g)
-                    m[i] = mi; v[i] = vi
+                    m[i] = mi
+                    v[i] = vi
                     let u = (mi * k.c1) / (vi.squareRoot() * k.c2 + k.eps)
                     w[i] = wi + u * negativeLR
                 }
             } else {
                 for i in 0..<n {
-                    let wi = w[i], g = grad[i]
+                    let wi = w[i]
+                    let g = grad[i]
                     let mi = m[i] + k.oneMinusBeta1 * (g - m[i])
                     let vi = k.beta2 * v[i] + k.oneMinusBeta2 * (g * g)
-                    m[i] = mi; v[i] = vi
+                    m[i] = mi
+                    v[i] = vi
                     let u = (mi * k.c1) / (vi.squareRoot() * k.c2 + k.eps) + (decoupled * mask[i]) * wi
                     w[i] = wi + u * negativeLR
                 }
@@ -173,25 +195,30 @@ struct FusedAdam: Sendable {
                 let g = grad[i] + coupled * wi
                 let mi = m[i] + k.oneMinusBeta1 * (g - m[i])
                 let vi = k.beta2 * v[i] + k.oneMinusBeta2 * (g * g)
-                m[i] = mi; v[i] = vi
+                m[i] = mi
+                v[i] = vi
                 let u = (mi * k.c1) / (vi.squareRoot() * k.c2 + k.eps)
                 w[i] = wi + u * negativeLR
             }
         } else if decoupled != 0 {
             for i in 0..<n {
-                let wi = w[i], g = grad[i]
+                let wi = w[i]
+                let g = grad[i]
                 let mi = m[i] + k.oneMinusBeta1 * (g - m[i])
                 let vi = k.beta2 * v[i] + k.oneMinusBeta2 * (g * g)
-                m[i] = mi; v[i] = vi
+                m[i] = mi
+                v[i] = vi
                 let u = (mi * k.c1) / (vi.squareRoot() * k.c2 + k.eps) + decoupled * wi
                 w[i] = wi + u * negativeLR
             }
         } else {
             for i in 0..<n {
-                let wi = w[i], g = grad[i]
+                let wi = w[i]
+                let g = grad[i]
                 let mi = m[i] + k.oneMinusBeta1 * (g - m[i])
                 let vi = k.beta2 * v[i] + k.oneMinusBeta2 * (g * g)
-                m[i] = mi; v[i] = vi
+                m[i] = mi
+                v[i] = vi
                 let u = (mi * k.c1) / (vi.squareRoot() * k.c2 + k.eps)
                 w[i] = wi + u * negativeLR
             }

@@ -35,7 +35,10 @@ public enum DecayMaskPolicy: String, Codable, Sendable, CaseIterable {
 public struct LookaheadSpec: Codable, Sendable, Equatable {
     public var k: Int
     public var alpha: Double
-    public init(k: Int = 5, alpha: Double = 0.5) { self.k = k; self.alpha = alpha }
+    public init(k: Int = 5, alpha: Double = 0.5) {
+        self.k = k
+        self.alpha = alpha
+    }
 }
 
 /// A fully resolved optimizer: every hyperparameter has its value (defaults filled in per
@@ -86,23 +89,25 @@ public struct OptimizerSpec: Codable, Sendable, Equatable {
     /// 0.01 so the two compare like for like).
     public init(_ kind: OptimizerKind) {
         name = kind
-        lr = switch kind {
-        case .adagrad, .rmsprop: 1e-2
-        case .adadelta: 1.0
-        case .nadam: 2e-3
-        default: 1e-3
-        }
+        lr =
+            switch kind {
+            case .adagrad, .rmsprop: 1e-2
+            case .adadelta: 1.0
+            case .nadam: 2e-3
+            default: 1e-3
+            }
         weightDecay = (kind == .adamw || kind == .adamL2) ? 0.01 : 0
         momentum = (kind == .momentum || kind == .nesterov) ? 0.9 : 0
         dampening = 0
         nesterov = kind == .nesterov
         beta1 = 0.9
         beta2 = 0.999
-        eps = switch kind {
-        case .adagrad: 1e-10
-        case .adadelta: 1e-6
-        default: 1e-8
-        }
+        eps =
+            switch kind {
+            case .adagrad: 1e-10
+            case .adadelta: 1e-6
+            default: 1e-8
+            }
         amsgrad = kind == .amsgrad
         alpha = 0.99
         centered = false

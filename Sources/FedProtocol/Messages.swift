@@ -39,7 +39,10 @@ public struct ClientUpdate: Sendable, Equatable {
     public var steps: Int
     public var state: OptimizerState?
 
-    public init(round: Int, clientID: Int, sampleCount: Int, delta: [Float], trainLoss: Double, steps: Int, state: OptimizerState?) {
+    public init(
+        round: Int, clientID: Int, sampleCount: Int, delta: [Float], trainLoss: Double, steps: Int,
+        state: OptimizerState?
+    ) {
         self.round = round
         self.clientID = clientID
         self.sampleCount = sampleCount

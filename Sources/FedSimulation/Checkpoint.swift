@@ -32,7 +32,10 @@ public struct Checkpoint: Codable, Sendable {
 
     public static func url(in run: URL) -> URL { run.appendingPathComponent("checkpoint.json") }
 
-    public init(fingerprint: UInt64, runID: UInt64, round: Int, engine: RoundEngine, record: RoundRecord, clients: [ClientRecord]) {
+    public init(
+        fingerprint: UInt64, runID: UInt64, round: Int, engine: RoundEngine, record: RoundRecord,
+        clients: [ClientRecord]
+    ) {
         self.fingerprint = String(format: "%016llx", fingerprint)
         self.runID = String(runID, radix: 16)
         self.round = round
@@ -49,10 +52,14 @@ public struct Checkpoint: Codable, Sendable {
     public func decodedSharedStates(template: (Int) -> OptimizerState) throws -> [Int: OptimizerState] {
         try sharedStates.reduce(into: [:]) { result, entry in
             do {
-                result[entry.key] = try OptimizerStateCoding.decode(header: [UInt8](entry.value.header), data: [UInt8](entry.value.data),
-                                                                    template: template(entry.key), requireFinite: true)
+                result[entry.key] = try OptimizerStateCoding.decode(
+                    header: [UInt8](entry.value.header), data: [UInt8](entry.value.data),
+                    template: template(entry.key), requireFinite: true)
             } catch {
-                throw RunInputError("checkpoint.json: the shared optimizer state of group \(entry.key) does not fit its optimizer: \(error)")
+                throw RunInputError(
+                    "checkpoint.json: the shared optimizer state of group \(entry.key) does not fit its optimizer: "
+                        + "\(error)"
+                )
             }
         }
     }
@@ -65,7 +72,8 @@ public struct Checkpoint: Codable, Sendable {
         }
         do {
             let decoder = JSONDecoder()
-            decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+                positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
             return try decoder.decode(Checkpoint.self, from: data)
         } catch {
             throw RunInputError("\(url(in: run).path) is damaged: \(error)")
@@ -74,7 +82,8 @@ public struct Checkpoint: Codable, Sendable {
 
     public func save(in run: URL) throws {
         let encoder = JSONEncoder()
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         try RunDirectory.writeAtomically(encoder.encode(self), to: Checkpoint.url(in: run))
     }
 }

@@ -12,7 +12,9 @@ public final class EventLog: Sendable {
     public init(file: URL?, prefix: String, echo: Bool = true) {
         var handle: FileHandle?
         if let file {
-            if !FileManager.default.fileExists(atPath: file.path) { _ = FileManager.default.createFile(atPath: file.path, contents: nil) }
+            if !FileManager.default.fileExists(atPath: file.path) {
+                _ = FileManager.default.createFile(atPath: file.path, contents: nil)
+            }
             handle = try? FileHandle(forWritingTo: file)
             _ = try? handle?.seekToEnd()
         }

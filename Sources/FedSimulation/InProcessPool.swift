@@ -31,7 +31,8 @@ public final class InProcessPool: ClientPool {
         guard let snapshots else { return 0 }
         var restored = 0
         for client in clients where client.policy == .persist {
-            let template = client.optimizer.initialState(params: [Float](repeating: 0, count: client.model.parameterCount))
+            let template = client.optimizer.initialState(
+                params: [Float](repeating: 0, count: client.model.parameterCount))
             if let snapshot = try snapshots.load(client: client.id, template: template, runID: runID) {
                 client.restore(snapshot)
                 restored += 1

@@ -1,5 +1,5 @@
-import FedTopology
 import FedCoordinator
+import FedTopology
 import Foundation
 
 /// The single-process federation (`fedsim run`): every virtual client in this process, called
@@ -9,21 +9,30 @@ public enum InProcessRun {
     /// round and the *persist* clients' snapshots in `client-state/`, so the run can resume).
     /// - Parameter resume: the checkpoint to continue from; `directory` must have been reopened
     ///   at its round (`ResumedRun.open`).
-    public static func run(_ prepared: PreparedRun, directory: RunDirectory, resume: Checkpoint? = nil, events: EventLog,
-                           shouldStop: () -> Bool = { false }, progress: ((String) -> Void)? = nil) throws -> RunResult {
+    public static func run(
+        _ prepared: PreparedRun, directory: RunDirectory, resume: Checkpoint? = nil, events: EventLog,
+        shouldStop: () -> Bool = { false }, progress: ((String) -> Void)? = nil
+    ) throws -> RunResult {
         let t = prepared.topology
         let runID = resume?.runIDValue ?? UInt64.random(in: 1...UInt64.max)
-        let snapshots = try SnapshotStore(directory: directory.url.appendingPathComponent("client-state"), fingerprint: prepared.fingerprint)
+        let snapshots = try SnapshotStore(
+            directory: directory.url.appendingPathComponent("client-state"), fingerprint: prepared.fingerprint)
         let clients = prepared.makeClients(0..<t.clients.count)
-        let pool = InProcessPool(clients: (0..<t.clients.count).map { clients[$0]! }, snapshots: snapshots, runID: runID)
+        let pool = InProcessPool(
+            clients: (0..<t.clients.count).map { clients[$0]! }, snapshots: snapshots, runID: runID)
         if resume != nil {
             let restored = try pool.restoreSnapshots()
-            if restored > 0 { events.log("restored the optimizer state of \(restored) client(s) from \(snapshots.directory.path)") }
+            if restored > 0 {
+                events.log("restored the optimizer state of \(restored) client(s) from \(snapshots.directory.path)")
+            }
         }
-        var observers: [RunObserver] = [CheckpointRecorder(run: directory.url, fingerprint: prepared.fingerprint, runID: runID),
-                                        RunDirectoryRecorder(directory)]
+        var observers: [RunObserver] = [
+            CheckpointRecorder(run: directory.url, fingerprint: prepared.fingerprint, runID: runID),
+            RunDirectoryRecorder(directory),
+        ]
         if let progress { observers.append(ProgressPrinter(total: t.rounds, print: progress)) }
-        let driver = try RunDriver(prepared: prepared, pool: pool, mode: .inProcess, resume: resume, events: events, observers: observers)
+        let driver = try RunDriver(
+            prepared: prepared, pool: pool, mode: .inProcess, resume: resume, events: events, observers: observers)
         return try driver.run(shouldStop: shouldStop)
     }
 
@@ -33,8 +42,9 @@ public enum InProcessRun {
         let clients = prepared.makeClients(0..<prepared.topology.clients.count)
         let pool = InProcessPool(clients: (0..<prepared.topology.clients.count).map { clients[$0]! })
         let collector = RecordCollector()
-        let driver = try RunDriver(prepared: prepared, pool: pool, mode: .inProcess, resume: nil,
-                               events: EventLog(file: nil, prefix: "run", echo: false), observers: [collector])
+        let driver = try RunDriver(
+            prepared: prepared, pool: pool, mode: .inProcess, resume: nil,
+            events: EventLog(file: nil, prefix: "run", echo: false), observers: [collector])
         _ = try driver.run()
         return collector.records
     }
@@ -44,7 +54,9 @@ public enum InProcessRun {
 public final class RecordCollector: RunObserver {
     public private(set) var records: [RoundRecord] = []
     public init() {}
-    public func runStarted(from record: RoundRecord, resumed: Bool, engine: RoundEngine) throws { records.append(record) }
+    public func runStarted(from record: RoundRecord, resumed: Bool, engine: RoundEngine) throws {
+        records.append(record)
+    }
     public func roundFinished(_ outcome: RoundOutcome, engine: RoundEngine) throws { records.append(outcome.record) }
 }
 
@@ -62,10 +74,12 @@ public struct ResumedRun {
         let topology = try Topology.load(file: url.appendingPathComponent("topology.yaml").path)
         let prepared = try PreparedRun.prepare(topology)
         guard checkpoint.fingerprint == prepared.fingerprintHex else {
-            throw RunInputError("\(path): checkpoint.json was written for run fingerprint \(checkpoint.fingerprint), but topology.yaml "
-                                + "and its data now give \(prepared.fingerprintHex): the topology or the data changed since")
+            throw RunInputError(
+                "\(path): checkpoint.json was written for run fingerprint \(checkpoint.fingerprint), but topology.yaml "
+                    + "and its data now give \(prepared.fingerprintHex): the topology or the data changed since")
         }
-        let directory = try RunDirectory(resuming: url, through: checkpoint.round, record: checkpoint.record, clientRecords: checkpoint.clients)
+        let directory = try RunDirectory(
+            resuming: url, through: checkpoint.round, record: checkpoint.record, clientRecords: checkpoint.clients)
         return ResumedRun(prepared: prepared, checkpoint: checkpoint, directory: directory)
     }
 }

@@ -1,9 +1,9 @@
 import FedClient
-import FedTopology
 import FedCore
 import FedData
 import FedModels
 import FedOptim
+import FedTopology
 import FedWire
 import Foundation
 
@@ -43,19 +43,25 @@ public struct PreparedRun: Sendable {
             switch t.data.source {
             case .directory, .fedprox:
                 let perClient: [Dataset]
-                if case let .directory(path) = t.data.source {
+                if case .directory(let path) = t.data.source {
                     perClient = try DataLoader.directory(path: t.resolve(path), task: t.data.task)
-                } else if case let .fedprox(alpha, beta) = t.data.source {
+                } else if case .fedprox(let alpha, let beta) = t.data.source {
                     var rng = root.derive(SeedStream.data.rawValue)
                     perClient = Synthetic.fedProx(alpha: alpha, beta: beta, clients: t.clients.count, rng: &rng)
-                } else { perClient = [] }
+                } else {
+                    perClient = []
+                }
                 guard perClient.count == t.clients.count else {
-                    throw RunInputError("clients.count is \(t.clients.count) but the data holds \(perClient.count) client files")
+                    throw RunInputError(
+                        "clients.count is \(t.clients.count) but the data holds \(perClient.count) client files")
                 }
                 var splits: [(train: Dataset, test: Dataset)] = []
                 for (k, data) in perClient.enumerated() {
                     var rng = root.derive(SeedStream.split.rawValue, UInt64(k))
-                    guard data.count >= 2 else { throw RunInputError("client \(k)'s data has \(data.count) sample(s); each needs at least 2 (train and test)") }
+                    guard data.count >= 2 else {
+                        throw RunInputError(
+                            "client \(k)'s data has \(data.count) sample(s); each needs at least 2 (train and test)")
+                    }
                     splits.append(trainTestSplit(data, testFraction: t.data.testFraction, rng: &rng))
                 }
                 train = splits.map(\.train)
@@ -65,9 +71,14 @@ public struct PreparedRun: Sendable {
                 var rng = root.derive(SeedStream.split.rawValue)
                 let split = trainTestSplit(all, testFraction: t.data.testFraction, rng: &rng)
                 guard split.train.count >= t.clients.count else {
-                    throw RunInputError("the training set has \(split.train.count) samples, fewer than clients.count (\(t.clients.count))")
+                    throw RunInputError(
+                        "the training set has \(split.train.count) samples, fewer than clients.count "
+                            + "(\(t.clients.count))"
+                    )
                 }
-                guard case let .scheme(scheme) = t.partition else { throw RunInputError("internal: pooled data with a natural partition") }
+                guard case .scheme(let scheme) = t.partition else {
+                    throw RunInputError("internal: pooled data with a natural partition")
+                }
                 var prng = root.derive(SeedStream.partition.rawValue)
                 let partition = try Partitioner.split(split.train, clients: t.clients.count, scheme: scheme, rng: &prng)
                 train = partition.clients.map { split.train.subset($0) }
@@ -87,8 +98,9 @@ public struct PreparedRun: Sendable {
             throw RunInputError("model.kind logistic needs 2 classes (labels 0 and 1); the data has \(classes)")
         }
         if pooled.isClassification && classes < 2 { throw RunInputError("the data has only one class") }
-        let model = DenseModel(kind: t.model.kind, inputs: pooled.featureCount, classes: classes,
-                               hidden: t.model.hidden, bias: t.model.bias)
+        let model = DenseModel(
+            kind: t.model.kind, inputs: pooled.featureCount, classes: classes,
+            hidden: t.model.hidden, bias: t.model.bias)
         let initial: [Float]
         if let file = t.model.initFile {
             initial = try loadWeights(t.resolve(file), count: model.parameterCount)
@@ -96,19 +108,24 @@ public struct PreparedRun: Sendable {
             var rng = root.derive(SeedStream.modelInit.rawValue)
             initial = model.initialParameters(rng: &rng)
         }
-        let partition = Partition(clients: {
-            var offset = 0
-            return train.map { shard in defer { offset += shard.count }; return Array(offset..<(offset + shard.count)) }
-        }())
+        let partition = Partition(
+            clients: {
+                var offset = 0
+                return train.map { shard in
+                    defer { offset += shard.count }
+                    return Array(offset..<(offset + shard.count))
+                }
+            }())
         let summary = partition.summary(labels: Dataset.concatenate(train).labels, classCount: classes)
         var fingerprint = FNV1a64()
         fingerprint.add("FedSim run fingerprint 1\n\(DenseModel.numericsVersion)\n\(t.numbersYAML)")
         for shard in train { fingerprint.add(shard) }
         fingerprint.add(test)
         fingerprint.add(initial)
-        return PreparedRun(topology: t, model: model, shards: train, testSet: test, initialWeights: initial,
-                           groups: t.clients.allGroups, groupOfClient: t.clients.groupOfClient, partitionSummary: summary,
-                           fingerprint: fingerprint.value)
+        return PreparedRun(
+            topology: t, model: model, shards: train, testSet: test, initialWeights: initial,
+            groups: t.clients.allGroups, groupOfClient: t.clients.groupOfClient, partitionSummary: summary,
+            fingerprint: fingerprint.value)
     }
 
     /// The fingerprint as 16 hex digits.
@@ -117,12 +134,16 @@ public struct PreparedRun: Sendable {
     private static func loadPooled(_ t: Topology, root: SeededRandom) throws -> Dataset {
         var rng = root.derive(SeedStream.data.rawValue)
         switch t.data.source {
-        case let .csv(path, label): return try DataLoader.csv(path: t.resolve(path), labelColumn: label, task: t.data.task)
-        case let .libsvm(path): return try DataLoader.libsvm(path: t.resolve(path), task: t.data.task)
-        case let .idx(images, labels): return try DataLoader.idx(images: t.resolve(images), labels: t.resolve(labels))
-        case let .linearRegression(count, features, noise):
-            return Synthetic.linearRegression(count: count, features: features, noise: Float(noise), bias: 0.5, rng: &rng).data
-        case let .blobs(count, features, classes, spread):
+        case .csv(let path, let label):
+            return try DataLoader.csv(path: t.resolve(path), labelColumn: label, task: t.data.task)
+        case .libsvm(let path): return try DataLoader.libsvm(path: t.resolve(path), task: t.data.task)
+        case .idx(let images, let labels):
+            return try DataLoader.idx(images: t.resolve(images), labels: t.resolve(labels))
+        case .linearRegression(let count, let features, let noise):
+            return Synthetic.linearRegression(
+                count: count, features: features, noise: Float(noise), bias: 0.5, rng: &rng
+            ).data
+        case .blobs(let count, let features, let classes, let spread):
             return Synthetic.blobs(count: count, features: features, classes: classes, spread: Float(spread), rng: &rng)
         case .directory, .fedprox:
             throw RunInputError("internal: \(t.data.source.name) is split by client")
@@ -146,12 +167,14 @@ public struct PreparedRun: Sendable {
                 return Float(n.doubleValue)
             }
             guard values.count == count else {
-                throw RunInputError("model.init: \(path) holds \(values.count) numbers; the model has \(count) parameters")
+                throw RunInputError(
+                    "model.init: \(path) holds \(values.count) numbers; the model has \(count) parameters")
             }
             return values
         }
         guard data.count == 4 * count else {
-            throw RunInputError("model.init: \(path) has \(data.count) bytes; raw Float32 weights for this model take \(4 * count)")
+            throw RunInputError(
+                "model.init: \(path) has \(data.count) bytes; raw Float32 weights for this model take \(4 * count)")
         }
         let values = Float32LE.values(data)
         if let bad = values.firstIndex(where: { !$0.isFinite }) {
@@ -163,7 +186,8 @@ public struct PreparedRun: Sendable {
     /// A fresh optimizer state of group `group`'s optimizer: the template that encoded states
     /// of that group are decoded against.
     public func freshState(group: Int) -> OptimizerState {
-        Optimizer(groups[group].optimizer, layout: model.layout).initialState(params: [Float](repeating: 0, count: model.parameterCount))
+        Optimizer(groups[group].optimizer, layout: model.layout).initialState(
+            params: [Float](repeating: 0, count: model.parameterCount))
     }
 
     /// The virtual clients `ids` (a client process hosts a subset; the single-process run all).
@@ -172,9 +196,10 @@ public struct PreparedRun: Sendable {
         var result: [Int: VirtualClient] = [:]
         for id in ids {
             let g = groupOfClient[id]
-            result[id] = VirtualClient(id: id, shard: shards[id], model: model, optimizer: optimizers[g],
-                                       policy: groups[g].state, training: topology.clients.local, seed: topology.seed,
-                                       proximalMu: topology.server.proximalMu)
+            result[id] = VirtualClient(
+                id: id, shard: shards[id], model: model, optimizer: optimizers[g],
+                policy: groups[g].state, training: topology.clients.local, seed: topology.seed,
+                proximalMu: topology.server.proximalMu)
         }
         return result
     }
@@ -187,10 +212,10 @@ extension FNV1a64 {
         add(integer: Int64(data.featureCount))
         add(data.features)
         switch data.targets {
-        case let .classes(labels, classCount):
+        case .classes(let labels, let classCount):
             add(integer: Int64(classCount))
             labels.withUnsafeBytes { add($0) }
-        case let .values(values):
+        case .values(let values):
             add(integer: Int64(-1))
             add(values)
         }

@@ -1,5 +1,5 @@
-import FedTopology
 import FedCoordinator
+import FedTopology
 import FedWire
 import Foundation
 
@@ -14,13 +14,16 @@ public final class RunDirectory {
     private let clients: FileHandle
     private let encoder: JSONEncoder
 
-    static let csvHeader = "round,test_loss,test_accuracy,test_rmse,test_r2,train_loss,weight_norm,update_norm,participants,samples,payload_bytes,seconds,weights_hash\n"
+    static let csvHeader =
+        "round,test_loss,test_accuracy,test_rmse,test_r2,train_loss,"
+        + "weight_norm,update_norm,participants,samples,payload_bytes,seconds,weights_hash\n"
 
     /// Creates the directory of a new run of `prepared`: `--out` when given (it must not exist
     /// yet), else `runs/<name>-<UTC time>/`.
     public convenience init(out: String?, for prepared: PreparedRun) throws {
-        try self.init(parent: out == nil ? URL(fileURLWithPath: "runs") : nil, exactly: out.map { URL(fileURLWithPath: $0) },
-                      topology: prepared.topology, partitionSummary: prepared.partitionSummary)
+        try self.init(
+            parent: out == nil ? URL(fileURLWithPath: "runs") : nil, exactly: out.map { URL(fileURLWithPath: $0) },
+            topology: prepared.topology, partitionSummary: prepared.partitionSummary)
     }
 
     /// Creates `parent/<name>-<UTC time>/` (or `exactly` when given; it must not exist yet).
@@ -44,12 +47,16 @@ public final class RunDirectory {
             throw RunInputError("\(url.path) already exists; choose another --out (FedSim never overwrites a run)")
         }
         try fm.createDirectory(at: url, withIntermediateDirectories: true)
-        try RunDirectory.writeAtomically(Data(topology.resolvedYAML().utf8), to: url.appendingPathComponent("topology.yaml"))
-        try RunDirectory.writeAtomically(Data((partitionSummary + "\n").utf8), to: url.appendingPathComponent("partition.txt"))
+        try RunDirectory.writeAtomically(
+            Data(topology.resolvedYAML().utf8), to: url.appendingPathComponent("topology.yaml"))
+        try RunDirectory.writeAtomically(
+            Data((partitionSummary + "\n").utf8), to: url.appendingPathComponent("partition.txt"))
         let dir = url
         func create(_ name: String, _ initial: String = "") throws -> FileHandle {
             let path = dir.appendingPathComponent(name).path
-            guard fm.createFile(atPath: path, contents: Data(initial.utf8)) else { throw RunInputError("cannot create \(path)") }
+            guard fm.createFile(atPath: path, contents: Data(initial.utf8)) else {
+                throw RunInputError("cannot create \(path)")
+            }
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
             try handle.seekToEnd()
             return handle
@@ -59,7 +66,8 @@ public final class RunDirectory {
         clients = try create("clients.jsonl")
         encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     }
 
     /// Reopens the directory of an interrupted run: keeps the metrics of rounds up to `round`
@@ -69,14 +77,18 @@ public final class RunDirectory {
         self.url = url
         encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         func lines(_ name: String) -> [Substring] {
             (try? String(contentsOf: url.appendingPathComponent(name), encoding: .utf8))?.split(separator: "\n") ?? []
         }
-        var records = lines("rounds.jsonl").compactMap { try? decoder.decode(RoundRecord.self, from: Data($0.utf8)) }.filter { $0.round <= round }
-        var clients = lines("clients.jsonl").compactMap { try? decoder.decode(ClientRecord.self, from: Data($0.utf8)) }.filter { $0.round <= round }
+        var records = lines("rounds.jsonl").compactMap { try? decoder.decode(RoundRecord.self, from: Data($0.utf8)) }
+            .filter { $0.round <= round }
+        var clients = lines("clients.jsonl").compactMap { try? decoder.decode(ClientRecord.self, from: Data($0.utf8)) }
+            .filter { $0.round <= round }
         if let record, !records.contains(where: { $0.round == record.round }) {
             records.append(record)
             clients.removeAll { $0.round == record.round }
@@ -87,8 +99,9 @@ public final class RunDirectory {
             try items.reduce(into: Data()) { $0 += try encoder.encode($1) + Data("\n".utf8) }
         }
         try RunDirectory.writeAtomically(jsonl(records), to: url.appendingPathComponent("rounds.jsonl"))
-        try RunDirectory.writeAtomically(Data((RunDirectory.csvHeader + records.map(RunDirectory.csvRow).joined()).utf8),
-                                         to: url.appendingPathComponent("rounds.csv"))
+        try RunDirectory.writeAtomically(
+            Data((RunDirectory.csvHeader + records.map(RunDirectory.csvRow).joined()).utf8),
+            to: url.appendingPathComponent("rounds.csv"))
         try RunDirectory.writeAtomically(jsonl(clients), to: url.appendingPathComponent("clients.jsonl"))
         try? FileManager.default.removeItem(at: url.appendingPathComponent("summary.json"))
         func open(_ name: String) throws -> FileHandle {
@@ -114,19 +127,24 @@ public final class RunDirectory {
     public func finish(weights: [Float], summary: RunSummary) throws {
         try RunDirectory.writeAtomically(Float32LE.data(weights), to: url.appendingPathComponent("final_weights.f32"))
         try RunDirectory.writeAtomically(summary.encoded(), to: url.appendingPathComponent("summary.json"))
-        try? rounds.close(); try? roundsCSV.close(); try? clients.close()
+        try? rounds.close()
+        try? roundsCSV.close()
+        try? clients.close()
     }
 
     static func csvRow(_ r: RoundRecord) -> String {
         func o(_ x: Double?) -> String { x.map { "\($0)" } ?? "" }
-        return [String(r.round), o(r.testLoss), o(r.testAccuracy), o(r.testRMSE), o(r.testR2), o(r.trainLoss),
-                o(r.weightNorm), o(r.updateNorm), String(r.participants.count), String(r.samples), String(r.payloadBytes),
-                String(format: "%.6f", r.seconds), r.weightsHash].joined(separator: ",") + "\n"
+        return [
+            String(r.round), o(r.testLoss), o(r.testAccuracy), o(r.testRMSE), o(r.testR2), o(r.trainLoss),
+            o(r.weightNorm), o(r.updateNorm), String(r.participants.count), String(r.samples), String(r.payloadBytes),
+            String(format: "%.6f", r.seconds), r.weightsHash,
+        ].joined(separator: ",") + "\n"
     }
 
     /// Writes `data` to a temporary file beside `url`, then renames it over `url`.
     public static func writeAtomically(_ data: Data, to url: URL) throws {
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(
+            ".\(url.lastPathComponent).tmp-\(getpid())")
         try data.write(to: temporary)
         if rename(temporary.path, url.path) != 0 {
             try? FileManager.default.removeItem(at: temporary)

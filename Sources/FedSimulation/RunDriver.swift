@@ -41,8 +41,10 @@ public final class RunDriver {
 
     /// - Parameters:
     ///   - resume: continue after this checkpoint's round (its weights and states are restored).
-    public init(prepared: PreparedRun, pool: ClientPool, mode: RunSummary.Mode, resume: Checkpoint?, events: EventLog,
-                observers: [RunObserver]) throws {
+    public init(
+        prepared: PreparedRun, pool: ClientPool, mode: RunSummary.Mode, resume: Checkpoint?, events: EventLog,
+        observers: [RunObserver]
+    ) throws {
         let t = prepared.topology
         self.prepared = prepared
         self.mode = mode
@@ -56,10 +58,15 @@ public final class RunDriver {
             stateAggregation: t.clients.stateAggregation, pool: pool)
         if let resume {
             guard resume.weights.count == 4 * prepared.model.parameterCount else {
-                throw RunInputError("checkpoint.json holds \(resume.weights.count / 4) weights; the model has \(prepared.model.parameterCount)")
+                throw RunInputError(
+                    "checkpoint.json holds \(resume.weights.count / 4) weights; the model has "
+                        + "\(prepared.model.parameterCount)"
+                )
             }
-            engine.restore(weights: resume.weightValues, sharedStates: try resume.decodedSharedStates(template: prepared.freshState),
-                           serverState: resume.serverState)
+            engine.restore(
+                weights: resume.weightValues,
+                sharedStates: try resume.decodedSharedStates(template: prepared.freshState),
+                serverState: resume.serverState)
         }
     }
 
@@ -85,7 +92,8 @@ public final class RunDriver {
             }
         }
         let summary = RunSummary(
-            name: t.name, mode: mode, seed: t.seed, rounds: t.rounds, completed: true, fingerprint: prepared.fingerprintHex,
+            name: t.name, mode: mode, seed: t.seed, rounds: t.rounds, completed: true,
+            fingerprint: prepared.fingerprintHex,
             finalWeightsHash: last.weightsHash, finalTestLoss: last.testLoss, finalTestAccuracy: last.testAccuracy,
             finalTestRMSE: last.testRMSE, finalTestR2: last.testR2, counts: events.counters)
         for observer in observers { try observer.runCompleted(summary, engine: engine) }
@@ -131,14 +139,18 @@ public final class CheckpointRecorder: RunObserver {
 
     public func runStarted(from record: RoundRecord, resumed: Bool, engine: RoundEngine) throws {
         if !resumed {
-            try Checkpoint(fingerprint: fingerprint, runID: runID, round: 0, engine: engine, record: record, clients: []).save(in: run)
+            try Checkpoint(
+                fingerprint: fingerprint, runID: runID, round: 0, engine: engine, record: record, clients: []
+            ).save(in: run)
         }
     }
 
     public func roundFinished(_ outcome: RoundOutcome, engine: RoundEngine) throws {
         let round = outcome.record.round
-        try Checkpoint(fingerprint: fingerprint, runID: runID, round: round, engine: engine, record: outcome.record,
-                       clients: RoundEngine.clientRecords(outcome.accepted)).save(in: run)
+        try Checkpoint(
+            fingerprint: fingerprint, runID: runID, round: round, engine: engine, record: outcome.record,
+            clients: RoundEngine.clientRecords(outcome.accepted)
+        ).save(in: run)
         afterSave(round)
     }
 }

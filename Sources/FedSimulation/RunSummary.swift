@@ -28,22 +28,29 @@ public struct RunSummary: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case name, mode, seed, rounds, completed, fingerprint, counts
-        case finalWeightsHash = "final_weights_hash", finalTestLoss = "final_test_loss"
-        case finalTestAccuracy = "final_test_accuracy", finalTestRMSE = "final_test_rmse", finalTestR2 = "final_test_r2"
+        case finalWeightsHash = "final_weights_hash"
+        case finalTestLoss = "final_test_loss"
+        case finalTestAccuracy = "final_test_accuracy"
+        case finalTestRMSE = "final_test_rmse"
+        case finalTestR2 = "final_test_r2"
     }
 
     public func encoded() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return try encoder.encode(self)
     }
 
     /// Reads `summary.json` of run directory `run` (nil if it is missing or unreadable).
     public static func load(from run: URL) -> RunSummary? {
-        guard let data = FileManager.default.contents(atPath: run.appendingPathComponent("summary.json").path) else { return nil }
+        guard let data = FileManager.default.contents(atPath: run.appendingPathComponent("summary.json").path) else {
+            return nil
+        }
         let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return try? decoder.decode(RunSummary.self, from: data)
     }
 }

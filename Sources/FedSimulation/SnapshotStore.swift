@@ -31,11 +31,17 @@ public struct SnapshotStore: Sendable {
         let path = url(client).path
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         do {
-            return try SnapshotCoding.decode([UInt8](data), client: client, template: template, fingerprint: fingerprint, runID: runID)
+            return try SnapshotCoding.decode(
+                [UInt8](data), client: client, template: template, fingerprint: fingerprint, runID: runID)
         } catch .otherTopology(let stamp) {
-            throw RunInputError("\(path) belongs to another topology (fingerprint \(String(stamp, radix: 16))); use another --state-dir")
+            throw RunInputError(
+                "\(path) belongs to another topology (fingerprint \(String(stamp, radix: 16))); use another --state-dir"
+            )
         } catch {
-            throw RunInputError("\(path) is not a valid FedSim client snapshot for this optimizer (delete it to start that client afresh)")
+            throw RunInputError(
+                "\(path) is not a valid FedSim client snapshot for this optimizer (delete it to start that client "
+                    + "afresh)"
+            )
         }
     }
 }

@@ -17,7 +17,8 @@ public enum ServerStrategyKind: String, Codable, Sendable, CaseIterable {
     case fedprox
     /// Coordinate-wise median of the participants' deltas (unweighted): `w ← w + η_s · median_k Δ_k`.
     case median
-    /// Coordinate-wise trimmed mean: drop the ⌊βK⌋ largest and smallest values per coordinate, average the rest (unweighted).
+    /// Coordinate-wise trimmed mean: drop the ⌊βK⌋ largest and smallest values per coordinate, average the rest
+    /// (unweighted).
     case trimmedMean = "trimmed_mean"
 
     public var isAdaptive: Bool { self == .fedadagrad || self == .fedadam || self == .fedyogi }
@@ -71,7 +72,9 @@ public enum ServerStrategy {
     /// Aggregates one round's updates into `weights` and advances `state`. Returns the
     /// sample-weighted mean delta Δ̄ (what `update_norm` reports).
     @discardableResult
-    public static func step(_ updates: [ClientUpdate], weights: inout [Float], spec: ServerSpec, state: inout ServerState) -> [Double] {
+    public static func step(
+        _ updates: [ClientUpdate], weights: inout [Float], spec: ServerSpec, state: inout ServerState
+    ) -> [Double] {
         let mean = Aggregation.weightedMeanDelta(updates)
         guard !mean.isEmpty else { return mean }
         let n = mean.count
@@ -91,7 +94,8 @@ public enum ServerStrategy {
                 state.m = [Double](repeating: 0, count: n)
                 state.v = [Double](repeating: spec.tau * spec.tau, count: n)
             }
-            let b1 = spec.beta1, b2 = spec.beta2
+            let b1 = spec.beta1
+            let b2 = spec.beta2
             var rate = spec.lr
             if spec.biasCorrection {
                 let t = Double(state.step)
@@ -99,7 +103,8 @@ public enum ServerStrategy {
             }
             var direction = [Double](repeating: 0, count: n)
             for i in 0..<n {
-                let d = mean[i], d2 = d * d
+                let d = mean[i]
+                let d2 = d * d
                 state.m[i] = b1 * state.m[i] + (1 - b1) * d
                 switch spec.strategy {
                 case .fedadagrad: state.v[i] += d2
@@ -118,7 +123,8 @@ public enum ServerStrategy {
     /// Coordinate-wise median (`trim == nil`) or trimmed mean of the deltas, unweighted.
     static func coordinatewise(_ updates: [ClientUpdate], trim: Double?) -> [Double] {
         let sorted = updates.sorted { $0.clientID < $1.clientID }
-        let k = sorted.count, n = sorted[0].delta.count
+        let k = sorted.count
+        let n = sorted[0].delta.count
         var column = [Double](repeating: 0, count: k)
         var result = [Double](repeating: 0, count: n)
         let cut = trim.map { Int((Double(k) * $0).rounded(.down)) } ?? 0

@@ -33,8 +33,10 @@ public struct ClusterSpec: Sendable, Equatable {
     public func minimumUpdates(sampled: Int) -> Int { max(1, Int((quorum * Double(sampled)).rounded(.up))) }
 
     static func parse(_ m: ConfigMap) throws -> ClusterSpec {
-        m.expected = ["endpoint", "processes", "heartbeat_interval", "liveness", "round_timeout", "quorum",
-                      "on_quorum_failure", "retries", "join_timeout"]
+        m.expected = [
+            "endpoint", "processes", "heartbeat_interval", "liveness", "round_timeout", "quorum",
+            "on_quorum_failure", "retries", "join_timeout",
+        ]
         var c = ClusterSpec()
         if let endpoint = try m.string("endpoint") {
             guard endpoint == "auto" || ["tcp://", "ipc://", "inproc://"].contains(where: endpoint.hasPrefix) else {
@@ -43,13 +45,21 @@ public struct ClusterSpec: Sendable, Equatable {
             c.endpoint = endpoint
         }
         c.processes = try m.int("processes", default: c.processes, in: 1...256)
-        c.heartbeatInterval = try m.double("heartbeat_interval", default: c.heartbeatInterval, in: NumberRange(lower: 0.01, lowerInclusive: true, upper: 3600, upperInclusive: true))
+        c.heartbeatInterval = try m.double(
+            "heartbeat_interval", default: c.heartbeatInterval,
+            in: NumberRange(lower: 0.01, lowerInclusive: true, upper: 3600, upperInclusive: true))
         c.liveness = try m.int("liveness", default: c.liveness, in: 1...1000)
-        c.roundTimeout = try m.double("round_timeout", default: c.roundTimeout, in: NumberRange(lower: 0.05, lowerInclusive: true, upper: 86_400, upperInclusive: true))
-        c.quorum = try m.double("quorum", default: c.quorum, in: NumberRange(lower: 0, lowerInclusive: false, upper: 1, upperInclusive: true))
+        c.roundTimeout = try m.double(
+            "round_timeout", default: c.roundTimeout,
+            in: NumberRange(lower: 0.05, lowerInclusive: true, upper: 86_400, upperInclusive: true))
+        c.quorum = try m.double(
+            "quorum", default: c.quorum,
+            in: NumberRange(lower: 0, lowerInclusive: false, upper: 1, upperInclusive: true))
         c.onQuorumFailure = try m.choice("on_quorum_failure", default: c.onQuorumFailure)
         c.retries = try m.int("retries", default: c.retries, in: 0...1000)
-        c.joinTimeout = try m.double("join_timeout", default: c.joinTimeout, in: NumberRange(lower: 0.1, lowerInclusive: true, upper: 86_400, upperInclusive: true))
+        c.joinTimeout = try m.double(
+            "join_timeout", default: c.joinTimeout,
+            in: NumberRange(lower: 0.1, lowerInclusive: true, upper: 86_400, upperInclusive: true))
         try m.finish()
         return c
     }
@@ -57,12 +67,13 @@ public struct ClusterSpec: Sendable, Equatable {
     var node: Node {
         func s(_ x: String) -> Node { Node(x) }
         func d(_ x: Double) -> Node { Node("\(x)") }
-        return .mapping(Node.Mapping([
-            (s("endpoint"), s(endpoint)), (s("processes"), s(String(processes))),
-            (s("heartbeat_interval"), d(heartbeatInterval)), (s("liveness"), s(String(liveness))),
-            (s("round_timeout"), d(roundTimeout)), (s("quorum"), d(quorum)),
-            (s("on_quorum_failure"), s(onQuorumFailure.rawValue)), (s("retries"), s(String(retries))),
-            (s("join_timeout"), d(joinTimeout)),
-        ]))
+        return .mapping(
+            Node.Mapping([
+                (s("endpoint"), s(endpoint)), (s("processes"), s(String(processes))),
+                (s("heartbeat_interval"), d(heartbeatInterval)), (s("liveness"), s(String(liveness))),
+                (s("round_timeout"), d(roundTimeout)), (s("quorum"), d(quorum)),
+                (s("on_quorum_failure"), s(onQuorumFailure.rawValue)), (s("retries"), s(String(retries))),
+                (s("join_timeout"), d(joinTimeout)),
+            ]))
     }
 }

@@ -45,11 +45,15 @@ extension OptimizerSpec {
             lookahead.expected = ["k", "alpha"]
             s.lookahead = LookaheadSpec(
                 k: try lookahead.int("k", default: 5, in: 1...1_000_000),
-                alpha: try lookahead.double("alpha", default: 0.5, in: NumberRange(lower: 0, lowerInclusive: false, upper: 1, upperInclusive: true)))
+                alpha: try lookahead.double(
+                    "alpha", default: 0.5,
+                    in: NumberRange(lower: 0, lowerInclusive: false, upper: 1, upperInclusive: true)))
             try lookahead.finish()
         }
         if s.nesterov && (s.momentum <= 0 || s.dampening != 0) {
-            throw map.error(K.nesterov.rawValue, "nesterov needs momentum > 0 and dampening 0 (momentum \(s.momentum), dampening \(s.dampening))")
+            throw map.error(
+                K.nesterov.rawValue,
+                "nesterov needs momentum > 0 and dampening 0 (momentum \(s.momentum), dampening \(s.dampening))")
         }
         if s.eps == 0 && [.adam, .adamL2, .adamw, .amsgrad, .nadam, .radam, .adadelta].contains(kind) {
             throw map.error(K.eps.rawValue, "0 is outside (0, inf) for \(kind.rawValue): the denominator could be zero")
@@ -75,23 +79,35 @@ extension LearningRateSchedule {
         case .constant:
             result = .constant
         case .step:
-            result = .step(stepSize: try map.int("step_size", default: 1000, in: steps),
-                           gamma: try map.double("gamma", default: 0.1, in: .positive))
+            result = .step(
+                stepSize: try map.int("step_size", default: 1000, in: steps),
+                gamma: try map.double("gamma", default: 0.1, in: .positive))
         case .cosine:
-            guard map.has("t_max") else { throw map.error(nil, "missing required key 't_max' (steps in one cosine half-period)") }
-            result = .cosine(tMax: try map.int("t_max", default: 1, in: steps),
-                             etaMin: try map.double("eta_min", default: 0, in: .nonNegative))
+            guard map.has("t_max") else {
+                throw map.error(nil, "missing required key 't_max' (steps in one cosine half-period)")
+            }
+            result = .cosine(
+                tMax: try map.int("t_max", default: 1, in: steps),
+                etaMin: try map.double("eta_min", default: 0, in: .nonNegative))
         case .linearWarmup:
-            result = .linearWarmup(warmupSteps: try map.int("warmup_steps", default: 100, in: steps),
-                                   startFactor: try map.double("start_factor", default: 0.1, in: NumberRange(lower: 0, lowerInclusive: false, upper: 1, upperInclusive: true)))
+            result = .linearWarmup(
+                warmupSteps: try map.int("warmup_steps", default: 100, in: steps),
+                startFactor: try map.double(
+                    "start_factor", default: 0.1,
+                    in: NumberRange(lower: 0, lowerInclusive: false, upper: 1, upperInclusive: true)))
         case .warmRestarts:
-            guard map.has("t_0") else { throw map.error(nil, "missing required key 't_0' (steps before the first restart)") }
-            result = .warmRestarts(t0: try map.int("t_0", default: 1, in: steps),
-                                   tMult: try map.int("t_mult", default: 1, in: 1...1000),
-                                   etaMin: try map.double("eta_min", default: 0, in: .nonNegative))
+            guard map.has("t_0") else {
+                throw map.error(nil, "missing required key 't_0' (steps before the first restart)")
+            }
+            result = .warmRestarts(
+                t0: try map.int("t_0", default: 1, in: steps),
+                tMult: try map.int("t_mult", default: 1, in: 1...1000),
+                etaMin: try map.double("eta_min", default: 0, in: .nonNegative))
         }
         try map.finish(hint: { key in
-            let known: Set<String> = ["step_size", "gamma", "t_max", "eta_min", "warmup_steps", "start_factor", "t_0", "t_mult"]
+            let known: Set<String> = [
+                "step_size", "gamma", "t_max", "eta_min", "warmup_steps", "start_factor", "t_0", "t_mult",
+            ]
             return known.contains(key) ? "'\(key)' is not a setting of the \(kind.rawValue) schedule" : nil
         })
         return result

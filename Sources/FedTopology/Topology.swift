@@ -128,6 +128,7 @@ public struct Topology: Sendable, Equatable {
     }
 
     public func resolve(_ path: String) -> String {
-        path.hasPrefix("/") ? path : URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).standardizedFileURL.path
+        path.hasPrefix("/")
+            ? path : URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).standardizedFileURL.path
     }
 }

@@ -1,5 +1,5 @@
-import FedConfig
 import FedClient
+import FedConfig
 import FedData
 import FedModels
 import FedOptim
@@ -23,11 +23,15 @@ extension Topology {
         return try parse(text, file: file, baseDirectory: base, defaultName: stem, overrides: overrides)
     }
 
-    public static func parse(_ text: String, file: String? = nil, baseDirectory: String, defaultName: String = "run",
-                             overrides: [String] = []) throws -> Topology {
+    public static func parse(
+        _ text: String, file: String? = nil, baseDirectory: String, defaultName: String = "run",
+        overrides: [String] = []
+    ) throws -> Topology {
         var node: Node
         do {
-            guard let n = try Yams.compose(yaml: text) else { throw ConfigError(file: file, path: "", message: "the file is empty") }
+            guard let n = try Yams.compose(yaml: text) else {
+                throw ConfigError(file: file, path: "", message: "the file is empty")
+            }
             node = n
         } catch let error as YamlError {
             throw ConfigError(file: file, path: "", message: "not valid YAML: \(ConfigMap.describe(error))")
@@ -51,10 +55,11 @@ extension Topology {
         do {
             value = try Yams.compose(yaml: valueText) ?? Node("")
         } catch {
-            throw ConfigError(path: "--set \(keys.joined(separator: "."))", message: "'\(valueText)' is not a valid YAML value")
+            throw ConfigError(
+                path: "--set \(keys.joined(separator: "."))", message: "'\(valueText)' is not a valid YAML value")
         }
         func set(_ node: Node, _ path: ArraySlice<String>, _ prefix: String) throws -> Node {
-            guard case var .mapping(m) = node else {
+            guard case .mapping(var m) = node else {
                 throw ConfigError(path: prefix, message: "--set cannot go inside a value that is not a mapping")
             }
             let key = path.first!
@@ -80,7 +85,8 @@ struct TopologyReader {
         root.expected = ["name", "seed", "rounds", "data", "partition", "model", "clients", "server", "cluster"]
         let name = try root.string("name") ?? defaultName
         guard name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }), !name.isEmpty else {
-            throw root.error("name", "'\(name)' may only hold letters, digits, '-', '_' and '.' (it names the run directory)")
+            throw root.error(
+                "name", "'\(name)' may only hold letters, digits, '-', '_' and '.' (it names the run directory)")
         }
         let seed = try root.int("seed", default: 0, in: 0...Int.max)
         let rounds = try root.int("rounds", default: 10, in: 1...1_000_000)
@@ -89,31 +95,44 @@ struct TopologyReader {
         let partition = try readPartition(try root.map("partition"), data: data)
         guard let modelMap = try root.map("model") else { throw root.error(nil, "missing required section 'model'") }
         let model = try readModel(modelMap, data: data)
-        guard let clientsMap = try root.map("clients") else { throw root.error(nil, "missing required section 'clients'") }
+        guard let clientsMap = try root.map("clients") else {
+            throw root.error(nil, "missing required section 'clients'")
+        }
         let clients = try readClients(clientsMap)
         let server = try readServer(try root.map("server"))
         let cluster = try root.map("cluster").map(ClusterSpec.parse) ?? ClusterSpec()
         try root.finish()
         if partition == .natural && !data.source.isNaturallySplit {
-            throw root.error("partition", "the natural partition needs a data source that is split by client (directory or fedprox), not \(data.source.name)")
+            throw root.error(
+                "partition",
+                "the natural partition needs a data source that is split by client (directory or fedprox), not "
+                    + "\(data.source.name)"
+            )
         }
         if data.source.isNaturallySplit && partition != .natural {
-            throw root.error("partition", "data source \(data.source.name) is already split by client: use partition: {scheme: natural}")
+            throw root.error(
+                "partition",
+                "data source \(data.source.name) is already split by client: use partition: {scheme: natural}")
         }
-        return Topology(name: name, seed: UInt64(seed), rounds: rounds, data: data, partition: partition, model: model,
-                        clients: clients, server: server, cluster: cluster, baseDirectory: baseDirectory)
+        return Topology(
+            name: name, seed: UInt64(seed), rounds: rounds, data: data, partition: partition, model: model,
+            clients: clients, server: server, cluster: cluster, baseDirectory: baseDirectory)
     }
 
     func readData(_ m: ConfigMap) throws -> Topology.DataSpec {
-        m.expected = ["source", "path", "label_column", "images", "labels", "count", "features", "classes", "noise",
-                      "spread", "alpha", "beta", "task", "test_fraction", "standardize"]
+        m.expected = [
+            "source", "path", "label_column", "images", "labels", "count", "features", "classes", "noise",
+            "spread", "alpha", "beta", "task", "test_fraction", "standardize",
+        ]
         enum Source: String, CaseIterable {
             case csv, libsvm, idx, directory, fedprox, blobs
             case linearRegression = "linear_regression"
         }
         let kind = try m.choice("source", as: Source.self)
         func required(_ key: String) throws -> String {
-            guard let value = try m.string(key) else { throw m.error(nil, "missing required key '\(key)' for source \(kind.rawValue)") }
+            guard let value = try m.string(key) else {
+                throw m.error(nil, "missing required key '\(key)' for source \(kind.rawValue)")
+            }
             return value
         }
         let source: Topology.DataSource
@@ -125,28 +144,40 @@ struct TopologyReader {
         case .directory: source = .directory(path: try required("path"))
         case .linearRegression:
             defaultTask = .regression
-            source = .linearRegression(count: try m.int("count", default: 1000, in: 2...100_000_000),
-                                       features: try m.int("features", default: 10, in: 1...1_000_000),
-                                       noise: try m.double("noise", default: 0.1, in: .nonNegative))
+            source = .linearRegression(
+                count: try m.int("count", default: 1000, in: 2...100_000_000),
+                features: try m.int("features", default: 10, in: 1...1_000_000),
+                noise: try m.double("noise", default: 0.1, in: .nonNegative))
         case .blobs:
-            source = .blobs(count: try m.int("count", default: 1000, in: 2...100_000_000),
-                            features: try m.int("features", default: 2, in: 1...1_000_000),
-                            classes: try m.int("classes", default: 3, in: 2...100_000),
-                            spread: try m.double("spread", default: 1, in: .positive))
+            source = .blobs(
+                count: try m.int("count", default: 1000, in: 2...100_000_000),
+                features: try m.int("features", default: 2, in: 1...1_000_000),
+                classes: try m.int("classes", default: 3, in: 2...100_000),
+                spread: try m.double("spread", default: 1, in: .positive))
         case .fedprox:
-            source = .fedprox(alpha: try m.double("alpha", default: 1, in: .nonNegative),
-                              beta: try m.double("beta", default: 1, in: .nonNegative))
+            source = .fedprox(
+                alpha: try m.double("alpha", default: 1, in: .nonNegative),
+                beta: try m.double("beta", default: 1, in: .nonNegative))
         }
         let task = try m.choice("task", default: defaultTask)
         if case .linearRegression = source, task != .regression {
             throw m.error("task", "linear_regression data is a regression task")
         }
-        if case .blobs = source, task != .classification { throw m.error("task", "blobs data is a classification task") }
-        if case .fedprox = source, task != .classification { throw m.error("task", "fedprox data is a classification task") }
-        let spec = Topology.DataSpec(source: source, task: task,
-                                     testFraction: try m.double("test_fraction", default: 0.2, in: NumberRange(lower: 0, lowerInclusive: false, upper: 1, upperInclusive: false)),
-                                     standardize: try m.bool("standardize", default: false))
-        try m.finish { key in m.expected.contains(key) ? "'\(key)' is not a setting of data source \(kind.rawValue)" : nil }
+        if case .blobs = source, task != .classification {
+            throw m.error("task", "blobs data is a classification task")
+        }
+        if case .fedprox = source, task != .classification {
+            throw m.error("task", "fedprox data is a classification task")
+        }
+        let spec = Topology.DataSpec(
+            source: source, task: task,
+            testFraction: try m.double(
+                "test_fraction", default: 0.2,
+                in: NumberRange(lower: 0, lowerInclusive: false, upper: 1, upperInclusive: false)),
+            standardize: try m.bool("standardize", default: false))
+        try m.finish { key in
+            m.expected.contains(key) ? "'\(key)' is not a setting of data source \(kind.rawValue)" : nil
+        }
         return spec
     }
 
@@ -161,7 +192,8 @@ struct TopologyReader {
         case .natural: result = .natural
         case .dirichlet: result = .scheme(.dirichlet(alpha: try m.double("alpha", default: 0.5, in: .positive)))
         case .quantity: result = .scheme(.quantity(alpha: try m.double("alpha", default: 0.5, in: .positive)))
-        case .shards: result = .scheme(.shards(classesPerClient: try m.int("classes_per_client", default: 2, in: 1...100_000)))
+        case .shards:
+            result = .scheme(.shards(classesPerClient: try m.int("classes_per_client", default: 2, in: 1...100_000)))
         }
         if case .scheme(.dirichlet) = result, data.task != .classification {
             throw m.error("scheme", "dirichlet label skew needs a classification task")
@@ -169,7 +201,9 @@ struct TopologyReader {
         if case .scheme(.shards) = result, data.task != .classification {
             throw m.error("scheme", "label shards need a classification task")
         }
-        try m.finish { key in m.expected.contains(key) ? "'\(key)' is not a setting of the \(scheme.rawValue) partition" : nil }
+        try m.finish { key in
+            m.expected.contains(key) ? "'\(key)' is not a setting of the \(scheme.rawValue) partition" : nil
+        }
         return result
     }
 
@@ -180,8 +214,10 @@ struct TopologyReader {
         if let items = try m.sequence("hidden") {
             guard kind == .mlp else { throw m.error("hidden", "only an mlp has hidden layers") }
             hidden = try items.map { path, node in
-                guard case let .scalar(s) = node, let width = Int(s.string), (1...1_000_000).contains(width) else {
-                    throw ConfigError(file: m.file, line: node.mark?.line, path: path, message: "expected a layer width in [1, 1000000]")
+                guard case .scalar(let s) = node, let width = Int(s.string), (1...1_000_000).contains(width) else {
+                    throw ConfigError(
+                        file: m.file, line: node.mark?.line, path: path,
+                        message: "expected a layer width in [1, 1000000]")
                 }
                 return width
             }
@@ -192,7 +228,8 @@ struct TopologyReader {
         var initFile: String?
         if let value = try m.string("init"), value != "seeded" { initFile = value }
         switch (kind, data.task) {
-        case (.linear, .classification): throw m.error("kind", "a linear (regression) model needs a regression task; use logistic, softmax or mlp")
+        case (.linear, .classification):
+            throw m.error("kind", "a linear (regression) model needs a regression task; use logistic, softmax or mlp")
         case (.logistic, .regression), (.softmax, .regression), (.mlp, .regression):
             throw m.error("kind", "\(kind.rawValue) is a classifier but the data task is regression; use linear")
         default: break
@@ -207,15 +244,20 @@ struct TopologyReader {
         if m.has("per_round") && m.has("fraction") { throw m.error("fraction", "give per_round or fraction, not both") }
         var perRound = try m.int("per_round", default: count, in: 1...Int.max)
         if perRound > count { throw m.error("per_round", "\(perRound) is more than clients.count (\(count))") }
-        if let fraction = try m.optionalDouble("fraction", in: NumberRange(lower: 0, lowerInclusive: false, upper: 1, upperInclusive: true)) {
+        if let fraction = try m.optionalDouble(
+            "fraction", in: NumberRange(lower: 0, lowerInclusive: false, upper: 1, upperInclusive: true))
+        {
             perRound = max(1, Int((fraction * Double(count)).rounded()))
         }
         var local = LocalTraining()
         if let l = try m.map("local") {
             l.expected = ["epochs", "steps", "batch_size"]
             if l.has("epochs") && l.has("steps") { throw l.error("steps", "give epochs or steps, not both") }
-            if let steps = try l.optionalInt("steps", in: 1...100_000_000) { local.length = .steps(steps) }
-            else { local.length = .epochs(try l.int("epochs", default: 1, in: 1...1_000_000)) }
+            if let steps = try l.optionalInt("steps", in: 1...100_000_000) {
+                local.length = .steps(steps)
+            } else {
+                local.length = .epochs(try l.int("epochs", default: 1, in: 1...1_000_000))
+            }
             if let text = try? l.string("batch_size"), text == "full" {
                 local.batchSize = 0
             } else {
@@ -231,12 +273,16 @@ struct TopologyReader {
             for (i, (path, node)) in items.enumerated() {
                 let g = try ConfigMap(node, path: path, file: m.file)
                 g.expected = ["name", "clients", "optimizer", "state"]
-                guard let rangeText = try g.string("clients") else { throw g.error(nil, "missing required key 'clients' (e.g. 0-4)") }
+                guard let rangeText = try g.string("clients") else {
+                    throw g.error(nil, "missing required key 'clients' (e.g. 0-4)")
+                }
                 let range = try parseRange(rangeText, count: count, map: g)
                 let optimizer = try g.map("optimizer").map(OptimizerSpec.parse) ?? optimizer
                 let groupState = try g.choice("state", default: state)
-                groups.append(Topology.ClientGroup(name: try g.string("name") ?? "group\(i + 1)", clients: range,
-                                                   optimizer: optimizer, state: groupState))
+                groups.append(
+                    Topology.ClientGroup(
+                        name: try g.string("name") ?? "group\(i + 1)", clients: range,
+                        optimizer: optimizer, state: groupState))
                 try g.finish()
             }
         }
@@ -248,20 +294,27 @@ struct TopologyReader {
             try a.finish()
         }
         try m.finish()
-        return Topology.ClientsSpec(count: count, perRound: perRound, local: local, optimizer: optimizer, state: state, groups: groups,
-                                    stateAggregation: aggregation)
+        return Topology.ClientsSpec(
+            count: count, perRound: perRound, local: local, optimizer: optimizer, state: state, groups: groups,
+            stateAggregation: aggregation)
     }
 
     func parseRange(_ text: String, count: Int, map: ConfigMap) throws -> ClosedRange<Int> {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false).map {
+            Int($0.trimmingCharacters(in: .whitespaces))
+        }
         let bounds: (Int, Int)?
         switch parts.count {
         case 1: bounds = parts[0].map { ($0, $0) }
         case 2: bounds = parts[0].flatMap { a in parts[1].map { (a, $0) } }
         default: bounds = nil
         }
-        guard let (a, b) = bounds, a <= b else { throw map.error("clients", "'\(text)' is not a client range like 0-4 or 7") }
-        guard a >= 0, b < count else { throw map.error("clients", "\(text) is outside 0-\(count - 1) (clients.count is \(count))") }
+        guard let (a, b) = bounds, a <= b else {
+            throw map.error("clients", "'\(text)' is not a client range like 0-4 or 7")
+        }
+        guard a >= 0, b < count else {
+            throw map.error("clients", "\(text) is outside 0-\(count - 1) (clients.count is \(count))")
+        }
         return a...b
     }
 
@@ -270,15 +323,20 @@ struct TopologyReader {
         let all = ["strategy", "lr", "momentum", "beta1", "beta2", "tau", "bias_correction", "mu", "trim"]
         m.expected = Set(all)
         let kind = try m.choice("strategy", default: ServerStrategyKind.fedavg)
-        let allowed: Set<String> = switch kind {
-        case .fedavg, .median: ["strategy", "lr"]
-        case .fedavgm: ["strategy", "lr", "momentum"]
-        case .fedadagrad, .fedadam, .fedyogi: ["strategy", "lr", "beta1", "beta2", "tau", "bias_correction"]
-        case .fedprox: ["strategy", "lr", "mu"]
-        case .trimmedMean: ["strategy", "lr", "trim"]
-        }
+        let allowed: Set<String> =
+            switch kind {
+            case .fedavg, .median: ["strategy", "lr"]
+            case .fedavgm: ["strategy", "lr", "momentum"]
+            case .fedadagrad, .fedadam, .fedyogi: ["strategy", "lr", "beta1", "beta2", "tau", "bias_correction"]
+            case .fedprox: ["strategy", "lr", "mu"]
+            case .trimmedMean: ["strategy", "lr", "trim"]
+            }
         for key in m.keys where all.contains(key) && !allowed.contains(key) {
-            throw m.error(key, "'\(key)' is not a setting of \(kind.rawValue) (its settings: \(allowed.subtracting(["strategy"]).sorted().joined(separator: ", ")))")
+            throw m.error(
+                key,
+                "'\(key)' is not a setting of \(kind.rawValue) (its settings: "
+                    + "\(allowed.subtracting(["strategy"]).sorted().joined(separator: ", ")))"
+            )
         }
         var spec = ServerSpec(strategy: kind)
         spec.lr = try m.double("lr", default: spec.lr, in: .positive)

@@ -6,7 +6,9 @@ import Yams
 /// records exactly what ran (and `fedsim run runs/x/topology.yaml` runs it again).
 extension Topology {
     /// - Parameter includeCluster: false leaves out the `cluster` section.
-    public func resolvedYAML(includeCluster: Bool = true) -> String { yaml(includeCluster: includeCluster, numbersOnly: false) }
+    public func resolvedYAML(includeCluster: Bool = true) -> String {
+        yaml(includeCluster: includeCluster, numbersOnly: false)
+    }
 
     /// The settings that determine a run's numbers, as YAML: the resolved topology without its
     /// name, its `cluster` section (how bytes move, never what they are) and its file paths
@@ -34,8 +36,10 @@ extension Topology {
         case .fedavg, .median: break
         case .fedavgm: pairs.append(("momentum", number(server.momentum)))
         case .fedadagrad, .fedadam, .fedyogi:
-            pairs += [("beta1", number(server.beta1)), ("beta2", number(server.beta2)), ("tau", number(server.tau)),
-                      ("bias_correction", scalar(String(server.biasCorrection)))]
+            pairs += [
+                ("beta1", number(server.beta1)), ("beta2", number(server.beta2)), ("tau", number(server.tau)),
+                ("bias_correction", scalar(String(server.biasCorrection))),
+            ]
         case .fedprox: pairs.append(("mu", number(server.mu)))
         case .trimmedMean: pairs.append(("trim", number(server.trim)))
         }
@@ -46,28 +50,35 @@ extension Topology {
         let resolve = { (path: String) in numbersOnly ? "(file)" : self.resolve(path) }
         var pairs: [(String, Node)] = [("source", scalar(data.source.name))]
         switch data.source {
-        case let .csv(path, label):
+        case .csv(let path, let label):
             pairs.append(("path", scalar(resolve(path))))
             if let label { pairs.append(("label_column", scalar(label))) }
-        case let .libsvm(path), let .directory(path): pairs.append(("path", scalar(resolve(path))))
-        case let .idx(images, labels): pairs += [("images", scalar(resolve(images))), ("labels", scalar(resolve(labels)))]
-        case let .linearRegression(count, features, noise):
-            pairs += [("count", scalar(String(count))), ("features", scalar(String(features))), ("noise", number(noise))]
-        case let .blobs(count, features, classes, spread):
-            pairs += [("count", scalar(String(count))), ("features", scalar(String(features))),
-                      ("classes", scalar(String(classes))), ("spread", number(spread))]
-        case let .fedprox(alpha, beta): pairs += [("alpha", number(alpha)), ("beta", number(beta))]
+        case .libsvm(let path), .directory(let path): pairs.append(("path", scalar(resolve(path))))
+        case .idx(let images, let labels):
+            pairs += [("images", scalar(resolve(images))), ("labels", scalar(resolve(labels)))]
+        case .linearRegression(let count, let features, let noise):
+            pairs += [
+                ("count", scalar(String(count))), ("features", scalar(String(features))), ("noise", number(noise)),
+            ]
+        case .blobs(let count, let features, let classes, let spread):
+            pairs += [
+                ("count", scalar(String(count))), ("features", scalar(String(features))),
+                ("classes", scalar(String(classes))), ("spread", number(spread)),
+            ]
+        case .fedprox(let alpha, let beta): pairs += [("alpha", number(alpha)), ("beta", number(beta))]
         }
-        pairs += [("task", scalar(data.task.rawValue)), ("test_fraction", number(data.testFraction)),
-                  ("standardize", scalar(String(data.standardize)))]
+        pairs += [
+            ("task", scalar(data.task.rawValue)), ("test_fraction", number(data.testFraction)),
+            ("standardize", scalar(String(data.standardize))),
+        ]
         return map(pairs)
     }
 
     private func partitionNode() -> Node {
         var pairs: [(String, Node)] = [("scheme", scalar(partition.name))]
         switch partition {
-        case let .scheme(.dirichlet(alpha)), let .scheme(.quantity(alpha)): pairs.append(("alpha", number(alpha)))
-        case let .scheme(.shards(k)): pairs.append(("classes_per_client", scalar(String(k))))
+        case .scheme(.dirichlet(let alpha)), .scheme(.quantity(let alpha)): pairs.append(("alpha", number(alpha)))
+        case .scheme(.shards(let k)): pairs.append(("classes_per_client", scalar(String(k))))
         default: break
         }
         return map(pairs)
@@ -76,7 +87,9 @@ extension Topology {
     private func modelNode(_ numbersOnly: Bool) -> Node {
         let resolve = { (path: String) in numbersOnly ? "(file)" : self.resolve(path) }
         var pairs: [(String, Node)] = [("kind", scalar(model.kind.rawValue))]
-        if model.kind == .mlp { pairs.append(("hidden", .sequence(.init(model.hidden.map { scalar(String($0)) }, .implicit, .flow)))) }
+        if model.kind == .mlp {
+            pairs.append(("hidden", .sequence(.init(model.hidden.map { scalar(String($0)) }, .implicit, .flow))))
+        }
         pairs.append(("bias", scalar(String(model.bias))))
         pairs.append(("init", scalar(model.initFile.map(resolve) ?? "seeded")))
         return map(pairs)
@@ -85,21 +98,38 @@ extension Topology {
     private func clientsNode() -> Node {
         var local: [(String, Node)] = []
         switch clients.local.length {
-        case let .epochs(e): local.append(("epochs", scalar(String(e))))
-        case let .steps(k): local.append(("steps", scalar(String(k))))
+        case .epochs(let e): local.append(("epochs", scalar(String(e))))
+        case .steps(let k): local.append(("steps", scalar(String(k))))
         }
         local.append(("batch_size", scalar(clients.local.batchSize == 0 ? "full" : String(clients.local.batchSize))))
         var pairs: [(String, Node)] = [
             ("count", scalar(String(clients.count))), ("per_round", scalar(String(clients.perRound))),
-            ("local", map(local)), ("optimizer", Topology.optimizerNode(clients.optimizer)), ("state", scalar(clients.state.rawValue)),
-            ("aggregate", map([("moments", scalar(clients.stateAggregation.moments.rawValue)),
-                               ("weighting", scalar(clients.stateAggregation.weighting.rawValue))], flow: true)),
+            ("local", map(local)), ("optimizer", Topology.optimizerNode(clients.optimizer)),
+            ("state", scalar(clients.state.rawValue)),
+            (
+                "aggregate",
+                map(
+                    [
+                        ("moments", scalar(clients.stateAggregation.moments.rawValue)),
+                        ("weighting", scalar(clients.stateAggregation.weighting.rawValue)),
+                    ], flow: true)
+            ),
         ]
         if !clients.groups.isEmpty {
-            pairs.append(("groups", .sequence(.init(clients.groups.map { g in
-                map([("name", scalar(g.name)), ("clients", scalar("\(g.clients.lowerBound)-\(g.clients.upperBound)")),
-                     ("optimizer", Topology.optimizerNode(g.optimizer)), ("state", scalar(g.state.rawValue))])
-            }))))
+            pairs.append(
+                (
+                    "groups",
+                    .sequence(
+                        .init(
+                            clients.groups.map { g in
+                                map([
+                                    ("name", scalar(g.name)),
+                                    ("clients", scalar("\(g.clients.lowerBound)-\(g.clients.upperBound)")),
+                                    ("optimizer", Topology.optimizerNode(g.optimizer)),
+                                    ("state", scalar(g.state.rawValue)),
+                                ])
+                            }))
+                ))
         }
         return map(pairs)
     }
@@ -118,17 +148,25 @@ extension Topology {
         for (key, value) in values where s.name.settings.contains(key) { pairs.append((key.rawValue, scalar(value))) }
         pairs.append((K.decayMask.rawValue, scalar(s.decayMask.rawValue)))
         if let clip = s.clipNorm { pairs.append((K.clipNorm.rawValue, number(clip))) }
-        let schedule: [(String, Node)] = switch s.schedule {
-        case .constant: [("type", scalar("constant"))]
-        case let .step(size, gamma): [("type", scalar("step")), ("step_size", scalar(String(size))), ("gamma", number(gamma))]
-        case let .cosine(tMax, etaMin): [("type", scalar("cosine")), ("t_max", scalar(String(tMax))), ("eta_min", number(etaMin))]
-        case let .linearWarmup(n, f): [("type", scalar("linear_warmup")), ("warmup_steps", scalar(String(n))), ("start_factor", number(f))]
-        case let .warmRestarts(t0, mult, etaMin):
-            [("type", scalar("warm_restarts")), ("t_0", scalar(String(t0))), ("t_mult", scalar(String(mult))), ("eta_min", number(etaMin))]
-        }
+        let schedule: [(String, Node)] =
+            switch s.schedule {
+            case .constant: [("type", scalar("constant"))]
+            case .step(let size, let gamma):
+                [("type", scalar("step")), ("step_size", scalar(String(size))), ("gamma", number(gamma))]
+            case .cosine(let tMax, let etaMin):
+                [("type", scalar("cosine")), ("t_max", scalar(String(tMax))), ("eta_min", number(etaMin))]
+            case .linearWarmup(let n, let f):
+                [("type", scalar("linear_warmup")), ("warmup_steps", scalar(String(n))), ("start_factor", number(f))]
+            case .warmRestarts(let t0, let mult, let etaMin):
+                [
+                    ("type", scalar("warm_restarts")), ("t_0", scalar(String(t0))), ("t_mult", scalar(String(mult))),
+                    ("eta_min", number(etaMin)),
+                ]
+            }
         pairs.append((K.schedule.rawValue, map(schedule, flow: true)))
         if let la = s.lookahead {
-            pairs.append((K.lookahead.rawValue, map([("k", scalar(String(la.k))), ("alpha", number(la.alpha))], flow: true)))
+            pairs.append(
+                (K.lookahead.rawValue, map([("k", scalar(String(la.k))), ("alpha", number(la.alpha))], flow: true)))
         }
         return map(pairs)
     }

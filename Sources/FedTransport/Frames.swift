@@ -10,15 +10,15 @@ public enum OutgoingFrame: Sendable {
 
     public func withBytes<R>(_ body: (UnsafeRawPointer?, Int) throws -> R) rethrows -> R {
         switch self {
-        case let .bytes(b): return try b.withUnsafeBytes { try body($0.baseAddress, $0.count) }
-        case let .floats(f): return try f.withUnsafeBytes { try body($0.baseAddress, $0.count) }
+        case .bytes(let b): return try b.withUnsafeBytes { try body($0.baseAddress, $0.count) }
+        case .floats(let f): return try f.withUnsafeBytes { try body($0.baseAddress, $0.count) }
         }
     }
 
     public var count: Int {
         switch self {
-        case let .bytes(b): b.count
-        case let .floats(f): 4 * f.count
+        case .bytes(let b): b.count
+        case .floats(let f): 4 * f.count
         }
     }
 

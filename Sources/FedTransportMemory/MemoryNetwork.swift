@@ -21,7 +21,7 @@ public enum MemorySocketError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .hostUnreachable(id): "no peer with routing id \(id)"
+        case .hostUnreachable(let id): "no peer with routing id \(id)"
         case .closed: "socket closed"
         }
     }

@@ -20,11 +20,15 @@ public enum RawThroughput {
             try? sender.connect(bound)
             _ = try? sender.send([.bytes([1])])  // warm-up: establishes the connection
             payload.withUnsafeBytes { p in
-                for _ in 0..<count { _ = try? zmqCall("zmq_send") { zmq_send(sender.rawHandle, p.baseAddress, bytes, 0) } }
+                for _ in 0..<count {
+                    _ = try? zmqCall("zmq_send") { zmq_send(sender.rawHandle, p.baseAddress, bytes, 0) }
+                }
             }
         }
         thread.start()
-        guard try receiver.receive(timeout: 10) != nil else { throw ZMQError(operation: "warm-up", code: ETIMEDOUT, message: "no connection") }
+        guard try receiver.receive(timeout: 10) != nil else {
+            throw ZMQError(operation: "warm-up", code: ETIMEDOUT, message: "no connection")
+        }
         let start = DispatchTime.now().uptimeNanoseconds
         var received = 0
         var message = zmq_msg_t()

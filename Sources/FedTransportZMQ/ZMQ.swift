@@ -165,7 +165,7 @@ public final class ZMQSocket {
             var flags: Int32 = i < parts.count - 1 ? ZMQ_SNDMORE : 0
             if dontWait { flags |= ZMQ_DONTWAIT }
             let sent: Int32?
-            if case let .floats(values) = part, 4 * values.count >= ZMQSocket.zeroCopyThreshold, !usesInproc {
+            if case .floats(let values) = part, 4 * values.count >= ZMQSocket.zeroCopyThreshold, !usesInproc {
                 sent = try sendZeroCopy(values, socket: s, flags: flags)
             } else {
                 sent = try part.withBytes { pointer, count in
@@ -185,7 +185,9 @@ public final class ZMQSocket {
     /// C callback cannot capture). The array is never mutated, so its storage never moves.
     private func sendZeroCopy(_ values: [Float], socket s: UnsafeMutableRawPointer, flags: Int32) throws -> Int32? {
         let box = Unmanaged.passRetained(PinnedFloats(values))
-        let base = box.takeUnretainedValue().values.withUnsafeBytes { UnsafeMutableRawPointer(mutating: $0.baseAddress!) }
+        let base = box.takeUnretainedValue().values.withUnsafeBytes {
+            UnsafeMutableRawPointer(mutating: $0.baseAddress!)
+        }
         var message = zmq_msg_t()
         let release: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void = { _, hint in
             if let hint { Unmanaged<PinnedFloats>.fromOpaque(hint).release() }
@@ -227,7 +229,9 @@ public final class ZMQSocket {
 
 /// libzmq's version, e.g. "4.3.4".
 public var zmqVersion: String {
-    var major: Int32 = 0, minor: Int32 = 0, patch: Int32 = 0
+    var major: Int32 = 0
+    var minor: Int32 = 0
+    var patch: Int32 = 0
     zmq_version(&major, &minor, &patch)
     return "\(major).\(minor).\(patch)"
 }

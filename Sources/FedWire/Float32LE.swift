@@ -16,7 +16,8 @@ public enum Float32LE {
     public static func values(_ raw: UnsafeRawBufferPointer) -> [Float] {
         let count = raw.count / 4
         return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0..<(4 * count)]))
+            UnsafeMutableRawBufferPointer(buffer).copyMemory(
+                from: UnsafeRawBufferPointer(rebasing: raw[0..<(4 * count)]))
             initialized = count
         }
     }
@@ -27,9 +28,13 @@ public enum Float32LE {
     /// Exactly `count` values from a frame, optionally all finite; otherwise a `ProtocolError`
     /// naming `what`.
     static func decode(_ frame: [UInt8], what: String, count: Int, requireFinite: Bool) throws -> [Float] {
-        guard frame.count == 4 * count else { throw ProtocolError.payloadLength(what: what, got: frame.count, expected: 4 * count) }
+        guard frame.count == 4 * count else {
+            throw ProtocolError.payloadLength(what: what, got: frame.count, expected: 4 * count)
+        }
         let result = values(frame)
-        if requireFinite, let bad = result.firstIndex(where: { !$0.isFinite }) { throw ProtocolError.nonFinite(what: what, index: bad) }
+        if requireFinite, let bad = result.firstIndex(where: { !$0.isFinite }) {
+            throw ProtocolError.nonFinite(what: what, index: bad)
+        }
         return result
     }
 }

@@ -11,7 +11,8 @@ public enum OptimizerStateCoding {
         w.u64(UInt64(s.step))
         w.u16(UInt16(s.transforms.count))
         for t in s.transforms {
-            w.u16(UInt16(t.names.count)); w.u16(UInt16(t.scalars.count))
+            w.u16(UInt16(t.names.count))
+            w.u16(UInt16(t.scalars.count))
             for x in t.scalars { w.f64(x) }
         }
         return w.data
@@ -27,20 +28,26 @@ public enum OptimizerStateCoding {
 
     /// Decodes a header and its data against `template`. With `requireFinite`, NaN or ±Inf
     /// anywhere is an error too. Lookahead's slow weights are not part of a state's encoding.
-    public static func decode(header: [UInt8], data: [UInt8], template: OptimizerState, requireFinite: Bool) throws -> OptimizerState {
+    public static func decode(
+        header: [UInt8], data: [UInt8], template: OptimizerState, requireFinite: Bool
+    ) throws -> OptimizerState {
         var r = ByteReader(header)
         guard header.count >= 10 else { throw ProtocolError.stateShape("state header has \(header.count) bytes") }
         let step = r.u64()
         let t = Int(r.u16())
-        guard t == template.transforms.count else { throw ProtocolError.stateShape("\(t) transforms, expected \(template.transforms.count)") }
+        guard t == template.transforms.count else {
+            throw ProtocolError.stateShape("\(t) transforms, expected \(template.transforms.count)")
+        }
         var expectedLength = 10
         var result = template
         for (i, expected) in template.transforms.enumerated() {
             guard r.remaining >= 4 else { throw ProtocolError.stateShape("state header truncated") }
-            let slots = Int(r.u16()), scalars = Int(r.u16())
+            let slots = Int(r.u16())
+            let scalars = Int(r.u16())
             guard slots == expected.names.count, scalars == expected.scalars.count else {
-                throw ProtocolError.stateShape("transform \(i) has \(slots) slots and \(scalars) scalars, "
-                                               + "expected \(expected.names.count) and \(expected.scalars.count)")
+                throw ProtocolError.stateShape(
+                    "transform \(i) has \(slots) slots and \(scalars) scalars, "
+                        + "expected \(expected.names.count) and \(expected.scalars.count)")
             }
             guard r.remaining >= 8 * scalars else { throw ProtocolError.stateShape("state header truncated") }
             result.transforms[i].scalars = (0..<scalars).map { _ in r.f64() }

@@ -14,18 +14,19 @@ public enum ProtocolError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .truncatedHeader(b): "header truncated: \(b) bytes, at least 16 needed"
+        case .truncatedHeader(let b): "header truncated: \(b) bytes, at least 16 needed"
         case .badMagic: "bad magic (not a FedSim message)"
-        case let .unsupportedVersion(v): "unsupported protocol version \(v) (this side speaks \(WireCodec.version))"
-        case let .unknownKind(k): "unknown message kind \(k)"
-        case let .headerLength(kind, got, expected): "\(kind) header has \(got) bytes, expected \(expected)"
-        case let .frameCount(kind, got, expected): "\(kind) has \(got) frames, expected \(expected)"
-        case let .fingerprintMismatch(got, expected):
-            "run fingerprint \(String(got, radix: 16)) differs from ours (\(String(expected, radix: 16))): a different topology, seed or data"
-        case let .payloadLength(what, got, expected): "\(what) has \(got) bytes, expected \(expected)"
-        case let .nonFinite(what, index): "\(what) holds a non-finite value at index \(index)"
-        case let .stateShape(s): "optimizer state shape: \(s)"
-        case let .invalidField(s): s
+        case .unsupportedVersion(let v): "unsupported protocol version \(v) (this side speaks \(WireCodec.version))"
+        case .unknownKind(let k): "unknown message kind \(k)"
+        case .headerLength(let kind, let got, let expected): "\(kind) header has \(got) bytes, expected \(expected)"
+        case .frameCount(let kind, let got, let expected): "\(kind) has \(got) frames, expected \(expected)"
+        case .fingerprintMismatch(let got, let expected):
+            "run fingerprint \(String(got, radix: 16)) differs from ours (\(String(expected, radix: 16))): a "
+                + "different topology, seed or data"
+        case .payloadLength(let what, let got, let expected): "\(what) has \(got) bytes, expected \(expected)"
+        case .nonFinite(let what, let index): "\(what) holds a non-finite value at index \(index)"
+        case .stateShape(let s): "optimizer state shape: \(s)"
+        case .invalidField(let s): s
         }
     }
 

@@ -22,23 +22,33 @@ public enum SnapshotCoding {
     public static func encode(_ snapshot: ClientSnapshot, fingerprint: UInt64, runID: UInt64) -> [UInt8] {
         var w = ByteWriter()
         w.bytes(Array("FSNP".utf8))
-        w.u16(version); w.u64(fingerprint); w.u64(runID); w.u32(UInt32(snapshot.client))
+        w.u16(version)
+        w.u64(fingerprint)
+        w.u64(runID)
+        w.u32(UInt32(snapshot.client))
         w.u64(UInt64(bitPattern: Int64(snapshot.lastRound ?? -1)))
         for state in [snapshot.state, snapshot.stateBeforeLastRound] {
-            guard let state else { w.u8(0); continue }
+            guard let state else {
+                w.u8(0)
+                continue
+            }
             w.u8(1)
             let header = OptimizerStateCoding.header(state)
-            w.u32(UInt32(header.count)); w.bytes(header)
+            w.u32(UInt32(header.count))
+            w.bytes(header)
             let data = OptimizerStateCoding.data(state)
-            w.u32(UInt32(data.count)); w.bytes(Float32LE.bytes(data))
+            w.u32(UInt32(data.count))
+            w.bytes(Float32LE.bytes(data))
         }
         return w.data
     }
 
     /// The snapshot in `bytes` for `client` of run `runID`, decoded against `template`; nil
     /// when it was written by an earlier run of the same topology (the client starts fresh).
-    public static func decode(_ bytes: [UInt8], client: Int, template: OptimizerState, fingerprint: UInt64,
-                              runID: UInt64) throws(Failure) -> ClientSnapshot? {
+    public static func decode(
+        _ bytes: [UInt8], client: Int, template: OptimizerState, fingerprint: UInt64,
+        runID: UInt64
+    ) throws(Failure) -> ClientSnapshot? {
         var r = ByteReader(bytes)
         guard bytes.count >= 38, r.bytes(4) == Array("FSNP".utf8), r.u16() == version else { throw .damaged }
         let stamp = r.u64()
@@ -61,13 +71,16 @@ public enum SnapshotCoding {
             guard r.remaining >= 4 * count else { throw .damaged }
             let data = r.bytes(4 * count)
             do {
-                return try OptimizerStateCoding.decode(header: header, data: data, template: template, requireFinite: false)
+                return try OptimizerStateCoding.decode(
+                    header: header, data: data, template: template, requireFinite: false)
             } catch {
                 throw .damaged
             }
         }
-        let current = try state(), before = try state()
+        let current = try state()
+        let before = try state()
         guard r.remaining == 0 else { throw .damaged }
-        return ClientSnapshot(client: client, state: current, lastRound: last < 0 ? nil : Int(last), stateBeforeLastRound: before)
+        return ClientSnapshot(
+            client: client, state: current, lastRound: last < 0 ? nil : Int(last), stateBeforeLastRound: before)
     }
 }

@@ -23,7 +23,8 @@ public struct WireCodec: Sendable {
     public var maxFrameBytes: Int64 { Int64(16 * parameterCount + 65_536) }
 
     enum Kind: UInt8 {
-        case hello = 1, welcome, task, update, heartbeat, error, shutdown
+        case hello = 1
+        case welcome, task, update, heartbeat, error, shutdown
     }
 
     // MARK: - Encoding
@@ -38,29 +39,40 @@ public struct WireCodec: Sendable {
             w.u64(fingerprint)
         }
         switch message {
-        case let .hello(ranges):
+        case .hello(let ranges):
             header(.hello)
             w.u32(UInt32(ranges.count))
-            for r in ranges { w.u32(UInt32(r.lowerBound)); w.u32(UInt32(r.upperBound)) }
+            for r in ranges {
+                w.u32(UInt32(r.lowerBound))
+                w.u32(UInt32(r.upperBound))
+            }
             return [.bytes(w.data)]
-        case let .welcome(rounds, runID):
+        case .welcome(let rounds, let runID):
             header(.welcome)
             w.u32(UInt32(rounds))
             w.u64(runID)
             return [.bytes(w.data)]
-        case let .task(task):
+        case .task(let task):
             header(.task)
-            w.u32(UInt32(task.round)); w.u32(UInt32(task.clientID)); w.u8(task.sharedState == nil ? 0 : 1); w.zeros(3)
+            w.u32(UInt32(task.round))
+            w.u32(UInt32(task.clientID))
+            w.u8(task.sharedState == nil ? 0 : 1)
+            w.zeros(3)
             return [.bytes(w.data), .floats(task.globalWeights)] + (task.sharedState.map(encodeState) ?? [])
-        case let .update(u):
+        case .update(let u):
             header(.update)
-            w.u32(UInt32(u.round)); w.u32(UInt32(u.clientID)); w.u32(UInt32(u.sampleCount)); w.u32(UInt32(u.steps))
-            w.f64(u.trainLoss); w.u8(u.state == nil ? 0 : 1); w.zeros(7)
+            w.u32(UInt32(u.round))
+            w.u32(UInt32(u.clientID))
+            w.u32(UInt32(u.sampleCount))
+            w.u32(UInt32(u.steps))
+            w.f64(u.trainLoss)
+            w.u8(u.state == nil ? 0 : 1)
+            w.zeros(7)
             return [.bytes(w.data), .floats(u.delta)] + (u.state.map(encodeState) ?? [])
         case .heartbeat:
             header(.heartbeat)
             return [.bytes(w.data)]
-        case let .error(code, message):
+        case .error(let code, let message):
             header(.error)
             w.u16(code.rawValue)
             w.bytes(Array(Array(message.utf8).prefix(WireCodec.maxErrorBytes)))
@@ -79,7 +91,9 @@ public struct WireCodec: Sendable {
 
     /// Decodes a message. `template` supplies slot names for a decoded optimizer state.
     public func decode(_ frames: [Frame], stateTemplate: ((Int) -> OptimizerState?)? = nil) throws -> WireMessage {
-        guard let head = frames.first, head.count >= 16 else { throw ProtocolError.truncatedHeader(bytes: frames.first?.count ?? 0) }
+        guard let head = frames.first, head.count >= 16 else {
+            throw ProtocolError.truncatedHeader(bytes: frames.first?.count ?? 0)
+        }
         var r = ByteReader(head)
         guard r.bytes(4) == WireCodec.magic else { throw ProtocolError.badMagic }
         let version = r.u16()
@@ -89,20 +103,29 @@ public struct WireCodec: Sendable {
         _ = r.u8()
         let fp = r.u64()
         // An ERROR is read whatever run it names: it is how a peer of another run learns that it is.
-        guard fp == fingerprint || kind == .error else { throw ProtocolError.fingerprintMismatch(got: fp, expected: fingerprint) }
+        guard fp == fingerprint || kind == .error else {
+            throw ProtocolError.fingerprintMismatch(got: fp, expected: fingerprint)
+        }
         let name = "\(kind)".uppercased()
         func expect(length: Int, frames count: Int) throws {
-            guard head.count == length else { throw ProtocolError.headerLength(kind: name, got: head.count, expected: length) }
-            guard frames.count == count else { throw ProtocolError.frameCount(kind: name, got: frames.count, expected: count) }
+            guard head.count == length else {
+                throw ProtocolError.headerLength(kind: name, got: head.count, expected: length)
+            }
+            guard frames.count == count else {
+                throw ProtocolError.frameCount(kind: name, got: frames.count, expected: count)
+            }
         }
         switch kind {
         case .hello:
             guard head.count >= 20 else { throw ProtocolError.headerLength(kind: name, got: head.count, expected: 20) }
             let n = Int(r.u32())
-            guard (1...WireCodec.maxRanges).contains(n) else { throw ProtocolError.invalidField("HELLO range count \(n) is outside [1, \(WireCodec.maxRanges)]") }
+            guard (1...WireCodec.maxRanges).contains(n) else {
+                throw ProtocolError.invalidField("HELLO range count \(n) is outside [1, \(WireCodec.maxRanges)]")
+            }
             try expect(length: 20 + 8 * n, frames: 1)
             let ranges = try (0..<n).map { _ -> ClosedRange<Int> in
-                let a = Int(r.u32()), b = Int(r.u32())
+                let a = Int(r.u32())
+                let b = Int(r.u32())
                 guard a <= b else { throw ProtocolError.invalidField("HELLO range \(a)-\(b) is empty") }
                 return a...b
             }
@@ -113,26 +136,40 @@ public struct WireCodec: Sendable {
             return .welcome(roundsCompleted: rounds, runID: r.u64())
         case .task:
             guard head.count == 28 else { throw ProtocolError.headerLength(kind: name, got: head.count, expected: 28) }
-            let round = Int(r.u32()), client = Int(r.u32()), hasState = r.u8()
+            let round = Int(r.u32())
+            let client = Int(r.u32())
+            let hasState = r.u8()
             guard hasState <= 1 else { throw ProtocolError.invalidField("TASK has_state is \(hasState)") }
             try expect(length: 28, frames: hasState == 1 ? 4 : 2)
-            let weights = try Float32LE.decode(frames[1], what: "TASK weights", count: parameterCount, requireFinite: true)
-            let state = hasState == 1
-                ? try decodeState(frames[2], frames[3], client: client, template: stateTemplate, requireFinite: true) : nil
+            let weights = try Float32LE.decode(
+                frames[1], what: "TASK weights", count: parameterCount, requireFinite: true)
+            let state =
+                hasState == 1
+                ? try decodeState(frames[2], frames[3], client: client, template: stateTemplate, requireFinite: true)
+                : nil
             return .task(ClientTask(round: round, clientID: client, globalWeights: weights, sharedState: state))
         case .update:
             guard head.count == 48 else { throw ProtocolError.headerLength(kind: name, got: head.count, expected: 48) }
-            let round = Int(r.u32()), client = Int(r.u32()), samples = Int(r.u32()), steps = Int(r.u32())
-            let loss = r.f64(), hasState = r.u8()
+            let round = Int(r.u32())
+            let client = Int(r.u32())
+            let samples = Int(r.u32())
+            let steps = Int(r.u32())
+            let loss = r.f64()
+            let hasState = r.u8()
             guard hasState <= 1 else { throw ProtocolError.invalidField("UPDATE has_state is \(hasState)") }
             guard samples > 0 else { throw ProtocolError.invalidField("UPDATE sample count is 0") }
             try expect(length: 48, frames: hasState == 1 ? 4 : 2)
             // An update's values are checked where every run mode checks them: `UpdateValidator`.
-            let delta = try Float32LE.decode(frames[1], what: "UPDATE delta", count: parameterCount, requireFinite: false)
-            let state = hasState == 1
-                ? try decodeState(frames[2], frames[3], client: client, template: stateTemplate, requireFinite: false) : nil
-            return .update(ClientUpdate(round: round, clientID: client, sampleCount: samples, delta: delta,
-                                        trainLoss: loss, steps: steps, state: state))
+            let delta = try Float32LE.decode(
+                frames[1], what: "UPDATE delta", count: parameterCount, requireFinite: false)
+            let state =
+                hasState == 1
+                ? try decodeState(frames[2], frames[3], client: client, template: stateTemplate, requireFinite: false)
+                : nil
+            return .update(
+                ClientUpdate(
+                    round: round, clientID: client, sampleCount: samples, delta: delta,
+                    trainLoss: loss, steps: steps, state: state))
         case .heartbeat:
             try expect(length: 16, frames: 1)
             return .heartbeat
@@ -142,15 +179,18 @@ public struct WireCodec: Sendable {
             }
             try expect(length: head.count, frames: 1)
             let code = r.u16()
-            return .error(code: ProtocolErrorCode(rawValue: code), message: String(decoding: head[18...], as: UTF8.self))
+            return .error(
+                code: ProtocolErrorCode(rawValue: code), message: String(decoding: head[18...], as: UTF8.self))
         case .shutdown:
             try expect(length: 16, frames: 1)
             return .shutdown
         }
     }
 
-    private func decodeState(_ header: Frame, _ data: Frame, client: Int, template: ((Int) -> OptimizerState?)?,
-                             requireFinite: Bool) throws -> OptimizerState {
+    private func decodeState(
+        _ header: Frame, _ data: Frame, client: Int, template: ((Int) -> OptimizerState?)?,
+        requireFinite: Bool
+    ) throws -> OptimizerState {
         guard let base = template?(client) else {
             throw ProtocolError.stateShape("client \(client) does not use an aggregated optimizer state")
         }

@@ -28,11 +28,11 @@ public enum WireMessage: Sendable, Equatable {
 
 extension ClientTask: Equatable {
     public static func == (a: ClientTask, b: ClientTask) -> Bool {
-        a.round == b.round && a.clientID == b.clientID && a.globalWeights.map(\.bitPattern) == b.globalWeights.map(\.bitPattern)
+        a.round == b.round && a.clientID == b.clientID
+            && a.globalWeights.map(\.bitPattern) == b.globalWeights.map(\.bitPattern)
             && a.sharedState == b.sharedState
     }
 }
-
 
 /// The codes an `ERROR` carries (`docs/PROTOCOL.md`), and what the receiver does.
 public enum ProtocolErrorCode: Equatable, Sendable, CustomStringConvertible {
@@ -50,14 +50,15 @@ public enum ProtocolErrorCode: Equatable, Sendable, CustomStringConvertible {
     case other(UInt16)
 
     public init(rawValue: UInt16) {
-        self = switch rawValue {
-        case 1: .unknownPeer
-        case 2: .wrongRun
-        case 3: .unsupportedVersion
-        case 4: .clientIDsOutOfRange
-        case 5: .clientNotHosted
-        default: .other(rawValue)
-        }
+        self =
+            switch rawValue {
+            case 1: .unknownPeer
+            case 2: .wrongRun
+            case 3: .unsupportedVersion
+            case 4: .clientIDsOutOfRange
+            case 5: .clientNotHosted
+            default: .other(rawValue)
+            }
     }
 
     public var rawValue: UInt16 {
@@ -67,7 +68,7 @@ public enum ProtocolErrorCode: Equatable, Sendable, CustomStringConvertible {
         case .unsupportedVersion: 3
         case .clientIDsOutOfRange: 4
         case .clientNotHosted: 5
-        case let .other(code): code
+        case .other(let code): code
         }
     }
 

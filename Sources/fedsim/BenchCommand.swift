@@ -40,11 +40,15 @@ extension BenchCommand {
         @Option(help: "Messages per measurement.") var messages: Int = 200
 
         func validate() throws {
-            guard (1...WireCodec.maxParameters).contains(params) else { throw ValidationError("--params must be in 1...\(WireCodec.maxParameters)") }
+            guard (1...WireCodec.maxParameters).contains(params) else {
+                throw ValidationError("--params must be in 1...\(WireCodec.maxParameters)")
+            }
             guard (1...100_000).contains(messages) else { throw ValidationError("--messages must be in 1...100000") }
         }
 
-        func run() throws { try TransportBenchmark.runTransport(parameterCount: params, messages: messages) { print($0) } }
+        func run() throws {
+            try TransportBenchmark.runTransport(parameterCount: params, messages: messages) { print($0) }
+        }
     }
 
     struct Cluster: ParsableCommand {
@@ -55,8 +59,10 @@ extension BenchCommand {
 
         func run() throws {
             try reportingInputErrors {
-                try TransportBenchmark.runCluster(topologyFile: options.topology, overrides: options.allOverrides,
-                                                        executable: ClientProcesses.executable) { print($0) }
+                try TransportBenchmark.runCluster(
+                    topologyFile: options.topology, overrides: options.allOverrides,
+                    executable: ClientProcesses.executable
+                ) { print($0) }
             }
         }
     }

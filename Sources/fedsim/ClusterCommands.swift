@@ -1,7 +1,7 @@
 import ArgumentParser
 import FedCluster
-import FedTopology
 import FedSimulation
+import FedTopology
 import FedTransportZMQ
 import Foundation
 
@@ -10,10 +10,12 @@ func reportingRunErrors<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
     } catch is RunInterrupted {
-        FileHandle.standardError.write(Data("interrupted: stopped cleanly; every finished round is on disk (continue with --resume)\n".utf8))
+        FileHandle.standardError.write(
+            Data("interrupted: stopped cleanly; every finished round is on disk (continue with --resume)\n".utf8))
         throw ExitCode(ExitStatus.interrupted.rawValue)
     } catch ClusterError.interrupted {
-        FileHandle.standardError.write(Data("interrupted: stopped cleanly; every finished round is on disk (continue with --resume)\n".utf8))
+        FileHandle.standardError.write(
+            Data("interrupted: stopped cleanly; every finished round is on disk (continue with --resume)\n".utf8))
         throw ExitCode(ExitStatus.interrupted.rawValue)
     } catch let error as ClusterError {
         FileHandle.standardError.write(Data("error: \(error)\n".utf8))
@@ -52,14 +54,16 @@ struct CoordinatorCommand: ParsableCommand {
     func validate() throws {
         if resume == nil && topology == nil { throw ValidationError("give a TOPOLOGY file, or --resume RUN_DIR") }
         if resume != nil && (topology != nil || out != nil || !overrides.isEmpty) {
-            throw ValidationError("--resume takes the run's own topology: drop TOPOLOGY, --out, --rounds, --seed and --set")
+            throw ValidationError(
+                "--resume takes the run's own topology: drop TOPOLOGY, --out, --rounds, --seed and --set")
         }
     }
 
     func run() throws {
         let stop = StopSignal()
         stop.install()
-        let (prepared, directory, checkpoint) = try reportingInputErrors { () -> (PreparedRun, RunDirectory, Checkpoint?) in
+        let (prepared, directory, checkpoint) = try reportingInputErrors {
+            () -> (PreparedRun, RunDirectory, Checkpoint?) in
             if let resume {
                 let resumed = try ResumedRun.open(resume)
                 return (resumed.prepared, resumed.directory, resumed.checkpoint)
@@ -78,7 +82,9 @@ struct CoordinatorCommand: ParsableCommand {
                 prepared: prepared, directory: directory, context: context, endpoint: bind, resume: checkpoint,
                 events: events, shouldStop: { stop.isSet },
                 onBound: { bound in
-                    if !quiet { print("coordinator for '\(t.name)' listening on \(bound); writing \(directory.url.path)") }
+                    if !quiet {
+                        print("coordinator for '\(t.name)' listening on \(bound); writing \(directory.url.path)")
+                    }
                 },
                 progress: quiet ? nil : { print($0) })
         }
@@ -120,12 +126,19 @@ struct ClientCommand: ParsableCommand {
         let parent = getppid()
         let (prepared, ranges, endpoint) = try reportingInputErrors { () -> (PreparedRun, [ClosedRange<Int>], String) in
             let t = try overrides.load(topology)
-            guard let ranges = parseClientRanges(clients) else { throw InputError("--clients: '\(clients)' is not a list of ids or ranges like 0-49,60") }
+            guard let ranges = parseClientRanges(clients) else {
+                throw InputError("--clients: '\(clients)' is not a list of ids or ranges like 0-49,60")
+            }
             if let bad = ranges.first(where: { $0.upperBound >= t.clients.count }) {
-                throw InputError("--clients: \(bad.lowerBound)-\(bad.upperBound) is outside 0-\(t.clients.count - 1) (clients.count is \(t.clients.count))")
+                throw InputError(
+                    "--clients: \(bad.lowerBound)-\(bad.upperBound) is outside 0-\(t.clients.count - 1) "
+                        + "(clients.count is \(t.clients.count))"
+                )
             }
             let endpoint = connect ?? t.cluster.endpoint
-            if endpoint == "auto" { throw InputError("the topology's cluster.endpoint is auto: give --connect ENDPOINT") }
+            if endpoint == "auto" {
+                throw InputError("the topology's cluster.endpoint is auto: give --connect ENDPOINT")
+            }
             return (try PreparedRun.prepare(t), ranges, endpoint)
         }
         let name = ranges.map { "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ",")
@@ -134,8 +147,9 @@ struct ClientCommand: ParsableCommand {
         let directory = URL(fileURLWithPath: stateDir ?? "runs/\(prepared.topology.name)-client-state")
         let status = try reportingRunErrors { () -> Int32 in
             let host = try reportingInputErrors {
-                try ClientHost.make(prepared: prepared, ranges: ranges, context: context, endpoint: endpoint, stateDirectory: directory,
-                                    events: events, shouldStop: { stop.isSet || (exitWithParent && getppid() != parent) })
+                try ClientHost.make(
+                    prepared: prepared, ranges: ranges, context: context, endpoint: endpoint, stateDirectory: directory,
+                    events: events, shouldStop: { stop.isSet || (exitWithParent && getppid() != parent) })
             }
             return try host.run()
         }
@@ -183,21 +197,28 @@ struct ClusterCommand: ParsableCommand {
         var bind = t.cluster.endpoint
         var socketFile: String?
         if bind == "auto" {
-            let path = FileManager.default.temporaryDirectory.appendingPathComponent("fedsim-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).ipc").path
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "fedsim-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).ipc"
+            ).path
             bind = "ipc://\(path)"
             socketFile = path
         } else if bind.hasPrefix("ipc://") {
             socketFile = String(bind.dropFirst("ipc://".count))
         }
         defer { if let socketFile { try? FileManager.default.removeItem(atPath: socketFile) } }
-        let events = EventLog(file: directory.url.appendingPathComponent("events.log"), prefix: "coordinator", echo: !quiet)
+        let events = EventLog(
+            file: directory.url.appendingPathComponent("events.log"), prefix: "coordinator", echo: !quiet)
         let context = try ZMQContext()
         let ranges = splitClients(t.clients.count, into: t.cluster.processes)
         let children = ClientProcesses(events: events)
         let threads = ClientThreads()
         let stateDirectory = directory.url.appendingPathComponent("client-state")
         if !quiet {
-            print("FedSim cluster '\(t.name)': coordinator + \(ranges.count) client \(bind.hasPrefix("inproc://") ? "thread" : "process")(es), \(t.clients.count) clients (\(t.clients.perRound) per round), \(t.rounds) rounds")
+            print(
+                "FedSim cluster '\(t.name)': coordinator + \(ranges.count) client "
+                    + "\(bind.hasPrefix("inproc://") ? "thread" : "process")(es), \(t.clients.count) clients "
+                    + "(\(t.clients.perRound) per round), \(t.rounds) rounds"
+            )
             print(prepared.partitionSummary)
             print("writing \(directory.url.path)")
         }
@@ -209,12 +230,14 @@ struct ClusterCommand: ParsableCommand {
                 shouldStop: { stop.isSet },
                 onBound: { bound in
                     if bound.hasPrefix("inproc://") {
-                        threads.start(prepared: prepared, ranges: ranges, context: context, endpoint: bound,
-                                      stateDirectory: stateDirectory, stop: stop)
+                        threads.start(
+                            prepared: prepared, ranges: ranges, context: context, endpoint: bound,
+                            stateDirectory: stateDirectory, stop: stop)
                     } else {
                         do {
-                            try children.start(topology: topologyPath, overrides: overrides, ranges: ranges, endpoint: bound,
-                                               stateDirectory: stateDirectory)
+                            try children.start(
+                                topology: topologyPath, overrides: overrides, ranges: ranges, endpoint: bound,
+                                stateDirectory: stateDirectory)
                         } catch {
                             events.log("cannot start client processes: \(error)")
                             stop.set()
@@ -225,7 +248,9 @@ struct ClusterCommand: ParsableCommand {
         }
         // Threads leave after SHUTDOWN; give them a moment so the context can close cleanly.
         let deadline = Date().addingTimeInterval(5)
-        while bind.hasPrefix("inproc://") && threads.exited < ranges.count && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        while bind.hasPrefix("inproc://") && threads.exited < ranges.count && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
         print(quiet ? ProgressLine.format(result.last, of: t.rounds) : "done: \(directory.url.path)")
     }
 }

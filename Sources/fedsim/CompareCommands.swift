@@ -38,21 +38,31 @@ struct CompareCommand: ParsableCommand {
         let compare = try reportingInputErrors { try CompareSpec.load(file: spec) }
         let root = URL(fileURLWithPath: out ?? "runs/compare-\(compare.name)")
         let total = compare.variants.count * compare.seeds.count
-        print("FedSim compare '\(compare.name)': \(compare.variants.count) variant(s) × \(compare.seeds.count) seed(s) = \(total) runs, \(jobs) at a time\(cluster ? ", each as a local cluster" : ""); writing \(root.path)")
+        print(
+            "FedSim compare '\(compare.name)': \(compare.variants.count) variant(s) × \(compare.seeds.count) "
+                + "seed(s) = \(total) runs, \(jobs) at a time\(cluster ? ", each as a local cluster" : ""); writing "
+                + "\(root.path)"
+        )
         let start = Date()
-        let runner = CompareRunner(spec: compare, root: root, jobs: jobs, cluster: cluster, executable: ClientProcesses.executable,
-                                   shouldStop: { stop.isSet }, progress: { print($0) })
+        let runner = CompareRunner(
+            spec: compare, root: root, jobs: jobs, cluster: cluster, executable: ClientProcesses.executable,
+            shouldStop: { stop.isSet }, progress: { print($0) })
         let outcome = try reportingInputErrors { try runner.run() }
         if outcome == .interrupted { throw ExitCode(ExitStatus.interrupted.rawValue) }
         let summaries = try reportingInputErrors { try Report.writeComparison(root: root) }
         print(String(format: "finished in %.1f s", Date().timeIntervalSince(start)))
         for s in summaries {
-            let headline = s.finalAccuracy.mean.isNaN ? "final loss \(s.finalLoss.text)" : "final acc \(s.finalAccuracy.text)"
+            let headline =
+                s.finalAccuracy.mean.isNaN ? "final loss \(s.finalLoss.text)" : "final acc \(s.finalAccuracy.text)"
             print("  \(s.variant): \(headline), final ‖w‖ \(s.finalWeightNorm.text)")
         }
-        print("summary: \(root.appendingPathComponent("summary.csv").path)\nreport:  \(root.appendingPathComponent("report.html").path)")
-        if case let .failed(list) = outcome {
-            FileHandle.standardError.write(Data("error: \(list.count) run(s) failed: \(list.joined(separator: "; "))\n".utf8))
+        print(
+            "summary: \(root.appendingPathComponent("summary.csv").path)\nreport:  "
+                + "\(root.appendingPathComponent("report.html").path)"
+        )
+        if case .failed(let list) = outcome {
+            FileHandle.standardError.write(
+                Data("error: \(list.count) run(s) failed: \(list.joined(separator: "; "))\n".utf8))
             throw ExitCode(ExitStatus.runFailed.rawValue)
         }
     }
@@ -71,12 +81,16 @@ struct ReportCommand: ParsableCommand {
         try reportingInputErrors {
             if FileManager.default.fileExists(atPath: url.appendingPathComponent("compare.json").path) {
                 try Report.writeComparison(root: url)
-                print("wrote \(url.appendingPathComponent("summary.csv").path) and \(url.appendingPathComponent("report.html").path)")
+                print(
+                    "wrote \(url.appendingPathComponent("summary.csv").path) and "
+                        + "\(url.appendingPathComponent("report.html").path)"
+                )
             } else if FileManager.default.fileExists(atPath: url.appendingPathComponent("rounds.jsonl").path) {
                 try Report.writeRun(dir: url)
                 print("wrote \(url.appendingPathComponent("report.html").path)")
             } else {
-                throw RunInputError("\(directory) is neither a comparison (compare.json) nor a run (rounds.jsonl) directory")
+                throw RunInputError(
+                    "\(directory) is neither a comparison (compare.json) nor a run (rounds.jsonl) directory")
             }
         }
     }

@@ -13,9 +13,11 @@ struct Fedsim: ParsableCommand {
             Input errors (bad files, values or flags) exit with status 2 and one line naming the problem.
             """,
         version: "0.1.0",
-        subcommands: [RunCommand.self, ClusterCommand.self, CoordinatorCommand.self, ClientCommand.self, CompareCommand.self,
-                      ReportCommand.self, ValidateCommand.self,
-                      OptimizerCommand.self, BenchCommand.self])
+        subcommands: [
+            RunCommand.self, ClusterCommand.self, CoordinatorCommand.self, ClientCommand.self, CompareCommand.self,
+            ReportCommand.self, ValidateCommand.self,
+            OptimizerCommand.self, BenchCommand.self,
+        ])
 
     /// ArgumentParser's own entry point, except that a bad flag or value exits with status 2 —
     /// the status of every other input error — instead of 64.
@@ -67,4 +69,3 @@ func exitOnInputError(_ error: any Error) throws -> Never {
 func reportingInputErrors<T>(_ body: () throws -> T) throws -> T {
     do { return try body() } catch { try exitOnInputError(error) }
 }
-

@@ -51,13 +51,15 @@ struct OptimizerCommand: ParsableCommand {
                 trajectory.append(params)
             }
             if trajectory.contains(where: { $0.contains { !$0.isFinite } }) {
-                FileHandle.standardError.write(Data("warning: the trajectory diverged (non-finite values are written as null)\n".utf8))
+                FileHandle.standardError.write(
+                    Data("warning: the trajectory diverged (non-finite values are written as null)\n".utf8))
             }
             var out = ""
             switch format {
             case .json:
                 out = "{\"trajectory\": [\n"
-                out += trajectory.map { "  [" + $0.map(jsonNumber).joined(separator: ", ") + "]" }.joined(separator: ",\n")
+                out += trajectory.map { "  [" + $0.map(jsonNumber).joined(separator: ", ") + "]" }.joined(
+                    separator: ",\n")
                 out += "\n]}\n"
             case .csv:
                 let n = stream.initial.count
@@ -103,7 +105,10 @@ struct GradientStream {
         do {
             object = try JSONSerialization.jsonObject(with: data)
         } catch {
-            throw InputError("\(file): not valid JSON (\((error as NSError).userInfo["NSDebugDescription"] as? String ?? "parse error"))")
+            throw InputError(
+                "\(file): not valid JSON "
+                    + "(\((error as NSError).userInfo["NSDebugDescription"] as? String ?? "parse error"))"
+            )
         }
         guard let root = object as? [String: Any] else {
             throw InputError("\(file): expected an object {\"initial\": [...], \"gradients\": [[...], ...]}")
@@ -120,7 +125,8 @@ struct GradientStream {
         for (i, item) in list.enumerated() {
             let g = try numbers(item, where: "\(file): gradients[\(i)]")
             guard g.count == initial.count else {
-                throw InputError("\(file): gradients[\(i)] has \(g.count) values, expected \(initial.count) (the length of initial)")
+                throw InputError(
+                    "\(file): gradients[\(i)] has \(g.count) values, expected \(initial.count) (the length of initial)")
             }
             gradients.append(g)
         }

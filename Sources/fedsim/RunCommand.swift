@@ -1,6 +1,6 @@
 import ArgumentParser
-import FedTopology
 import FedSimulation
+import FedTopology
 import Foundation
 
 /// The overrides every command that reads a topology takes.
@@ -11,8 +11,9 @@ struct OverrideOptions: ParsableArguments {
     @Option(help: "Override the seed.")
     var seed: UInt64?
 
-    @Option(name: .customLong("set"), parsing: .singleValue,
-            help: ArgumentHelp("Override any field: key.path=value (YAML value), repeatable.", valueName: "key.path=value"))
+    @Option(
+        name: .customLong("set"), parsing: .singleValue,
+        help: ArgumentHelp("Override any field: key.path=value (YAML value), repeatable.", valueName: "key.path=value"))
     var sets: [String] = []
 
     func validate() throws {
@@ -79,14 +80,16 @@ struct RunCommand: ParsableCommand {
     func validate() throws {
         if resume == nil && topology == nil { throw ValidationError("give a TOPOLOGY file, or --resume RUN_DIR") }
         if resume != nil && (topology != nil || out != nil || !overrides.isEmpty) {
-            throw ValidationError("--resume takes the run's own topology: drop TOPOLOGY, --out, --rounds, --seed and --set")
+            throw ValidationError(
+                "--resume takes the run's own topology: drop TOPOLOGY, --out, --rounds, --seed and --set")
         }
     }
 
     func run() throws {
         let stop = StopSignal()
         stop.install()
-        let (prepared, directory, checkpoint) = try reportingInputErrors { () -> (PreparedRun, RunDirectory, Checkpoint?) in
+        let (prepared, directory, checkpoint) = try reportingInputErrors {
+            () -> (PreparedRun, RunDirectory, Checkpoint?) in
             if let resume {
                 let resumed = try ResumedRun.open(resume)
                 return (resumed.prepared, resumed.directory, resumed.checkpoint)
@@ -96,15 +99,24 @@ struct RunCommand: ParsableCommand {
         }
         let t = prepared.topology
         if !quiet {
-            print("FedSim run '\(t.name)': \(t.clients.count) clients (\(t.clients.perRound) per round), \(t.rounds) rounds, seed \(t.seed)")
-            print("model \(t.model.kind.rawValue) with \(prepared.model.parameterCount) parameters; test set \(prepared.testSet.count) samples")
+            print(
+                "FedSim run '\(t.name)': \(t.clients.count) clients (\(t.clients.perRound) per round), \(t.rounds) "
+                    + "rounds, seed \(t.seed)"
+            )
+            print(
+                "model \(t.model.kind.rawValue) with \(prepared.model.parameterCount) parameters; test set "
+                    + "\(prepared.testSet.count) samples"
+            )
             print(prepared.partitionSummary)
-            print(checkpoint.map { "resuming \(directory.url.path) after round \($0.round)" } ?? "writing \(directory.url.path)")
+            print(
+                checkpoint.map { "resuming \(directory.url.path) after round \($0.round)" }
+                    ?? "writing \(directory.url.path)")
         }
         let events = EventLog(file: directory.url.appendingPathComponent("events.log"), prefix: "run", echo: !quiet)
         let result = try reportingRunErrors {
-            try InProcessRun.run(prepared, directory: directory, resume: checkpoint, events: events,
-                                       shouldStop: { stop.isSet }, progress: quiet ? nil : { print($0) })
+            try InProcessRun.run(
+                prepared, directory: directory, resume: checkpoint, events: events,
+                shouldStop: { stop.isSet }, progress: quiet ? nil : { print($0) })
         }
         if quiet { print(ProgressLine.format(result.last, of: t.rounds)) }
         if !quiet { print("done: \(directory.url.path)") }

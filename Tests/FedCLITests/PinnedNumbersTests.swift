@@ -36,16 +36,20 @@ final class PinnedNumbersTests: XCTestCase {
 
     func testQuickstartAsACluster() throws {
         let out = dir.appendingPathComponent("cluster")
-        let r = try Fedsim.run(["cluster", Fedsim.topology("quickstart-cluster.yaml"), "--out", out.path,
-                                "--endpoint", "ipc://\(dir.path)/c.ipc", "--quiet"])
+        let r = try Fedsim.run([
+            "cluster", Fedsim.topology("quickstart-cluster.yaml"), "--out", out.path,
+            "--endpoint", "ipc://\(dir.path)/c.ipc", "--quiet",
+        ])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(finalHash(out), Self.quickstart)
     }
 
     func testAggregatePolicy() throws {
         let out = dir.appendingPathComponent("agg")
-        let r = try Fedsim.run(["run", Fedsim.topology("quickstart.yaml"), "--out", out.path, "--quiet", "--rounds", "6",
-                                "--set", "clients.state=aggregate", "--set", "clients.optimizer.name=amsgrad"])
+        let r = try Fedsim.run([
+            "run", Fedsim.topology("quickstart.yaml"), "--out", out.path, "--quiet", "--rounds", "6",
+            "--set", "clients.state=aggregate", "--set", "clients.optimizer.name=amsgrad",
+        ])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(finalHash(out), Self.aggregateAMSGrad)
     }
@@ -53,13 +57,13 @@ final class PinnedNumbersTests: XCTestCase {
     func testCompareRow() throws {
         let spec = dir.appendingPathComponent("spec.yaml")
         try """
-            name: pin
-            base: \(Fedsim.topology("quickstart.yaml"))
-            seeds: [3]
-            set: {rounds: 4}
-            variants:
-              - {name: adam_l2, set: {clients.optimizer.name: adam_l2}}
-            """.write(to: spec, atomically: true, encoding: .utf8)
+        name: pin
+        base: \(Fedsim.topology("quickstart.yaml"))
+        seeds: [3]
+        set: {rounds: 4}
+        variants:
+          - {name: adam_l2, set: {clients.optimizer.name: adam_l2}}
+        """.write(to: spec, atomically: true, encoding: .utf8)
         let out = dir.appendingPathComponent("cmp")
         let r = try Fedsim.run(["compare", spec.path, "--out", out.path])
         XCTAssertEqual(r.status, 0, r.stderr)
@@ -70,8 +74,9 @@ final class PinnedNumbersTests: XCTestCase {
     /// no AVX, AVX2 or FMA (so its libm takes its SSE2 code paths too).
     func testSameBitsWithoutAVXOrFMA() throws {
         let out = dir.appendingPathComponent("portable")
-        let r = try Fedsim.run(["run", Fedsim.topology("quickstart.yaml"), "--out", out.path, "--quiet"],
-                               environment: ["FEDSIM_KERNEL": "portable", "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2,-FMA,-AVX"])
+        let r = try Fedsim.run(
+            ["run", Fedsim.topology("quickstart.yaml"), "--out", out.path, "--quiet"],
+            environment: ["FEDSIM_KERNEL": "portable", "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2,-FMA,-AVX"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(finalHash(out), Self.quickstart)
     }

@@ -1,5 +1,5 @@
-import Foundation
 import FedTestSupport
+import Foundation
 import XCTest
 
 final class ReplayCLITests: XCTestCase {
@@ -53,10 +53,19 @@ final class ReplayCLITests: XCTestCase {
             (try write("b5.yaml", "name: [adam\n"), grads, "not valid YAML"),
             (try write("b6.yaml", "lr: 0.1\n"), grads, "missing required key 'name'"),
             (try write("b7.yaml", "name: sgd\nlr: fast\n"), grads, "lr: expected a finite number, found 'fast'"),
-            (try write("b8.yaml", "name: adamw\nschedule: {type: cosine}\n"), grads, "schedule: missing required key 't_max'"),
+            (
+                try write("b8.yaml", "name: adamw\nschedule: {type: cosine}\n"), grads,
+                "schedule: missing required key 't_max'"
+            ),
             (dir.appendingPathComponent("missing.yaml").path, grads, "cannot read"),
-            (good, try write("g1.json", #"{"initial": [1, 2], "gradients": [[0.1]]}"#), "gradients[0] has 1 values, expected 2"),
-            (good, try write("g2.json", #"{"initial": [1, 2], "gradients": [[0.1, "x"]]}"#), "gradients[0][1] is not a number"),
+            (
+                good, try write("g1.json", #"{"initial": [1, 2], "gradients": [[0.1]]}"#),
+                "gradients[0] has 1 values, expected 2"
+            ),
+            (
+                good, try write("g2.json", #"{"initial": [1, 2], "gradients": [[0.1, "x"]]}"#),
+                "gradients[0][1] is not a number"
+            ),
             (good, try write("g3.json", #"{"initial": [1, 2], "gradients": "#), "not valid JSON"),
             (good, try write("g4.json", #"{"initial": [], "gradients": []}"#), "initial is empty"),
             (good, try write("g5.json", #"{"initial": [1e39], "gradients": []}"#), "not a finite Float32"),
@@ -80,12 +89,17 @@ final class ReplayCLITests: XCTestCase {
         let root = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: fixtures)) as? [String: Any])
         let cases = try XCTUnwrap(root["cases"] as? [[String: Any]])
         let c = try XCTUnwrap(cases.first { $0["name"] as? String == "adam_l2_lr0.01_weight_decay0.1" })
-        let spec = try write("spec.json", String(decoding: try JSONSerialization.data(withJSONObject: c["spec"]!), as: UTF8.self))
-        let input = try write("grads.json", String(decoding: try JSONSerialization.data(
-            withJSONObject: ["initial": c["initial"]!, "gradients": c["gradients"]!]), as: UTF8.self))
+        let spec = try write(
+            "spec.json", String(decoding: try JSONSerialization.data(withJSONObject: c["spec"]!), as: UTF8.self))
+        let input = try write(
+            "grads.json",
+            String(
+                decoding: try JSONSerialization.data(
+                    withJSONObject: ["initial": c["initial"]!, "gradients": c["gradients"]!]), as: UTF8.self))
         let r = try Fedsim.run(["optimizer", "replay", "--spec", spec, "--input", input])
         XCTAssertEqual(r.status, 0, r.stderr)
-        let got = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: [[Double]]])?["trajectory"])
+        let got = try XCTUnwrap(
+            (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: [[Double]]])?["trajectory"])
         let want = try XCTUnwrap(c["trajectory"] as? [[Double]])
         XCTAssertEqual(got.count, want.count)
         for (a, b) in zip(got.joined(), want.joined()) { XCTAssertEqual(a, b, accuracy: 1e-5 + 1e-5 * abs(b)) }

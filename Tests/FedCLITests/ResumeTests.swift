@@ -24,7 +24,9 @@ final class ResumeTests: XCTestCase {
         p.standardError = FileHandle.nullDevice
         try p.run()
         let deadline = Date().addingTimeInterval(60)
-        while p.isRunning && Fedsim.rounds(run).count < after && Date() < deadline { Thread.sleep(forTimeInterval: 0.002) }
+        while p.isRunning && Fedsim.rounds(run).count < after && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.002)
+        }
         kill(p.processIdentifier, signal)
         p.waitUntilExit()
         return p.terminationStatus
@@ -32,7 +34,8 @@ final class ResumeTests: XCTestCase {
 
     func testInterruptedAndKilledRunsResumeToTheSameNumbers() throws {
         let settings = [Fedsim.topology("quickstart.yaml"), "--rounds", "200", "--quiet"]
-        let reference = dir.appendingPathComponent("reference"), run = dir.appendingPathComponent("run")
+        let reference = dir.appendingPathComponent("reference")
+        let run = dir.appendingPathComponent("run")
         let r = try Fedsim.run(["run"] + settings + ["--out", reference.path])
         XCTAssertEqual(r.status, 0, r.stderr)
         let expected = Fedsim.hashes(reference)
@@ -47,25 +50,32 @@ final class ResumeTests: XCTestCase {
         XCTAssertNil(Fedsim.summary(run)["completed"] as? Bool)
 
         // Resumed, then SIGKILLed mid-run, then resumed again to the end.
-        XCTAssertEqual(try interrupt(["run", "--resume", run.path, "--quiet"], run: run, after: stopped.count + 30, with: SIGKILL),
-                       SIGKILL, "killed before the end")
+        XCTAssertEqual(
+            try interrupt(
+                ["run", "--resume", run.path, "--quiet"], run: run, after: stopped.count + 30, with: SIGKILL),
+            SIGKILL, "killed before the end")
         let resumed = try Fedsim.run(["run", "--resume", run.path, "--quiet"])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertEqual(Fedsim.hashes(run), expected, "same weights after every round, interrupted or not")
         XCTAssertEqual(Fedsim.rounds(run).map { $0["round"] as? Int ?? -1 }, Array(0...200))
         XCTAssertEqual(Fedsim.summary(run)["final_weights_hash"] as? String, expected.last)
-        let clients = try String(contentsOf: run.appendingPathComponent("clients.jsonl"), encoding: .utf8).split(separator: "\n")
+        let clients = try String(contentsOf: run.appendingPathComponent("clients.jsonl"), encoding: .utf8).split(
+            separator: "\n")
         XCTAssertEqual(clients.count, 200 * 5, "one line per participant per round, none twice")
     }
 
     /// Under the *aggregate* policy the checkpoint carries the averaged optimizer state (and
     /// FedAdam's server state): a killed run resumes to the same numbers.
     func testAnAggregatePolicyRunResumesWithItsSharedState() throws {
-        let settings = [Fedsim.topology("quickstart.yaml"), "--rounds", "120", "--quiet", "--set", "clients.state=aggregate",
-                        "--set", "server={strategy: fedadam, lr: 0.01}"]
-        let reference = dir.appendingPathComponent("reference"), run = dir.appendingPathComponent("run")
+        let settings = [
+            Fedsim.topology("quickstart.yaml"), "--rounds", "120", "--quiet", "--set", "clients.state=aggregate",
+            "--set", "server={strategy: fedadam, lr: 0.01}",
+        ]
+        let reference = dir.appendingPathComponent("reference")
+        let run = dir.appendingPathComponent("run")
         XCTAssertEqual(try Fedsim.run(["run"] + settings + ["--out", reference.path]).status, 0)
-        XCTAssertEqual(try interrupt(["run"] + settings + ["--out", run.path], run: run, after: 20, with: SIGKILL), SIGKILL)
+        XCTAssertEqual(
+            try interrupt(["run"] + settings + ["--out", run.path], run: run, after: 20, with: SIGKILL), SIGKILL)
         let resumed = try Fedsim.run(["run", "--resume", run.path, "--quiet"])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertEqual(Fedsim.hashes(run), Fedsim.hashes(reference))

@@ -1,10 +1,11 @@
-import Foundation
 import FedTestSupport
+import Foundation
 import XCTest
 
 final class RunCLITests: XCTestCase {
     var dir: URL!
-    let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     override func setUpWithError() throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedsim-run-\(UUID().uuidString)")
@@ -23,7 +24,8 @@ final class RunCLITests: XCTestCase {
     /// files are complete, and a second run gives the same weight hashes.
     func testQuickstartRunsAndIsReproducible() throws {
         let quickstart = repo.appendingPathComponent("Topologies/quickstart.yaml").path
-        let out1 = dir.appendingPathComponent("a"), out2 = dir.appendingPathComponent("b")
+        let out1 = dir.appendingPathComponent("a")
+        let out2 = dir.appendingPathComponent("b")
         let r1 = try Fedsim.run(["run", quickstart, "--out", out1.path])
         XCTAssertEqual(r1.status, 0, r1.stderr)
         XCTAssertTrue(r1.stdout.contains("round 15/15"), r1.stdout)
@@ -33,10 +35,12 @@ final class RunCLITests: XCTestCase {
         let last = try XCTUnwrap(records.last?["test_accuracy"] as? Double)
         XCTAssertLessThan(first, 0.3)
         XCTAssertGreaterThan(last, 0.85, "test accuracy climbs")
-        let csv = try String(contentsOf: out1.appendingPathComponent("rounds.csv"), encoding: .utf8).split(separator: "\n")
+        let csv = try String(contentsOf: out1.appendingPathComponent("rounds.csv"), encoding: .utf8).split(
+            separator: "\n")
         XCTAssertEqual(csv.count, 17)
         XCTAssertTrue(csv[0].hasPrefix("round,test_loss,test_accuracy"))
-        let clientLines = try String(contentsOf: out1.appendingPathComponent("clients.jsonl"), encoding: .utf8).split(separator: "\n")
+        let clientLines = try String(contentsOf: out1.appendingPathComponent("clients.jsonl"), encoding: .utf8).split(
+            separator: "\n")
         XCTAssertEqual(clientLines.count, 15 * 5)
         let weights = try Data(contentsOf: out1.appendingPathComponent("final_weights.f32"))
         XCTAssertEqual(weights.count, 4 * (64 * 32 + 32 + 32 * 10 + 10))
@@ -44,11 +48,15 @@ final class RunCLITests: XCTestCase {
 
         let r2 = try Fedsim.run(["run", quickstart, "--out", out2.path, "--quiet"])
         XCTAssertEqual(r2.status, 0, r2.stderr)
-        XCTAssertEqual(try rounds(out1).map { $0["weights_hash"] as? String }, try rounds(out2).map { $0["weights_hash"] as? String })
+        XCTAssertEqual(
+            try rounds(out1).map { $0["weights_hash"] as? String },
+            try rounds(out2).map { $0["weights_hash"] as? String })
 
         // The resolved topology in the run directory runs again to the same weights.
         let out3 = dir.appendingPathComponent("c")
-        let r3 = try Fedsim.run(["run", out1.appendingPathComponent("topology.yaml").path, "--out", out3.path, "--quiet"])
+        let r3 = try Fedsim.run([
+            "run", out1.appendingPathComponent("topology.yaml").path, "--out", out3.path, "--quiet",
+        ])
         XCTAssertEqual(r3.status, 0, r3.stderr)
         XCTAssertEqual(try rounds(out3).last?["weights_hash"] as? String, records.last?["weights_hash"] as? String)
     }
@@ -57,8 +65,10 @@ final class RunCLITests: XCTestCase {
     func testOverrides() throws {
         let quickstart = repo.appendingPathComponent("Topologies/quickstart.yaml").path
         let out = dir.appendingPathComponent("o")
-        let r = try Fedsim.run(["run", quickstart, "--out", out.path, "--rounds", "2", "--seed", "5",
-                                      "--set", "clients.optimizer.name=adam_l2", "--set", "clients.per_round=3", "--quiet"])
+        let r = try Fedsim.run([
+            "run", quickstart, "--out", out.path, "--rounds", "2", "--seed", "5",
+            "--set", "clients.optimizer.name=adam_l2", "--set", "clients.per_round=3", "--quiet",
+        ])
         XCTAssertEqual(r.status, 0, r.stderr)
         let records = try rounds(out)
         XCTAssertEqual(records.count, 3)
@@ -81,20 +91,35 @@ final class RunCLITests: XCTestCase {
 
             """
         let cases: [(String, String)] = [
-            (base.replacingOccurrences(of: "{name: adamw}", with: "{name: adamw, beta2: 1.2}"), "clients.optimizer.beta2: 1.2 is outside [0, 1)"),
+            (
+                base.replacingOccurrences(of: "{name: adamw}", with: "{name: adamw, beta2: 1.2}"),
+                "clients.optimizer.beta2: 1.2 is outside [0, 1)"
+            ),
             (base + "rounds: 0\n", "rounds: 0 is outside [1, 1000000]"),
             (base + "roundz: 3\n", "roundz: unknown key (did you mean 'rounds'?)"),
-            (base.replacingOccurrences(of: "count: 4", with: "count: 4\n  per_round: 9"), "clients.per_round: 9 is more than clients.count (4)"),
-            (base.replacingOccurrences(of: "softmax", with: "linear"), "model.kind: a linear (regression) model needs a regression task"),
+            (
+                base.replacingOccurrences(of: "count: 4", with: "count: 4\n  per_round: 9"),
+                "clients.per_round: 9 is more than clients.count (4)"
+            ),
+            (
+                base.replacingOccurrences(of: "softmax", with: "linear"),
+                "model.kind: a linear (regression) model needs a regression task"
+            ),
             (base + "partition: {scheme: dirichlet, alpha: -1}\n", "partition.alpha: -1 is outside (0, inf)"),
             (base + "partition: {scheme: shards, alpha: 1}\n", "'alpha' is not a setting of the shards partition"),
-            (base.replacingOccurrences(of: "source: blobs, count: 100", with: "source: csv, path: nowhere.csv"), "nowhere.csv"),
+            (
+                base.replacingOccurrences(of: "source: blobs, count: 100", with: "source: csv, path: nowhere.csv"),
+                "nowhere.csv"
+            ),
             (base + "server: {strategy: fedsgd}\n", "server.strategy: 'fedsgd' is not one of: fedavg"),
             (base + "clients2: {}\n", "clients2: unknown key"),
             ("name: [unclosed\n", "not valid YAML"),
             ("- a\n- b\n", "expected a mapping"),
             (base.replacingOccurrences(of: "model: {kind: softmax}", with: ""), "missing required section 'model'"),
-            (base + "partition: {scheme: natural}\n", "the natural partition needs a data source that is split by client"),
+            (
+                base + "partition: {scheme: natural}\n",
+                "the natural partition needs a data source that is split by client"
+            ),
         ]
         for (i, (yaml, expected)) in cases.enumerated() {
             let file = dir.appendingPathComponent("bad\(i).yaml")
@@ -108,13 +133,16 @@ final class RunCLITests: XCTestCase {
             let v = try Fedsim.run(["validate", file.path])
             XCTAssertEqual(v.status, 2)
         }
-        let bad = try Fedsim.run(["run", repo.appendingPathComponent("Topologies/quickstart.yaml").path, "--set", "clients.optimizer"])
+        let bad = try Fedsim.run([
+            "run", repo.appendingPathComponent("Topologies/quickstart.yaml").path, "--set", "clients.optimizer",
+        ])
         XCTAssertEqual(bad.status, 2)
         XCTAssertTrue(bad.stderr.contains("is not of the form key.path=value"), bad.stderr)
     }
 
     func testValidatePrintsTheResolvedTopology() throws {
-        for name in ["quickstart", "digits-noniid", "digits-mixed", "quickstart-cluster", "cluster-10", "cluster-1000"] {
+        for name in ["quickstart", "digits-noniid", "digits-mixed", "quickstart-cluster", "cluster-10", "cluster-1000"]
+        {
             let r = try Fedsim.run(["validate", repo.appendingPathComponent("Topologies/\(name).yaml").path])
             XCTAssertEqual(r.status, 0, "\(name): \(r.stderr)")
             XCTAssertTrue(r.stdout.contains("beta2: 0.999") && r.stdout.contains("cluster:"), r.stdout)

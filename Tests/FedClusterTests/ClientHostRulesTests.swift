@@ -1,10 +1,11 @@
-@testable import FedCluster
 import FedProtocol
 import FedSimulation
 import FedTransportMemory
 import FedWire
 import Foundation
 import XCTest
+
+@testable import FedCluster
 
 /// The client host's rules on a memory network with a manual clock and a scripted coordinator:
 /// joining, training, errors, heartbeats and reconnecting, without processes.
@@ -19,8 +20,10 @@ final class ClientHostRulesTests: XCTestCase {
         let prepared = try protocolTestRun(cluster)
         coordinator = ScriptedCoordinator(network, codec: RunWire(prepared).codec)
         let events = EventLog(file: nil, prefix: "test", echo: false)
-        return try ClientHost.make(prepared: prepared, ranges: ranges, stateDirectory: nil, events: events, clock: network.clock,
-                                   shouldStop: { [unowned self] in self.stop }) { [unowned self] n in
+        return try ClientHost.make(
+            prepared: prepared, ranges: ranges, stateDirectory: nil, events: events, clock: network.clock,
+            shouldStop: { [unowned self] in self.stop }
+        ) { [unowned self] n in
             let id = "host-c\(n)"
             self.dials.append((id, self.network.clock.now))
             return self.network.dealer(id: id)
@@ -28,7 +31,9 @@ final class ClientHostRulesTests: XCTestCase {
     }
 
     func task(_ client: Int, round: Int = 1, size: Int) -> WireMessage {
-        .task(ClientTask(round: round, clientID: client, globalWeights: [Float](repeating: 0, count: size), sharedState: nil))
+        .task(
+            ClientTask(
+                round: round, clientID: client, globalWeights: [Float](repeating: 0, count: size), sharedState: nil))
     }
 
     func testHelloTrainAnswerShutdown() throws {
@@ -36,16 +41,18 @@ final class ClientHostRulesTests: XCTestCase {
         let size = h.codec.parameterCount
         coordinator.reply = { [unowned self] id, message in
             switch message {
-            case .hello: return [.welcome(roundsCompleted: 0, runID: 7), self.task(3, size: size), self.task(5, size: size)]
-            case let .update(u): return u.clientID == 5 ? [.shutdown] : []
+            case .hello:
+                return [.welcome(roundsCompleted: 0, runID: 7), self.task(3, size: size), self.task(5, size: size)]
+            case .update(let u): return u.clientID == 5 ? [.shutdown] : []
             case .heartbeat: return [.heartbeat]
             default: return []
             }
         }
         XCTAssertEqual(try h.run(), 0, "SHUTDOWN ends the process with status 0")
-        let updates = coordinator.received.compactMap { if case let .update(u) = $0.message { u } else { nil } }
+        let updates = coordinator.received.compactMap { if case .update(let u) = $0.message { u } else { nil } }
         XCTAssertEqual(updates.map(\.clientID), [3, 5])
-        XCTAssertTrue(updates.allSatisfy { $0.delta.count == size && $0.delta.contains { $0 != 0 } && $0.sampleCount > 0 })
+        XCTAssertTrue(
+            updates.allSatisfy { $0.delta.count == size && $0.delta.contains { $0 != 0 } && $0.sampleCount > 0 })
         XCTAssertEqual(coordinator.received.first?.message.kindName, "HELLO")
     }
 
@@ -87,7 +94,7 @@ final class ClientHostRulesTests: XCTestCase {
             }
         }
         XCTAssertEqual(try h.run(), 0)
-        let errors = coordinator.received.compactMap { if case let .error(code, _) = $0.message { code } else { nil } }
+        let errors = coordinator.received.compactMap { if case .error(let code, _) = $0.message { code } else { nil } }
         XCTAssertEqual(errors, [.clientNotHosted])
     }
 
@@ -113,7 +120,8 @@ final class ClientHostRulesTests: XCTestCase {
         let start = network.clock.now
         coordinator.reply = { [unowned self] _, message in
             if self.network.clock.now - start > 30 { return [.shutdown] }
-            return message.kindName == "HEARTBEAT" ? [.heartbeat] : message.kindName == "HELLO" ? [.welcome(roundsCompleted: 0, runID: 1)] : []
+            return message.kindName == "HEARTBEAT"
+                ? [.heartbeat] : message.kindName == "HELLO" ? [.welcome(roundsCompleted: 0, runID: 1)] : []
         }
         XCTAssertEqual(try h.run(), 0)
         let beats = coordinator.received.filter { $0.message.kindName == "HEARTBEAT" }.count

@@ -15,7 +15,8 @@ struct TimedOut: Error, CustomStringConvertible {
 
 /// Starts real `fedsim` processes talking ZeroMQ over 127.0.0.1, ipc:// and inproc://.
 final class ClusterProcessTests: XCTestCase {
-    let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     var dir: URL!
     var processes: [Process] = []
 
@@ -29,7 +30,10 @@ final class ClusterProcessTests: XCTestCase {
     }
 
     override func tearDownWithError() throws {
-        for p in processes where p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        for p in processes where p.isRunning {
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+        }
         try? FileManager.default.removeItem(at: dir)
     }
 
@@ -48,7 +52,9 @@ final class ClusterProcessTests: XCTestCase {
         return p
     }
 
-    func log(_ name: String) -> String { (try? String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)) ?? "" }
+    func log(_ name: String) -> String {
+        (try? String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)) ?? ""
+    }
 
     func wait(_ what: String, timeout: Double = 60, _ condition: () -> Bool) throws {
         let deadline = Date().addingTimeInterval(timeout)
@@ -69,15 +75,22 @@ final class ClusterProcessTests: XCTestCase {
     /// The single-process run and the cluster over tcp, ipc and inproc give bit-identical global
     /// weights after every round — for the persist policy and for aggregated AMSGrad moments.
     func testClusterEqualsSingleProcessOverEveryTransport() throws {
-        for extra in [[String](), ["--set", "clients.state=aggregate", "--set", "clients.optimizer.name=amsgrad", "--rounds", "6"]] {
+        for extra in [
+            [String](),
+            ["--set", "clients.state=aggregate", "--set", "clients.optimizer.name=amsgrad", "--rounds", "6"],
+        ] {
             let reference = dir.appendingPathComponent("run-\(extra.count)")
-            XCTAssertEqual(try finish(start(["run", quickstart, "--out", reference.path, "--quiet"] + extra, log: "run.log")), 0, log("run.log"))
+            XCTAssertEqual(
+                try finish(start(["run", quickstart, "--out", reference.path, "--quiet"] + extra, log: "run.log")), 0,
+                log("run.log"))
             let expected = hashes(reference)
             XCTAssertGreaterThan(expected.count, 5)
             let port = Int.random(in: 20000...60000)
             for endpoint in ["tcp://127.0.0.1:\(port)", "ipc://\(dir.path)/c.ipc", "inproc://fedsim-test"] {
                 let out = dir.appendingPathComponent("cluster-\(extra.count)-\(endpoint.prefix(3))")
-                let p = try start(["cluster", quickstart, "--out", out.path, "--endpoint", endpoint, "--quiet"] + extra, log: "cluster.log")
+                let p = try start(
+                    ["cluster", quickstart, "--out", out.path, "--endpoint", endpoint, "--quiet"] + extra,
+                    log: "cluster.log")
                 XCTAssertEqual(try finish(p), 0, log("cluster.log"))
                 XCTAssertEqual(hashes(out), expected, "\(endpoint) \(extra)")
             }
@@ -90,17 +103,26 @@ final class ClusterProcessTests: XCTestCase {
         let run = dir.appendingPathComponent("run")
         let endpoint = "ipc://\(dir.path)/k.ipc"
         let state = dir.appendingPathComponent("state").path
-        let settings = ["--set", "rounds=40", "--set", "clients.local.epochs=8", "--set", "cluster.heartbeat_interval=0.1",
-                        "--set", "cluster.quorum=0.3", "--set", "cluster.round_timeout=30"]
-        let coordinator = try start(["coordinator", quickstart, "--endpoint", endpoint, "--out", run.path] + settings, log: "coordinator.log")
-        try start(["client", quickstart, "--clients", "0-4", "--connect", endpoint, "--state-dir", state] + settings, log: "a.log")
-        let b = try start(["client", quickstart, "--clients", "5-9", "--connect", endpoint, "--state-dir", state] + settings, log: "b.log")
+        let settings = [
+            "--set", "rounds=40", "--set", "clients.local.epochs=8", "--set", "cluster.heartbeat_interval=0.1",
+            "--set", "cluster.quorum=0.3", "--set", "cluster.round_timeout=30",
+        ]
+        let coordinator = try start(
+            ["coordinator", quickstart, "--endpoint", endpoint, "--out", run.path] + settings, log: "coordinator.log")
+        try start(
+            ["client", quickstart, "--clients", "0-4", "--connect", endpoint, "--state-dir", state] + settings,
+            log: "a.log")
+        let b = try start(
+            ["client", quickstart, "--clients", "5-9", "--connect", endpoint, "--state-dir", state] + settings,
+            log: "b.log")
         try wait("round 3") { rounds(run).count >= 4 }
         kill(b.processIdentifier, SIGKILL)
         let killedAt = rounds(run).count
         try wait("the dead process to be noticed") { log("coordinator.log").contains("declared dead") }
         try wait("two rounds without it") { rounds(run).count >= killedAt + 2 }
-        try start(["client", quickstart, "--clients", "5-9", "--connect", endpoint, "--state-dir", state] + settings, log: "b2.log")
+        try start(
+            ["client", quickstart, "--clients", "5-9", "--connect", endpoint, "--state-dir", state] + settings,
+            log: "b2.log")
         try wait("the rejoin") { log("coordinator.log").contains("moved from an earlier process") }
         XCTAssertEqual(try finish(coordinator), 0, log("coordinator.log"))
         XCTAssertTrue(log("b2.log").contains("restored the optimizer state of"), log("b2.log"))
@@ -110,21 +132,31 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertTrue(counts.contains { $0 < 5 }, "some rounds ran without the killed process: \(counts)")
         let after = records.last!["participants"] as? [Int] ?? []
         XCTAssertEqual(after.count, 5, "the last round has everyone back")
-        XCTAssertTrue((5...9).contains { FileManager.default.fileExists(atPath: "\(state)/client-\($0).state") }, "snapshots on disk")
+        XCTAssertTrue(
+            (5...9).contains { FileManager.default.fileExists(atPath: "\(state)/client-\($0).state") },
+            "snapshots on disk")
     }
 
     /// The coordinator killed with SIGKILL and resumed from its checkpoint reaches the same
     /// final weights as an uninterrupted run; the clients reconnect on their own.
     func testKilledCoordinatorResumesToTheSameWeights() throws {
-        let settings = ["--set", "rounds=12", "--set", "clients.local.epochs=4", "--set", "cluster.heartbeat_interval=0.1"]
+        let settings = [
+            "--set", "rounds=12", "--set", "clients.local.epochs=4", "--set", "cluster.heartbeat_interval=0.1",
+        ]
         let reference = dir.appendingPathComponent("reference")
-        XCTAssertEqual(try finish(start(["run", quickstart, "--out", reference.path, "--quiet"] + settings, log: "ref.log")), 0)
+        XCTAssertEqual(
+            try finish(start(["run", quickstart, "--out", reference.path, "--quiet"] + settings, log: "ref.log")), 0)
         let run = dir.appendingPathComponent("run")
         let endpoint = "ipc://\(dir.path)/r.ipc"
         let state = dir.appendingPathComponent("state").path
-        let first = try start(["coordinator", quickstart, "--endpoint", endpoint, "--out", run.path] + settings, log: "c1.log")
-        let a = try start(["client", quickstart, "--clients", "0-4", "--connect", endpoint, "--state-dir", state] + settings, log: "a.log")
-        let b = try start(["client", quickstart, "--clients", "5-9", "--connect", endpoint, "--state-dir", state] + settings, log: "b.log")
+        let first = try start(
+            ["coordinator", quickstart, "--endpoint", endpoint, "--out", run.path] + settings, log: "c1.log")
+        let a = try start(
+            ["client", quickstart, "--clients", "0-4", "--connect", endpoint, "--state-dir", state] + settings,
+            log: "a.log")
+        let b = try start(
+            ["client", quickstart, "--clients", "5-9", "--connect", endpoint, "--state-dir", state] + settings,
+            log: "b.log")
         try wait("round 4") { rounds(run).count >= 5 }
         kill(first.processIdentifier, SIGKILL)
         first.waitUntilExit()
@@ -142,13 +174,18 @@ final class ClusterProcessTests: XCTestCase {
     func testHostilePeerDoesNotHarmAHealthyRun() throws {
         let settings = ["--set", "rounds=30", "--set", "clients.local.epochs=3"]
         let reference = dir.appendingPathComponent("reference")
-        XCTAssertEqual(try finish(start(["run", quickstart, "--out", reference.path, "--quiet"] + settings, log: "ref.log")), 0)
+        XCTAssertEqual(
+            try finish(start(["run", quickstart, "--out", reference.path, "--quiet"] + settings, log: "ref.log")), 0)
         let run = dir.appendingPathComponent("run")
         let endpoint = "ipc://\(dir.path)/h.ipc"
-        let cluster = try start(["cluster", quickstart, "--endpoint", endpoint, "--out", run.path] + settings, log: "cluster.log")
-        try wait("the coordinator to bind") { FileManager.default.fileExists(atPath: run.appendingPathComponent("endpoint").path) }
+        let cluster = try start(
+            ["cluster", quickstart, "--endpoint", endpoint, "--out", run.path] + settings, log: "cluster.log")
+        try wait("the coordinator to bind") {
+            FileManager.default.fileExists(atPath: run.appendingPathComponent("endpoint").path)
+        }
 
-        let topology = try Topology.load(file: quickstart, overrides: Array(settings.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)))
+        let topology = try Topology.load(
+            file: quickstart, overrides: Array(settings.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)))
         let p = 64 * 32 + 32 + 32 * 10 + 10
         let fingerprint = try PreparedRun.prepare(topology).fingerprint
         let codec = WireCodec(fingerprint: fingerprint, parameterCount: p)
@@ -156,8 +193,12 @@ final class ClusterProcessTests: XCTestCase {
         let socket = try ZMQSocket(context: context, kind: .dealer)
         try socket.setRoutingID("hostile")
         try socket.connect(endpoint)
-        var update = codec.encode(.update(ClientUpdate(round: 1, clientID: 0, sampleCount: 5, delta: [Float](repeating: 0.1, count: p),
-                                                       trainLoss: 0, steps: 1, state: nil))).map(\.received)
+        var update = codec.encode(
+            .update(
+                ClientUpdate(
+                    round: 1, clientID: 0, sampleCount: 5, delta: [Float](repeating: 0.1, count: p),
+                    trainLoss: 0, steps: 1, state: nil))
+        ).map(\.received)
         var nan = update
         nan[1].replaceSubrange(40..<44, with: withUnsafeBytes(of: Float.nan.bitPattern.littleEndian, Array.init))
         var wrongVersion = update
@@ -174,12 +215,20 @@ final class ClusterProcessTests: XCTestCase {
             Thread.sleep(forTimeInterval: 0.05 * Double(round + 1))
         }
         // Oversized: more than ZMQ_MAXMSGSIZE; libzmq drops this connection before buffering it.
-        try socket.send([.bytes(codec.encode(.heartbeat)[0].received), .bytes([UInt8](repeating: 7, count: Int(codec.maxFrameBytes) + 1))])
+        try socket.send([
+            .bytes(codec.encode(.heartbeat)[0].received),
+            .bytes([UInt8](repeating: 7, count: Int(codec.maxFrameBytes) + 1)),
+        ])
         XCTAssertEqual(try finish(cluster), 0, log("cluster.log"))
         XCTAssertEqual(hashes(run), hashes(reference))
         let events = (try? String(contentsOf: run.appendingPathComponent("events.log"), encoding: .utf8)) ?? ""
-        for reason in ["bad magic", "header truncated", "unsupported protocol version 9", "run fingerprint", "UPDATE delta has", "never said HELLO"] {
-            XCTAssertTrue(events.contains(reason) || log("cluster.log").contains(reason), "expected a rejection mentioning '\(reason)'")
+        for reason in [
+            "bad magic", "header truncated", "unsupported protocol version 9", "run fingerprint", "UPDATE delta has",
+            "never said HELLO",
+        ] {
+            XCTAssertTrue(
+                events.contains(reason) || log("cluster.log").contains(reason),
+                "expected a rejection mentioning '\(reason)'")
         }
         XCTAssertTrue(events.contains("hostile"), "rejections name the peer")
         // The NaN update never enters a round: its sender never said HELLO (so it counts as an
@@ -210,8 +259,11 @@ final class ClusterProcessTests: XCTestCase {
     func testInterruptAndKillLeaveNoOrphans() throws {
         for sig in [SIGINT, SIGKILL] {
             let run = dir.appendingPathComponent("run-\(sig)")
-            let cluster = try start(["cluster", quickstart, "--out", run.path, "--set", "rounds=100000",
-                                     "--set", "cluster.heartbeat_interval=0.2"], log: "cluster-\(sig).log")
+            let cluster = try start(
+                [
+                    "cluster", quickstart, "--out", run.path, "--set", "rounds=100000",
+                    "--set", "cluster.heartbeat_interval=0.2",
+                ], log: "cluster-\(sig).log")
             try wait("round 3") { rounds(run).count >= 4 }
             let children = childPIDs(run)
             XCTAssertEqual(children.count, 2, log("cluster-\(sig).log"))
@@ -223,7 +275,9 @@ final class ClusterProcessTests: XCTestCase {
                 XCTAssertFalse(FileManager.default.fileExists(atPath: run.appendingPathComponent("summary.json").path))
             }
             let records = rounds(run)
-            XCTAssertEqual(records.map { $0["round"] as? Int ?? -1 }, Array(0..<records.count), "every line a whole round, in order")
+            XCTAssertEqual(
+                records.map { $0["round"] as? Int ?? -1 }, Array(0..<records.count),
+                "every line a whole round, in order")
             try wait("the client processes to exit", timeout: 10) { !children.contains(where: alive) }
         }
     }
@@ -231,25 +285,47 @@ final class ClusterProcessTests: XCTestCase {
     /// Missing clients and a missed quorum stop the run with one clear message and exit 1.
     func testJoinTimeoutAndQuorumFailureStopWithAClearMessage() throws {
         let endpoint = "ipc://\(dir.path)/q.ipc"
-        let alone = try start(["coordinator", quickstart, "--endpoint", endpoint, "--out", dir.appendingPathComponent("j").path,
-                               "--set", "cluster.join_timeout=1"], log: "join.log")
-        try start(["client", quickstart, "--clients", "0-4", "--connect", endpoint, "--state-dir", dir.appendingPathComponent("s1").path], log: "j-a.log")
+        let alone = try start(
+            [
+                "coordinator", quickstart, "--endpoint", endpoint, "--out", dir.appendingPathComponent("j").path,
+                "--set", "cluster.join_timeout=1",
+            ], log: "join.log")
+        try start(
+            [
+                "client", quickstart, "--clients", "0-4", "--connect", endpoint, "--state-dir",
+                dir.appendingPathComponent("s1").path,
+            ], log: "j-a.log")
         XCTAssertEqual(try finish(alone), 1)
-        XCTAssertTrue(log("join.log").contains("error: clients 5, 6, 7, 8, 9 did not join before cluster.join_timeout"), log("join.log"))
+        XCTAssertTrue(
+            log("join.log").contains("error: clients 5, 6, 7, 8, 9 did not join before cluster.join_timeout"),
+            log("join.log"))
 
         let run = dir.appendingPathComponent("q")
-        let settings = ["--set", "rounds=1000", "--set", "cluster.heartbeat_interval=0.1", "--set", "cluster.round_timeout=1",
-                        "--set", "cluster.on_quorum_failure=stop"]
+        let settings = [
+            "--set", "rounds=1000", "--set", "cluster.heartbeat_interval=0.1", "--set", "cluster.round_timeout=1",
+            "--set", "cluster.on_quorum_failure=stop",
+        ]
         let endpoint2 = "ipc://\(dir.path)/q2.ipc"
-        let coordinator = try start(["coordinator", quickstart, "--endpoint", endpoint2, "--out", run.path] + settings, log: "quorum.log")
-        let a = try start(["client", quickstart, "--clients", "0-4", "--connect", endpoint2, "--state-dir", dir.appendingPathComponent("s2").path] + settings, log: "q-a.log")
-        let b = try start(["client", quickstart, "--clients", "5-9", "--connect", endpoint2, "--state-dir", dir.appendingPathComponent("s2").path] + settings, log: "q-b.log")
+        let coordinator = try start(
+            ["coordinator", quickstart, "--endpoint", endpoint2, "--out", run.path] + settings, log: "quorum.log")
+        let a = try start(
+            [
+                "client", quickstart, "--clients", "0-4", "--connect", endpoint2, "--state-dir",
+                dir.appendingPathComponent("s2").path,
+            ] + settings, log: "q-a.log")
+        let b = try start(
+            [
+                "client", quickstart, "--clients", "5-9", "--connect", endpoint2, "--state-dir",
+                dir.appendingPathComponent("s2").path,
+            ] + settings, log: "q-b.log")
         try wait("round 2") { rounds(run).count >= 3 }
         kill(b.processIdentifier, SIGKILL)
         XCTAssertEqual(try finish(coordinator), 1, log("quorum.log"))
-        XCTAssertTrue(log("quorum.log").contains("the quorum needs 5 (cluster.quorum, cluster.retries)"), log("quorum.log"))
+        XCTAssertTrue(
+            log("quorum.log").contains("the quorum needs 5 (cluster.quorum, cluster.retries)"), log("quorum.log"))
         XCTAssertEqual(try finish(a), 0, "the surviving client process was told to shut down")
-        XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("checkpoint.json").path), "resumable")
+        XCTAssertTrue(
+            FileManager.default.fileExists(atPath: run.appendingPathComponent("checkpoint.json").path), "resumable")
     }
 
     /// Two runs of the same topology sharing a --state-dir: the second must not restore the
@@ -258,14 +334,21 @@ final class ClusterProcessTests: XCTestCase {
     func testSnapshotsFromAnEarlierRunAreNotRestored() throws {
         let settings = ["--set", "rounds=4", "--set", "cluster.heartbeat_interval=0.2"]
         let reference = dir.appendingPathComponent("reference")
-        XCTAssertEqual(try finish(start(["run", quickstart, "--out", reference.path, "--quiet"] + settings, log: "ref.log")), 0)
+        XCTAssertEqual(
+            try finish(start(["run", quickstart, "--out", reference.path, "--quiet"] + settings, log: "ref.log")), 0)
         let state = dir.appendingPathComponent("shared-state").path
         for attempt in 1...2 {
             let run = dir.appendingPathComponent("run\(attempt)")
             let endpoint = "ipc://\(dir.path)/s\(attempt).ipc"
-            let coordinator = try start(["coordinator", quickstart, "--endpoint", endpoint, "--out", run.path] + settings, log: "c\(attempt).log")
-            let a = try start(["client", quickstart, "--clients", "0-4", "--connect", endpoint, "--state-dir", state] + settings, log: "a\(attempt).log")
-            let b = try start(["client", quickstart, "--clients", "5-9", "--connect", endpoint, "--state-dir", state] + settings, log: "b\(attempt).log")
+            let coordinator = try start(
+                ["coordinator", quickstart, "--endpoint", endpoint, "--out", run.path] + settings,
+                log: "c\(attempt).log")
+            let a = try start(
+                ["client", quickstart, "--clients", "0-4", "--connect", endpoint, "--state-dir", state] + settings,
+                log: "a\(attempt).log")
+            let b = try start(
+                ["client", quickstart, "--clients", "5-9", "--connect", endpoint, "--state-dir", state] + settings,
+                log: "b\(attempt).log")
             XCTAssertEqual(try finish(coordinator), 0, log("c\(attempt).log"))
             XCTAssertEqual(try finish(a), 0)
             XCTAssertEqual(try finish(b), 0)
@@ -278,10 +361,13 @@ final class ClusterProcessTests: XCTestCase {
     /// heartbeating while its worker trains, so it is never declared dead, and the numbers still
     /// equal the single-process run.
     func testLongLocalTrainingKeepsHeartbeating() throws {
-        let settings = ["--set", "rounds=2", "--set", "clients.local.epochs=300", "--set", "cluster.heartbeat_interval=0.05",
-                        "--set", "cluster.liveness=3", "--set", "cluster.quorum=0.2"]
+        let settings = [
+            "--set", "rounds=2", "--set", "clients.local.epochs=300", "--set", "cluster.heartbeat_interval=0.05",
+            "--set", "cluster.liveness=3", "--set", "cluster.quorum=0.2",
+        ]
         let reference = dir.appendingPathComponent("reference")
-        XCTAssertEqual(try finish(start(["run", quickstart, "--out", reference.path, "--quiet"] + settings, log: "ref.log")), 0)
+        XCTAssertEqual(
+            try finish(start(["run", quickstart, "--out", reference.path, "--quiet"] + settings, log: "ref.log")), 0)
         let seconds = (rounds(reference).last?["seconds"] as? Double ?? 0) / 5
         let run = dir.appendingPathComponent("run")
         let p = try start(["cluster", quickstart, "--out", run.path] + settings, log: "cluster.log")

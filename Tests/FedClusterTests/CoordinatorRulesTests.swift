@@ -1,4 +1,3 @@
-@testable import FedCluster
 import FedProtocol
 import FedSimulation
 import FedTransport
@@ -6,6 +5,8 @@ import FedTransportMemory
 import FedWire
 import Foundation
 import XCTest
+
+@testable import FedCluster
 
 /// The coordinator's rules on a memory network with a manual clock and scripted client
 /// processes: every fault the process tests provoke, in milliseconds of real time.
@@ -20,9 +21,10 @@ final class CoordinatorRulesTests: XCTestCase {
         events = EventLog(file: nil, prefix: "test", echo: false)
         prepared = try protocolTestRun(cluster)
         wire = RunWire(prepared)
-        return ClusterCoordinator(socket: network.router(), boundEndpoint: "memory://coordinator", codec: wire.codec,
-                                  spec: prepared.topology.cluster, clientCount: 8, events: events, runID: 42,
-                                  stateTemplate: wire.stateTemplate, clock: network.clock, shouldStop: stop)
+        return ClusterCoordinator(
+            socket: network.router(), boundEndpoint: "memory://coordinator", codec: wire.codec,
+            spec: prepared.topology.cluster, clientCount: 8, events: events, runID: 42,
+            stateTemplate: wire.stateTemplate, clock: network.clock, shouldStop: stop)
     }
 
     func process(_ id: String, _ ranges: [ClosedRange<Int>]) -> ScriptedProcess {
@@ -35,8 +37,10 @@ final class CoordinatorRulesTests: XCTestCase {
 
     func testProcessesJoinAndAreWelcomed() throws {
         let c = try coordinator()
-        let a = process("a", [0...3]), b = process("b", [4...7])
-        a.hello(); b.hello()
+        let a = process("a", [0...3])
+        let b = process("b", [4...7])
+        a.hello()
+        b.hello()
         try c.waitForClients()
         XCTAssertEqual(a.received.first, .welcome(roundsCompleted: 0, runID: 42))
         XCTAssertEqual(b.received.first, .welcome(roundsCompleted: 0, runID: 42))
@@ -45,9 +49,10 @@ final class CoordinatorRulesTests: XCTestCase {
     func testMissingClientsEndTheJoinAtItsTimeout() throws {
         let c = try coordinator("join_timeout: 600")
         process("a", [0...3]).hello()
-        let start = network.clock.now, wall = Date()
+        let start = network.clock.now
+        let wall = Date()
         XCTAssertThrowsError(try c.waitForClients()) { error in
-            guard case let ClusterError.joinTimeout(missing) = error else { return XCTFail("\(error)") }
+            guard case ClusterError.joinTimeout(let missing) = error else { return XCTFail("\(error)") }
             XCTAssertEqual(missing, [4, 5, 6, 7])
         }
         XCTAssertGreaterThanOrEqual(network.clock.now - start, 600, "ten minutes of protocol time")
@@ -57,17 +62,23 @@ final class CoordinatorRulesTests: XCTestCase {
     func testARoundCollectsOneUpdatePerTaskAndRejectsTheRest() throws {
         let c = try coordinator()
         // b acts before a (actors run in the order they were added), so a's clients are still pending.
-        let b = process("b", [4...7]), a = process("a", [0...3])
-        a.hello(); b.hello()
+        let b = process("b", [4...7])
+        let a = process("a", [0...3])
+        a.hello()
+        b.hello()
         try c.waitForClients()
         // b also sends what no honest process would: an update for a's client, a duplicate,
         // one for a future round and one for a client that was not sampled.
         b.answer = { [unowned b] task in
-            let u = ClientUpdate(round: task.round, clientID: task.clientID, sampleCount: 10,
-                                 delta: [Float](repeating: 0.01, count: task.globalWeights.count), trainLoss: 0.5, steps: 1, state: nil)
-            var notHosted = u; notHosted.clientID = 0
-            var future = u; future.round = 9
-            var unsampled = u; unsampled.clientID = 7
+            let u = ClientUpdate(
+                round: task.round, clientID: task.clientID, sampleCount: 10,
+                delta: [Float](repeating: 0.01, count: task.globalWeights.count), trainLoss: 0.5, steps: 1, state: nil)
+            var notHosted = u
+            notHosted.clientID = 0
+            var future = u
+            future.round = 9
+            var unsampled = u
+            unsampled.clientID = 7
             for bad in [notHosted, future, unsampled] { b.say(.update(bad)) }
             b.say(.update(u))  // this one arrives first below: the later copy is the duplicate
             return u
@@ -90,13 +101,15 @@ final class CoordinatorRulesTests: XCTestCase {
 
     func testASilentProcessMissesEveryDeadlineAndTheQuorumFailureEndsTheRun() throws {
         let c = try coordinator("round_timeout: 120, retries: 2")
-        let a = process("a", [0...3]), b = process("b", [4...7])
-        a.hello(); b.hello()
+        let a = process("a", [0...3])
+        let b = process("b", [4...7])
+        a.hello()
+        b.hello()
         try c.waitForClients()
         b.answer = nil  // it keeps heartbeating but never trains
         let start = network.clock.now
         XCTAssertThrowsError(try c.train(tasks([0, 4]))) { error in
-            guard case let ClusterError.quorum(round, got, needed) = error else { return XCTFail("\(error)") }
+            guard case ClusterError.quorum(let round, let got, let needed) = error else { return XCTFail("\(error)") }
             XCTAssertEqual([round, got, needed], [1, 1, 2])
         }
         XCTAssertGreaterThanOrEqual(network.clock.now - start, 3 * 120, "three attempts, each to its deadline")
@@ -107,8 +120,10 @@ final class CoordinatorRulesTests: XCTestCase {
 
     func testADeadProcessIsDeclaredDeadAndTheRoundEndsWithoutIt() throws {
         let c = try coordinator("quorum: 0.5, heartbeat_interval: 1, liveness: 3")
-        let a = process("a", [0...3]), b = process("b", [4...7])
-        a.hello(); b.hello()
+        let a = process("a", [0...3])
+        let b = process("b", [4...7])
+        a.hello()
+        b.hello()
         try c.waitForClients()
         b.answer = nil
         b.answersHeartbeats = false  // b's process is gone
@@ -117,13 +132,16 @@ final class CoordinatorRulesTests: XCTestCase {
         let updates = try c.train(tasks([0, 4]))
         XCTAssertEqual(updates.map(\.clientID), [0])
         XCTAssertEqual(events.counters["dead_peers"], 1)
-        XCTAssertLessThan(network.clock.now - start, 10, "ended once its only missing client's process was dead, not at the deadline")
+        XCTAssertLessThan(
+            network.clock.now - start, 10, "ended once its only missing client's process was dead, not at the deadline")
     }
 
     func testARestartedProcessTakesOverItsClientsAndTheirPendingTasks() throws {
         let c = try coordinator()
-        let a = process("a", [0...3]), b = process("b", [4...7])
-        a.hello(); b.hello()
+        let a = process("a", [0...3])
+        let b = process("b", [4...7])
+        a.hello()
+        b.hello()
         try c.waitForClients()
         b.answer = nil
         var restarted: ScriptedProcess?
@@ -167,19 +185,22 @@ final class CoordinatorRulesTests: XCTestCase {
         XCTAssertEqual(counts["rejected.unexpected_kind"], 1)
         var replies: [ProtocolErrorCode] = []
         while let frames = hostile.take() {
-            if case let .error(code, _)? = try? wire.codec.decode(frames) { replies.append(code) }
+            if case .error(let code, _)? = try? wire.codec.decode(frames) { replies.append(code) }
         }
         XCTAssertEqual(replies, [.unsupportedVersion, .wrongRun, .unknownPeer, .clientIDsOutOfRange])
     }
 
     func testIdlePeersGetHeartbeatsAndShutdownReachesEveryLivePeer() throws {
         let c = try coordinator("heartbeat_interval: 2, round_timeout: 20, quorum: 0.5")
-        let a = process("a", [0...3]), b = process("b", [4...7])
-        a.hello(); b.hello()
+        let a = process("a", [0...3])
+        let b = process("b", [4...7])
+        a.hello()
+        b.hello()
         try c.waitForClients()
         a.answer = nil  // a waits out the round's 20 s: meanwhile both peers are idle
         XCTAssertEqual(try c.train(tasks([0, 4])).map(\.clientID), [4])
-        XCTAssertGreaterThanOrEqual(a.kinds.filter { $0 == "HEARTBEAT" }.count, 5, "one every 2 s of 20 s, give or take")
+        XCTAssertGreaterThanOrEqual(
+            a.kinds.filter { $0 == "HEARTBEAT" }.count, 5, "one every 2 s of 20 s, give or take")
         XCTAssertEqual(events.counters["dead_peers"], nil, "a peer that answers heartbeats stays alive")
         c.shutdown()
         network.settle()

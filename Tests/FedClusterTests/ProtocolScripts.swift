@@ -7,15 +7,17 @@ import Foundation
 
 /// A small prepared run for protocol tests: 8 clients on blobs, 4 per round.
 func protocolTestRun(_ cluster: String = "") throws -> PreparedRun {
-    try PreparedRun.prepare(Topology.parse("""
-        name: protocol
-        seed: 5
-        rounds: 3
-        data: {source: blobs, count: 240, features: 4, classes: 3}
-        model: {kind: softmax}
-        clients: {count: 8, per_round: 4, local: {epochs: 1, batch_size: 10}, optimizer: {name: adamw, lr: 0.01}}
-        cluster: {\(cluster)}
-        """, baseDirectory: "/tmp"))
+    try PreparedRun.prepare(
+        Topology.parse(
+            """
+            name: protocol
+            seed: 5
+            rounds: 3
+            data: {source: blobs, count: 240, features: 4, classes: 3}
+            model: {kind: softmax}
+            clients: {count: 8, per_round: 4, local: {epochs: 1, batch_size: 10}, optimizer: {name: adamw, lr: 0.01}}
+            cluster: {\(cluster)}
+            """, baseDirectory: "/tmp"))
 }
 
 /// A scripted client process on a memory network: it speaks the real codec, and answers what
@@ -30,8 +32,9 @@ final class ScriptedProcess {
     var answer: ((ClientTask) -> ClientUpdate?)? = ScriptedProcess.honest
     /// Trains nothing, but answers like an honest client.
     static let honest: @Sendable (ClientTask) -> ClientUpdate? = { task in
-        ClientUpdate(round: task.round, clientID: task.clientID, sampleCount: 10,
-                     delta: [Float](repeating: 0.01, count: task.globalWeights.count), trainLoss: 0.5, steps: 1, state: nil)
+        ClientUpdate(
+            round: task.round, clientID: task.clientID, sampleCount: 10,
+            delta: [Float](repeating: 0.01, count: task.globalWeights.count), trainLoss: 0.5, steps: 1, state: nil)
     }
     var answersHeartbeats = true
 
@@ -50,7 +53,7 @@ final class ScriptedProcess {
             guard let message = try? codec.decode(frames) else { continue }
             received.append(message)
             switch message {
-            case let .task(task):
+            case .task(let task):
                 if let update = answer?(task) { say(.update(update)) }
             case .heartbeat:
                 if answersHeartbeats { say(.heartbeat) }
@@ -84,7 +87,9 @@ final class ScriptedCoordinator {
         network.addActor { self.act() }
     }
 
-    func send(_ message: WireMessage, to id: String) { _ = try? router.send([.bytes(Array(id.utf8))] + codec.encode(message)) }
+    func send(_ message: WireMessage, to id: String) {
+        _ = try? router.send([.bytes(Array(id.utf8))] + codec.encode(message))
+    }
 
     private func act() {
         while let frames = try? router.receive(timeout: 0) {

@@ -16,7 +16,10 @@ final class RunModeParityTests: XCTestCase {
     }
 
     override func tearDownWithError() throws {
-        for p in processes where p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        for p in processes where p.isRunning {
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+        }
         try? FileManager.default.removeItem(at: dir)
     }
 
@@ -35,7 +38,9 @@ final class RunModeParityTests: XCTestCase {
         return p
     }
 
-    func log(_ name: String) -> String { (try? String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)) ?? "" }
+    func log(_ name: String) -> String {
+        (try? String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)) ?? ""
+    }
 
     func finish(_ p: Process, timeout: Double = 120) throws -> Int32 {
         let deadline = Date().addingTimeInterval(timeout)
@@ -51,15 +56,28 @@ final class RunModeParityTests: XCTestCase {
     /// finite weights after every round. (Before: the single-process weights turned NaN, and
     /// the cluster waited out `round_timeout` per retry and stopped with a quorum error.)
     func testANonFiniteUpdateIsLeftOutAlikeInBothModes() throws {
-        let settings = ["--rounds", "6", "--set", "clients.groups=[{name: wild, clients: 0-1, optimizer: {name: sgd, lr: 1.0e+30}}]",
-                        "--set", "cluster.round_timeout=30"]
-        let single = dir.appendingPathComponent("single"), cluster = dir.appendingPathComponent("cluster")
-        XCTAssertEqual(try finish(start(["run", Fedsim.topology("quickstart.yaml"), "--out", single.path, "--quiet"] + settings,
-                                        log: "single.log")), 0, log("single.log"))
-        XCTAssertEqual(try finish(start(["cluster", Fedsim.topology("quickstart.yaml"), "--out", cluster.path, "--quiet",
-                                         "--endpoint", "ipc://\(dir.path)/n.ipc"] + settings, log: "cluster.log"), timeout: 60),
-                       0, log("cluster.log"))
-        let a = try XCTUnwrap(RunSummary.load(from: single)), b = try XCTUnwrap(RunSummary.load(from: cluster))
+        let settings = [
+            "--rounds", "6", "--set",
+            "clients.groups=[{name: wild, clients: 0-1, optimizer: {name: sgd, lr: 1.0e+30}}]",
+            "--set", "cluster.round_timeout=30",
+        ]
+        let single = dir.appendingPathComponent("single")
+        let cluster = dir.appendingPathComponent("cluster")
+        XCTAssertEqual(
+            try finish(
+                start(
+                    ["run", Fedsim.topology("quickstart.yaml"), "--out", single.path, "--quiet"] + settings,
+                    log: "single.log")), 0, log("single.log"))
+        XCTAssertEqual(
+            try finish(
+                start(
+                    [
+                        "cluster", Fedsim.topology("quickstart.yaml"), "--out", cluster.path, "--quiet",
+                        "--endpoint", "ipc://\(dir.path)/n.ipc",
+                    ] + settings, log: "cluster.log"), timeout: 60),
+            0, log("cluster.log"))
+        let a = try XCTUnwrap(RunSummary.load(from: single))
+        let b = try XCTUnwrap(RunSummary.load(from: cluster))
         XCTAssertEqual(Fedsim.hashes(single), Fedsim.hashes(cluster))
         XCTAssertEqual(Fedsim.hashes(single).count, 7)
         let rejected = try XCTUnwrap(a.counts["rejected.non_finite"])
@@ -73,19 +91,24 @@ final class RunModeParityTests: XCTestCase {
         let events = try String(contentsOf: single.appendingPathComponent("events.log"), encoding: .utf8)
         let lines = events.split(separator: "\n").filter { $0.contains("left out the update of client") }
         XCTAssertEqual(lines.count, rejected)
-        XCTAssertTrue(lines.allSatisfy { $0.contains("client 0:") || $0.contains("client 1:") }, lines.joined(separator: "\n"))
+        XCTAssertTrue(
+            lines.allSatisfy { $0.contains("client 0:") || $0.contains("client 1:") }, lines.joined(separator: "\n"))
         for record in Fedsim.rounds(single).dropFirst() {
             let participants = record["participants"] as? [Int] ?? []
-            XCTAssertFalse(participants.contains(0) || participants.contains(1), "diverged clients are not participants")
+            XCTAssertFalse(
+                participants.contains(0) || participants.contains(1), "diverged clients are not participants")
         }
     }
 
     /// A copy of the quickstart (topology and data) in its own directory.
     func checkout(_ name: String) throws -> URL {
         let root = dir.appendingPathComponent(name)
-        try FileManager.default.createDirectory(at: root.appendingPathComponent("data"), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: Fedsim.topology("quickstart.yaml"), toPath: root.appendingPathComponent("quickstart.yaml").path)
-        try FileManager.default.copyItem(atPath: Fedsim.topology("data/digits.csv"), toPath: root.appendingPathComponent("data/digits.csv").path)
+        try FileManager.default.createDirectory(
+            at: root.appendingPathComponent("data"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            atPath: Fedsim.topology("quickstart.yaml"), toPath: root.appendingPathComponent("quickstart.yaml").path)
+        try FileManager.default.copyItem(
+            atPath: Fedsim.topology("data/digits.csv"), toPath: root.appendingPathComponent("data/digits.csv").path)
         return root
     }
 
@@ -93,14 +116,22 @@ final class RunModeParityTests: XCTestCase {
     /// another (as on two machines with different checkout paths): the run goes ahead and gives
     /// the pinned numbers. (Before: the fingerprint hashed absolute paths and refused it.)
     func testAClusterRunsAcrossTwoCheckoutPaths() throws {
-        let a = try checkout("machine-a"), b = try checkout("machine-b")
+        let a = try checkout("machine-a")
+        let b = try checkout("machine-b")
         let run = dir.appendingPathComponent("run")
         let endpoint = "ipc://\(dir.path)/p.ipc"
-        let coordinator = try start(["coordinator", a.appendingPathComponent("quickstart.yaml").path, "--endpoint", endpoint,
-                                     "--out", run.path, "--quiet"], log: "coordinator.log")
+        let coordinator = try start(
+            [
+                "coordinator", a.appendingPathComponent("quickstart.yaml").path, "--endpoint", endpoint,
+                "--out", run.path, "--quiet",
+            ], log: "coordinator.log")
         for range in ["0-4", "5-9"] {
-            try start(["client", b.appendingPathComponent("quickstart.yaml").path, "--clients", range, "--connect", endpoint,
-                       "--state-dir", dir.appendingPathComponent("state").path], log: "client-\(range).log")
+            try start(
+                [
+                    "client", b.appendingPathComponent("quickstart.yaml").path, "--clients", range, "--connect",
+                    endpoint,
+                    "--state-dir", dir.appendingPathComponent("state").path,
+                ], log: "client-\(range).log")
         }
         XCTAssertEqual(try finish(coordinator), 0, log("coordinator.log") + log("client-0-4.log"))
         XCTAssertEqual(RunSummary.load(from: run)?.finalWeightsHash, "db103b07c6854ffb")
@@ -111,7 +142,8 @@ final class RunModeParityTests: XCTestCase {
     /// fingerprints. (Before: the same path with other content joined and changed the numbers,
     /// and a refused client never read the ERROR, looping until killed.)
     func testAClientWithOtherDataIsRefused() throws {
-        let a = try checkout("machine-a"), b = try checkout("machine-b")
+        let a = try checkout("machine-a")
+        let b = try checkout("machine-b")
         let csv = b.appendingPathComponent("data/digits.csv")
         var lines = try String(contentsOf: csv, encoding: .utf8).components(separatedBy: "\n")
         var fields = lines[1].components(separatedBy: ",")
@@ -119,11 +151,17 @@ final class RunModeParityTests: XCTestCase {
         lines[1] = fields.joined(separator: ",")
         try lines.joined(separator: "\n").write(to: csv, atomically: true, encoding: .utf8)
         let endpoint = "ipc://\(dir.path)/m.ipc"
-        let coordinator = try start(["coordinator", a.appendingPathComponent("quickstart.yaml").path, "--endpoint", endpoint,
-                                     "--out", dir.appendingPathComponent("run").path, "--set", "cluster.join_timeout=30"],
-                                    log: "coordinator.log")
-        let client = try start(["client", b.appendingPathComponent("quickstart.yaml").path, "--clients", "0-9", "--connect", endpoint,
-                                "--state-dir", dir.appendingPathComponent("state").path], log: "client.log")
+        let coordinator = try start(
+            [
+                "coordinator", a.appendingPathComponent("quickstart.yaml").path, "--endpoint", endpoint,
+                "--out", dir.appendingPathComponent("run").path, "--set", "cluster.join_timeout=30",
+            ],
+            log: "coordinator.log")
+        let client = try start(
+            [
+                "client", b.appendingPathComponent("quickstart.yaml").path, "--clients", "0-9", "--connect", endpoint,
+                "--state-dir", dir.appendingPathComponent("state").path,
+            ], log: "client.log")
         XCTAssertEqual(try finish(client, timeout: 30), 2, log("client.log"))
         XCTAssertTrue(log("client.log").contains("fingerprint"), log("client.log"))
         XCTAssertTrue(log("coordinator.log").contains("run fingerprint"), log("coordinator.log"))

@@ -27,14 +27,18 @@ final class ZMQTransportTests: XCTestCase {
                 XCTAssertEqual(frames[0], Array("peer-1".utf8))
                 XCTAssertEqual(frames[1], [UInt8(round)])
                 XCTAssertEqual(frames[2], OutgoingFrame.floats(small).received)
-                XCTAssertEqual(frames[3], OutgoingFrame.floats(large.map { $0 + Float(round) }).received, "\(endpoint) message \(round)")
+                XCTAssertEqual(
+                    frames[3], OutgoingFrame.floats(large.map { $0 + Float(round) }).received,
+                    "\(endpoint) message \(round)")
             }
             XCTAssertNil(try router.receive(timeout: 0.01), "nothing left: a timeout is nil, not an error")
             // ROUTER_MANDATORY: a message to an unknown peer is an error, not silence.
             XCTAssertThrowsError(try router.send([.bytes(Array("nobody".utf8)), .bytes([1])])) {
                 XCTAssertTrue(($0 as? ZMQError)?.isHostUnreachable == true, "\($0)")
             }
-            if endpoint.hasPrefix("ipc://") { try? FileManager.default.removeItem(atPath: String(endpoint.dropFirst(6))) }
+            if endpoint.hasPrefix("ipc://") {
+                try? FileManager.default.removeItem(atPath: String(endpoint.dropFirst(6)))
+            }
         }
     }
 

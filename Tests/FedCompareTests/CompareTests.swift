@@ -1,24 +1,25 @@
 import FedCompare
 import FedCoordinator
-import Foundation
 import FedTestSupport
+import Foundation
 import XCTest
 
 final class CompareTests: XCTestCase {
     var dir: URL!
-    let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     override func setUpWithError() throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedsim-compare-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try """
-            name: tiny
-            seed: 1
-            rounds: 3
-            data: {source: blobs, count: 300, features: 4, classes: 3}
-            model: {kind: softmax}
-            clients: {count: 4, optimizer: {name: adamw, lr: 0.01}}
-            """.write(to: dir.appendingPathComponent("base.yaml"), atomically: true, encoding: .utf8)
+        name: tiny
+        seed: 1
+        rounds: 3
+        data: {source: blobs, count: 300, features: 4, classes: 3}
+        model: {kind: softmax}
+        clients: {count: 4, optimizer: {name: adamw, lr: 0.01}}
+        """.write(to: dir.appendingPathComponent("base.yaml"), atomically: true, encoding: .utf8)
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
@@ -45,27 +46,38 @@ final class CompareTests: XCTestCase {
     }
 
     func testGridAndVariantSpecsExpand() throws {
-        let grid = try CompareSpec.load(file: write("g.yaml", """
-            base: base.yaml
-            seeds: [1, 2]
-            set: {model.kind: mlp}
-            grid:
-              clients.optimizer.name: [adamw, adam_l2]
-              clients.optimizer.weight_decay: [0, 0.1]
-              model.hidden: [[8], [4, 4]]
-            """))
+        let grid = try CompareSpec.load(
+            file: write(
+                "g.yaml",
+                """
+                base: base.yaml
+                seeds: [1, 2]
+                set: {model.kind: mlp}
+                grid:
+                  clients.optimizer.name: [adamw, adam_l2]
+                  clients.optimizer.weight_decay: [0, 0.1]
+                  model.hidden: [[8], [4, 4]]
+                """))
         XCTAssertEqual(grid.name, "g")
         XCTAssertEqual(grid.variants.count, 8)
         XCTAssertEqual(grid.variants[0].name, "name=adamw weight_decay=0 hidden=[8]")
-        XCTAssertEqual(grid.variants[7].overrides, ["model.kind=mlp", "clients.optimizer.name=adam_l2", "clients.optimizer.weight_decay=0.1", "model.hidden=[4, 4]"])
+        XCTAssertEqual(
+            grid.variants[7].overrides,
+            [
+                "model.kind=mlp", "clients.optimizer.name=adam_l2", "clients.optimizer.weight_decay=0.1",
+                "model.hidden=[4, 4]",
+            ])
         XCTAssertEqual(Set(grid.variants.map(\.id)).count, 8)
-        let list = try CompareSpec.load(file: write("l.yaml", """
-            name: pair
-            base: base.yaml
-            variants:
-              - {name: decoupled, set: {clients.optimizer.name: adamw}}
-              - {name: coupled, set: {clients.optimizer.name: adam_l2, clients.state: reset}}
-            """))
+        let list = try CompareSpec.load(
+            file: write(
+                "l.yaml",
+                """
+                name: pair
+                base: base.yaml
+                variants:
+                  - {name: decoupled, set: {clients.optimizer.name: adamw}}
+                  - {name: coupled, set: {clients.optimizer.name: adam_l2, clients.state: reset}}
+                """))
         XCTAssertEqual(list.seeds, [1], "the base topology's seed")
         XCTAssertEqual(list.variants.map(\.name), ["decoupled", "coupled"])
         XCTAssertEqual(list.variants[1].overrides, ["clients.optimizer.name=adam_l2", "clients.state=reset"])
@@ -77,7 +89,10 @@ final class CompareTests: XCTestCase {
             ("base: nowhere.yaml\ngrid: {seed: [1]}\n", "cannot read"),
             ("base: base.yaml\n", "missing 'variants'"),
             ("base: base.yaml\ngrid: {a: [1]}\nvariants: []\n", "give variants or grid, not both"),
-            ("base: base.yaml\ngrid: {clients.optimizer.beta2: [0.9, 1.5]}\n", "clients.optimizer.beta2: 1.5 is outside [0, 1)"),
+            (
+                "base: base.yaml\ngrid: {clients.optimizer.beta2: [0.9, 1.5]}\n",
+                "clients.optimizer.beta2: 1.5 is outside [0, 1)"
+            ),
             ("base: base.yaml\ngrid: {clients.optimizer.name: []}\n", "expected a non-empty list"),
             ("base: base.yaml\nvariants: [{name: a}, {name: a}]\n", "variant names must be unique"),
             ("base: base.yaml\nvariants: [{set: {rounds: 2}}]\n", "missing required key 'name'"),
@@ -103,11 +118,17 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(Spread([0.5]).std, 0)
         XCTAssertEqual(Spread([1, .nan, 3]).mean, 2, "non-finite values are left out")
         func record(_ r: Int, _ acc: Double, _ loss: Double, _ norm: Double) -> RoundRecord {
-            RoundRecord(round: r, testLoss: loss, testAccuracy: acc, testRMSE: nil, testR2: nil, trainLoss: nil, weightNorm: norm,
-                        updateNorm: 0, participants: [], samples: 0, payloadBytes: 0, seconds: 0, weightsHash: "")
+            RoundRecord(
+                round: r, testLoss: loss, testAccuracy: acc, testRMSE: nil, testR2: nil, trainLoss: nil,
+                weightNorm: norm,
+                updateNorm: 0, participants: [], samples: 0, payloadBytes: 0, seconds: 0, weightsHash: "")
         }
-        let a = RunMetrics(rounds: [record(0, 0.1, 2, 1), record(1, 0.7, 1, 2), record(2, 0.95, 0.5, 3), record(3, 0.9, 0.6, 4)])
-        let b = RunMetrics(rounds: [record(0, 0.1, 2, 1), record(1, 0.5, 1.5, 2), record(2, 0.6, 1.2, 3), record(3, 0.8, 0.9, 5)])
+        let a = RunMetrics(rounds: [
+            record(0, 0.1, 2, 1), record(1, 0.7, 1, 2), record(2, 0.95, 0.5, 3), record(3, 0.9, 0.6, 4),
+        ])
+        let b = RunMetrics(rounds: [
+            record(0, 0.1, 2, 1), record(1, 0.5, 1.5, 2), record(2, 0.6, 1.2, 3), record(3, 0.8, 0.9, 5),
+        ])
         let summary = VariantSummary(variant: "x", runs: [a, b], target: 0.9)
         XCTAssertEqual(summary.finalAccuracy.mean, 0.85, accuracy: 1e-12)
         XCTAssertEqual(summary.bestAccuracy.mean, 0.875, accuracy: 1e-12)
@@ -121,7 +142,9 @@ final class CompareTests: XCTestCase {
     /// table row per variant; a re-run resumes without redoing finished runs; the numbers
     /// reproduce bit for bit.
     func testCompareRunsSummarizesReportsAndResumes() throws {
-        let spec = try write("c.yaml", """
+        let spec = try write(
+            "c.yaml",
+            """
             name: c
             base: base.yaml
             seeds: [1, 2]
@@ -134,7 +157,8 @@ final class CompareTests: XCTestCase {
         let (status, output) = try fedsim(["compare", spec, "--out", out.path])
         XCTAssertEqual(status, 0, output)
         XCTAssertTrue(output.contains("[4/4]"), output)
-        let csv = try String(contentsOf: out.appendingPathComponent("summary.csv"), encoding: .utf8).split(separator: "\n")
+        let csv = try String(contentsOf: out.appendingPathComponent("summary.csv"), encoding: .utf8).split(
+            separator: "\n")
         XCTAssertEqual(csv.count, 3)
         XCTAssertTrue(csv[1].hasPrefix("name=adamw weight_decay=0.1,2,"))
         let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
@@ -142,7 +166,9 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(html.components(separatedBy: "<polyline").count - 1, 6, "a line per variant per chart")
         XCTAssertTrue(html.contains("<td>name=adam_l2 weight_decay=0.1</td>"))
         XCTAssertFalse(html.contains("<script"), "self-contained, no scripts")
-        XCTAssertFalse(html.contains("http://") && html.replacingOccurrences(of: "http://www.w3.org/2000/svg", with: "").contains("http://"))
+        XCTAssertFalse(
+            html.contains("http://")
+                && html.replacingOccurrences(of: "http://www.w3.org/2000/svg", with: "").contains("http://"))
 
         // Interrupted halfway: a run without summary.json is redone; finished ones are not.
         let run = out.appendingPathComponent("runs/v02-name_adam_l2_weight_decay_0.1/seed-2")
@@ -152,8 +178,10 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(again, 0, output2)
         XCTAssertTrue(output2.contains("3 of 4 runs already finished; running the other 1"), output2)
         let hash2 = try String(contentsOf: run.appendingPathComponent("rounds.csv"), encoding: .utf8)
-        XCTAssertEqual(hash.split(separator: "\n").map { $0.split(separator: ",").last! }, hash2.split(separator: "\n").map { $0.split(separator: ",").last! },
-                       "the redone run reproduces its weight hashes")
+        XCTAssertEqual(
+            hash.split(separator: "\n").map { $0.split(separator: ",").last! },
+            hash2.split(separator: "\n").map { $0.split(separator: ",").last! },
+            "the redone run reproduces its weight hashes")
 
         // fedsim report regenerates from disk.
         try FileManager.default.removeItem(at: out.appendingPathComponent("report.html"))
@@ -162,7 +190,8 @@ final class CompareTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("report.html").path))
         let (single, output4) = try fedsim(["report", run.path])
         XCTAssertEqual(single, 0, output4)
-        XCTAssertTrue(try String(contentsOf: run.appendingPathComponent("report.html"), encoding: .utf8).contains("<svg"))
+        XCTAssertTrue(
+            try String(contentsOf: run.appendingPathComponent("report.html"), encoding: .utf8).contains("<svg"))
 
         // A different spec into the same directory is refused.
         let other = try write("d.yaml", "name: c\nbase: base.yaml\nvariants: [{name: only}]\n")
@@ -173,8 +202,10 @@ final class CompareTests: XCTestCase {
 
     /// `--cluster` runs each variant as a local cluster: the same numbers as in one process.
     func testCompareOverClustersGivesTheSameNumbers() throws {
-        let spec = try write("k.yaml", "name: k\nbase: base.yaml\nvariants: [{name: only, set: {cluster.processes: 2}}]\n")
-        let single = dir.appendingPathComponent("single"), cluster = dir.appendingPathComponent("cluster")
+        let spec = try write(
+            "k.yaml", "name: k\nbase: base.yaml\nvariants: [{name: only, set: {cluster.processes: 2}}]\n")
+        let single = dir.appendingPathComponent("single")
+        let cluster = dir.appendingPathComponent("cluster")
         XCTAssertEqual(try fedsim(["compare", spec, "--out", single.path]).0, 0)
         let (status, output) = try fedsim(["compare", spec, "--out", cluster.path, "--cluster"])
         XCTAssertEqual(status, 0, output)
@@ -183,13 +214,19 @@ final class CompareTests: XCTestCase {
                 .split(separator: "\n").dropFirst().map { $0.split(separator: ",").last! }
         }
         XCTAssertEqual(try hashes(single), try hashes(cluster))
-        XCTAssertTrue(FileManager.default.fileExists(atPath: cluster.appendingPathComponent("runs/v01-only/seed-1/checkpoint.json").path))
+        XCTAssertTrue(
+            FileManager.default.fileExists(
+                atPath: cluster.appendingPathComponent("runs/v01-only/seed-1/checkpoint.json").path))
     }
 
     func testShippedExperimentSpecsParse() throws {
         let experiments = repo.appendingPathComponent("Topologies/experiments")
-        let files = try FileManager.default.contentsOfDirectory(atPath: experiments.path).filter { $0.hasSuffix(".yaml") }
+        let files = try FileManager.default.contentsOfDirectory(atPath: experiments.path).filter {
+            $0.hasSuffix(".yaml")
+        }
         XCTAssertGreaterThanOrEqual(files.count, 5)
-        for file in files { XCTAssertNoThrow(try CompareSpec.load(file: experiments.appendingPathComponent(file).path), file) }
+        for file in files {
+            XCTAssertNoThrow(try CompareSpec.load(file: experiments.appendingPathComponent(file).path), file)
+        }
     }
 }

@@ -14,7 +14,8 @@ final class UpdateValidatorTests: XCTestCase {
 
     func testAcceptsAFiniteUpdate() {
         XCTAssertNil(UpdateValidator.check(update([1, -2, 0]), parameterCount: 3, expectsState: false))
-        XCTAssertNil(UpdateValidator.check(update([1, -2, 0], state: adamState), parameterCount: 3, expectsState: true))
+        XCTAssertNil(
+            UpdateValidator.check(update([1, -2, 0], state: adamState), parameterCount: 3, expectsState: true))
     }
 
     func testRejectsEachProblemWithItsReason() {

@@ -3,12 +3,18 @@ import XCTest
 
 final class SeededRandomTests: XCTestCase {
     func testSameSeedSameStreamAndDerivedStreamsAreIndependent() {
-        var a = SeededRandom(seed: 9), b = SeededRandom(seed: 9), c = SeededRandom(seed: 10)
-        let sa = (0..<8).map { _ in a.next() }, sb = (0..<8).map { _ in b.next() }, sc = (0..<8).map { _ in c.next() }
+        var a = SeededRandom(seed: 9)
+        var b = SeededRandom(seed: 9)
+        var c = SeededRandom(seed: 10)
+        let sa = (0..<8).map { _ in a.next() }
+        let sb = (0..<8).map { _ in b.next() }
+        let sc = (0..<8).map { _ in c.next() }
         XCTAssertEqual(sa, sb)
         XCTAssertNotEqual(sa, sc)
         let root = SeededRandom(seed: 9)
-        var d1 = root.derive(1, 2), d1again = root.derive(1, 2), d2 = root.derive(2, 1)
+        var d1 = root.derive(1, 2)
+        var d1again = root.derive(1, 2)
+        var d2 = root.derive(2, 1)
         XCTAssertEqual(d1.next(), d1again.next())
         var d3 = root.derive(1, 2)
         XCTAssertNotEqual(d3.next(), d2.next())

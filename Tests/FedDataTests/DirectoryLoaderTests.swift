@@ -24,15 +24,22 @@ final class DirectoryLoaderTests: TempDirectoryTestCase {
         XCTAssertEqual(clients.map(\.featureCount), [2, 2])
         XCTAssertEqual(clients.map(\.classCount), [3, 3])
         let odd = try write("client2.csv", "1,2,3,4\n")
-        assertDataError(try DataLoader.directory(path: directory, task: .classification), file: odd, line: nil,
-                        contains: "has 3 features but")
+        assertDataError(
+            try DataLoader.directory(path: directory, task: .classification), file: odd, line: nil,
+            contains: "has 3 features but")
     }
 
     func testErrorsInsideAFileAndEmptyDirectories() throws {
-        assertDataError(try DataLoader.directory(path: directory, task: .regression), file: directory, line: nil, contains: "no client files")
+        assertDataError(
+            try DataLoader.directory(path: directory, task: .regression), file: directory, line: nil,
+            contains: "no client files")
         let bad = try write("x.svm", "1 1:1\n1 1:a\n")
-        assertDataError(try DataLoader.directory(path: directory, task: .regression), file: bad, line: 2, contains: "is not a number")
+        assertDataError(
+            try DataLoader.directory(path: directory, task: .regression), file: bad, line: 2,
+            contains: "is not a number")
         let missing = directory + "/nope"
-        assertDataError(try DataLoader.directory(path: missing, task: .regression), file: missing, line: nil, contains: "no such directory")
+        assertDataError(
+            try DataLoader.directory(path: missing, task: .regression), file: missing, line: nil,
+            contains: "no such directory")
     }
 }

@@ -25,7 +25,9 @@ final class FuzzTests: TempDirectoryTestCase {
             let csv = try write("f\(round).csv", bytes: garbage(&rng, seed: "y,a,b\n1,0.5,2\n0,-1,3e2\n"))
             let svm = try write("f\(round).svm", bytes: garbage(&rng, seed: "+1 1:0.5 3:2\n-1 2:1 # c\n"))
             for task in DataTask.allCases {
-                for load in [{ try DataLoader.csv(path: csv, task: task) }, { try DataLoader.libsvm(path: svm, task: task) }] {
+                for load in [
+                    { try DataLoader.csv(path: csv, task: task) }, { try DataLoader.libsvm(path: svm, task: task) },
+                ] {
                     do { _ = try load() } catch is DataError {} catch { XCTFail("unexpected error \(error)") }
                 }
             }
@@ -41,7 +43,9 @@ final class FuzzTests: TempDirectoryTestCase {
             bytes[rng.nextInt(below: 16)] = UInt8(rng.nextInt(below: 256))
             if round % 3 == 0 { bytes.removeLast(rng.nextInt(below: bytes.count)) }
             let images = try write("i\(round).idx", bytes: bytes)
-            do { _ = try DataLoader.idx(images: images, labels: labels) } catch is DataError {} catch { XCTFail("\(error)") }
+            do { _ = try DataLoader.idx(images: images, labels: labels) } catch is DataError {} catch {
+                XCTFail("\(error)")
+            }
         }
     }
 }

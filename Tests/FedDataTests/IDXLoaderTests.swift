@@ -32,31 +32,46 @@ final class IDXLoaderTests: TempDirectoryTestCase {
         let goodImages = try write("images.idx", bytes: imageFile(count: 2, rows: 1, columns: 2, pixels: [1, 2, 3, 4]))
 
         let gzip = try write("images.gz", bytes: [0x1F, 0x8B, 8, 0, 0, 0])
-        assertDataError(try DataLoader.idx(images: gzip, labels: goodLabels), file: gzip, line: nil, contains: "gzip-compressed: gunzip it first")
+        assertDataError(
+            try DataLoader.idx(images: gzip, labels: goodLabels), file: gzip, line: nil,
+            contains: "gzip-compressed: gunzip it first")
 
         let truncated = try write("trunc.idx", bytes: imageFile(count: 2, rows: 1, columns: 2, pixels: [1, 2, 3]))
-        assertDataError(try DataLoader.idx(images: truncated, labels: goodLabels), file: truncated, line: nil, contains: "truncated")
+        assertDataError(
+            try DataLoader.idx(images: truncated, labels: goodLabels), file: truncated, line: nil, contains: "truncated"
+        )
 
         let trailing = try write("trail.idx", bytes: imageFile(count: 2, rows: 1, columns: 2, pixels: [1, 2, 3, 4, 5]))
-        assertDataError(try DataLoader.idx(images: trailing, labels: goodLabels), file: trailing, line: nil, contains: "trailing bytes")
+        assertDataError(
+            try DataLoader.idx(images: trailing, labels: goodLabels), file: trailing, line: nil,
+            contains: "trailing bytes")
 
         let swapped = goodLabels  // a label file where images are expected
-        assertDataError(try DataLoader.idx(images: swapped, labels: goodLabels), file: swapped, line: nil, contains: "bad magic number")
+        assertDataError(
+            try DataLoader.idx(images: swapped, labels: goodLabels), file: swapped, line: nil,
+            contains: "bad magic number")
 
         let shortHeader = try write("short.idx", bytes: [0, 0, 8, 3, 0, 0])
-        assertDataError(try DataLoader.idx(images: shortHeader, labels: goodLabels), file: shortHeader, line: nil, contains: "truncated header")
+        assertDataError(
+            try DataLoader.idx(images: shortHeader, labels: goodLabels), file: shortHeader, line: nil,
+            contains: "truncated header")
 
         let tiny = try write("tiny.idx", bytes: [0, 0])
-        assertDataError(try DataLoader.idx(images: tiny, labels: goodLabels), file: tiny, line: nil, contains: "too short")
+        assertDataError(
+            try DataLoader.idx(images: tiny, labels: goodLabels), file: tiny, line: nil, contains: "too short")
 
         let huge = try write("huge.idx", bytes: imageFile(count: .max, rows: .max, columns: .max, pixels: []))
-        assertDataError(try DataLoader.idx(images: huge, labels: goodLabels), file: huge, line: nil, contains: "too large")
+        assertDataError(
+            try DataLoader.idx(images: huge, labels: goodLabels), file: huge, line: nil, contains: "too large")
 
         let zeroRows = try write("zero.idx", bytes: imageFile(count: 2, rows: 0, columns: 2, pixels: []))
-        assertDataError(try DataLoader.idx(images: zeroRows, labels: goodLabels), file: zeroRows, line: nil, contains: "empty dimension")
+        assertDataError(
+            try DataLoader.idx(images: zeroRows, labels: goodLabels), file: zeroRows, line: nil,
+            contains: "empty dimension")
 
         let threeLabels = try write("three.idx", bytes: labelFile([1, 2, 3]))
-        assertDataError(try DataLoader.idx(images: goodImages, labels: threeLabels), file: threeLabels, line: nil,
-                        contains: "has 3 labels but \(goodImages) has 2 images")
+        assertDataError(
+            try DataLoader.idx(images: goodImages, labels: threeLabels), file: threeLabels, line: nil,
+            contains: "has 3 labels but \(goodImages) has 2 images")
     }
 }

@@ -17,8 +17,9 @@ final class LibSVMLoaderTests: TempDirectoryTestCase {
         XCTAssertEqual(wide.featureCount, 4)
         XCTAssertEqual(wide.labels, [2, 0])
         XCTAssertEqual(wide.classCount, 3)
-        assertDataError(try DataLoader.libsvm(path: path, featureCount: 1, task: .classification), file: path, line: 2,
-                        contains: "feature index 2 exceeds the feature count 1")
+        assertDataError(
+            try DataLoader.libsvm(path: path, featureCount: 1, task: .classification), file: path, line: 2,
+            contains: "feature index 2 exceeds the feature count 1")
     }
 
     func testRegressionTargets() throws {
@@ -42,13 +43,18 @@ final class LibSVMLoaderTests: TempDirectoryTestCase {
         ]
         for (index, (text, line, fragment)) in cases.enumerated() {
             let path = try write("bad\(index).svm", text)
-            assertDataError(try DataLoader.libsvm(path: path, task: .classification), file: path, line: line, contains: fragment)
+            assertDataError(
+                try DataLoader.libsvm(path: path, task: .classification), file: path, line: line, contains: fragment)
         }
         let empty = try write("empty.svm", "# only a comment\n")
-        assertDataError(try DataLoader.libsvm(path: empty, task: .classification), file: empty, line: nil, contains: "no data rows")
+        assertDataError(
+            try DataLoader.libsvm(path: empty, task: .classification), file: empty, line: nil, contains: "no data rows")
         let noFeatures = try write("nofeat.svm", "1\n0\n")
-        assertDataError(try DataLoader.libsvm(path: noFeatures, task: .classification), file: noFeatures, line: nil, contains: "no features")
+        assertDataError(
+            try DataLoader.libsvm(path: noFeatures, task: .classification), file: noFeatures, line: nil,
+            contains: "no features")
         let nanLabel = try write("nan.svm", "nan 1:1\n")
-        assertDataError(try DataLoader.libsvm(path: nanLabel, task: .regression), file: nanLabel, line: 1, contains: "not finite")
+        assertDataError(
+            try DataLoader.libsvm(path: nanLabel, task: .regression), file: nanLabel, line: 1, contains: "not finite")
     }
 }

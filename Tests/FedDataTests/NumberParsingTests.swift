@@ -1,7 +1,8 @@
 import FedCore
-@testable import FedData
 import Foundation
 import XCTest
+
+@testable import FedData
 
 final class NumberParsingTests: XCTestCase {
     /// The fast decimal path must give exactly what `Double(String)` gives.

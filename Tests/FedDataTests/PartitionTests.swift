@@ -7,10 +7,12 @@ final class PartitionTests: XCTestCase {
     private func balanced(classes: Int, perClass: Int) -> Dataset {
         let n = classes * perClass
         let labels = (0..<n).map { Int32($0 % classes) }
-        return Dataset(features: (0..<n).map { Float($0) }, featureCount: 1, targets: .classes(labels, classCount: classes))
+        return Dataset(
+            features: (0..<n).map { Float($0) }, featureCount: 1, targets: .classes(labels, classCount: classes))
     }
 
-    private func split(_ data: Dataset, _ clients: Int, _ scheme: PartitionScheme, seed: UInt64 = 1) throws -> Partition {
+    private func split(_ data: Dataset, _ clients: Int, _ scheme: PartitionScheme, seed: UInt64 = 1) throws -> Partition
+    {
         var rng = SeededRandom(seed: seed)
         return try Partitioner.split(data, clients: clients, scheme: scheme, rng: &rng)
     }
@@ -23,7 +25,9 @@ final class PartitionTests: XCTestCase {
 
     func testEverySchemeUsesEveryIndexOnceSortedAndDeterministically() throws {
         let data = balanced(classes: 10, perClass: 30)
-        let schemes: [PartitionScheme] = [.iid, .dirichlet(alpha: 0.05), .dirichlet(alpha: 1), .shards(classesPerClient: 2), .quantity(alpha: 0.3)]
+        let schemes: [PartitionScheme] = [
+            .iid, .dirichlet(alpha: 0.05), .dirichlet(alpha: 1), .shards(classesPerClient: 2), .quantity(alpha: 0.3),
+        ]
         for scheme in schemes {
             let partition = try split(data, 15, scheme)
             XCTAssertEqual(partition.clients.count, 15, "\(scheme)")
@@ -105,14 +109,18 @@ final class PartitionTests: XCTestCase {
     func testSummaryText() {
         let labels: [Int32] = [0, 4, 4, 7, 1, 1, 2]
         let partition = Partition(clients: [[0, 1, 2, 3], [4, 5], [6]])
-        XCTAssertEqual(partition.summary(labels: labels, classCount: 8), """
+        XCTAssertEqual(
+            partition.summary(labels: labels, classCount: 8),
+            """
             client 0: 4 samples, classes 0:1 4:2 7:1
             client 1: 2 samples, classes 1:2
             client 2: 1 samples, classes 2:1
             3 clients; samples per client min 1, median 2, max 4; mean classes per client 1.67 of 8
             """)
         let limited = partition.summary(labels: nil, classCount: 0, limit: 1)
-        XCTAssertEqual(limited, """
+        XCTAssertEqual(
+            limited,
+            """
             client 0: 4 samples
             … and 2 more
             3 clients; samples per client min 1, median 2, max 4

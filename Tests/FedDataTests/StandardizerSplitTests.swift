@@ -25,8 +25,10 @@ final class StandardizerSplitTests: XCTestCase {
 
     func testClassificationSplitIsStratifiedAndDeterministic() {
         // Imbalanced: 80 of class 0, 15 of class 1, 5 of class 2.
-        let labels = [Int32](repeating: 0, count: 80) + [Int32](repeating: 1, count: 15) + [Int32](repeating: 2, count: 5)
-        let data = Dataset(features: (0..<100).map { Float($0) }, featureCount: 1, targets: .classes(labels, classCount: 3))
+        let labels =
+            [Int32](repeating: 0, count: 80) + [Int32](repeating: 1, count: 15) + [Int32](repeating: 2, count: 5)
+        let data = Dataset(
+            features: (0..<100).map { Float($0) }, featureCount: 1, targets: .classes(labels, classCount: 3))
         var rng = SeededRandom(seed: 11)
         let (train, test) = trainTestSplit(data, testFraction: 0.2, rng: &rng)
         XCTAssertEqual(classHistogram(test.labels ?? [], classCount: 3), [16, 3, 1])
@@ -42,7 +44,8 @@ final class StandardizerSplitTests: XCTestCase {
 
     func testTinyClassStillAppearsInTestSet() {
         let labels: [Int32] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1]
-        let data = Dataset(features: (0..<10).map { Float($0) }, featureCount: 1, targets: .classes(labels, classCount: 2))
+        let data = Dataset(
+            features: (0..<10).map { Float($0) }, featureCount: 1, targets: .classes(labels, classCount: 2))
         var rng = SeededRandom(seed: 1)
         let (train, test) = trainTestSplit(data, testFraction: 0.1, rng: &rng)
         XCTAssertEqual(classHistogram(test.labels ?? [], classCount: 2), [1, 1])

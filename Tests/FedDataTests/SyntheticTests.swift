@@ -10,7 +10,7 @@ final class SyntheticTests: XCTestCase {
         XCTAssertEqual(data.featureCount, 4)
         XCTAssertEqual(weights.count, 4)
         XCTAssertEqual(bias, 0.5)
-        guard case let .values(y) = data.targets else { return XCTFail("expected regression targets") }
+        guard case .values(let y) = data.targets else { return XCTFail("expected regression targets") }
         for i in 0..<data.count {
             let x = data.features[(i * 4)..<(i * 4 + 4)]
             let expected = zip(weights, x).reduce(bias) { $0 + $1.0 * $1.1 }
@@ -47,7 +47,8 @@ final class SyntheticTests: XCTestCase {
         XCTAssertEqual(data.classCount, 3)
         XCTAssertEqual(classHistogram(data.labels ?? [], classCount: 3), [11, 10, 10])
         // With a tiny spread, samples of one class nearly coincide.
-        let first = Array(data.features[0..<5]), fourth = Array(data.features[15..<20])  // samples 0 and 3: class 0
+        let first = Array(data.features[0..<5])
+        let fourth = Array(data.features[15..<20])  // samples 0 and 3: class 0
         for (a, b) in zip(first, fourth) { XCTAssertEqual(a, b, accuracy: 0.1) }
     }
 
@@ -66,13 +67,17 @@ final class SyntheticTests: XCTestCase {
         XCTAssertGreaterThan(Set(clients.map(\.count)).count, 1, "client sizes should vary")
         // Total-variation distance between label distributions: clients should differ a lot.
         var largestDistance = 0.0
-        for a in histograms.indices { for b in histograms.indices where b > a {
-            largestDistance = max(largestDistance, 0.5 * zip(histograms[a], histograms[b]).map { abs($0 - $1) }.reduce(0, +))
-        } }
+        for a in histograms.indices {
+            for b in histograms.indices where b > a {
+                largestDistance = max(
+                    largestDistance, 0.5 * zip(histograms[a], histograms[b]).map { abs($0 - $1) }.reduce(0, +))
+            }
+        }
         XCTAssertGreaterThan(largestDistance, 0.5)
-        let majorities = Set(clients.map { client in
-            classHistogram(client.labels ?? [], classCount: 10).enumerated().max { $0.element < $1.element }?.offset
-        })
+        let majorities = Set(
+            clients.map { client in
+                classHistogram(client.labels ?? [], classCount: 10).enumerated().max { $0.element < $1.element }?.offset
+            })
         XCTAssertGreaterThan(majorities.count, 1, "clients should not all share one majority class")
     }
 

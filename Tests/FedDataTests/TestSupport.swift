@@ -40,9 +40,13 @@ class TempDirectoryTestCase: XCTestCase {
         } catch let error as DataError {
             XCTAssertEqual(error.file, errorFile, file: sourceFile, line: sourceLine)
             XCTAssertEqual(error.line, errorLine, "\(error)", file: sourceFile, line: sourceLine)
-            XCTAssertTrue(error.description.contains(fragment), "\"\(error)\" lacks \"\(fragment)\"", file: sourceFile, line: sourceLine)
+            XCTAssertTrue(
+                error.description.contains(fragment), "\"\(error)\" lacks \"\(fragment)\"", file: sourceFile,
+                line: sourceLine)
             if let errorLine {
-                XCTAssertTrue(error.description.hasPrefix("\(errorFile):\(errorLine): "), "\(error)", file: sourceFile, line: sourceLine)
+                XCTAssertTrue(
+                    error.description.hasPrefix("\(errorFile):\(errorLine): "), "\(error)", file: sourceFile,
+                    line: sourceLine)
             }
         } catch {
             XCTFail("expected DataError, got \(error)", file: sourceFile, line: sourceLine)

@@ -5,7 +5,11 @@ import XCTest
 /// FedSim's own matrix product must give the same bits on every path (so on every CPU), and the
 /// right numbers.
 final class GemmKernelTests: XCTestCase {
-    struct Shape { var m, n, k: Int; var transposedA: Bool; var accumulate: Bool }
+    struct Shape {
+        var m, n, k: Int
+        var transposedA: Bool
+        var accumulate: Bool
+    }
 
     func random(_ count: Int, _ rng: inout SeededRandom) -> [Float] {
         (0..<count).map { _ in Float(rng.nextUniform() * 4 - 2) }
@@ -18,11 +22,13 @@ final class GemmKernelTests: XCTestCase {
             b.withUnsafeBufferPointer { b in
                 c.withUnsafeMutableBufferPointer { c in
                     if let path {
-                        fedsim_gemm_path(path, Int32(s.m), Int32(s.n), Int32(s.k), a.baseAddress, rowStride, colStride,
-                                         b.baseAddress, s.n, c.baseAddress, s.n, s.accumulate ? 1 : 0)
+                        fedsim_gemm_path(
+                            path, Int32(s.m), Int32(s.n), Int32(s.k), a.baseAddress, rowStride, colStride,
+                            b.baseAddress, s.n, c.baseAddress, s.n, s.accumulate ? 1 : 0)
                     } else {
-                        fedsim_gemm(Int32(s.m), Int32(s.n), Int32(s.k), a.baseAddress, rowStride, colStride,
-                                    b.baseAddress, s.n, c.baseAddress, s.n, s.accumulate ? 1 : 0)
+                        fedsim_gemm(
+                            Int32(s.m), Int32(s.n), Int32(s.k), a.baseAddress, rowStride, colStride,
+                            b.baseAddress, s.n, c.baseAddress, s.n, s.accumulate ? 1 : 0)
                     }
                 }
             }
@@ -33,8 +39,12 @@ final class GemmKernelTests: XCTestCase {
     /// Shapes around the 4 × 16 micro-tile's edges, both A layouts, with and without accumulation.
     var shapes: [Shape] {
         var result: [Shape] = []
-        for (m, n, k) in [(1, 1, 1), (3, 15, 7), (4, 16, 1), (5, 17, 9), (8, 32, 64), (16, 10, 32), (33, 70, 5), (64, 64, 64)] {
-            for t in [false, true] { for acc in [false, true] { result.append(Shape(m: m, n: n, k: k, transposedA: t, accumulate: acc)) } }
+        for (m, n, k) in [
+            (1, 1, 1), (3, 15, 7), (4, 16, 1), (5, 17, 9), (8, 32, 64), (16, 10, 32), (33, 70, 5), (64, 64, 64),
+        ] {
+            for t in [false, true] {
+                for acc in [false, true] { result.append(Shape(m: m, n: n, k: k, transposedA: t, accumulate: acc)) }
+            }
         }
         return result
     }
@@ -46,7 +56,9 @@ final class GemmKernelTests: XCTestCase {
         let avx = fedsim_cpu_has_avx() == 1
         if !avx { print("note: this CPU has no AVX; only the portable path is checked") }
         for s in shapes {
-            let a = random(s.m * s.k, &rng), b = random(s.k * s.n, &rng), c0 = random(s.m * s.n, &rng)
+            let a = random(s.m * s.k, &rng)
+            let b = random(s.k * s.n, &rng)
+            let c0 = random(s.m * s.n, &rng)
             var expected = [Float](repeating: 0, count: s.m * s.n)
             for i in 0..<s.m {
                 for j in 0..<s.n {
@@ -70,11 +82,13 @@ final class GemmKernelTests: XCTestCase {
     func testMatchesADoublePrecisionProduct() {
         var rng = SeededRandom(seed: 8)
         let s = Shape(m: 37, n: 53, k: 129, transposedA: false, accumulate: false)
-        let a = random(s.m * s.k, &rng), b = random(s.k * s.n, &rng)
+        let a = random(s.m * s.k, &rng)
+        let b = random(s.k * s.n, &rng)
         let c = product(path: nil, s, a, b, [Float](repeating: 0, count: s.m * s.n))
         for i in 0..<s.m {
             for j in 0..<s.n {
-                var exact = 0.0, magnitude = 0.0
+                var exact = 0.0
+                var magnitude = 0.0
                 for p in 0..<s.k {
                     exact += Double(a[i * s.k + p]) * Double(b[p * s.n + j])
                     magnitude += abs(Double(a[i * s.k + p]) * Double(b[p * s.n + j]))
@@ -86,9 +100,13 @@ final class GemmKernelTests: XCTestCase {
 
     /// An empty product leaves C alone (or zeroes it when not accumulating with K = 0).
     func testDegenerateSizes() {
-        let c = product(path: nil, Shape(m: 2, n: 3, k: 0, transposedA: false, accumulate: false), [], [], [Float](repeating: 5, count: 6))
+        let c = product(
+            path: nil, Shape(m: 2, n: 3, k: 0, transposedA: false, accumulate: false), [], [],
+            [Float](repeating: 5, count: 6))
         XCTAssertEqual(c, [Float](repeating: 0, count: 6))
-        let kept = product(path: nil, Shape(m: 2, n: 3, k: 0, transposedA: false, accumulate: true), [], [], [Float](repeating: 5, count: 6))
+        let kept = product(
+            path: nil, Shape(m: 2, n: 3, k: 0, transposedA: false, accumulate: true), [], [],
+            [Float](repeating: 5, count: 6))
         XCTAssertEqual(kept, [Float](repeating: 5, count: 6))
     }
 }

@@ -51,9 +51,15 @@ final class CompositionTests: XCTestCase {
             plain.decayMask = .all
             var full = plain
             full.weightDecay = 0.1
-            let o1 = Optimizer(masked, layout: layout2), o2 = Optimizer(plain, layout: layout2), o3 = Optimizer(full, layout: layout2)
-            var p1: [Float] = [1, 2, 3, 4, 5], p2 = p1, p3 = p1
-            var s1 = o1.initialState(params: p1), s2 = o2.initialState(params: p2), s3 = o3.initialState(params: p3)
+            let o1 = Optimizer(masked, layout: layout2)
+            let o2 = Optimizer(plain, layout: layout2)
+            let o3 = Optimizer(full, layout: layout2)
+            var p1: [Float] = [1, 2, 3, 4, 5]
+            var p2 = p1
+            var p3 = p1
+            var s1 = o1.initialState(params: p1)
+            var s2 = o2.initialState(params: p2)
+            var s3 = o3.initialState(params: p3)
             for t in 0..<10 {
                 let g: [Float] = (0..<5).map { Float(($0 + t) % 3) - 1 }
                 o1.step(params: &p1, gradients: g, state: &s1)
@@ -76,7 +82,8 @@ final class CompositionTests: XCTestCase {
         for t in 0..<4 { optimizer.step(params: &a, gradients: [Float(t), 1, -1], state: &state) }
         let decoded = try JSONDecoder().decode(OptimizerState.self, from: JSONEncoder().encode(state))
         XCTAssertEqual(decoded, state)
-        var b = a, s2 = decoded
+        var b = a
+        var s2 = decoded
         for t in 0..<4 {
             optimizer.step(params: &a, gradients: [1, Float(t), 0], state: &state)
             optimizer.step(params: &b, gradients: [1, Float(t), 0], state: &s2)

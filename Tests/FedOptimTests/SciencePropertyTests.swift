@@ -5,8 +5,10 @@ import XCTest
 
 /// The properties of SCIENCE.md §2, one test each.
 final class SciencePropertyTests: XCTestCase {
-    private func run(_ spec: OptimizerSpec, from initial: [Float], steps: Int,
-                     gradient: (_ step: Int, _ w: [Float]) -> [Float]) -> [[Float]] {
+    private func run(
+        _ spec: OptimizerSpec, from initial: [Float], steps: Int,
+        gradient: (_ step: Int, _ w: [Float]) -> [Float]
+    ) -> [[Float]] {
         let optimizer = Optimizer(spec, layout: .flat(initial.count))
         var w = initial
         var state = optimizer.initialState(params: w)
@@ -53,9 +55,15 @@ final class SciencePropertyTests: XCTestCase {
     /// (sign-like, anisotropic), so large weights barely decay.
     func testZeroGradientExperiment() {
         let w0: [Float] = [5, -2, 0.5, 0.05]
-        let eta = 1e-2, lambda = 1e-1, steps = 100
-        var adamw = OptimizerSpec(.adamw); adamw.lr = eta; adamw.weightDecay = lambda
-        var adamL2 = OptimizerSpec(.adamL2); adamL2.lr = eta; adamL2.weightDecay = lambda
+        let eta = 1e-2
+        let lambda = 1e-1
+        let steps = 100
+        var adamw = OptimizerSpec(.adamw)
+        adamw.lr = eta
+        adamw.weightDecay = lambda
+        var adamL2 = OptimizerSpec(.adamL2)
+        adamL2.lr = eta
+        adamL2.weightDecay = lambda
         let zero: (Int, [Float]) -> [Float] = { _, w in [Float](repeating: 0, count: w.count) }
         let tw = run(adamw, from: w0, steps: steps, gradient: zero)
         let tl = run(adamL2, from: w0, steps: steps, gradient: zero)
@@ -63,8 +71,9 @@ final class SciencePropertyTests: XCTestCase {
         for t in [1, 10, 100] {
             let factor = pow(1 - eta * lambda, Double(t))
             for i in w0.indices {
-                XCTAssertEqual(Double(tw[t][i]), Double(w0[i]) * factor, accuracy: 1e-6 * abs(Double(w0[i])) * Double(t),
-                               "AdamW: w[\(i)] after \(t) steps is w0·(1−ηλ)^t")
+                XCTAssertEqual(
+                    Double(tw[t][i]), Double(w0[i]) * factor, accuracy: 1e-6 * abs(Double(w0[i])) * Double(t),
+                    "AdamW: w[\(i)] after \(t) steps is w0·(1−ηλ)^t")
             }
         }
         XCTAssertEqual(cosine(tw[steps], w0), 1, accuracy: 1e-6, "AdamW decay is radial")
@@ -80,7 +89,8 @@ final class SciencePropertyTests: XCTestCase {
         XCTAssertGreaterThan(tl[steps][0] / w0[0], 0.75, "5.0 keeps most of its size under Adam+L2")
         XCTAssertLessThan(abs(tl[steps][3] / w0[3]), 0.25, "0.05 is driven to ~0 under Adam+L2")
         XCTAssertLessThan(cosine(tl[steps], w0), 0.999, "Adam+L2 changes the direction of w")
-        XCTAssertEqual(Double(tw[steps][0] / w0[0]), Double(tw[steps][3] / w0[3]), accuracy: 1e-5, "AdamW shrinks all alike")
+        XCTAssertEqual(
+            Double(tw[steps][0] / w0[0]), Double(tw[steps][3] / w0[3]), accuracy: 1e-5, "AdamW shrinks all alike")
     }
 
     /// §2.4: under Adam+L2 the decay of weight i is ≈ ηλw_i/(√v̂_i+ε) — weak where gradients were
@@ -90,13 +100,17 @@ final class SciencePropertyTests: XCTestCase {
         let sigma: [Float] = [1, 0.1]
         let stream: (Int, [Float]) -> [Float] = { t, _ in sigma.map { t % 2 == 0 ? $0 : -$0 } }
         func decayEffect(_ kind: OptimizerKind) -> [Double] {
-            var with = OptimizerSpec(kind); with.lr = 1e-3; with.weightDecay = 1e-2
-            var without = with; without.weightDecay = 0
+            var with = OptimizerSpec(kind)
+            with.lr = 1e-3
+            with.weightDecay = 1e-2
+            var without = with
+            without.weightDecay = 0
             let a = run(with, from: [1, 1], steps: 400, gradient: stream).last!
             let b = run(without, from: [1, 1], steps: 400, gradient: stream).last!
             return [Double(b[0] - a[0]), Double(b[1] - a[1])]
         }
-        let coupled = decayEffect(.adamL2), decoupled = decayEffect(.adamw)
+        let coupled = decayEffect(.adamL2)
+        let decoupled = decayEffect(.adamw)
         XCTAssertEqual(decoupled[1] / decoupled[0], 1, accuracy: 0.02, "AdamW decays both alike")
         XCTAssertEqual(decoupled[0], 1e-3 * 1e-2 * 400, accuracy: 0.05 * 4e-3, "AdamW decay ≈ ηλw per step")
         let ratio = coupled[1] / coupled[0]
@@ -106,7 +120,9 @@ final class SciencePropertyTests: XCTestCase {
 
     /// §2.5: when ε ≫ √v̂, Adam is momentum SGD with learning rate η/ε (on bias-corrected momentum).
     func testLargeEpsilonTurnsAdamIntoMomentumSGD() {
-        let eps = 1e3, eta = 1.0, beta1 = 0.9
+        let eps = 1e3
+        let eta = 1.0
+        let beta1 = 0.9
         var spec = adam(lr: eta, eps: eps)
         spec.beta1 = beta1
         let grads: [[Float]] = (1...30).map { t in [Float(sin(Double(t))), 2 * Float(cos(Double(t) / 3))] }
@@ -120,7 +136,8 @@ final class SciencePropertyTests: XCTestCase {
             }
         }
         for i in 0..<2 {
-            let adamMove = Double(traj[30][i]) - [0.3, -0.7][i], sgdMove = w[i] - [0.3, -0.7][i]
+            let adamMove = Double(traj[30][i]) - [0.3, -0.7][i]
+            let sgdMove = w[i] - [0.3, -0.7][i]
             XCTAssertEqual(adamMove / sgdMove, 1, accuracy: 1e-2, "coordinate \(i)")
         }
         // And with the default ε it is not: the steps are sign-like, 1000× larger.
@@ -132,7 +149,9 @@ final class SciencePropertyTests: XCTestCase {
     /// closed form w* = (XᵀX + nλI)⁻¹Xᵀy; so does Adam+L2 (its fixed point is ∇L + λw = 0).
     func testRidgeClosedFormIsTheLimitOfGradientDescentWithL2() {
         var rng = SeededRandom(seed: 42)
-        let n = 50, d = 4, lambda = 0.5
+        let n = 50
+        let d = 4
+        let lambda = 0.5
         let X = (0..<n).map { _ in (0..<d).map { _ in rng.nextNormal() } }
         let wTrue = [2.0, -1.0, 0.5, 3.0]
         let y = X.map { row in zip(row, wTrue).map(*).reduce(0, +) + 0.1 * rng.nextNormal() }
@@ -145,9 +164,13 @@ final class SciencePropertyTests: XCTestCase {
             }
             return g.map(Float.init)
         }
-        var sgd = OptimizerSpec(.sgd); sgd.lr = 0.1; sgd.weightDecay = lambda
+        var sgd = OptimizerSpec(.sgd)
+        sgd.lr = 0.1
+        sgd.weightDecay = lambda
         let gd = run(sgd, from: [0, 0, 0, 0], steps: 500, gradient: gradient).last!
-        var adamL2 = OptimizerSpec(.adamL2); adamL2.lr = 0.05; adamL2.weightDecay = lambda
+        var adamL2 = OptimizerSpec(.adamL2)
+        adamL2.lr = 0.05
+        adamL2.weightDecay = lambda
         adamL2.schedule = .cosine(tMax: 3000, etaMin: 0)
         let ad = run(adamL2, from: [0, 0, 0, 0], steps: 3000, gradient: gradient).last!
         for j in 0..<d {
@@ -165,7 +188,9 @@ final class SciencePropertyTests: XCTestCase {
     /// plenty of data, strong decay under-fits — the learned norm is far too small and the test
     /// error rises. Averaged over 20 seeded data sets.
     func testDecayHelpsWithFewNoisySamplesAndUnderfitsLargeWeights() {
-        func experiment(n: Int, trueScale: Double, noise: Double, lambda: Double, seed: UInt64) -> (testError: Double, norm: Double, trueNorm: Double) {
+        func experiment(
+            n: Int, trueScale: Double, noise: Double, lambda: Double, seed: UInt64
+        ) -> (testError: Double, norm: Double, trueNorm: Double) {
             let d = 8
             var rng = SeededRandom(seed: seed)
             let wTrue = (0..<d).map { _ in trueScale * rng.nextNormal() }
@@ -174,7 +199,9 @@ final class SciencePropertyTests: XCTestCase {
             // ∇ of (1/2n)‖y − Xw‖² is A·w − b with A = XᵀX/n, b = Xᵀy/n (computed once).
             let A = (0..<d).map { i in (0..<d).map { j in X.reduce(0) { $0 + $1[i] * $1[j] } / Double(n) } }
             let b = (0..<d).map { j in zip(X, y).reduce(0) { $0 + $1.0[j] * $1.1 } / Double(n) }
-            var spec = OptimizerSpec(.sgd); spec.lr = 0.05; spec.weightDecay = lambda
+            var spec = OptimizerSpec(.sgd)
+            spec.lr = 0.05
+            spec.weightDecay = lambda
             let w = run(spec, from: [Float](repeating: 0, count: d), steps: 4000) { _, w in
                 (0..<d).map { i in
                     var g = -b[i]
@@ -192,7 +219,10 @@ final class SciencePropertyTests: XCTestCase {
         let decayed = mean { experiment(n: 12, trueScale: 0.5, noise: 1.5, lambda: 0.5, seed: $0).testError }
         XCTAssertLessThan(decayed, plain * 0.8, "decay \(decayed) vs none \(plain)")
         // Plenty of data (n = 200), large weights: strong decay under-fits.
-        let ratio = mean { let e = experiment(n: 200, trueScale: 5, noise: 0.5, lambda: 1, seed: $0); return e.norm / e.trueNorm }
+        let ratio = mean {
+            let e = experiment(n: 200, trueScale: 5, noise: 0.5, lambda: 1, seed: $0)
+            return e.norm / e.trueNorm
+        }
         XCTAssertLessThan(ratio, 0.6, "the learned norm is systematically too small")
         let strong = mean { experiment(n: 200, trueScale: 5, noise: 0.5, lambda: 1, seed: $0).testError }
         let none = mean { experiment(n: 200, trueScale: 5, noise: 0.5, lambda: 0, seed: $0).testError }
@@ -203,7 +233,10 @@ final class SciencePropertyTests: XCTestCase {
     /// oscillation around the minimum, not less.
     func testWeightDecayMakesHeavyBallOscillateMore() {
         func signChanges(lambda: Double) -> Int {
-            var spec = OptimizerSpec(.momentum); spec.lr = 0.01; spec.momentum = 0.9; spec.weightDecay = lambda
+            var spec = OptimizerSpec(.momentum)
+            spec.lr = 0.01
+            spec.momentum = 0.9
+            spec.weightDecay = lambda
             let traj = run(spec, from: [1], steps: 300) { _, w in [0.5 * w[0]] }  // f = ¼w², h = 0.5
             return zip(traj, traj.dropFirst()).filter { ($0[0] > 0) != ($1[0] > 0) }.count
         }
@@ -222,7 +255,8 @@ final class SciencePropertyTests: XCTestCase {
 
     /// (XᵀX + nλI)⁻¹Xᵀy by Gaussian elimination with partial pivoting, in Double.
     private func ridge(_ X: [[Double]], _ y: [Double], lambda: Double) -> [Double] {
-        let n = X.count, d = X[0].count
+        let n = X.count
+        let d = X[0].count
         var A = [[Double]](repeating: [Double](repeating: 0, count: d + 1), count: d)
         for i in 0..<d {
             for j in 0..<d { A[i][j] = (0..<n).map { X[$0][i] * X[$0][j] }.reduce(0, +) }

@@ -1,9 +1,10 @@
 import FedConfig
-import FedTopology
 import FedCore
-@testable import FedOptim
+import FedTopology
 import Foundation
 import XCTest
+
+@testable import FedOptim
 
 /// One reference trajectory from `Scripts/gen_optimizer_fixtures.py` (torch.optim, float32).
 struct TorchCase {
@@ -14,19 +15,23 @@ struct TorchCase {
     var trajectory: [[Float]]
 
     static func loadAll() throws -> (torchVersion: String, cases: [TorchCase]) {
-        let url = try XCTUnwrap(Bundle.module.url(forResource: "torch_optimizers", withExtension: "json", subdirectory: "Fixtures"))
+        let url = try XCTUnwrap(
+            Bundle.module.url(forResource: "torch_optimizers", withExtension: "json", subdirectory: "Fixtures"))
         let root = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
         let cases = try XCTUnwrap(root["cases"] as? [[String: Any]])
         func floats(_ x: Any?) throws -> [Float] { try XCTUnwrap(x as? [Double]).map(Float.init) }
-        return (root["torch_version"] as? String ?? "?", try cases.map { c in
-            let spec = try JSONSerialization.data(withJSONObject: try XCTUnwrap(c["spec"]), options: [.sortedKeys])
-            return TorchCase(
-                name: try XCTUnwrap(c["name"] as? String),
-                specJSON: String(decoding: spec, as: UTF8.self),
-                initial: try floats(c["initial"]),
-                gradients: try XCTUnwrap(c["gradients"] as? [Any]).map(floats),
-                trajectory: try XCTUnwrap(c["trajectory"] as? [Any]).map(floats))
-        })
+        return (
+            root["torch_version"] as? String ?? "?",
+            try cases.map { c in
+                let spec = try JSONSerialization.data(withJSONObject: try XCTUnwrap(c["spec"]), options: [.sortedKeys])
+                return TorchCase(
+                    name: try XCTUnwrap(c["name"] as? String),
+                    specJSON: String(decoding: spec, as: UTF8.self),
+                    initial: try floats(c["initial"]),
+                    gradients: try XCTUnwrap(c["gradients"] as? [Any]).map(floats),
+                    trajectory: try XCTUnwrap(c["trajectory"] as? [Any]).map(floats))
+            }
+        )
     }
 }
 
@@ -53,7 +58,10 @@ final class TorchReferenceTests: XCTestCase {
                     }
                 }
                 if let worst {
-                    XCTFail("\(c.name) (fused: \(fuse)): step \(worst.step), w[\(worst.index)] = \(worst.got), torch \(worst.want)")
+                    XCTFail(
+                        "\(c.name) (fused: \(fuse)): step \(worst.step), w[\(worst.index)] = \(worst.got), torch "
+                            + "\(worst.want)"
+                    )
                 }
             }
         }
@@ -64,7 +72,10 @@ final class TorchReferenceTests: XCTestCase {
     func testFusedKernelsEqualTheChainBitForBit() throws {
         var rng = SeededRandom(seed: 7)
         let layout = ParameterLayout([("w", [40, 3]), ("bias", [3])])
-        for (kind, mask) in [(OptimizerKind.adam, DecayMaskPolicy.all), (.adamL2, .all), (.adamw, .all), (.adamL2, .noBias), (.adamw, .noBias)] {
+        for (kind, mask) in [
+            (OptimizerKind.adam, DecayMaskPolicy.all), (.adamL2, .all), (.adamw, .all), (.adamL2, .noBias),
+            (.adamw, .noBias),
+        ] {
             var spec = OptimizerSpec(kind)
             spec.lr = 0.01
             spec.weightDecay = kind == .adam ? 0 : 0.1
@@ -74,7 +85,8 @@ final class TorchReferenceTests: XCTestCase {
             XCTAssertNotNil(fused.fusedAdam, "\(kind) should take the fused path")
             var p1 = (0..<layout.count).map { _ in Float(rng.nextNormal()) }
             var p2 = p1
-            var s1 = fused.initialState(params: p1), s2 = chained.initialState(params: p2)
+            var s1 = fused.initialState(params: p1)
+            var s2 = chained.initialState(params: p2)
             for _ in 0..<50 {
                 let g = (0..<layout.count).map { _ in Float(rng.nextNormal()) }
                 fused.step(params: &p1, gradients: g, state: &s1)

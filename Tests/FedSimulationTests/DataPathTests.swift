@@ -1,7 +1,7 @@
-import FedTopology
 import FedCore
 import FedData
 import FedSimulation
+import FedTopology
 import Foundation
 import XCTest
 
@@ -22,7 +22,7 @@ final class DataPathTests: XCTestCase {
         let (data, _, _) = Synthetic.linearRegression(count: 600, features: 4, noise: 0.05, bias: 0.5, rng: &rng)
         let scales: [Float] = [0.01, 1, 30, 100]
         var csv = "y,a,b,c,d\n"
-        if case let .values(y) = data.targets {
+        if case .values(let y) = data.targets {
             for i in 0..<data.count {
                 let row = (0..<4).map { "\(data.features[i * 4 + $0] * scales[$0])" }
                 csv += "\(y[i])," + row.joined(separator: ",") + "\n"
@@ -30,7 +30,8 @@ final class DataPathTests: XCTestCase {
         }
         try csv.write(to: dir.appendingPathComponent("ill.csv"), atomically: true, encoding: .utf8)
         func finalLoss(standardize: Bool) throws -> Double {
-            let t = try Topology.parse("""
+            let t = try Topology.parse(
+                """
                 rounds: 10
                 data: {source: csv, path: ill.csv, task: regression, standardize: \(standardize)}
                 model: {kind: linear}
@@ -41,7 +42,8 @@ final class DataPathTests: XCTestCase {
                 """, baseDirectory: dir.path)
             return try InProcessRun.records(PreparedRun.prepare(t)).last!.testLoss
         }
-        let raw = try finalLoss(standardize: false), standardized = try finalLoss(standardize: true)
+        let raw = try finalLoss(standardize: false)
+        let standardized = try finalLoss(standardize: true)
         XCTAssertLessThan(standardized, raw / 10, "standardized \(standardized) vs raw \(raw)")
     }
 
@@ -58,7 +60,8 @@ final class DataPathTests: XCTestCase {
         var raw = Data()
         for w: Float in [1, 2, 3, 4] { withUnsafeBytes(of: w.bitPattern.littleEndian) { raw.append(contentsOf: $0) } }
         try raw.write(to: dir.appendingPathComponent("w.f32"))
-        let fromRaw = try PreparedRun.prepare(Topology.parse(base.replacingOccurrences(of: "w.json", with: "w.f32"), baseDirectory: dir.path))
+        let fromRaw = try PreparedRun.prepare(
+            Topology.parse(base.replacingOccurrences(of: "w.json", with: "w.f32"), baseDirectory: dir.path))
         XCTAssertEqual(fromRaw.initialWeights, [1, 2, 3, 4])
         try "[1, 2]".write(to: dir.appendingPathComponent("w.json"), atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try PreparedRun.prepare(Topology.parse(base, baseDirectory: dir.path))) { error in
@@ -68,7 +71,8 @@ final class DataPathTests: XCTestCase {
 
     /// Naturally split data: FedProx Synthetic(1, 1) over 10 clients, and one file per client.
     func testNaturalPartitions() throws {
-        let t = try Topology.parse("""
+        let t = try Topology.parse(
+            """
             rounds: 3
             data: {source: fedprox, alpha: 1, beta: 1}
             model: {kind: softmax}
@@ -89,7 +93,8 @@ final class DataPathTests: XCTestCase {
             for i in 0..<20 { text += "\((i + k) % 2),\(Double(i) * 0.1),\(Double(k))\n" }
             try text.write(to: clients.appendingPathComponent("client\(k).csv"), atomically: true, encoding: .utf8)
         }
-        let d = try Topology.parse("""
+        let d = try Topology.parse(
+            """
             data: {source: directory, path: clients}
             partition: {scheme: natural}
             model: {kind: logistic}
@@ -99,6 +104,8 @@ final class DataPathTests: XCTestCase {
         XCTAssertEqual(pd.shards.map(\.count).reduce(0, +) + pd.testSet.count, 60)
         var wrong = d
         wrong.clients.count = 4
-        XCTAssertThrowsError(try PreparedRun.prepare(wrong)) { XCTAssertTrue("\($0)".contains("clients.count is 4 but the data holds 3 client files")) }
+        XCTAssertThrowsError(try PreparedRun.prepare(wrong)) {
+            XCTAssertTrue("\($0)".contains("clients.count is 4 but the data holds 3 client files"))
+        }
     }
 }

@@ -1,15 +1,16 @@
-import FedTopology
 import FedCoordinator
 import FedOptim
 import FedProtocol
 import FedSimulation
 import FedStrategy
+import FedTopology
 import Foundation
 import XCTest
 
 /// A small, fast topology on synthetic blobs (no files needed).
 func blobsTopology(_ extra: String = "", state: String = "persist", optimizer: String = "adamw") throws -> Topology {
-    try Topology.parse("""
+    try Topology.parse(
+        """
         name: blobs
         seed: 3
         rounds: 4
@@ -89,10 +90,11 @@ final class EngineTests: XCTestCase {
         }
         let t = prepared.topology
         let clients = prepared.makeClients(0..<t.clients.count)
-        let engine = RoundEngine(model: prepared.model, testSet: prepared.testSet, initialWeights: prepared.initialWeights,
-                                 sampler: ClientSampler(seed: t.seed, clientCount: 8, perRound: 4), server: t.server,
-                                 groupOfClient: prepared.groupOfClient, policyOfGroup: prepared.groups.map(\.state),
-                                 pool: ReversingPool(InProcessPool(clients: (0..<8).map { clients[$0]! })))
+        let engine = RoundEngine(
+            model: prepared.model, testSet: prepared.testSet, initialWeights: prepared.initialWeights,
+            sampler: ClientSampler(seed: t.seed, clientCount: 8, perRound: 4), server: t.server,
+            groupOfClient: prepared.groupOfClient, policyOfGroup: prepared.groups.map(\.state),
+            pool: ReversingPool(InProcessPool(clients: (0..<8).map { clients[$0]! })))
         var hashes = [engine.initialRecord().weightsHash]
         for r in 1...t.rounds { hashes.append(try engine.runRound(r).record.weightsHash) }
         XCTAssertEqual(hashes, direct.map(\.weightsHash))
@@ -132,10 +134,13 @@ final class EngineTests: XCTestCase {
         let u0 = clients[0]!.train(ClientTask(round: 1, clientID: 0, globalWeights: w, sharedState: nil))
         let u1 = clients[1]!.train(ClientTask(round: 1, clientID: 1, globalWeights: w, sharedState: nil))
         let averaged = try XCTUnwrap(Aggregation.averageStates([u1, u0]))
-        let m0 = u0.state!.buffer(named: "m")!, m1 = u1.state!.buffer(named: "m")!
-        let n0 = Double(u0.sampleCount), n1 = Double(u1.sampleCount)
+        let m0 = u0.state!.buffer(named: "m")!
+        let m1 = u1.state!.buffer(named: "m")!
+        let n0 = Double(u0.sampleCount)
+        let n1 = Double(u1.sampleCount)
         for i in [0, 7, m0.count - 1] {
-            XCTAssertEqual(averaged.buffer(named: "m")![i], Float((n0 * Double(m0[i]) + n1 * Double(m1[i])) / (n0 + n1)))
+            XCTAssertEqual(
+                averaged.buffer(named: "m")![i], Float((n0 * Double(m0[i]) + n1 * Double(m1[i])) / (n0 + n1)))
         }
         XCTAssertEqual(averaged.step, max(u0.state!.step, u1.state!.step))
         // The next round starts from the shared state.
@@ -145,11 +150,14 @@ final class EngineTests: XCTestCase {
 
     /// A topology whose groups give half the clients AdamW and half Adam+L2.
     func testGroupsGiveClientsDifferentOptimizers() throws {
-        let t = try blobsTopology("""
+        let t = try blobsTopology(
+            """
             server: {strategy: fedavg, lr: 1.0}
             """)
         var mixed = t
-        mixed.clients.groups = [Topology.ClientGroup(name: "l2", clients: 4...7, optimizer: OptimizerSpec(.adamL2), state: .reset)]
+        mixed.clients.groups = [
+            Topology.ClientGroup(name: "l2", clients: 4...7, optimizer: OptimizerSpec(.adamL2), state: .reset)
+        ]
         let prepared = try PreparedRun.prepare(mixed)
         let clients = prepared.makeClients(0..<8)
         XCTAssertEqual(clients[0]!.optimizer.spec.name, .adamw)
@@ -164,13 +172,15 @@ final class EngineTests: XCTestCase {
         for (local, expectedSteps) in [("{steps: 7, batch_size: 5}", 7), ("{epochs: 2, batch_size: full}", 2)] {
             let prepared = try PreparedRun.prepare(blobsTopology().withOverride("clients.local=\(local)"))
             let client = prepared.makeClients([2])[2]!
-            let u = client.train(ClientTask(round: 1, clientID: 2, globalWeights: prepared.initialWeights, sharedState: nil))
+            let u = client.train(
+                ClientTask(round: 1, clientID: 2, globalWeights: prepared.initialWeights, sharedState: nil))
             XCTAssertEqual(u.steps, expectedSteps)
             XCTAssertEqual(u.sampleCount, prepared.shards[2].count)
         }
         let prepared = try PreparedRun.prepare(blobsTopology().withOverride("clients.local={epochs: 3, batch_size: 4}"))
         let n = prepared.shards[1].count
-        let u = prepared.makeClients([1])[1]!.train(ClientTask(round: 1, clientID: 1, globalWeights: prepared.initialWeights, sharedState: nil))
+        let u = prepared.makeClients([1])[1]!.train(
+            ClientTask(round: 1, clientID: 1, globalWeights: prepared.initialWeights, sharedState: nil))
         XCTAssertEqual(u.steps, 3 * ((n + 3) / 4))
     }
 
@@ -184,7 +194,8 @@ final class EngineTests: XCTestCase {
 
     /// Linear regression with full-batch GD + L2 on one client reaches the ridge solution's fit.
     func testRegressionRunReportsRMSEAndR2() throws {
-        let t = try Topology.parse("""
+        let t = try Topology.parse(
+            """
             rounds: 20
             data: {source: linear_regression, count: 500, features: 4, noise: 0.1}
             model: {kind: linear}

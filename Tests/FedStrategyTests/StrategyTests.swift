@@ -1,8 +1,8 @@
-import FedTopology
 import FedOptim
 import FedProtocol
 import FedSimulation
 import FedStrategy
+import FedTopology
 import XCTest
 
 /// Each server strategy against values worked out by hand (or, for the adaptive ones, by a
@@ -46,7 +46,9 @@ final class StrategyTests: XCTestCase {
             spec.biasCorrection = correction
             XCTAssertEqual(spec.lr, 0.01)
             let w = run(spec, rounds: 2, pair)
-            for i in 0..<2 { XCTAssertEqual(Double(w[i]), want[i], accuracy: 1e-8, "\(kind) bias correction \(correction)") }
+            for i in 0..<2 {
+                XCTAssertEqual(Double(w[i]), want[i], accuracy: 1e-8, "\(kind) bias correction \(correction)")
+            }
         }
     }
 
@@ -54,7 +56,8 @@ final class StrategyTests: XCTestCase {
         let three = [update(0, 1, [1, -2]), update(1, 100, [3, 2]), update(2, 1, [10, 0])]
         XCTAssertEqual(run(ServerSpec(strategy: .median), rounds: 1, three), [3, 0], "unweighted, per coordinate")
         let four = three + [update(3, 1, [4, 4])]
-        XCTAssertEqual(run(ServerSpec(strategy: .median), rounds: 1, four), [3.5, 1], "even count: mean of the middle two")
+        XCTAssertEqual(
+            run(ServerSpec(strategy: .median), rounds: 1, four), [3.5, 1], "even count: mean of the middle two")
         var trimmed = ServerSpec(strategy: .trimmedMean)
         trimmed.trim = 0.2
         let five = four + [update(4, 1, [-5, 1000])]
@@ -70,7 +73,8 @@ final class StrategyTests: XCTestCase {
     /// proximal run differs from the plain one by exactly −η·μ·(w₁ − w_g).
     func testFedProxPullsLocalTrainingTowardTheGlobalModel() throws {
         func delta(mu: Double) throws -> ([Float], [Float]) {
-            let t = try Topology.parse("""
+            let t = try Topology.parse(
+                """
                 data: {source: blobs, count: 200, features: 3, classes: 3}
                 model: {kind: softmax}
                 clients: {count: 2, local: {steps: 2, batch_size: full}, optimizer: {name: sgd, lr: 0.5}}
@@ -78,10 +82,14 @@ final class StrategyTests: XCTestCase {
                 """, baseDirectory: "/tmp")
             let prepared = try PreparedRun.prepare(t)
             let w = prepared.initialWeights
-            let two = prepared.makeClients([0])[0]!.train(ClientTask(round: 1, clientID: 0, globalWeights: w, sharedState: nil)).delta
+            let two = prepared.makeClients([0])[0]!.train(
+                ClientTask(round: 1, clientID: 0, globalWeights: w, sharedState: nil)
+            ).delta
             var oneStep = t
             oneStep.clients.local.length = .steps(1)
-            let one = try PreparedRun.prepare(oneStep).makeClients([0])[0]!.train(ClientTask(round: 1, clientID: 0, globalWeights: w, sharedState: nil)).delta
+            let one = try PreparedRun.prepare(oneStep).makeClients([0])[0]!.train(
+                ClientTask(round: 1, clientID: 0, globalWeights: w, sharedState: nil)
+            ).delta
             return (two, one)
         }
         let (plain, one) = try delta(mu: 0)
@@ -105,8 +113,12 @@ final class StrategyTests: XCTestCase {
             return s
         }
         let updates = [
-            ClientUpdate(round: 1, clientID: 0, sampleCount: 1, delta: [0, 0], trainLoss: 0, steps: 1, state: state([1, 2], [4, 8], step: 3)),
-            ClientUpdate(round: 1, clientID: 1, sampleCount: 3, delta: [0, 0], trainLoss: 0, steps: 1, state: state([5, 6], [8, 0], step: 5)),
+            ClientUpdate(
+                round: 1, clientID: 0, sampleCount: 1, delta: [0, 0], trainLoss: 0, steps: 1,
+                state: state([1, 2], [4, 8], step: 3)),
+            ClientUpdate(
+                round: 1, clientID: 1, sampleCount: 3, delta: [0, 0], trainLoss: 0, steps: 1,
+                state: state([5, 6], [8, 0], step: 5)),
         ]
         let both = Aggregation.averageStates(updates)!
         XCTAssertEqual(both.buffer(named: "m"), [4, 5])
@@ -123,7 +135,8 @@ final class StrategyTests: XCTestCase {
     /// Every strategy runs end to end in a federation and the server section is strict.
     func testEveryStrategyRunsAndBadServerSettingsAreRejected() throws {
         for kind in ServerStrategyKind.allCases {
-            let t = try Topology.parse("""
+            let t = try Topology.parse(
+                """
                 rounds: 3
                 data: {source: blobs, count: 300, features: 4, classes: 3}
                 model: {kind: softmax}
@@ -132,13 +145,17 @@ final class StrategyTests: XCTestCase {
                 """, baseDirectory: "/tmp")
             let records = try InProcessRun.records(PreparedRun.prepare(t))
             XCTAssertNotEqual(records.last!.weightsHash, records[0].weightsHash, "\(kind)")
-            XCTAssertEqual(try Topology.parse(t.resolvedYAML(), baseDirectory: "/tmp").server, t.server, "\(kind) round-trips")
+            XCTAssertEqual(
+                try Topology.parse(t.resolvedYAML(), baseDirectory: "/tmp").server, t.server, "\(kind) round-trips")
         }
-        XCTAssertThrowsError(try Topology.parse("""
-            data: {source: blobs}
-            model: {kind: softmax}
-            clients: {optimizer: {name: sgd}}
-            server: {strategy: fedavg, tau: 0.1}
-            """, baseDirectory: "/tmp")) { XCTAssertTrue("\($0)".contains("server.tau: 'tau' is not a setting of fedavg"), "\($0)") }
+        XCTAssertThrowsError(
+            try Topology.parse(
+                """
+                data: {source: blobs}
+                model: {kind: softmax}
+                clients: {optimizer: {name: sgd}}
+                server: {strategy: fedavg, tau: 0.1}
+                """, baseDirectory: "/tmp")
+        ) { XCTAssertTrue("\($0)".contains("server.tau: 'tau' is not a setting of fedavg"), "\($0)") }
     }
 }

@@ -7,7 +7,9 @@ public enum Fedsim {
     public static let repository = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    public static func topology(_ name: String) -> String { repository.appendingPathComponent("Topologies/\(name)").path }
+    public static func topology(_ name: String) -> String {
+        repository.appendingPathComponent("Topologies/\(name)").path
+    }
 
     /// The `fedsim` executable next to the test bundle in `.build/<config>/`.
     public static var binary: URL {
@@ -29,7 +31,8 @@ public enum Fedsim {
     }
 
     /// Runs `fedsim arguments` to completion. `environment` entries are added to this process's.
-    public static func run(_ arguments: [String], cwd: URL? = nil, environment: [String: String] = [:]) throws -> Result {
+    public static func run(_ arguments: [String], cwd: URL? = nil, environment: [String: String] = [:]) throws -> Result
+    {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
@@ -37,7 +40,8 @@ public enum Fedsim {
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
@@ -48,14 +52,17 @@ public enum Fedsim {
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         let stderr = errData.wait()
-        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
+        return Result(
+            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self))
     }
 
     /// The records of `rounds.jsonl` in run directory `run` (empty if it is missing).
     public static func rounds(_ run: URL) -> [[String: Any]] {
         ((try? String(contentsOf: run.appendingPathComponent("rounds.jsonl"), encoding: .utf8)) ?? "")
-            .split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .split(separator: "\n").compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
     }
 
     /// Every round's `weights_hash` in run directory `run`.

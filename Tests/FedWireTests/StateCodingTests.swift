@@ -7,7 +7,9 @@ import XCTest
 /// exactly, and anything that does not fit the template is refused, never trapped on.
 final class StateCodingTests: XCTestCase {
     var template: OptimizerState {
-        OptimizerState(step: 0, transforms: [TransformState(names: ["m", "v"], count: 3), TransformState(names: [], scalars: [1])])
+        OptimizerState(
+            step: 0,
+            transforms: [TransformState(names: ["m", "v"], count: 3), TransformState(names: [], scalars: [1])])
     }
 
     var state: OptimizerState {
@@ -19,37 +21,50 @@ final class StateCodingTests: XCTestCase {
     }
 
     func testAStateRoundTripsBitForBit() throws {
-        let decoded = try OptimizerStateCoding.decode(header: OptimizerStateCoding.header(state),
-                                                      data: Float32LE.bytes(OptimizerStateCoding.data(state)),
-                                                      template: template, requireFinite: true)
+        let decoded = try OptimizerStateCoding.decode(
+            header: OptimizerStateCoding.header(state),
+            data: Float32LE.bytes(OptimizerStateCoding.data(state)),
+            template: template, requireFinite: true)
         XCTAssertEqual(decoded, state)
     }
 
     func testAStateOfAnotherShapeIsRefused() {
-        let other = OptimizerState(step: 0, transforms: [TransformState(names: ["m"], count: 3), TransformState(names: [], scalars: [1])])
-        XCTAssertThrowsError(try OptimizerStateCoding.decode(header: OptimizerStateCoding.header(state),
-                                                             data: Float32LE.bytes(OptimizerStateCoding.data(state)),
-                                                             template: other, requireFinite: true))
+        let other = OptimizerState(
+            step: 0, transforms: [TransformState(names: ["m"], count: 3), TransformState(names: [], scalars: [1])])
+        XCTAssertThrowsError(
+            try OptimizerStateCoding.decode(
+                header: OptimizerStateCoding.header(state),
+                data: Float32LE.bytes(OptimizerStateCoding.data(state)),
+                template: other, requireFinite: true))
         var nan = state
         nan.transforms[0].storage[1] = .nan
-        XCTAssertThrowsError(try OptimizerStateCoding.decode(header: OptimizerStateCoding.header(nan),
-                                                             data: Float32LE.bytes(OptimizerStateCoding.data(nan)),
-                                                             template: template, requireFinite: true))
+        XCTAssertThrowsError(
+            try OptimizerStateCoding.decode(
+                header: OptimizerStateCoding.header(nan),
+                data: Float32LE.bytes(OptimizerStateCoding.data(nan)),
+                template: template, requireFinite: true))
     }
 
     func testSnapshotsRoundTripAndRefuseOtherRunsAndDamage() throws {
         let snapshot = ClientSnapshot(client: 4, state: state, lastRound: 9, stateBeforeLastRound: nil)
         let bytes = SnapshotCoding.encode(snapshot, fingerprint: 0xF00D, runID: 7)
-        XCTAssertEqual(try SnapshotCoding.decode(bytes, client: 4, template: template, fingerprint: 0xF00D, runID: 7), snapshot)
-        XCTAssertNil(try SnapshotCoding.decode(bytes, client: 4, template: template, fingerprint: 0xF00D, runID: 8),
-                     "an earlier run's snapshot is ignored")
-        XCTAssertThrowsError(try SnapshotCoding.decode(bytes, client: 4, template: template, fingerprint: 0xBEEF, runID: 7)) {
+        XCTAssertEqual(
+            try SnapshotCoding.decode(bytes, client: 4, template: template, fingerprint: 0xF00D, runID: 7), snapshot)
+        XCTAssertNil(
+            try SnapshotCoding.decode(bytes, client: 4, template: template, fingerprint: 0xF00D, runID: 8),
+            "an earlier run's snapshot is ignored")
+        XCTAssertThrowsError(
+            try SnapshotCoding.decode(bytes, client: 4, template: template, fingerprint: 0xBEEF, runID: 7)
+        ) {
             XCTAssertEqual($0 as? SnapshotCoding.Failure, .otherTopology(fingerprint: 0xF00D))
         }
-        XCTAssertThrowsError(try SnapshotCoding.decode(bytes, client: 5, template: template, fingerprint: 0xF00D, runID: 7))
+        XCTAssertThrowsError(
+            try SnapshotCoding.decode(bytes, client: 5, template: template, fingerprint: 0xF00D, runID: 7))
         // Every truncation and every single-byte change past the stamps is refused or decodes; none traps.
         for cut in 0..<bytes.count {
-            XCTAssertThrowsError(try SnapshotCoding.decode(Array(bytes.prefix(cut)), client: 4, template: template, fingerprint: 0xF00D, runID: 7))
+            XCTAssertThrowsError(
+                try SnapshotCoding.decode(
+                    Array(bytes.prefix(cut)), client: 4, template: template, fingerprint: 0xF00D, runID: 7))
         }
         for i in 30..<bytes.count {
             var damaged = bytes

@@ -56,7 +56,9 @@ public enum Aggregation {
     /// The *aggregate* state policy: slots averaged (in client-id order, in Double) as
     /// `aggregation` says; the step counter is the largest one and scalars come from the
     /// lowest-numbered client. Returns nil when no update carries a state.
-    public static func averageStates(_ updates: [ClientUpdate], _ aggregation: StateAggregation = StateAggregation()) -> OptimizerState? {
+    public static func averageStates(
+        _ updates: [ClientUpdate], _ aggregation: StateAggregation = StateAggregation()
+    ) -> OptimizerState? {
         let withState = updates.filter { $0.state != nil }.sorted { $0.clientID < $1.clientID }
         guard var result = withState.first?.state else { return nil }
         let weights = withState.map { aggregation.weighting == .samples ? Double($0.sampleCount) : 1 }
@@ -70,7 +72,8 @@ public enum Aggregation {
             }
             var averaged = sum.map { Float($0 / total) }
             if aggregation.moments == .second {
-                for (j, name) in result.transforms[t].names.enumerated() where !StateAggregation.secondMomentSlots.contains(name) {
+                for (j, name) in result.transforms[t].names.enumerated()
+                where !StateAggregation.secondMomentSlots.contains(name) {
                     for i in (j * n)..<((j + 1) * n) { averaged[i] = 0 }
                 }
             }

@@ -1,0 +1,6 @@
+/// The labels of FedSim's independent random streams, all derived from the topology seed, so
+/// that e.g. the client sample of round r depends only on (seed, r).
+public enum SeedStream: UInt64 {
+    case data = 1
+    case split, partition, modelInit, sampling, shuffle
+}

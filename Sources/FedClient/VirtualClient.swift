@@ -1,0 +1,125 @@
+import FedCore
+import FedData
+import FedModels
+import FedOptim
+import FedProtocol
+
+/// One simulated client: its shard, its model copy, its optimizer and its optimizer state.
+/// Not thread-safe; a virtual client is driven by one task at a time.
+public final class VirtualClient {
+    public let id: Int
+    public let shard: Dataset
+    public let model: DenseModel
+    public let optimizer: Optimizer
+    public let policy: StatePolicy
+    public let training: LocalTraining
+    /// FedProx's μ: the gradient gains `μ(w − w_global)` (0: plain local training).
+    public let proximalMu: Float
+    private let seed: UInt64
+    /// The state kept between rounds under *persist*.
+    public private(set) var persistentState: OptimizerState?
+    /// The last round this client trained, and the persisted state it started that round from:
+    /// a repeated task for the same round (a retried round, a resumed coordinator) starts from
+    /// the same state again, so retries never change the numbers.
+    public private(set) var lastRound: Int?
+    public private(set) var stateBeforeLastRound: OptimizerState?
+    private let workspace = Workspace()
+    private var weights: [Float]
+    private var gradient: [Float]
+
+    public init(
+        id: Int, shard: Dataset, model: DenseModel, optimizer: Optimizer, policy: StatePolicy,
+        training: LocalTraining, seed: UInt64, proximalMu: Double = 0
+    ) {
+        self.id = id
+        self.shard = shard
+        self.model = model
+        self.optimizer = optimizer
+        self.policy = policy
+        self.training = training
+        self.proximalMu = Float(proximalMu)
+        self.seed = seed
+        weights = [Float](repeating: 0, count: model.parameterCount)
+        gradient = weights
+    }
+
+    /// Restores a persisted state (e.g. from a snapshot after a restart).
+    public func restore(_ snapshot: ClientSnapshot) {
+        persistentState = snapshot.state
+        lastRound = snapshot.lastRound
+        stateBeforeLastRound = snapshot.stateBeforeLastRound
+    }
+
+    /// What must survive a restart of the process hosting this client.
+    public var snapshot: ClientSnapshot {
+        ClientSnapshot(
+            client: id, state: persistentState, lastRound: lastRound, stateBeforeLastRound: stateBeforeLastRound)
+    }
+
+    /// Trains from the task's global weights and returns the delta.
+    public func train(_ task: ClientTask) -> ClientUpdate {
+        precondition(task.globalWeights.count == model.parameterCount)
+        weights = task.globalWeights
+        var kept = persistentState
+        if policy == .persist, let lastRound, task.round <= lastRound { kept = stateBeforeLastRound }
+        var state: OptimizerState =
+            switch policy {
+            case .persist: kept ?? optimizer.initialState(params: weights)
+            case .reset: optimizer.initialState(params: weights)
+            case .aggregate: task.sharedState ?? optimizer.initialState(params: weights)
+            }
+        if optimizer.spec.lookahead != nil { state.slowWeights = weights }  // Lookahead restarts from the global model
+
+        let n = shard.count
+        let batch = training.batchSize == 0 ? n : min(training.batchSize, n)
+        let totalSteps: Int =
+            switch training.length {
+            case .epochs(let e): e * ((n + batch - 1) / batch)
+            case .steps(let k): k
+            }
+        var order = Array(0..<n)
+        var epoch = 0
+        var position = n  // forces a shuffle before the first batch
+        var lossSum = 0.0
+        var lossCount = 0
+        let root = SeededRandom(seed: seed)
+        for _ in 0..<totalSteps {
+            if position >= n {
+                var rng = root.derive(SeedStream.shuffle.rawValue, UInt64(id), UInt64(task.round), UInt64(epoch))
+                order = Array(0..<n)
+                if batch < n { rng.shuffle(&order) }
+                epoch += 1
+                position = 0
+            }
+            let end = min(position + batch, n)
+            let loss = order[position..<end].withUnsafeBufferPointer { idx in
+                weights.withUnsafeBufferPointer { w in
+                    gradient.withUnsafeMutableBufferPointer { g in
+                        model.lossAndGradient(params: w, data: shard, indices: idx, gradient: g, workspace: workspace)
+                    }
+                }
+            }
+            if proximalMu > 0 {
+                let mu = proximalMu
+                for i in gradient.indices { gradient[i] = gradient[i] + mu * (weights[i] - task.globalWeights[i]) }
+            }
+            lossSum += loss * Double(end - position)
+            lossCount += end - position
+            weights.withUnsafeMutableBufferPointer { w in
+                gradient.withUnsafeMutableBufferPointer { g in optimizer.step(params: w, gradients: g, state: &state) }
+            }
+            position = end
+        }
+        if policy == .persist {
+            stateBeforeLastRound = kept
+            lastRound = task.round
+            persistentState = state
+        }
+        var delta = weights
+        for i in delta.indices { delta[i] = weights[i] - task.globalWeights[i] }
+        return ClientUpdate(
+            round: task.round, clientID: id, sampleCount: n, delta: delta,
+            trainLoss: lossCount > 0 ? lossSum / Double(lossCount) : .nan,
+            steps: totalSteps, state: policy == .aggregate ? state : nil)
+    }
+}
