@@ -45,18 +45,14 @@ public struct OptimizerBenchmark {
             var gradients = gradientSource
             var state = optimizer.initialState(params: params)
             var best = Double.infinity
-            params.withUnsafeMutableBufferPointer { p in
-                gradients.withUnsafeMutableBufferPointer { g in
-                    optimizer.step(params: p, gradients: g, state: &state)  // warm-up: touches every page
-                    for _ in 0..<repeats {
-                        // The gradient buffer doubles as scratch; chained optimizers overwrite it,
-                        // which changes values but not the memory traffic being measured.
-                        let start = DispatchTime.now().uptimeNanoseconds
-                        optimizer.step(params: p, gradients: g, state: &state)
-                        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start)
-                        best = min(best, elapsed)
-                    }
-                }
+            optimizer.step(params: &params, gradients: &gradients, state: &state)  // warm-up: touches every page
+            for _ in 0..<repeats {
+                // The gradient buffer doubles as scratch; chained optimizers overwrite it,
+                // which changes values but not the memory traffic being measured.
+                let start = DispatchTime.now().uptimeNanoseconds
+                optimizer.step(params: &params, gradients: &gradients, state: &state)
+                let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start)
+                best = min(best, elapsed)
             }
             let nsPerParam = best / Double(n)
             let bytes = OptimizerBenchmark.bytesPerParameter(state)

@@ -105,9 +105,7 @@ public final class VirtualClient {
             }
             lossSum += loss * Double(end - position)
             lossCount += end - position
-            weights.withUnsafeMutableBufferPointer { w in
-                gradient.withUnsafeMutableBufferPointer { g in optimizer.step(params: w, gradients: g, state: &state) }
-            }
+            optimizer.step(params: &weights, gradients: &gradient, state: &state)
             position = end
         }
         if policy == .persist {

@@ -12,13 +12,13 @@ public enum DecayConvention: String, Codable, Sendable, CaseIterable {
 
 /// What a transform sees besides the updates: the parameters, the 1-based step, the scheduled
 /// learning rate and the weight-decay mask (1 = decayed, 0 = exempt; nil = decay everything).
-public struct StepContext {
-    public var step: Int
-    public var learningRate: Double
-    public var params: UnsafeBufferPointer<Float>
-    public var decayMask: UnsafeBufferPointer<Float>?
+struct StepContext {
+    var step: Int
+    var learningRate: Double
+    var params: UnsafeBufferPointer<Float>
+    var decayMask: UnsafeBufferPointer<Float>?
 
-    public init(
+    init(
         step: Int, learningRate: Double, params: UnsafeBufferPointer<Float>, decayMask: UnsafeBufferPointer<Float>?
     ) {
         self.step = step
@@ -106,7 +106,7 @@ public enum GradientTransform: Codable, Sendable, Hashable {
     }
 
     /// Rewrites `u` in place for one step.
-    public func apply(_ u: UnsafeMutableBufferPointer<Float>, state: inout TransformState, context c: StepContext) {
+    func apply(_ u: UnsafeMutableBufferPointer<Float>, state: inout TransformState, context c: StepContext) {
         let n = u.count
         let w = c.params
         let t = Double(c.step)

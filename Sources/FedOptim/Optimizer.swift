@@ -7,6 +7,10 @@ public struct Optimizer: Sendable {
     public let chain: [GradientTransform]
     /// 1 where weight decay applies, 0 where it does not; nil when every parameter is decayed.
     public let decayMask: [Float]?
+    /// The parameters of the layout this optimizer was made for: every buffer it steps has this size.
+    public let parameterCount: Int
+    /// Each transform's state shape for `parameterCount` parameters (slot names, floats, scalars).
+    private let stateShape: [(names: [String], floats: Int, scalars: Int)]
     /// Adam, Adam+L2 and AdamW run as one fused loop that computes exactly what the chain does.
     let fusedAdam: FusedAdam?
 
@@ -14,6 +18,7 @@ public struct Optimizer: Sendable {
     ///   check that fused and chained steps agree bit for bit).
     public init(_ spec: OptimizerSpec, layout: ParameterLayout, fuse: Bool = true) {
         self.spec = spec
+        parameterCount = layout.count
         chain = spec.chain
         switch spec.decayMask {
         case .all:
@@ -26,10 +31,14 @@ public struct Optimizer: Sendable {
             decayMask = mask
         }
         fusedAdam = fuse ? FusedAdam(chain: chain) : nil
+        stateShape = chain.map {
+            let fresh = $0.initialState(count: layout.count)
+            return (fresh.names, fresh.storage.count, fresh.scalars.count)
+        }
     }
 
     /// Fresh state (step 0). Lookahead's slow weights start at `params`.
-    public func initialState(params: UnsafeBufferPointer<Float>) -> OptimizerState {
+    func initialState(params: UnsafeBufferPointer<Float>) -> OptimizerState {
         OptimizerState(
             step: 0,
             transforms: chain.map { $0.initialState(count: params.count) },
@@ -41,13 +50,45 @@ public struct Optimizer: Sendable {
     }
 
     /// One optimizer step: `params` move, `state` advances. `gradients` is used as scratch space
-    /// (its contents are overwritten with the final update). No allocation.
-    public func step(
+    /// (its contents are overwritten with the final update). No allocation. Every length is
+    /// checked first — parameters, gradients, each state slot, slow weights — so a state of
+    /// another optimizer or layout stops with a message instead of touching memory it does not own.
+    public func step(params: inout [Float], gradients: inout [Float], state: inout OptimizerState) {
+        checkShapes(params: params.count, gradients: gradients.count, state: state)
+        params.withUnsafeMutableBufferPointer { p in
+            gradients.withUnsafeMutableBufferPointer { g in stepUnchecked(params: p, gradients: g, state: &state) }
+        }
+    }
+
+    /// Convenience for arrays (allocates a scratch copy of the gradients).
+    public func step(params: inout [Float], gradients: [Float], state: inout OptimizerState) {
+        var scratch = gradients
+        step(params: &params, gradients: &scratch, state: &state)
+    }
+
+    /// Whether `state` has exactly the shape this optimizer's steps read and write.
+    public func fits(_ state: OptimizerState) -> Bool {
+        guard state.transforms.count == stateShape.count else { return false }
+        for (shape, slots) in zip(stateShape, state.transforms) {
+            guard slots.names == shape.names, slots.storage.count == shape.floats, slots.scalars.count == shape.scalars
+            else { return false }
+        }
+        if let slow = state.slowWeights, slow.count != parameterCount { return false }
+        return true
+    }
+
+    private func checkShapes(params: Int, gradients: Int, state: OptimizerState) {
+        precondition(params == parameterCount, "\(params) parameters; this optimizer was made for \(parameterCount)")
+        precondition(gradients == parameterCount, "\(gradients) gradients for \(parameterCount) parameters")
+        precondition(
+            fits(state), "the optimizer state does not fit \(spec.name.rawValue) on \(parameterCount) parameters")
+    }
+
+    /// The step on raw buffers whose lengths the caller has checked (`step(params:gradients:state:)`).
+    func stepUnchecked(
         params: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
         state: inout OptimizerState
     ) {
-        precondition(
-            params.count == gradients.count, "gradient count \(gradients.count) != parameter count \(params.count)")
         state.step += 1
         let lr = spec.schedule.learningRate(base: spec.lr, step: state.step)
         let n = params.count
@@ -90,13 +131,6 @@ public struct Optimizer: Sendable {
         for i in 0..<params.count { params[i] = params[i] + gradients[i] }
     }
 
-    /// Convenience for arrays (allocates a scratch copy of the gradients).
-    public func step(params: inout [Float], gradients: [Float], state: inout OptimizerState) {
-        var scratch = gradients
-        params.withUnsafeMutableBufferPointer { p in
-            scratch.withUnsafeMutableBufferPointer { g in step(params: p, gradients: g, state: &state) }
-        }
-    }
 }
 
 /// The fused Adam / Adam+L2 / AdamW loop: one pass over w, g, m, v. Each element goes through

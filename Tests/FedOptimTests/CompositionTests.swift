@@ -1,6 +1,7 @@
 import FedCore
-import FedOptim
 import XCTest
+
+@testable import FedOptim
 
 final class CompositionTests: XCTestCase {
     /// AdamW and Adam+L2 are the same transforms in a different order (the optax idea).
