@@ -11,7 +11,8 @@ let numericsFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-fno-math-errno"])]
 
 let package = Package(
     name: "FedSim",
-    platforms: [.macOS(.v13)],
+    // Linux is where FedSim runs; on macOS, Synchronization (Mutex, Atomic) needs 15.
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "fedsim", targets: ["fedsim"]),
         .library(name: "FedCore", targets: ["FedCore"]),

@@ -1,4 +1,5 @@
 import FedConfig
+import FedTransport
 import Foundation
 import Yams
 
@@ -39,8 +40,8 @@ public struct ClusterSpec: Sendable, Equatable {
         ]
         var c = ClusterSpec()
         if let endpoint = try m.string("endpoint") {
-            guard endpoint == "auto" || ["tcp://", "ipc://", "inproc://"].contains(where: endpoint.hasPrefix) else {
-                throw m.error("endpoint", "'\(endpoint)' is not auto or a tcp://, ipc:// or inproc:// endpoint")
+            if endpoint != "auto" {
+                do { _ = try Endpoint(parsing: endpoint) } catch { throw m.error("endpoint", "\(error) (or auto)") }
             }
             c.endpoint = endpoint
         }

@@ -8,10 +8,30 @@ import FedStrategy
 import Foundation
 import Yams
 
+/// A `key.path=value` applied on top of a topology file, and the flag it came from (`--set …`,
+/// `--rounds 5`, `--processes 3`), which an error about that value names instead of a file line.
+public struct Override: Sendable, Equatable {
+    public var assignment: String
+    public var flag: String
+
+    public init(_ assignment: String, flag: String? = nil) {
+        self.assignment = assignment
+        self.flag = flag ?? "--set \(assignment)"
+    }
+
+    /// The key path it sets (`clients.count` for `clients.count=5`).
+    var keyPath: String { String(assignment.prefix { $0 != "=" }) }
+}
+
 extension Topology {
     /// Reads a topology file, applies `--set key.path=value` overrides, and resolves every
     /// default. Every problem is a `ConfigError` naming the file, line and key path.
     public static func load(file: String, overrides: [String] = []) throws -> Topology {
+        try load(file: file, overrides: overrides.map { Override($0) })
+    }
+
+    /// As `load(file:overrides:)`, with overrides that name the flag they came from.
+    public static func load(file: String, overrides: [Override]) throws -> Topology {
         guard let data = FileManager.default.contents(atPath: file) else {
             throw ConfigError(path: "", message: "cannot read \(file): no such file or not readable")
         }
@@ -27,6 +47,14 @@ extension Topology {
         _ text: String, file: String? = nil, baseDirectory: String, defaultName: String = "run",
         overrides: [String] = []
     ) throws -> Topology {
+        try parse(
+            text, file: file, baseDirectory: baseDirectory, defaultName: defaultName,
+            overrides: overrides.map { Override($0) })
+    }
+
+    public static func parse(
+        _ text: String, file: String? = nil, baseDirectory: String, defaultName: String = "run", overrides: [Override]
+    ) throws -> Topology {
         var node: Node
         do {
             guard let n = try Yams.compose(yaml: text) else {
@@ -36,9 +64,27 @@ extension Topology {
         } catch let error as YamlError {
             throw ConfigError(file: file, path: "", message: "not valid YAML: \(ConfigMap.describe(error))")
         }
-        for assignment in overrides { node = try applyOverride(assignment, to: node) }
-        let root = try ConfigMap(node, path: "", file: file)
-        return try TopologyReader(root: root, baseDirectory: baseDirectory, defaultName: defaultName).read()
+        for o in overrides {
+            do {
+                node = try applyOverride(o.assignment, to: node)
+            } catch let error as ConfigError {
+                throw ConfigError(file: o.flag, path: "", message: error.message)
+            }
+        }
+        do {
+            let root = try ConfigMap(node, path: "", file: file)
+            return try TopologyReader(root: root, baseDirectory: baseDirectory, defaultName: defaultName).read()
+        } catch var error as ConfigError {
+            // A problem with a value an override set is the flag's problem, not the file's.
+            if let o = overrides.last(where: {
+                error.path == $0.keyPath || error.path.hasPrefix($0.keyPath + ".")
+                    || $0.keyPath.hasPrefix(error.path + ".")
+            }) {
+                error.file = o.flag
+                error.line = nil
+            }
+            throw error
+        }
     }
 
     /// Applies one `key.path=value` (the value is YAML: `0.1`, `adamw`, `[64, 32]`, `{name: sgd}`).

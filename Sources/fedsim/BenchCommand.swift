@@ -8,11 +8,23 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks (build with -c release for meaningful figures).",
+        discussion: """
+            Examples:
+              Scripts/bench.sh
+              fedsim bench optimizers --params 10000000 --repeats 5
+              fedsim bench transport --params 1000000 --messages 300
+              fedsim bench cluster Topologies/quickstart-cluster.yaml
+            """,
         subcommands: [Optimizers.self, Transport.self, Cluster.self])
 
     struct Optimizers: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Optimizer step throughput beside a STREAM-style triad measured in the same run.")
+            abstract: "Optimizer step throughput beside a STREAM-style triad measured in the same run.",
+            discussion: """
+                Examples:
+                  fedsim bench optimizers
+                  fedsim bench optimizers --params 1000000 --repeats 3
+                """)
 
         @Option(help: "Parameters in the buffer.")
         var params: Int = 10_000_000
@@ -34,7 +46,12 @@ struct BenchCommand: ParsableCommand {
 extension BenchCommand {
     struct Transport: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Delta transfer throughput over tcp and ipc beside raw libzmq for the same payload.")
+            abstract: "Delta transfer throughput over tcp and ipc beside raw libzmq for the same payload.",
+            discussion: """
+                Examples:
+                  fedsim bench transport
+                  fedsim bench transport --params 250000 --messages 1000
+                """)
 
         @Option(help: "Parameters per delta.") var params: Int = 1_000_000
         @Option(help: "Messages per measurement.") var messages: Int = 200
@@ -53,14 +70,19 @@ extension BenchCommand {
 
     struct Cluster: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Per-round time of a topology in one process beside the same rounds as a local cluster.")
+            abstract: "Per-round time of a topology in one process beside the same rounds as a local cluster.",
+            discussion: """
+                Examples:
+                  fedsim bench cluster Topologies/quickstart-cluster.yaml
+                  fedsim bench cluster Topologies/cluster-1000.yaml --rounds 10
+                """)
 
         @OptionGroup var options: TopologyOptions
 
         func run() throws {
             try reportingInputErrors {
                 try TransportBenchmark.runCluster(
-                    topologyFile: options.topology, overrides: options.allOverrides,
+                    topologyFile: options.topology, overrides: options.allOverrides.map(\.assignment),
                     executable: ClientProcesses.executable
                 ) { print($0) }
             }

@@ -2,6 +2,7 @@ import ArgumentParser
 import FedCluster
 import FedSimulation
 import FedTopology
+import FedTransport
 import FedTransportZMQ
 import Foundation
 
@@ -34,13 +35,17 @@ struct CoordinatorCommand: ParsableCommand {
             Writes the same run directory as `fedsim run`, plus checkpoint.json after every round \
             and events.log. Start client processes with `fedsim client TOPOLOGY --clients A-B \
             --connect ENDPOINT`. `--resume RUN_DIR` continues a run that was stopped or killed.
+
+            Examples:
+              fedsim coordinator Topologies/quickstart.yaml --endpoint tcp://127.0.0.1:5555 --out runs/qs
+              fedsim coordinator --resume runs/qs --endpoint tcp://127.0.0.1:5555
             """)
 
     @Argument(help: "Topology file (YAML); not needed with --resume.")
     var topology: String?
 
     @Option(help: "Endpoint to bind (overrides cluster.endpoint), e.g. tcp://127.0.0.1:5555 or ipc:///tmp/fedsim.ipc.")
-    var endpoint: String?
+    var endpoint: Endpoint?
 
     @Option(help: "Directory to create for this run (default: runs/<name>-<UTC time>).")
     var out: String?
@@ -73,7 +78,7 @@ struct CoordinatorCommand: ParsableCommand {
             return (prepared, directory, nil)
         }
         let t = prepared.topology
-        var bind = endpoint ?? t.cluster.endpoint
+        var bind = endpoint?.description ?? t.cluster.endpoint
         if bind == "auto" { bind = "tcp://127.0.0.1:*" }
         let events = EventLog(file: directory.url.appendingPathComponent("events.log"), prefix: "coordinator")
         let context = try ZMQContext()
@@ -101,16 +106,21 @@ struct ClientCommand: ParsableCommand {
             training data crosses the wire), keeps its own model copy, optimizer and state, and \
             snapshots its persistent optimizer state to --state-dir after every round it takes \
             part in, so a restarted process carries on where it stopped.
+
+            Examples:
+              fedsim client Topologies/quickstart.yaml --clients 0-4 --connect tcp://127.0.0.1:5555
+              fedsim client Topologies/quickstart.yaml --clients 0-2,8,9 --connect ipc:///tmp/fedsim.ipc \\
+                --state-dir /tmp/qs-state
             """)
 
     @Argument(help: "Topology file (YAML): the same file and overrides the coordinator uses.")
     var topology: String
 
     @Option(help: "The client ids to host, e.g. 0-49 or 0-9,20-29.")
-    var clients: String
+    var clients: ClientIDRanges
 
     @Option(help: "Coordinator endpoint (default: the topology's cluster.endpoint).")
-    var connect: String?
+    var connect: Endpoint?
 
     @Option(help: "Directory for the clients' state snapshots (default: runs/<name>-client-state).")
     var stateDir: String?
@@ -126,16 +136,14 @@ struct ClientCommand: ParsableCommand {
         let parent = getppid()
         let (prepared, ranges, endpoint) = try reportingInputErrors { () -> (PreparedRun, [ClosedRange<Int>], String) in
             let t = try overrides.load(topology)
-            guard let ranges = parseClientRanges(clients) else {
-                throw InputError("--clients: '\(clients)' is not a list of ids or ranges like 0-49,60")
-            }
+            let ranges = clients.ranges
             if let bad = ranges.first(where: { $0.upperBound >= t.clients.count }) {
                 throw InputError(
                     "--clients: \(bad.lowerBound)-\(bad.upperBound) is outside 0-\(t.clients.count - 1) "
                         + "(clients.count is \(t.clients.count))"
                 )
             }
-            let endpoint = connect ?? t.cluster.endpoint
+            let endpoint = connect?.description ?? t.cluster.endpoint
             if endpoint == "auto" {
                 throw InputError("the topology's cluster.endpoint is auto: give --connect ENDPOINT")
             }
@@ -166,14 +174,22 @@ struct ClusterCommand: ParsableCommand {
             for an inproc:// endpoint) host the virtual clients. Prints round-by-round progress and \
             exits with the coordinator's status. Ctrl-C or a failure stops every child process. \
             The numbers equal `fedsim run` on the same topology and seed, bit for bit.
+
+            Examples:
+              fedsim cluster Topologies/quickstart-cluster.yaml
+              fedsim cluster Topologies/cluster-10.yaml --processes 4 --rounds 5
+              fedsim cluster Topologies/quickstart.yaml --endpoint tcp://127.0.0.1:5555 --out runs/qs-cluster
             """)
 
     @OptionGroup var options: TopologyOptions
 
-    @Option(help: "Endpoint (overrides cluster.endpoint; default auto = a fresh ipc:// socket file).")
-    var endpoint: String?
+    @Option(
+        help:
+            "tcp://HOST:PORT, ipc://PATH or inproc://NAME (overrides cluster.endpoint; default: a fresh ipc:// socket)."
+    )
+    var endpoint: Endpoint?
 
-    @Option(help: "Client processes (overrides cluster.processes).")
+    @Option(parsing: .unconditional, help: "Client processes (overrides cluster.processes).")
     var processes: Int?
 
     @Option(help: "Directory to create for this run (default: runs/<name>-<UTC time>).")
@@ -185,8 +201,10 @@ struct ClusterCommand: ParsableCommand {
         let stop = StopSignal()
         stop.install()
         var overrides = options.allOverrides
-        if let endpoint { overrides.append("cluster.endpoint=\(endpoint)") }
-        if let processes { overrides.append("cluster.processes=\(processes)") }
+        if let endpoint { overrides.append(Override("cluster.endpoint=\(endpoint)", flag: "--endpoint \(endpoint)")) }
+        if let processes {
+            overrides.append(Override("cluster.processes=\(processes)", flag: "--processes \(processes)"))
+        }
         let (prepared, directory) = try reportingInputErrors { () -> (PreparedRun, RunDirectory) in
             let t = try Topology.load(file: options.topology, overrides: overrides)
             let prepared = try PreparedRun.prepare(t)
@@ -236,7 +254,8 @@ struct ClusterCommand: ParsableCommand {
                     } else {
                         do {
                             try children.start(
-                                topology: topologyPath, overrides: overrides, ranges: ranges, endpoint: bound,
+                                topology: topologyPath, overrides: overrides.map(\.assignment), ranges: ranges,
+                                endpoint: bound,
                                 stateDirectory: stateDirectory)
                         } catch {
                             events.log("cannot start client processes: \(error)")

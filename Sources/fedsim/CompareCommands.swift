@@ -14,6 +14,11 @@ struct CompareCommand: ParsableCommand {
             time (--jobs, default: the machine's cores), each as its own `fedsim run` (or `fedsim \
             cluster` with --cluster). Running the same command again resumes an interrupted \
             comparison without redoing finished runs. See docs/COMPARE.md.
+
+            Examples:
+              fedsim compare Topologies/experiments/adamw-vs-adaml2.yaml
+              fedsim compare Topologies/experiments/state-policy.yaml --jobs 2 --out runs/state-policy
+              fedsim compare Topologies/experiments/server-strategies.yaml --cluster
             """)
 
     @Argument(help: "Comparison spec (YAML).")
@@ -71,7 +76,11 @@ struct CompareCommand: ParsableCommand {
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "Regenerate report.html (and summary.csv) from a comparison or run directory on disk.")
+        abstract: "Regenerate report.html (and summary.csv) from a comparison or run directory on disk.",
+        discussion: """
+            Examples:
+              fedsim report runs/compare-adamw-vs-adaml2
+            """)
 
     @Argument(help: "A directory written by `fedsim compare`, or one run's directory.")
     var directory: String

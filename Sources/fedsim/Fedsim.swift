@@ -11,6 +11,12 @@ struct Fedsim: ParsableCommand {
         discussion: """
             Every random choice derives from a topology's seed: the same inputs give the same numbers.
             Input errors (bad files, values or flags) exit with status 2 and one line naming the problem.
+
+            Examples:
+              fedsim run Topologies/quickstart.yaml
+              fedsim cluster Topologies/quickstart-cluster.yaml
+              fedsim compare Topologies/experiments/adamw-vs-adaml2.yaml
+              fedsim help run
             """,
         version: "0.1.0",
         subcommands: [

@@ -8,6 +8,12 @@ struct OptimizerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "optimizer",
         abstract: "Inspect the local optimizers and replay gradient streams through them.",
+        discussion: """
+            Examples:
+              fedsim optimizer list
+              fedsim optimizer replay --spec Topologies/optimizers/adamw.yaml \\
+                --input Topologies/optimizers/zero-gradients.json
+            """,
         subcommands: [Replay.self, List.self])
 
     struct Replay: ParsableCommand {
@@ -22,6 +28,12 @@ struct OptimizerCommand: ParsableCommand {
                 The output holds the parameters after each step:
                     JSON: {"trajectory": [[...], ...]}     CSV: step,w0,w1,... (one row per step)
                 Gradients are used as given (they do not depend on the parameters).
+
+                Examples:
+                  fedsim optimizer replay --spec Topologies/optimizers/adamw.yaml \\
+                    --input Topologies/optimizers/zero-gradients.json
+                  fedsim optimizer replay --spec Topologies/optimizers/adam_l2.yaml \\
+                    --input Topologies/optimizers/zero-gradients.json --format csv
                 """)
 
         enum Format: String, ExpressibleByArgument, CaseIterable { case json, csv }
@@ -76,7 +88,11 @@ struct OptimizerCommand: ParsableCommand {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List the optimizers, their defaults and the transform chain each one is.")
+            abstract: "List the optimizers, their defaults and the transform chain each one is.",
+            discussion: """
+                Examples:
+                  fedsim optimizer list
+                """)
 
         func run() {
             for kind in OptimizerKind.allCases {

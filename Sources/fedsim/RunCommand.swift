@@ -5,10 +5,11 @@ import Foundation
 
 /// The overrides every command that reads a topology takes.
 struct OverrideOptions: ParsableArguments {
-    @Option(help: "Override the number of rounds.")
+    // `.unconditional`: `--seed -1` is a bad seed, not a missing value followed by a flag.
+    @Option(parsing: .unconditional, help: "Override the number of rounds.")
     var rounds: Int?
 
-    @Option(help: "Override the seed.")
+    @Option(parsing: .unconditional, help: "Override the seed (0 … 2⁶⁴ − 1).")
     var seed: UInt64?
 
     @Option(
@@ -23,7 +24,10 @@ struct OverrideOptions: ParsableArguments {
     var isEmpty: Bool { rounds == nil && seed == nil && sets.isEmpty }
 
     /// Every override: the `--set`s, then `--rounds` and `--seed` (last, so they win).
-    var all: [String] { sets + (rounds.map { ["rounds=\($0)"] } ?? []) + (seed.map { ["seed=\($0)"] } ?? []) }
+    var all: [Override] {
+        sets.map { Override($0) } + (rounds.map { [Override("rounds=\($0)", flag: "--rounds \($0)")] } ?? [])
+            + (seed.map { [Override("seed=\($0)", flag: "--seed \($0)")] } ?? [])
+    }
 
     /// The topology in `file` with every override applied.
     func load(_ file: String) throws -> Topology { try Topology.load(file: file, overrides: all) }
@@ -36,7 +40,7 @@ struct TopologyOptions: ParsableArguments {
 
     @OptionGroup var overrides: OverrideOptions
 
-    var allOverrides: [String] { overrides.all }
+    var allOverrides: [Override] { overrides.all }
 
     /// The topology with every override applied.
     func load() throws -> Topology { try overrides.load(topology) }
@@ -126,7 +130,12 @@ struct RunCommand: ParsableCommand {
 struct ValidateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "validate",
-        abstract: "Check a topology (and its data) without running it; prints the resolved topology.")
+        abstract: "Check a topology (and its data) without running it; prints the resolved topology.",
+        discussion: """
+            Examples:
+              fedsim validate Topologies/quickstart.yaml
+              fedsim validate Topologies/digits-noniid.yaml --set clients.optimizer.name=adam_l2 --no-data
+            """)
 
     @OptionGroup var options: TopologyOptions
 
