@@ -69,7 +69,7 @@ let package = Package(
             name: "FedTopology",
             dependencies: [
                 "FedClient", "FedConfig", "FedData", "FedModels", "FedOptim", "FedProtocol", "FedStrategy",
-                .product(name: "Yams", package: "Yams")
+                "FedTransport", .product(name: "Yams", package: "Yams")
             ]),
         /// A run: prepared from a topology, driven by the one RunDriver, recorded in its run directory; the in-process pool.
         .target(
@@ -103,7 +103,7 @@ let package = Package(
             dependencies: [
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), "FedBench", "FedCluster",
                 "FedCompare", "FedConfig", "FedCore", "FedOptim", "FedProtocol", "FedSimulation", "FedTopology",
-                "FedTransportZMQ", "FedWire"
+                "FedTransport", "FedTransportZMQ", "FedWire"
             ]),
 
         // MARK: - Tests
@@ -143,6 +143,7 @@ let package = Package(
             dependencies: [
                 "FedOptim", "FedProtocol", "FedSimulation", "FedStrategy", "FedTopology"
             ]),
+        .testTarget(name: "FedTopologyTests", dependencies: ["FedTopology"]),
         .testTarget(
             name: "FedWireTests",
             dependencies: [

@@ -34,10 +34,7 @@ public struct ClusterSpec: Sendable, Equatable {
     public func minimumUpdates(sampled: Int) -> Int { max(1, Int((quorum * Double(sampled)).rounded(.up))) }
 
     static func parse(_ m: ConfigMap) throws -> ClusterSpec {
-        m.expected = [
-            "endpoint", "processes", "heartbeat_interval", "liveness", "round_timeout", "quorum",
-            "on_quorum_failure", "retries", "join_timeout",
-        ]
+        m.expected = TopologyKeys.of("cluster")
         var c = ClusterSpec()
         if let endpoint = try m.string("endpoint") {
             if endpoint != "auto" {

@@ -128,7 +128,7 @@ struct TopologyReader {
     let defaultName: String
 
     func read() throws -> Topology {
-        root.expected = ["name", "seed", "rounds", "data", "partition", "model", "clients", "server", "cluster"]
+        root.expected = TopologyKeys.of("")
         let name = try root.string("name") ?? defaultName
         guard name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }), !name.isEmpty else {
             throw root.error(
@@ -166,10 +166,7 @@ struct TopologyReader {
     }
 
     func readData(_ m: ConfigMap) throws -> Topology.DataSpec {
-        m.expected = [
-            "source", "path", "label_column", "images", "labels", "count", "features", "classes", "noise",
-            "spread", "alpha", "beta", "task", "test_fraction", "standardize",
-        ]
+        m.expected = TopologyKeys.of("data")
         enum Source: String, CaseIterable {
             case csv, libsvm, idx, directory, fedprox, blobs
             case linearRegression = "linear_regression"
@@ -229,7 +226,7 @@ struct TopologyReader {
 
     func readPartition(_ m: ConfigMap?, data: Topology.DataSpec) throws -> Topology.PartitionSpec {
         guard let m else { return data.source.isNaturallySplit ? .natural : .scheme(.iid) }
-        m.expected = ["scheme", "alpha", "classes_per_client"]
+        m.expected = TopologyKeys.of("partition")
         enum Scheme: String, CaseIterable { case iid, dirichlet, shards, quantity, natural }
         let scheme = try m.choice("scheme", as: Scheme.self)
         let result: Topology.PartitionSpec
@@ -254,7 +251,7 @@ struct TopologyReader {
     }
 
     func readModel(_ m: ConfigMap, data: Topology.DataSpec) throws -> Topology.ModelSpec {
-        m.expected = ["kind", "hidden", "bias", "init"]
+        m.expected = TopologyKeys.of("model")
         let kind = try m.choice("kind", as: ModelKind.self)
         var hidden: [Int] = []
         if let items = try m.sequence("hidden") {
@@ -285,7 +282,7 @@ struct TopologyReader {
     }
 
     func readClients(_ m: ConfigMap) throws -> Topology.ClientsSpec {
-        m.expected = ["count", "per_round", "fraction", "local", "optimizer", "state", "groups", "aggregate"]
+        m.expected = TopologyKeys.of("clients")
         let count = try m.int("count", default: 10, in: 1...10_000_000)
         if m.has("per_round") && m.has("fraction") { throw m.error("fraction", "give per_round or fraction, not both") }
         var perRound = try m.int("per_round", default: count, in: 1...Int.max)
@@ -297,7 +294,7 @@ struct TopologyReader {
         }
         var local = LocalTraining()
         if let l = try m.map("local") {
-            l.expected = ["epochs", "steps", "batch_size"]
+            l.expected = TopologyKeys.of("clients.local")
             if l.has("epochs") && l.has("steps") { throw l.error("steps", "give epochs or steps, not both") }
             if let steps = try l.optionalInt("steps", in: 1...100_000_000) {
                 local.length = .steps(steps)
@@ -318,7 +315,7 @@ struct TopologyReader {
         if let items = try m.sequence("groups") {
             for (i, (path, node)) in items.enumerated() {
                 let g = try ConfigMap(node, path: path, file: m.file)
-                g.expected = ["name", "clients", "optimizer", "state"]
+                g.expected = TopologyKeys.of("clients.groups")
                 guard let rangeText = try g.string("clients") else {
                     throw g.error(nil, "missing required key 'clients' (e.g. 0-4)")
                 }
@@ -334,7 +331,7 @@ struct TopologyReader {
         }
         var aggregation = StateAggregation()
         if let a = try m.map("aggregate") {
-            a.expected = ["moments", "weighting"]
+            a.expected = TopologyKeys.of("clients.aggregate")
             aggregation.moments = try a.choice("moments", default: aggregation.moments)
             aggregation.weighting = try a.choice("weighting", default: aggregation.weighting)
             try a.finish()
@@ -366,8 +363,7 @@ struct TopologyReader {
 
     func readServer(_ m: ConfigMap?) throws -> ServerSpec {
         guard let m else { return ServerSpec() }
-        let all = ["strategy", "lr", "momentum", "beta1", "beta2", "tau", "bias_correction", "mu", "trim"]
-        m.expected = Set(all)
+        m.expected = TopologyKeys.of("server")
         let kind = try m.choice("strategy", default: ServerStrategyKind.fedavg)
         let allowed: Set<String> =
             switch kind {
@@ -377,7 +373,7 @@ struct TopologyReader {
             case .fedprox: ["strategy", "lr", "mu"]
             case .trimmedMean: ["strategy", "lr", "trim"]
             }
-        for key in m.keys where all.contains(key) && !allowed.contains(key) {
+        for key in m.keys where TopologyKeys.of("server").contains(key) && !allowed.contains(key) {
             throw m.error(
                 key,
                 "'\(key)' is not a setting of \(kind.rawValue) (its settings: "

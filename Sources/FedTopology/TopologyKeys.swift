@@ -1,0 +1,35 @@
+/// Every key a topology accepts, section by section: the one list the parser checks files
+/// against (an unknown key is an error naming the closest one) and `docs/TOPOLOGY.md` is
+/// checked against (`TopologyDocTests`: every key documented in its section, no documented key
+/// that does not exist). The optimizer block's keys live with the optimizers (`OptimizerSpec.Key`).
+public enum TopologyKeys {
+    public static let sections: [(section: String, keys: [String])] = [
+        ("", ["name", "seed", "rounds", "data", "partition", "model", "clients", "server", "cluster"]),
+        (
+            "data",
+            [
+                "source", "path", "label_column", "images", "labels", "count", "features", "classes", "noise",
+                "spread", "alpha", "beta", "task", "test_fraction", "standardize",
+            ]
+        ),
+        ("partition", ["scheme", "alpha", "classes_per_client"]),
+        ("model", ["kind", "hidden", "bias", "init"]),
+        ("clients", ["count", "per_round", "fraction", "local", "optimizer", "state", "groups", "aggregate"]),
+        ("clients.local", ["epochs", "steps", "batch_size"]),
+        ("clients.groups", ["name", "clients", "optimizer", "state"]),
+        ("clients.aggregate", ["moments", "weighting"]),
+        ("server", ["strategy", "lr", "momentum", "beta1", "beta2", "tau", "bias_correction", "mu", "trim"]),
+        (
+            "cluster",
+            [
+                "endpoint", "processes", "heartbeat_interval", "liveness", "round_timeout", "quorum",
+                "on_quorum_failure", "retries", "join_timeout",
+            ]
+        ),
+    ]
+
+    /// The keys of `section` (`""` is the top level).
+    public static func of(_ section: String) -> Set<String> {
+        Set(sections.first { $0.section == section }!.keys)
+    }
+}
