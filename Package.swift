@@ -51,7 +51,7 @@ let package = Package(
         /// The messages of a federation: tasks, updates, state policies (no bytes: those are FedWire).
         .target(name: "FedProtocol", dependencies: ["FedOptim"]),
         /// Every byte layout: the strict wire codec, optimizer-state and snapshot coding, raw Float32.
-        .target(name: "FedWire", dependencies: ["FedClient", "FedOptim", "FedProtocol", "FedTransport"]),
+        .target(name: "FedWire", dependencies: ["FedOptim", "FedProtocol", "FedTransport"]),
         /// A virtual client: shard, model copy, optimizer, state policy, local training.
         .target(name: "FedClient", dependencies: ["FedCore", "FedData", "FedModels", "FedOptim", "FedProtocol"]),
         /// Server-side aggregation: FedAvg and the server optimizers, robust means, state averaging.
@@ -144,10 +144,6 @@ let package = Package(
                 "FedOptim", "FedProtocol", "FedSimulation", "FedStrategy", "FedTopology"
             ]),
         .testTarget(name: "FedTopologyTests", dependencies: ["FedTopology"]),
-        .testTarget(
-            name: "FedWireTests",
-            dependencies: [
-                "FedClient", "FedOptim", "FedProtocol", "FedTransport", "FedWire"
-            ]),
+        .testTarget(name: "FedWireTests", dependencies: ["FedOptim", "FedProtocol", "FedTransport", "FedWire"]),
     ]
 )

@@ -1,5 +1,5 @@
-import FedClient
 import FedOptim
+import FedProtocol
 import FedWire
 import Foundation
 

@@ -1,5 +1,5 @@
-import FedClient
 import FedOptim
+import FedProtocol
 
 /// The bytes of a client snapshot (`client-<id>.state`): a virtual client's persistent
 /// optimizer state, stamped with the run fingerprint and the run id so that a snapshot of

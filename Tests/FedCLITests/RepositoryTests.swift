@@ -1,0 +1,42 @@
+import FedTestSupport
+import Foundation
+import XCTest
+
+/// The README's module table says what each module imports; the sources must agree.
+final class RepositoryTests: XCTestCase {
+    let root = Fedsim.repository
+
+    func imports(of module: String) throws -> Set<String> {
+        let dir = root.appendingPathComponent("Sources/\(module)")
+        var result = Set<String>()
+        let files = FileManager.default.enumerator(atPath: dir.path)?.compactMap { $0 as? String } ?? []
+        for file in files where file.hasSuffix(".swift") {
+            let text = try String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8)
+            for line in text.split(separator: "\n") {
+                let words = line.split(separator: " ")
+                let i = words.first == "@testable" ? 1 : 0
+                guard words.count > i + 1, words[i] == "import" else { continue }
+                let name = String(words[i + 1])
+                if name.hasPrefix("Fed") || name == "CFedKernels" || name == "CZeroMQ" { result.insert(name) }
+            }
+        }
+        return result
+    }
+
+    func testTheReadmesModuleTableMatchesTheImports() throws {
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try XCTUnwrap(readme.components(separatedBy: "## Architecture").dropFirst().first)
+        var listed = Set<String>()
+        for line in section.split(separator: "\n") where line.hasPrefix("| `") {
+            let cells = line.split(separator: "|", omittingEmptySubsequences: false).map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
+            let module = cells[1].trimmingCharacters(in: CharacterSet(charactersIn: "`"))
+            let claimed = cells[3] == "—" ? Set<String>() : Set(cells[3].components(separatedBy: ", "))
+            XCTAssertEqual(claimed, try imports(of: module), "README's imports for \(module)")
+            listed.insert(module)
+        }
+        let modules = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("Sources").path)
+        XCTAssertEqual(listed, Set(modules), "every module in Sources/ has a row, and no other")
+    }
+}
