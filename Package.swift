@@ -76,7 +76,7 @@ let package = Package(
             name: "FedSimulation",
             dependencies: [
                 "FedClient", "FedCoordinator", "FedCore", "FedData", "FedModels", "FedOptim", "FedProtocol",
-                "FedStrategy", "FedTopology", "FedWire"
+                "FedStrategy", "FedTopology", "FedTransport", "FedWire"
             ]),
         /// Distributed runs over ZeroMQ: the coordinator's pool, client hosts, the process launcher.
         .target(

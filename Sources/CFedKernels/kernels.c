@@ -110,3 +110,15 @@ void fedsim_gemm(int M, int N, int K, const float *A, ptrdiff_t a_row_stride, pt
                  const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, int accumulate) {
     fedsim_gemm_path(fedsim_kernel_path(), M, N, K, A, a_row_stride, a_col_stride, B, ldb, C, ldc, accumulate);
 }
+
+void fedsim_transpose(int rows, int cols, const float *src, ptrdiff_t lds, float *dst, ptrdiff_t ldd) {
+    enum { B = 16 };
+    for (int r0 = 0; r0 < rows; r0 += B) {
+        int r1 = r0 + B < rows ? r0 + B : rows;
+        for (int c0 = 0; c0 < cols; c0 += B) {
+            int c1 = c0 + B < cols ? c0 + B : cols;
+            for (int r = r0; r < r1; r++)
+                for (int c = c0; c < c1; c++) dst[c * ldd + r] = src[r * lds + c];
+        }
+    }
+}

@@ -193,11 +193,24 @@ public struct DenseModel: Sendable, Equatable {
             if let b = biasOffset(l) {
                 for r in 0..<rows { (z + r * outputs).update(from: p + b, count: outputs) }
             }
-            // Z = A·Wᵀ (+ bias already in Z), as A times Wᵀ laid out [in, out].
+            // Z = A·Wᵀ (+ bias already in Z). Either way below, every element is the bias plus
+            // Σ_i W[o,i]·A[r,i] in increasing i — the same bits; the smaller transpose wins.
             let w = p + weightOffset(l)
-            let wt = ws.transposed
-            for o in 0..<outputs { for i in 0..<inputs { wt[i * outputs + o] = w[o * inputs + i] } }
-            fedsim_gemm(Int32(rows), Int32(outputs), Int32(inputs), a, inputs, 1, wt, outputs, z, outputs, bias ? 1 : 0)
+            let scratch = ws.transposed
+            if rows * (inputs + outputs) < inputs * outputs {
+                // Zᵀ = W·Aᵀ: transpose the (small) batch instead of the (large) weights.
+                let at = scratch
+                let zt = scratch + rows * inputs
+                fedsim_transpose(Int32(rows), Int32(inputs), a, inputs, at, rows)
+                fedsim_transpose(Int32(rows), Int32(outputs), z, outputs, zt, rows)
+                fedsim_gemm(Int32(outputs), Int32(rows), Int32(inputs), w, inputs, 1, at, rows, zt, rows, bias ? 1 : 0)
+                fedsim_transpose(Int32(outputs), Int32(rows), zt, rows, z, outputs)
+            } else {
+                fedsim_transpose(Int32(outputs), Int32(inputs), w, inputs, scratch, outputs)
+                fedsim_gemm(
+                    Int32(rows), Int32(outputs), Int32(inputs), a, inputs, 1, scratch, outputs, z, outputs, bias ? 1 : 0
+                )
+            }
             if l < layerCount - 1 {
                 for i in 0..<(rows * outputs) { z[i] = max(z[i], 0) }
             }
@@ -289,7 +302,8 @@ public final class Workspace {
     /// `activations[0]` is the gathered input batch; `activations[l]` layer l's output.
     fileprivate var activations: [UnsafeMutablePointer<Float>] = []
     fileprivate var deltas: [UnsafeMutablePointer<Float>] = []
-    /// One layer's weights transposed to `[in, out]` for the forward product.
+    /// Scratch for the forward product: one layer's weights transposed to `[in, out]`, or the
+    /// batch and the layer's output transposed.
     fileprivate var transposed = UnsafeMutablePointer<Float>.allocate(capacity: 0)
     private var capacities: [Int] = []
     private var transposedCapacity = 0
@@ -298,7 +312,12 @@ public final class Workspace {
 
     fileprivate func prepare(model: DenseModel, rows: Int) {
         let needed = model.sizes.map { $0 * max(rows, 1) }
-        let largestLayer = (1..<model.sizes.count).map { model.sizes[$0] * model.sizes[$0 - 1] }.max() ?? 0
+        var largestLayer = 0
+        for l in 1..<model.sizes.count {
+            let weights: Int = model.sizes[l] * model.sizes[l - 1]
+            let batch: Int = max(rows, 1) * (model.sizes[l] + model.sizes[l - 1])
+            largestLayer = max(largestLayer, weights, batch)
+        }
         if needed.count == capacities.count && zip(needed, capacities).allSatisfy({ $0 <= $1 })
             && largestLayer <= transposedCapacity
         {

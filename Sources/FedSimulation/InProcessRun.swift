@@ -5,7 +5,7 @@ import Foundation
 /// The single-process federation (`fedsim run`): every virtual client in this process, called
 /// directly, driven by the same `RunDriver` as a cluster.
 public enum InProcessRun {
-    /// Runs `prepared` to the end, writing `directory` (metrics, `checkpoint.json` after every
+    /// Runs `prepared` to the end, writing `directory` (metrics, `checkpoint.bin` after every
     /// round and the *persist* clients' snapshots in `client-state/`, so the run can resume).
     /// - Parameter resume: the checkpoint to continue from; `directory` must have been reopened
     ///   at its round (`ResumedRun.open`).
@@ -75,7 +75,7 @@ public struct ResumedRun {
         let prepared = try PreparedRun.prepare(topology)
         guard checkpoint.fingerprint == prepared.fingerprintHex else {
             throw RunInputError(
-                "\(path): checkpoint.json was written for run fingerprint \(checkpoint.fingerprint), but topology.yaml "
+                "\(path): checkpoint.bin was written for run fingerprint \(checkpoint.fingerprint), but topology.yaml "
                     + "and its data now give \(prepared.fingerprintHex): the topology or the data changed since")
         }
         let directory = try RunDirectory(

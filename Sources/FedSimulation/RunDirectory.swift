@@ -1,5 +1,6 @@
 import FedCoordinator
 import FedTopology
+import FedTransport
 import FedWire
 import Foundation
 
@@ -142,6 +143,42 @@ public final class RunDirectory {
     }
 
     /// Writes `data` to a temporary file beside `url`, then renames it over `url`.
+    /// Writes `parts` one after another to a temporary file beside `url` (straight from their
+    /// storage, no joined copy), then renames it over `url`.
+    public static func writeAtomically(parts: [OutgoingFrame], to url: URL) throws {
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(
+            ".\(url.lastPathComponent).tmp-\(getpid())")
+        func failure() -> RunInputError {
+            RunInputError("cannot write \(url.path): \(String(cString: strerror(errno)))")
+        }
+        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw failure() }
+        var ok = true
+        for part in parts where ok {
+            ok = part.withBytes { pointer, count in
+                var offset = 0
+                while offset < count {
+                    let n = write(fd, pointer.map { $0 + offset }, count - offset)
+                    if n < 0 && errno == EINTR { continue }
+                    guard n > 0 else { return false }
+                    offset += n
+                }
+                return true
+            }
+        }
+        let error = ok ? nil : failure()
+        close(fd)
+        if let error {
+            unlink(temporary.path)
+            throw error
+        }
+        if rename(temporary.path, url.path) != 0 {
+            let error = failure()
+            unlink(temporary.path)
+            throw error
+        }
+    }
+
     public static func writeAtomically(_ data: Data, to url: URL) throws {
         let temporary = url.deletingLastPathComponent().appendingPathComponent(
             ".\(url.lastPathComponent).tmp-\(getpid())")

@@ -57,14 +57,14 @@ public final class RunDriver {
             server: t.server, groupOfClient: prepared.groupOfClient, policyOfGroup: prepared.groups.map(\.state),
             stateAggregation: t.clients.stateAggregation, pool: pool)
         if let resume {
-            guard resume.weights.count == 4 * prepared.model.parameterCount else {
+            guard resume.weights.count == prepared.model.parameterCount else {
                 throw RunInputError(
-                    "checkpoint.json holds \(resume.weights.count / 4) weights; the model has "
+                    "\(Checkpoint.fileName) holds \(resume.weights.count) weights; the model has "
                         + "\(prepared.model.parameterCount)"
                 )
             }
             engine.restore(
-                weights: resume.weightValues,
+                weights: resume.weights,
                 sharedStates: try resume.decodedSharedStates(template: prepared.freshState),
                 serverState: resume.serverState)
         }
@@ -122,7 +122,7 @@ public final class RunDirectoryRecorder: RunObserver {
     }
 }
 
-/// Saves `checkpoint.json` after round 0 and every round, so `--resume` continues the run.
+/// Saves `checkpoint.bin` after round 0 and every round, so `--resume` continues the run.
 public final class CheckpointRecorder: RunObserver {
     public let run: URL
     public let fingerprint: UInt64

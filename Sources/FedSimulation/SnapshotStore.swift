@@ -20,8 +20,8 @@ public struct SnapshotStore: Sendable {
     func url(_ client: Int) -> URL { directory.appendingPathComponent("client-\(client).state") }
 
     public func save(_ snapshot: ClientSnapshot, runID: UInt64) throws {
-        let bytes = SnapshotCoding.encode(snapshot, fingerprint: fingerprint, runID: runID)
-        try RunDirectory.writeAtomically(Data(bytes), to: url(snapshot.client))
+        let parts = SnapshotCoding.parts(snapshot, fingerprint: fingerprint, runID: runID)
+        try RunDirectory.writeAtomically(parts: parts, to: url(snapshot.client))
     }
 
     /// Loads client `client`'s snapshot for run `runID` (nil when there is none, or it belongs to

@@ -8,6 +8,8 @@ struct ByteWriter {
     mutating func u32(_ x: UInt32) { withUnsafeBytes(of: x.littleEndian) { data += $0 } }
     mutating func u64(_ x: UInt64) { withUnsafeBytes(of: x.littleEndian) { data += $0 } }
     mutating func f64(_ x: Double) { u64(x.bitPattern) }
+    /// Float32 values as little-endian bytes, copied once.
+    mutating func floats(_ values: [Float]) { values.withUnsafeBytes { data.append(contentsOf: $0) } }
 }
 
 /// Little-endian reader; callers check lengths first, and reading past the end yields zeros

@@ -1,5 +1,6 @@
 import FedOptim
 import FedProtocol
+import FedTransport
 
 /// The bytes of a client snapshot (`client-<id>.state`): a virtual client's persistent
 /// optimizer state, stamped with the run fingerprint and the run id so that a snapshot of
@@ -20,6 +21,13 @@ public enum SnapshotCoding {
     }
 
     public static func encode(_ snapshot: ClientSnapshot, fingerprint: UInt64, runID: UInt64) -> [UInt8] {
+        parts(snapshot, fingerprint: fingerprint, runID: runID).flatMap(\.received)
+    }
+
+    /// The same bytes as `encode`, in parts: small byte runs and the states' Float32 slots as they
+    /// lie in memory, so a writer can hand them to the OS without building one big buffer.
+    public static func parts(_ snapshot: ClientSnapshot, fingerprint: UInt64, runID: UInt64) -> [OutgoingFrame] {
+        var parts: [OutgoingFrame] = []
         var w = ByteWriter()
         w.bytes(Array("FSNP".utf8))
         w.u16(version)
@@ -36,11 +44,13 @@ public enum SnapshotCoding {
             let header = OptimizerStateCoding.header(state)
             w.u32(UInt32(header.count))
             w.bytes(header)
-            let data = OptimizerStateCoding.data(state)
-            w.u32(UInt32(data.count))
-            w.bytes(Float32LE.bytes(data))
+            w.u32(UInt32(state.transforms.reduce(0) { $0 + $1.storage.count }))
+            parts.append(.bytes(w.data))
+            w = ByteWriter()
+            for t in state.transforms where !t.storage.isEmpty { parts.append(.floats(t.storage)) }
         }
-        return w.data
+        parts.append(.bytes(w.data))
+        return parts
     }
 
     /// The snapshot in `bytes` for `client` of run `runID`, decoded against `template`; nil

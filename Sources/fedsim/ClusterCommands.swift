@@ -32,7 +32,7 @@ struct CoordinatorCommand: ParsableCommand {
         commandName: "coordinator",
         abstract: "Bind a ZeroMQ ROUTER socket and coordinate client processes through the rounds.",
         discussion: """
-            Writes the same run directory as `fedsim run`, plus checkpoint.json after every round \
+            Writes the same run directory as `fedsim run`, plus checkpoint.bin after every round \
             and events.log. Start client processes with `fedsim client TOPOLOGY --clients A-B \
             --connect ENDPOINT`. `--resume RUN_DIR` continues a run that was stopped or killed.
 

@@ -53,7 +53,7 @@ struct RunCommand: ParsableCommand {
         discussion: """
             Writes runs/<name>-<UTC time>/ (or --out): topology.yaml (resolved), partition.txt, \
             rounds.jsonl and rounds.csv (one line per round; round 0 is the initial model), \
-            clients.jsonl (one line per participant per round), checkpoint.json (after every \
+            clients.jsonl (one line per participant per round), checkpoint.bin (after every \
             round), client-state/ (persistent optimizer states), final_weights.f32, summary.json.
 
             Every round's weights_hash lets anyone check that two runs agree to the bit. \

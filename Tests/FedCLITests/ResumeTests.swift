@@ -84,7 +84,7 @@ final class ResumeTests: XCTestCase {
     func testResumeRefusesWhatIsNotARunAndFlagsThatDoNotFit() throws {
         let r = try Fedsim.run(["run", "--resume", dir.path])
         XCTAssertEqual(r.status, 2)
-        XCTAssertTrue(r.stderr.contains("no checkpoint.json"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("no checkpoint.bin"), r.stderr)
         let both = try Fedsim.run(["run", Fedsim.topology("quickstart.yaml"), "--resume", dir.path])
         XCTAssertEqual(both.status, 2, both.stderr)
         XCTAssertTrue(both.stderr.contains("--resume takes the run's own topology"), both.stderr)

@@ -325,7 +325,7 @@ final class ClusterProcessTests: XCTestCase {
             log("quorum.log").contains("the quorum needs 5 (cluster.quorum, cluster.retries)"), log("quorum.log"))
         XCTAssertEqual(try finish(a), 0, "the surviving client process was told to shut down")
         XCTAssertTrue(
-            FileManager.default.fileExists(atPath: run.appendingPathComponent("checkpoint.json").path), "resumable")
+            FileManager.default.fileExists(atPath: run.appendingPathComponent("checkpoint.bin").path), "resumable")
     }
 
     /// Two runs of the same topology sharing a --state-dir: the second must not restore the

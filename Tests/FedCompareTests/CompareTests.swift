@@ -216,7 +216,7 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(try hashes(single), try hashes(cluster))
         XCTAssertTrue(
             FileManager.default.fileExists(
-                atPath: cluster.appendingPathComponent("runs/v01-only/seed-1/checkpoint.json").path))
+                atPath: cluster.appendingPathComponent("runs/v01-only/seed-1/checkpoint.bin").path))
     }
 
     func testShippedExperimentSpecsParse() throws {

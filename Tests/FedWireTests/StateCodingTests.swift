@@ -73,3 +73,18 @@ final class StateCodingTests: XCTestCase {
         }
     }
 }
+
+/// The checkpoint's container: metadata and named arrays round-trip; truncation is refused.
+final class BlobFileTests: XCTestCase {
+    func testRoundTripAndTruncation() throws {
+        let parts = BlobFile.parts(
+            meta: Array("{\"round\":3}".utf8), blobs: [("weights", .floats([1, -2, 0.5])), ("empty", .bytes([]))])
+        let bytes = parts.flatMap(\.received)
+        let (meta, blobs) = try BlobFile.decode(bytes)
+        XCTAssertEqual(String(decoding: meta, as: UTF8.self), "{\"round\":3}")
+        XCTAssertEqual(blobs["weights"].map(Float32LE.values), [1, -2, 0.5])
+        XCTAssertEqual(blobs["empty"], [])
+        for cut in 0..<bytes.count { XCTAssertThrowsError(try BlobFile.decode(Array(bytes.prefix(cut)))) }
+        XCTAssertThrowsError(try BlobFile.decode(bytes + [0]))
+    }
+}

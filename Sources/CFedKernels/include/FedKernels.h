@@ -25,6 +25,9 @@ void fedsim_gemm_path(int path, int M, int N, int K,
                       const float *B, ptrdiff_t ldb,
                       float *C, ptrdiff_t ldc, int accumulate);
 
+/// dst[c, r] = src[r, c] for a rows × cols matrix (leading dimensions lds and ldd), in cache blocks.
+void fedsim_transpose(int rows, int cols, const float *src, ptrdiff_t lds, float *dst, ptrdiff_t ldd);
+
 /// 1 when this CPU and OS run AVX code, else 0.
 int fedsim_cpu_has_avx(void);
 
