@@ -6,7 +6,7 @@ import Foundation
 /// directly, driven by the same `RunDriver` as a cluster.
 public enum InProcessRun {
     /// Runs `prepared` to the end, writing `directory` (metrics, `checkpoint.bin` after every
-    /// round and the *persist* clients' snapshots in `client-state/`, so the run can resume).
+    /// round and the *persist* clients' states in `client-state/`, so the run can resume).
     /// - Parameter resume: the checkpoint to continue from; `directory` must have been reopened
     ///   at its round (`ResumedRun.open`).
     public static func run(
@@ -15,18 +15,18 @@ public enum InProcessRun {
     ) throws -> RunResult {
         let t = prepared.topology
         let runID = resume?.runIDValue ?? UInt64.random(in: 1...UInt64.max)
-        let snapshots = try SnapshotStore(
+        let states = try RoundStateLog(
             directory: directory.url.appendingPathComponent("client-state"), fingerprint: prepared.fingerprint)
         let clients = prepared.makeClients(0..<t.clients.count)
-        let pool = InProcessPool(
-            clients: (0..<t.clients.count).map { clients[$0]! }, snapshots: snapshots, runID: runID)
-        if resume != nil {
-            let restored = try pool.restoreSnapshots()
+        let pool = InProcessPool(clients: (0..<t.clients.count).map { clients[$0]! })
+        if let resume {
+            let restored = try states.restore(pool.clients, through: resume.round)
             if restored > 0 {
-                events.log("restored the optimizer state of \(restored) client(s) from \(snapshots.directory.path)")
+                events.log("restored the optimizer state of \(restored) client(s) from \(states.directory.path)")
             }
         }
         var observers: [RunObserver] = [
+            RoundStateRecorder(log: states, pool: pool),
             CheckpointRecorder(run: directory.url, fingerprint: prepared.fingerprint, runID: runID),
             RunDirectoryRecorder(directory),
         ]
