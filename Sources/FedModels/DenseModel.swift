@@ -177,7 +177,9 @@ public struct DenseModel: Sendable, Equatable {
         precondition(data.featureCount == d, "data has \(data.featureCount) features, the model expects \(d)")
         data.features.withUnsafeBufferPointer { f in
             let x = ws.activations[0]
+            let n = data.count
             for (r, i) in indices.enumerated() {
+                precondition(i >= 0 && i < n, "sample index \(i) is outside the data set's \(n) samples")
                 (x + r * d).update(from: f.baseAddress! + i * d, count: d)
             }
         }

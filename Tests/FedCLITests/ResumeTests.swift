@@ -33,49 +33,49 @@ final class ResumeTests: XCTestCase {
     }
 
     func testInterruptedAndKilledRunsResumeToTheSameNumbers() throws {
-        let settings = [Fedsim.topology("quickstart.yaml"), "--rounds", "200", "--quiet"]
+        let settings = [Fedsim.topology("quickstart.yaml"), "--rounds", "100", "--quiet"]
         let reference = dir.appendingPathComponent("reference")
         let run = dir.appendingPathComponent("run")
         let r = try Fedsim.run(["run"] + settings + ["--out", reference.path])
         XCTAssertEqual(r.status, 0, r.stderr)
         let expected = Fedsim.hashes(reference)
-        XCTAssertEqual(expected.count, 201)
+        XCTAssertEqual(expected.count, 101)
 
         // Ctrl-C: exit 130, every finished round on disk, no summary.
         let status = try interrupt(["run"] + settings + ["--out", run.path], run: run, after: 10, with: SIGINT)
         XCTAssertEqual(status, 130, "stopped by Ctrl-C before the end")
         let stopped = Fedsim.hashes(run)
-        XCTAssertLessThan(stopped.count, 201)
+        XCTAssertLessThan(stopped.count, 101)
         XCTAssertEqual(stopped, Array(expected.prefix(stopped.count)))
         XCTAssertNil(Fedsim.summary(run)["completed"] as? Bool)
 
         // Resumed, then SIGKILLed mid-run, then resumed again to the end.
         XCTAssertEqual(
             try interrupt(
-                ["run", "--resume", run.path, "--quiet"], run: run, after: stopped.count + 30, with: SIGKILL),
+                ["run", "--resume", run.path, "--quiet"], run: run, after: stopped.count + 25, with: SIGKILL),
             SIGKILL, "killed before the end")
         let resumed = try Fedsim.run(["run", "--resume", run.path, "--quiet"])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertEqual(Fedsim.hashes(run), expected, "same weights after every round, interrupted or not")
-        XCTAssertEqual(Fedsim.rounds(run).map { $0["round"] as? Int ?? -1 }, Array(0...200))
+        XCTAssertEqual(Fedsim.rounds(run).map { $0["round"] as? Int ?? -1 }, Array(0...100))
         XCTAssertEqual(Fedsim.summary(run)["final_weights_hash"] as? String, expected.last)
         let clients = try String(contentsOf: run.appendingPathComponent("clients.jsonl"), encoding: .utf8).split(
             separator: "\n")
-        XCTAssertEqual(clients.count, 200 * 5, "one line per participant per round, none twice")
+        XCTAssertEqual(clients.count, 100 * 5, "one line per participant per round, none twice")
     }
 
     /// Under the *aggregate* policy the checkpoint carries the averaged optimizer state (and
     /// FedAdam's server state): a killed run resumes to the same numbers.
     func testAnAggregatePolicyRunResumesWithItsSharedState() throws {
         let settings = [
-            Fedsim.topology("quickstart.yaml"), "--rounds", "120", "--quiet", "--set", "clients.state=aggregate",
+            Fedsim.topology("quickstart.yaml"), "--rounds", "60", "--quiet", "--set", "clients.state=aggregate",
             "--set", "server={strategy: fedadam, lr: 0.01}",
         ]
         let reference = dir.appendingPathComponent("reference")
         let run = dir.appendingPathComponent("run")
         XCTAssertEqual(try Fedsim.run(["run"] + settings + ["--out", reference.path]).status, 0)
         XCTAssertEqual(
-            try interrupt(["run"] + settings + ["--out", run.path], run: run, after: 20, with: SIGKILL), SIGKILL)
+            try interrupt(["run"] + settings + ["--out", run.path], run: run, after: 15, with: SIGKILL), SIGKILL)
         let resumed = try Fedsim.run(["run", "--resume", run.path, "--quiet"])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertEqual(Fedsim.hashes(run), Fedsim.hashes(reference))
