@@ -45,7 +45,25 @@ typedef float v8 __attribute__((vector_size(32), aligned(4)));
                 }                                                                                 \
             }                                                                                     \
         }                                                                                         \
-        /* The edge: the last columns of full tiles, and every column of a short row block. */   \
+        /* 8 more columns at a time, for every row of the block (one 8-lane vector per row). */ \
+        for (; n0 + 8 <= N; n0 += 8) {                                                            \
+            v8 c[ROWS];                                                                           \
+            for (int r = 0; r < rows; r++) {                                                      \
+                if (accumulate) memcpy(&c[r], C + (m0 + r) * ldc + n0, 32);                       \
+                else c[r] = (v8){0};                                                              \
+            }                                                                                     \
+            for (int k = 0; k < K; k++) {                                                         \
+                v8 b0;                                                                            \
+                memcpy(&b0, B + k * ldb + n0, 32);                                                \
+                for (int r = 0; r < rows; r++) {                                                  \
+                    float a = A[(m0 + r) * a_row_stride + k * a_col_stride];                      \
+                    v8 av = {a, a, a, a, a, a, a, a};                                             \
+                    c[r] = c[r] + av * b0;                                                        \
+                }                                                                                 \
+            }                                                                                     \
+            for (int r = 0; r < rows; r++) memcpy(C + (m0 + r) * ldc + n0, &c[r], 32);            \
+        }                                                                                         \
+        /* The edge: the last (fewer than 8) columns. */                                          \
         for (int r = 0; r < rows; r++) {                                                          \
             float *c = C + (m0 + r) * ldc;                                                        \
             const float *a = A + (m0 + r) * a_row_stride;                                         \
