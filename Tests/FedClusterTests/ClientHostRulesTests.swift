@@ -128,4 +128,28 @@ final class ClientHostRulesTests: XCTestCase {
         XCTAssertEqual(Double(beats), 15, accuracy: 2, "30 s at one heartbeat per 2 s")
         XCTAssertEqual(dials.count, 1, "a coordinator that answers is never left")
     }
+
+    /// Garbage, truncated, wrong-version and wrong-run frames from the coordinator's side are
+    /// dropped and counted; the host keeps serving.
+    func testHostileFramesFromTheCoordinatorSideAreDropped() throws {
+        let h = try host()
+        var sentGarbage = false
+        coordinator.reply = { [unowned self] id, message in
+            guard case .hello = message, !sentGarbage else { return message.kindName == "UPDATE" ? [.shutdown] : [] }
+            sentGarbage = true
+            let other = WireCodec(
+                fingerprint: self.coordinator.codec.fingerprint ^ 1, parameterCount: h.codec.parameterCount)
+            var wrongVersion = self.coordinator.codec.encode(.heartbeat).map(\.received)
+            wrongVersion[0][4] = 7
+            for frames in [
+                [Array("garbage, not FedSim at all".utf8)], [[1, 2, 3]], wrongVersion,
+                other.encode(.heartbeat).map(\.received),
+            ] {
+                _ = try? self.coordinator.router.send([.bytes(Array(id.utf8))] + frames.map { .bytes($0) })
+            }
+            return [.welcome(roundsCompleted: 0, runID: 1), self.task(2, size: h.codec.parameterCount)]
+        }
+        XCTAssertEqual(try h.run(), 0, "it trained and was shut down normally")
+        XCTAssertEqual(h.events.counters["rejected"], 4)
+    }
 }
