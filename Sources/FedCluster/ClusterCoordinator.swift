@@ -195,11 +195,17 @@ public final class ClusterCoordinator: ClientPool {
 
     /// Receives for up to `timeout` seconds, handling whatever arrives, and keeps heartbeats
     /// and liveness up to date.
+    /// Messages handled per pump before heartbeats and liveness get their turn: a flood from
+    /// one socket delays the others' service by at most this many messages.
+    static let messagesPerPump = 256
+
     private func pump(timeout: Double) throws {
         if let frames = try socket.receive(timeout: max(0, timeout)), !frames.isEmpty {
             handle(identity: frames[0], frames: Array(frames.dropFirst()))
-            while let more = try socket.receive(timeout: 0), !more.isEmpty {  // drain what is queued
+            var handled = 1
+            while handled < Self.messagesPerPump, let more = try socket.receive(timeout: 0), !more.isEmpty {
                 handle(identity: more[0], frames: Array(more.dropFirst()))
+                handled += 1
             }
         }
         housekeeping()
@@ -211,7 +217,7 @@ public final class ClusterCoordinator: ClientPool {
         do {
             message = try codec.decode(frames, stateTemplate: stateTemplate)
         } catch let error as ProtocolError {
-            events.log("rejected a message from \(who): \(error)")
+            events.log(limited: true, "rejected a message from \(who): \(error)")
             events.count("rejected.\(error.counterName)")
             if case .fingerprintMismatch = error {
                 _ = try? send(.error(code: .wrongRun, message: "\(error)"), to: identity)
@@ -221,7 +227,7 @@ public final class ClusterCoordinator: ClientPool {
             }
             return
         } catch {
-            events.log("rejected a message from \(who): \(error)")
+            events.log(limited: true, "rejected a message from \(who): \(error)")
             events.count("rejected.other")
             return
         }
@@ -231,7 +237,7 @@ public final class ClusterCoordinator: ClientPool {
             return
         }
         guard peers[identity] != nil else {
-            events.log("rejected a \(message.kindName) from \(who), which never said HELLO")
+            events.log(limited: true, "rejected a \(message.kindName) from \(who), which never said HELLO")
             events.count("rejected.unknown_peer")
             _ = try? send(.error(code: .unknownPeer, message: "unknown peer: send HELLO first"), to: identity)
             return
@@ -249,7 +255,7 @@ public final class ClusterCoordinator: ClientPool {
         case .update(let update):
             accept(update, from: identity, who: who)
         case .hello, .welcome, .task, .shutdown:
-            events.log("rejected a \(message.kindName) from \(who): clients do not send it")
+            events.log(limited: true, "rejected a \(message.kindName) from \(who): clients do not send it")
             events.count("rejected.unexpected_kind")
         }
     }
@@ -275,6 +281,7 @@ public final class ClusterCoordinator: ClientPool {
             return
         }
         events.log(
+            limited: true,
             "rejected HELLO from \(who): client range \(bad.lowerBound)-\(bad.upperBound) is outside "
                 + "0-\(clientCount - 1)"
         )
@@ -287,6 +294,7 @@ public final class ClusterCoordinator: ClientPool {
         let id = update.clientID
         guard let state = active, update.round >= currentRound else {
             events.log(
+                limited: true,
                 "dropped a late update from \(who) (client \(id), round \(update.round); now "
                     + "\(active == nil ? "between rounds" : "round \(currentRound)"))"
             )
@@ -294,29 +302,33 @@ public final class ClusterCoordinator: ClientPool {
             return
         }
         if update.round > currentRound {
-            events.log("rejected an update from \(who) for future round \(update.round) (now round \(currentRound))")
+            events.log(
+                limited: true,
+                "rejected an update from \(who) for future round \(update.round) (now round \(currentRound))")
             events.count("rejected.wrong_round")
             return
         }
         if state.accepted[id] != nil {
-            events.log("rejected a duplicate update from \(who) for client \(id)")
+            events.log(limited: true, "rejected a duplicate update from \(who) for client \(id)")
             events.count("rejected.duplicate")
             return
         }
         guard state.pending[id] != nil else {
             events.log(
+                limited: true,
                 "rejected an update from \(who) for client \(id), which was not sampled in round \(currentRound)")
             events.count("rejected.not_sampled")
             return
         }
         guard owner[id] == identity else {
-            events.log("rejected an update from \(who) for client \(id), which it does not host")
+            events.log(limited: true, "rejected an update from \(who) for client \(id), which it does not host")
             events.count("rejected.not_hosted")
             return
         }
         let expectsState = stateTemplate(id) != nil
         guard (update.state != nil) == expectsState else {
             events.log(
+                limited: true,
                 "rejected an update from \(who) for client \(id): optimizer state "
                     + "\(expectsState ? "missing" : "unexpected")"
             )
@@ -345,8 +357,19 @@ public final class ClusterCoordinator: ClientPool {
         events.count("dead_peers")
     }
 
+    /// Queues `message` for `identity` without ever waiting: a peer that does not read (its
+    /// queue is full) cannot block the coordinator. A message that cannot be queued is dropped
+    /// and counted; a task that cannot be queued makes its peer dead (it is not listening).
     private func send(_ message: WireMessage, to identity: Frame) throws {
-        try socket.send([.bytes(identity)] + codec.encode(message))
+        guard try socket.send([.bytes(identity)] + codec.encode(message), dontWait: true) else {
+            events.count("send_dropped")
+            if case .task = message { throw SendQueueFull() }
+            return
+        }
         peers[identity]?.lastSent = clock.now
+    }
+
+    struct SendQueueFull: Error, CustomStringConvertible {
+        var description: String { "its queue is full (it does not read)" }
     }
 }

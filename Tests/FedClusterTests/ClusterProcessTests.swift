@@ -376,4 +376,39 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertFalse(log("cluster.log").contains("declared dead"), log("cluster.log"))
         XCTAssertEqual(hashes(run), hashes(reference))
     }
+
+    /// A peer that sends 30,000 HEARTBEATs and never reads the ERROR replies (the hang found by
+    /// the security review): the coordinator drops what it cannot queue, keeps serving the
+    /// honest processes, and the run finishes with the single-process numbers. (Before, it
+    /// blocked for good in zmq_send once the peer's queue was full.)
+    func testAPeerThatNeverReadsCannotHangTheCoordinator() throws {
+        let settings = ["--set", "rounds=8"]
+        let reference = dir.appendingPathComponent("reference")
+        XCTAssertEqual(
+            try finish(start(["run", quickstart, "--out", reference.path, "--quiet"] + settings, log: "ref.log")), 0)
+        let run = dir.appendingPathComponent("run")
+        let endpoint = "ipc://\(dir.path)/flood.ipc"
+        let cluster = try start(
+            ["cluster", quickstart, "--endpoint", endpoint, "--out", run.path, "--quiet"] + settings, log: "c.log")
+        try wait("the coordinator to bind") {
+            FileManager.default.fileExists(atPath: run.appendingPathComponent("endpoint").path)
+        }
+        let codec = WireCodec(fingerprint: 1, parameterCount: 1)  // any run: every message is answered with an ERROR
+        let context = try ZMQContext()
+        let socket = try ZMQSocket(context: context, kind: .dealer)
+        try socket.setRoutingID("flood")
+        try socket.connect(endpoint)
+        let heartbeat = codec.encode(.heartbeat)
+        // As fast as the coordinator takes them, for at most 30,000 messages or 20 s.
+        var sent = 0
+        let deadline = Date().addingTimeInterval(20)
+        while sent < 30_000 && Date() < deadline && cluster.isRunning {
+            if try socket.send(heartbeat, dontWait: true) { sent += 1 } else { Thread.sleep(forTimeInterval: 0.001) }
+        }
+        XCTAssertEqual(try finish(cluster, timeout: 60), 0, log("c.log"))
+        XCTAssertEqual(hashes(run), hashes(reference))
+        let counts = try XCTUnwrap(RunSummary.load(from: run)?.counts)
+        XCTAssertGreaterThan(counts["rejected.wrong_run"] ?? 0, 3000, "more than both queues hold: \(counts)")
+        socket.close()
+    }
 }

@@ -15,14 +15,16 @@ final class CoordinatorRulesTests: XCTestCase {
     var events: EventLog!
     var prepared: PreparedRun!
     var wire: RunWire!
+    var routerSocket: MemoryRouter?
 
     func coordinator(_ cluster: String = "", stop: @escaping () -> Bool = { false }) throws -> ClusterCoordinator {
         network = MemoryNetwork()
         events = EventLog(file: nil, prefix: "test", echo: false)
         prepared = try protocolTestRun(cluster)
         wire = RunWire(prepared)
+        routerSocket = network.router()
         return ClusterCoordinator(
-            socket: network.router(), boundEndpoint: "memory://coordinator", codec: wire.codec,
+            socket: routerSocket!, boundEndpoint: "memory://coordinator", codec: wire.codec,
             spec: prepared.topology.cluster, clientCount: 8, events: events, runID: 42,
             stateTemplate: wire.stateTemplate, clock: network.clock, shouldStop: stop)
     }
@@ -60,36 +62,37 @@ final class CoordinatorRulesTests: XCTestCase {
     }
 
     func testARoundCollectsOneUpdatePerTaskAndRejectsTheRest() throws {
-        let c = try coordinator()
-        // b acts before a (actors run in the order they were added), so a's clients are still pending.
-        let b = process("b", [4...7])
+        let c = try coordinator("quorum: 0.75, round_timeout: 30")
         let a = process("a", [0...3])
+        let b = process("b", [4...7])
         a.hello()
         b.hello()
         try c.waitForClients()
+        // a never answers for client 1, so an update for it from b meets a pending task.
+        a.answer = { task in task.clientID == 1 ? nil : ScriptedProcess.honest(task) }
         // b also sends what no honest process would: an update for a's client, a duplicate,
         // one for a future round and one for a client that was not sampled.
         b.answer = { [unowned b] task in
-            let u = ClientUpdate(
-                round: task.round, clientID: task.clientID, sampleCount: 10,
-                delta: [Float](repeating: 0.01, count: task.globalWeights.count), trainLoss: 0.5, steps: 1, state: nil)
+            let u = ScriptedProcess.honest(task)!
             var notHosted = u
-            notHosted.clientID = 0
+            notHosted.clientID = 1
             var future = u
             future.round = 9
             var unsampled = u
             unsampled.clientID = 7
             for bad in [notHosted, future, unsampled] { b.say(.update(bad)) }
-            b.say(.update(u))  // this one arrives first below: the later copy is the duplicate
+            b.say(.update(u))  // this one arrives first: the copy returned below is the duplicate
             return u
         }
         let updates = try c.train(tasks([0, 1, 4, 5]))
-        XCTAssertEqual(updates.map(\.clientID), [0, 1, 4, 5])
+        XCTAssertEqual(
+            updates.map(\.clientID), [0, 4, 5], "client 1's task met its deadline; the quorum (3 of 4) was met")
         let counts = events.counters
         XCTAssertEqual(counts["rejected.not_hosted"], 2)
         XCTAssertEqual(counts["rejected.wrong_round"], 2)
         XCTAssertEqual(counts["rejected.not_sampled"], 2)
         XCTAssertEqual(counts["rejected.duplicate"], 2)
+        XCTAssertEqual(counts["deadline_misses"], 1)
         // An update after the round ended is late.
         b.answer = ScriptedProcess.honest
         b.say(.update(updates[2]))
@@ -214,5 +217,31 @@ final class CoordinatorRulesTests: XCTestCase {
         process("a", [0...3]).hello()
         network.addActor { stop = true }
         XCTAssertThrowsError(try c.waitForClients()) { XCTAssertEqual("\($0)", "interrupted") }
+    }
+
+    /// One socket floods 10,000 HEARTBEATs without ever reading the ERROR replies, while reading
+    /// costs 2 ms of protocol time per message (20 s in all). The coordinator never blocks on the
+    /// full queue (the replies it cannot queue are dropped and counted), keeps heartbeating the
+    /// honest processes between bounded batches, declares none of them dead, and finishes the
+    /// round. (Before: a blocking send to the full queue hung the coordinator for good, and the
+    /// whole flood was read before any heartbeat went out, so honest peers fell silent.)
+    func testAFloodFromAPeerThatNeverReadsNeitherBlocksNorStalls() throws {
+        let c = try coordinator("heartbeat_interval: 1, liveness: 3, round_timeout: 30, quorum: 0.5")
+        let a = process("a", [0...3])
+        let b = process("b", [4...7])
+        a.hello()
+        b.hello()
+        try c.waitForClients()
+        a.answer = nil  // the round lasts its 30 s, long enough to read the whole flood
+        network.secondsPerMessage = 0.002
+        let hostile = network.dealer(id: "flood", capacity: 50)
+        let heartbeat = wire.codec.encode(.heartbeat)
+        for _ in 0..<10_000 { _ = try hostile.send(heartbeat) }
+        let router = try XCTUnwrap(routerSocket)
+        XCTAssertEqual(try c.train(tasks([0, 5])).map(\.clientID), [5])
+        XCTAssertEqual(events.counters["rejected.unknown_peer"], 10_000, "the whole flood was read and counted")
+        XCTAssertEqual(router.blockedSends, 0, "no send ever waited on a full queue")
+        XCTAssertEqual(events.counters["send_dropped"], 10_000 - 50, "replies beyond the flooder's queue were dropped")
+        XCTAssertEqual(events.counters["dead_peers"], nil, "honest processes kept getting heartbeats during the flood")
     }
 }
