@@ -70,6 +70,10 @@ public struct ResumedRun {
     /// Opens run directory `path`. Its data must still give the same fingerprint.
     public static func open(_ path: String) throws -> ResumedRun {
         let url = URL(fileURLWithPath: path)
+        if let summary = RunSummary.load(from: url), summary.completed {
+            throw RunInputError(
+                "\(path) is a finished run (\(summary.rounds) rounds, summary.json written): nothing to resume")
+        }
         let checkpoint = try Checkpoint.load(from: url)
         let topology = try Topology.load(file: url.appendingPathComponent("topology.yaml").path)
         let prepared = try PreparedRun.prepare(topology)

@@ -62,6 +62,12 @@ final class ResumeTests: XCTestCase {
         let clients = try String(contentsOf: run.appendingPathComponent("clients.jsonl"), encoding: .utf8).split(
             separator: "\n")
         XCTAssertEqual(clients.count, 100 * 5, "one line per participant per round, none twice")
+
+        // A finished run is not resumed (and not touched: its summary stays).
+        let again = try Fedsim.run(["run", "--resume", run.path])
+        XCTAssertEqual(again.status, 2)
+        XCTAssertTrue(again.stderr.contains("is a finished run"), again.stderr)
+        XCTAssertEqual(Fedsim.summary(run)["final_weights_hash"] as? String, expected.last)
     }
 
     /// Under the *aggregate* policy the checkpoint carries the averaged optimizer state (and
