@@ -27,6 +27,13 @@ public struct CompareSpec: Sendable, Equatable {
         root.expected = ["name", "base", "seeds", "target_accuracy", "set", "variants", "grid"]
         let directory = URL(fileURLWithPath: file).deletingLastPathComponent()
         let name = try root.string("name") ?? URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }), !name.hasPrefix(".")
+        else {
+            throw root.error(
+                "name",
+                "'\(name)' may only hold letters, digits, '-', '_' and '.', and not start with '.' "
+                    + "(it names the output directory runs/compare-<name>)")
+        }
         guard let baseText = try root.string("base") else {
             throw root.error(nil, "missing required key 'base' (the base topology file)")
         }
@@ -48,6 +55,13 @@ public struct CompareSpec: Sendable, Equatable {
         }
         let target = try root.optionalDouble("target_accuracy", in: .closed(0, 1))
         let common = try root.map("set").map { try overrides(of: $0) } ?? []
+        // The runner sets every run's seed from `seeds:`; a seed anywhere else would be ignored.
+        func refuseSeed(_ sets: [String], _ map: ConfigMap, _ key: String) throws {
+            if sets.contains(where: { $0.hasPrefix("seed=") }) {
+                throw map.error(key, "seed is set per run from 'seeds:'; list the seeds there instead")
+            }
+        }
+        if let set = try root.map("set") { try refuseSeed(common, set, "seed") }
         if root.has("variants") && root.has("grid") { throw root.error("grid", "give variants or grid, not both") }
         var variants: [Variant] = []
         if let items = try root.sequence("variants") {
@@ -56,12 +70,16 @@ public struct CompareSpec: Sendable, Equatable {
                 v.expected = ["name", "set"]
                 guard let name = try v.string("name") else { throw v.error(nil, "missing required key 'name'") }
                 let sets = try v.map("set").map { try overrides(of: $0) } ?? []
+                if let set = try v.map("set") { try refuseSeed(sets, set, "seed") }
                 try v.finish()
                 variants.append(Variant(id: slug(i, name), name: name, overrides: common + sets))
             }
         } else if let grid = try root.map("grid") {
             var axes: [(key: String, values: [String])] = []
             for key in grid.keys {
+                if key == "seed" {
+                    throw grid.error(key, "seed is set per run from 'seeds:'; list the seeds there instead")
+                }
                 guard let values = try grid.sequence(key), !values.isEmpty else {
                     throw grid.error(key, "expected a non-empty list of values")
                 }

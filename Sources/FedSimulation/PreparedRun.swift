@@ -98,6 +98,7 @@ public struct PreparedRun: Sendable {
             throw RunInputError("model.kind logistic needs 2 classes (labels 0 and 1); the data has \(classes)")
         }
         if pooled.isClassification && classes < 2 { throw RunInputError("the data has only one class") }
+        try checkModelSize(t, inputs: pooled.featureCount, classes: classes)
         let model = DenseModel(
             kind: t.model.kind, inputs: pooled.featureCount, classes: classes,
             hidden: t.model.hidden, bias: t.model.bias)
@@ -147,6 +148,33 @@ public struct PreparedRun: Sendable {
             return Synthetic.blobs(count: count, features: features, classes: classes, spread: Float(spread), rng: &rng)
         case .directory, .fedprox:
             throw RunInputError("internal: \(t.data.source.name) is split by client")
+        }
+    }
+
+    /// Refuses a model too large to hold before anything is allocated: more parameters than the
+    /// wire carries (2²⁷, 512 MB of Float32 per copy), counted without overflow.
+    static func checkModelSize(_ t: Topology, inputs: Int, classes: Int) throws {
+        let widths: [Int] =
+            switch t.model.kind {
+            case .linear, .logistic: [inputs, 1]
+            case .softmax: [inputs, classes]
+            case .mlp: [inputs] + t.model.hidden + [classes]
+            }
+        var total = 0
+        var overflow = false
+        for l in 1..<widths.count {
+            let (weights, o1) = widths[l].multipliedReportingOverflow(by: widths[l - 1])
+            let (sum, o2) = total.addingReportingOverflow(weights + (t.model.bias ? widths[l] : 0))
+            overflow = overflow || o1 || o2
+            total = sum
+        }
+        let limit = WireCodec.maxParameters
+        if overflow || total > limit {
+            let count = overflow ? "more than 2⁶³" : "\(total)"
+            throw RunInputError(
+                "model: \(count) parameters (layer widths \(widths.map(String.init).joined(separator: " → "))) is "
+                    + "more than "
+                    + "FedSim holds (\(limit), 512 MB per copy); use smaller hidden layers")
         }
     }
 

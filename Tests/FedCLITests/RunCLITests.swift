@@ -148,4 +148,17 @@ final class RunCLITests: XCTestCase {
             XCTAssertTrue(r.stdout.contains("beta2: 0.999") && r.stdout.contains("cluster:"), r.stdout)
         }
     }
+
+    /// A model too large to hold is refused before anything is allocated, with one line
+    /// (before: "Fatal error: failed to allocate" and a backtrace, in `validate` too).
+    func testAnEnormousModelIsRefusedBeforeAllocating() throws {
+        let quickstart = repo.appendingPathComponent("Topologies/quickstart.yaml").path
+        for command in ["run", "validate"] {
+            let out = command == "run" ? ["--out", dir.appendingPathComponent("big").path] : []
+            let r = try Fedsim.run([command, quickstart, "--set", "model.hidden=[100000, 100000]"] + out)
+            XCTAssertEqual(r.status, 2, r.stderr)
+            XCTAssertTrue(r.stderr.contains("10007600010 parameters"), r.stderr)
+            XCTAssertFalse(r.stderr.contains("Fatal error"), r.stderr)
+        }
+    }
 }

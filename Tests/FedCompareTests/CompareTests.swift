@@ -99,6 +99,11 @@ final class CompareTests: XCTestCase {
             ("base: base.yaml\nseeds: [1, 1]\nvariants: [{name: a}]\n", "each once"),
             ("base: base.yaml\nseedz: [1]\nvariants: [{name: a}]\n", "seedz: unknown key (did you mean 'seeds'?)"),
             ("base: base.yaml\ntarget_accuracy: 2\nvariants: [{name: a}]\n", "target_accuracy: 2 is outside [0, 1]"),
+            // A name cannot leave runs/, and a seed outside 'seeds:' would be ignored by the runner.
+            ("name: ../../../evil\nbase: base.yaml\nvariants: [{name: a}]\n", "may only hold letters"),
+            ("base: base.yaml\ngrid: {seed: [1, 2]}\n", "list the seeds there instead"),
+            ("base: base.yaml\nset: {seed: 3}\nvariants: [{name: a}]\n", "list the seeds there instead"),
+            ("base: base.yaml\nvariants: [{name: a, set: {seed: 3}}]\n", "list the seeds there instead"),
         ]
         for (i, (text, expected)) in cases.enumerated() {
             let spec = try write("bad\(i).yaml", text)
