@@ -41,42 +41,17 @@ struct CoordinatorCommand: ParsableCommand {
               fedsim coordinator --resume runs/qs --endpoint tcp://127.0.0.1:5555
             """)
 
-    @Argument(help: "Topology file (YAML); not needed with --resume.")
-    var topology: String?
+    @OptionGroup var target: RunTarget
 
     @Option(help: "Endpoint to bind (overrides cluster.endpoint), e.g. tcp://127.0.0.1:5555 or ipc:///tmp/fedsim.ipc.")
     var endpoint: Endpoint?
 
-    @Option(help: "Directory to create for this run (default: runs/<name>-<UTC time>).")
-    var out: String?
-
-    @Option(help: "Continue the run in this directory from its last checkpoint.")
-    var resume: String?
-
-    @OptionGroup var overrides: OverrideOptions
     @Flag(help: "Print only the final line.") var quiet = false
-
-    func validate() throws {
-        if resume == nil && topology == nil { throw ValidationError("give a TOPOLOGY file, or --resume RUN_DIR") }
-        if resume != nil && (topology != nil || out != nil || !overrides.isEmpty) {
-            throw ValidationError(
-                "--resume takes the run's own topology: drop TOPOLOGY, --out, --rounds, --seed and --set")
-        }
-    }
 
     func run() throws {
         let stop = StopSignal()
         stop.install()
-        let (prepared, directory, checkpoint) = try reportingInputErrors {
-            () -> (PreparedRun, RunDirectory, Checkpoint?) in
-            if let resume {
-                let resumed = try ResumedRun.open(resume)
-                return (resumed.prepared, resumed.directory, resumed.checkpoint)
-            }
-            let prepared = try PreparedRun.prepare(try overrides.load(topology!))
-            let directory = try RunDirectory(out: out, for: prepared)
-            return (prepared, directory, nil)
-        }
+        let (prepared, directory, checkpoint) = try reportingInputErrors { try target.open() }
         let t = prepared.topology
         var bind = endpoint?.description ?? t.cluster.endpoint
         if bind == "auto" { bind = "tcp://127.0.0.1:*" }

@@ -46,6 +46,39 @@ struct TopologyOptions: ParsableArguments {
     func load() throws -> Topology { try overrides.load(topology) }
 }
 
+/// What `run` and `coordinator` start: a topology with its overrides and `--out`, or with
+/// `--resume RUN_DIR` a run directory to continue.
+struct RunTarget: ParsableArguments {
+    @Argument(help: "Topology file (YAML); not with --resume.")
+    var topology: String?
+
+    @OptionGroup var overrides: OverrideOptions
+
+    @Option(help: "Directory to create for this run's files (default: runs/<name>-<UTC time>).")
+    var out: String?
+
+    @Option(help: ArgumentHelp("Continue the run in this directory from its last checkpoint.", valueName: "run-dir"))
+    var resume: String?
+
+    func validate() throws {
+        if resume == nil && topology == nil { throw ValidationError("give a TOPOLOGY file, or --resume RUN_DIR") }
+        if resume != nil && (topology != nil || out != nil || !overrides.isEmpty) {
+            throw ValidationError(
+                "--resume takes the run's own topology: drop TOPOLOGY, --out, --rounds, --seed and --set")
+        }
+    }
+
+    /// The prepared run, its directory (new, or reopened at the checkpoint) and the checkpoint.
+    func open() throws -> (PreparedRun, RunDirectory, Checkpoint?) {
+        if let resume {
+            let resumed = try ResumedRun.open(resume)
+            return (resumed.prepared, resumed.directory, resumed.checkpoint)
+        }
+        let prepared = try PreparedRun.prepare(try overrides.load(topology!))
+        return (prepared, try RunDirectory(out: out, for: prepared), nil)
+    }
+}
+
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
@@ -67,40 +100,15 @@ struct RunCommand: ParsableCommand {
               fedsim run --resume runs/reset
             """)
 
-    @Argument(help: "Topology file (YAML); not with --resume.")
-    var topology: String?
-
-    @OptionGroup var overrides: OverrideOptions
-
-    @Option(help: "Directory to create for this run's files (default: runs/<name>-<UTC time>).")
-    var out: String?
-
-    @Option(help: ArgumentHelp("Continue the run in this directory from its last checkpoint.", valueName: "run-dir"))
-    var resume: String?
+    @OptionGroup var target: RunTarget
 
     @Flag(help: "Print only the final line.")
     var quiet = false
 
-    func validate() throws {
-        if resume == nil && topology == nil { throw ValidationError("give a TOPOLOGY file, or --resume RUN_DIR") }
-        if resume != nil && (topology != nil || out != nil || !overrides.isEmpty) {
-            throw ValidationError(
-                "--resume takes the run's own topology: drop TOPOLOGY, --out, --rounds, --seed and --set")
-        }
-    }
-
     func run() throws {
         let stop = StopSignal()
         stop.install()
-        let (prepared, directory, checkpoint) = try reportingInputErrors {
-            () -> (PreparedRun, RunDirectory, Checkpoint?) in
-            if let resume {
-                let resumed = try ResumedRun.open(resume)
-                return (resumed.prepared, resumed.directory, resumed.checkpoint)
-            }
-            let prepared = try PreparedRun.prepare(try overrides.load(topology!))
-            return (prepared, try RunDirectory(out: out, for: prepared), nil)
-        }
+        let (prepared, directory, checkpoint) = try reportingInputErrors { try target.open() }
         let t = prepared.topology
         if !quiet {
             print(

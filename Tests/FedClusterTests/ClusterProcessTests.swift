@@ -8,66 +8,27 @@ import FedWire
 import Foundation
 import XCTest
 
-struct TimedOut: Error, CustomStringConvertible {
-    var what: String
-    var description: String { "timed out waiting for \(what)" }
-}
-
 /// Starts real `fedsim` processes talking ZeroMQ over 127.0.0.1, ipc:// and inproc://.
 final class ClusterProcessTests: XCTestCase {
     let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
-    var dir: URL!
-    var processes: [Process] = []
+    var sandbox: ProcessSandbox!
+    var dir: URL { sandbox.dir }
 
     var binary: URL { Fedsim.binary }
 
     var quickstart: String { repo.appendingPathComponent("Topologies/quickstart.yaml").path }
 
-    override func setUpWithError() throws {
-        dir = URL(fileURLWithPath: "/tmp").appendingPathComponent("fsc-\(UInt32.random(in: 0...UInt32.max))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
+    override func setUpWithError() throws { sandbox = try ProcessSandbox(prefix: "fsc") }
+    override func tearDownWithError() throws { sandbox.close() }
 
-    override func tearDownWithError() throws {
-        for p in processes where p.isRunning {
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
-        }
-        try? FileManager.default.removeItem(at: dir)
-    }
-
-    /// Starts `fedsim args`, with stdout and stderr in files under the test directory.
     @discardableResult
-    func start(_ args: [String], log name: String) throws -> Process {
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = args
-        _ = FileManager.default.createFile(atPath: dir.appendingPathComponent(name).path, contents: nil)
-        let handle = try FileHandle(forWritingTo: dir.appendingPathComponent(name))
-        p.standardOutput = handle
-        p.standardError = handle
-        try p.run()
-        processes.append(p)
-        return p
-    }
-
-    func log(_ name: String) -> String {
-        (try? String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)) ?? ""
-    }
-
+    func start(_ args: [String], log name: String) throws -> Process { try sandbox.start(args, log: name) }
+    func log(_ name: String) -> String { sandbox.log(name) }
     func wait(_ what: String, timeout: Double = 60, _ condition: () -> Bool) throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while !condition() {
-            if Date() > deadline { throw TimedOut(what: what) }
-            Thread.sleep(forTimeInterval: 0.02)
-        }
+        try sandbox.wait(what, timeout: timeout, condition)
     }
-
-    func finish(_ p: Process, timeout: Double = 120) throws -> Int32 {
-        try wait("process \(p.processIdentifier) to exit", timeout: timeout) { !p.isRunning }
-        return p.terminationStatus
-    }
+    func finish(_ p: Process, timeout: Double = 120) throws -> Int32 { try sandbox.finish(p, timeout: timeout) }
 
     func rounds(_ run: URL) -> [[String: Any]] { Fedsim.rounds(run) }
     func hashes(_ run: URL) -> [String] { Fedsim.hashes(run) }

@@ -7,49 +7,16 @@ import XCTest
 /// bad client alike, and a cluster's processes must agree on what determines the numbers —
 /// not on where the files are.
 final class RunModeParityTests: XCTestCase {
-    var dir: URL!
-    var processes: [Process] = []
+    var sandbox: ProcessSandbox!
+    var dir: URL { sandbox.dir }
 
-    override func setUpWithError() throws {
-        dir = URL(fileURLWithPath: "/tmp").appendingPathComponent("fsp-\(UInt32.random(in: 0...UInt32.max))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        for p in processes where p.isRunning {
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
-        }
-        try? FileManager.default.removeItem(at: dir)
-    }
+    override func setUpWithError() throws { sandbox = try ProcessSandbox(prefix: "fsp") }
+    override func tearDownWithError() throws { sandbox.close() }
 
     @discardableResult
-    func start(_ args: [String], log name: String) throws -> Process {
-        let p = Process()
-        p.executableURL = Fedsim.binary
-        p.arguments = args
-        let url = dir.appendingPathComponent(name)
-        _ = FileManager.default.createFile(atPath: url.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: url)
-        p.standardOutput = handle
-        p.standardError = handle
-        try p.run()
-        processes.append(p)
-        return p
-    }
-
-    func log(_ name: String) -> String {
-        (try? String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)) ?? ""
-    }
-
-    func finish(_ p: Process, timeout: Double = 120) throws -> Int32 {
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning {
-            if Date() > deadline { throw TimedOut(what: "process \(p.processIdentifier) to exit") }
-            Thread.sleep(forTimeInterval: 0.02)
-        }
-        return p.terminationStatus
-    }
+    func start(_ args: [String], log name: String) throws -> Process { try sandbox.start(args, log: name) }
+    func log(_ name: String) -> String { sandbox.log(name) }
+    func finish(_ p: Process, timeout: Double = 120) throws -> Int32 { try sandbox.finish(p, timeout: timeout) }
 
     /// Clients 0 and 1 diverge (SGD with lr 1e30): their updates hold Inf/NaN. Both modes leave
     /// exactly those updates out, count them under `rejected.non_finite`, and reach the same
