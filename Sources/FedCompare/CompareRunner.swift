@@ -128,7 +128,10 @@ public final class CompareRunner {
                 running.append((process, variant, seed, dir, Date()))
             }
             Thread.sleep(forTimeInterval: 0.02)
-            for r in running where !r.process.isRunning {
+            // Decide once which runs ended: a run that ends while these are reported is reported
+            // next time, never removed unreported.
+            let ended = running.filter { !$0.process.isRunning }
+            for r in ended {
                 finished += 1
                 doneThisSession += 1
                 let seconds = Date().timeIntervalSince(r.started)
@@ -157,7 +160,7 @@ public final class CompareRunner {
                     )
                 }
             }
-            running.removeAll { !$0.process.isRunning }
+            running.removeAll { r in ended.contains { $0.process === r.process } }
         }
         return failures.isEmpty ? .completed : .failed(failures)
     }
