@@ -33,17 +33,23 @@ final class CoordinatorRulesTests: XCTestCase {
         ScriptedProcess(network, id: id, codec: wire.codec, ranges: ranges)
     }
 
+    /// Two scripted processes, "a" hosting clients 0-3 and "b" 4-7, joined to `c`.
+    func join(_ c: ClusterCoordinator) throws -> (ScriptedProcess, ScriptedProcess) {
+        let a = process("a", [0...3])
+        let b = process("b", [4...7])
+        a.hello()
+        b.hello()
+        try c.waitForClients()
+        return (a, b)
+    }
+
     func tasks(_ ids: [Int], round: Int = 1) -> [ClientTask] {
         ids.map { ClientTask(round: round, clientID: $0, globalWeights: prepared.initialWeights, sharedState: nil) }
     }
 
     func testProcessesJoinAndAreWelcomed() throws {
         let c = try coordinator()
-        let a = process("a", [0...3])
-        let b = process("b", [4...7])
-        a.hello()
-        b.hello()
-        try c.waitForClients()
+        let (a, b) = try join(c)
         XCTAssertEqual(a.received.first, .welcome(roundsCompleted: 0, runID: 42))
         XCTAssertEqual(b.received.first, .welcome(roundsCompleted: 0, runID: 42))
     }
@@ -63,11 +69,7 @@ final class CoordinatorRulesTests: XCTestCase {
 
     func testARoundCollectsOneUpdatePerTaskAndRejectsTheRest() throws {
         let c = try coordinator("quorum: 0.75, round_timeout: 30")
-        let a = process("a", [0...3])
-        let b = process("b", [4...7])
-        a.hello()
-        b.hello()
-        try c.waitForClients()
+        let (a, b) = try join(c)
         // a never answers for client 1, so an update for it from b meets a pending task.
         a.answer = { task in task.clientID == 1 ? nil : ScriptedProcess.honest(task) }
         // b also sends what no honest process would: an update for a's client, a duplicate,
@@ -104,11 +106,7 @@ final class CoordinatorRulesTests: XCTestCase {
 
     func testASilentProcessMissesEveryDeadlineAndTheQuorumFailureEndsTheRun() throws {
         let c = try coordinator("round_timeout: 120, retries: 2")
-        let a = process("a", [0...3])
-        let b = process("b", [4...7])
-        a.hello()
-        b.hello()
-        try c.waitForClients()
+        let (_, b) = try join(c)
         b.answer = nil  // it keeps heartbeating but never trains
         let start = network.clock.now
         XCTAssertThrowsError(try c.train(tasks([0, 4]))) { error in
@@ -123,11 +121,7 @@ final class CoordinatorRulesTests: XCTestCase {
 
     func testADeadProcessIsDeclaredDeadAndTheRoundEndsWithoutIt() throws {
         let c = try coordinator("quorum: 0.5, heartbeat_interval: 1, liveness: 3")
-        let a = process("a", [0...3])
-        let b = process("b", [4...7])
-        a.hello()
-        b.hello()
-        try c.waitForClients()
+        let (_, b) = try join(c)
         b.answer = nil
         b.answersHeartbeats = false  // b's process is gone
         b.dealer.close()
@@ -141,11 +135,7 @@ final class CoordinatorRulesTests: XCTestCase {
 
     func testARestartedProcessTakesOverItsClientsAndTheirPendingTasks() throws {
         let c = try coordinator()
-        let a = process("a", [0...3])
-        let b = process("b", [4...7])
-        a.hello()
-        b.hello()
-        try c.waitForClients()
+        let (_, b) = try join(c)
         b.answer = nil
         var restarted: ScriptedProcess?
         // Once b has its task, b's process "restarts": a new peer says HELLO for 4-7.
@@ -195,11 +185,7 @@ final class CoordinatorRulesTests: XCTestCase {
 
     func testIdlePeersGetHeartbeatsAndShutdownReachesEveryLivePeer() throws {
         let c = try coordinator("heartbeat_interval: 2, round_timeout: 20, quorum: 0.5")
-        let a = process("a", [0...3])
-        let b = process("b", [4...7])
-        a.hello()
-        b.hello()
-        try c.waitForClients()
+        let (a, b) = try join(c)
         a.answer = nil  // a waits out the round's 20 s: meanwhile both peers are idle
         XCTAssertEqual(try c.train(tasks([0, 4])).map(\.clientID), [4])
         XCTAssertGreaterThanOrEqual(
@@ -227,11 +213,7 @@ final class CoordinatorRulesTests: XCTestCase {
     /// whole flood was read before any heartbeat went out, so honest peers fell silent.)
     func testAFloodFromAPeerThatNeverReadsNeitherBlocksNorStalls() throws {
         let c = try coordinator("heartbeat_interval: 1, liveness: 3, round_timeout: 30, quorum: 0.5")
-        let a = process("a", [0...3])
-        let b = process("b", [4...7])
-        a.hello()
-        b.hello()
-        try c.waitForClients()
+        let (a, _) = try join(c)
         a.answer = nil  // the round lasts its 30 s, long enough to read the whole flood
         network.secondsPerMessage = 0.002
         let hostile = network.dealer(id: "flood", capacity: 50)
