@@ -28,12 +28,15 @@ let package = Package(
 
         /// Parameter layouts, seeded random streams, FNV-1a hashes. No networking.
         .target(name: "FedCore", swiftSettings: numericsFlags),
-        /// Data sets: loaders (CSV, LIBSVM, MNIST IDX), synthetic generators, partitions.
-        .target(name: "FedData", dependencies: ["FedCore"]),
+        /// zlib (Debian zlib1g-dev), found by pkg-config: FedData reads gzip-compressed IDX files with it.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        /// Data sets: loaders (CSV, LIBSVM, IDX images plain or gzip, Fashion-MNIST), synthetic generators,
+        /// partitions.
+        .target(name: "FedData", dependencies: ["CZlib", "FedCore"]),
         /// FedSim's own matrix product: the same bits on every CPU (vectors across columns, sums in
         /// order, no fused multiply-add), where BLAS kernels differ from machine to machine.
         .target(name: "CFedKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
-        /// Models on one contiguous parameter buffer: linear, logistic, softmax regression, MLP.
+        /// Networks of layers on one contiguous parameter buffer: dense models, conv nets, presets.
         .target(name: "FedModels", dependencies: ["CFedKernels", "FedCore", "FedData"], swiftSettings: numericsFlags),
         /// Optimizers as composable gradient transforms with explicit, serializable state.
         .target(name: "FedOptim", dependencies: ["FedCore"], swiftSettings: numericsFlags),

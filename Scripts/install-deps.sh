@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system packages FedSim builds against, if any is missing (Debian/Ubuntu):
-# pkg-config and ZeroMQ (libzmq3-dev).
+# pkg-config, ZeroMQ (libzmq3-dev), zlib (zlib1g-dev, to read the .gz IDX files) and the
+# Fashion-MNIST data set (dataset-fashion-mnist, 30 MB under /usr/share/datasets/fashion-mnist).
 set -euo pipefail
 missing=()
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 pkg-config --exists libzmq 2>/dev/null || missing+=(libzmq3-dev)
+pkg-config --exists zlib 2>/dev/null || missing+=(zlib1g-dev)
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing+=(dataset-fashion-mnist)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}" >&2
   sudo=""

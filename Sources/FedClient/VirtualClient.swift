@@ -9,7 +9,7 @@ import FedProtocol
 public final class VirtualClient {
     public let id: Int
     public let shard: Dataset
-    public let model: DenseModel
+    public let model: Network
     public let optimizer: Optimizer
     public let policy: StatePolicy
     public let training: LocalTraining
@@ -28,7 +28,7 @@ public final class VirtualClient {
     private var gradient: [Float]
 
     public init(
-        id: Int, shard: Dataset, model: DenseModel, optimizer: Optimizer, policy: StatePolicy,
+        id: Int, shard: Dataset, model: Network, optimizer: Optimizer, policy: StatePolicy,
         training: LocalTraining, seed: UInt64, proximalMu: Double = 0
     ) {
         self.id = id

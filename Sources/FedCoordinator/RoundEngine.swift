@@ -95,7 +95,7 @@ public struct ClientRecord: Codable, Sendable, Equatable {
 
 /// The coordinator's round loop: sample, send tasks, aggregate in client-id order, evaluate.
 public final class RoundEngine {
-    public let model: DenseModel
+    public let model: Network
     public let testSet: Dataset
     public let sampler: ClientSampler
     public let server: ServerSpec
@@ -112,7 +112,7 @@ public final class RoundEngine {
     private let workspace = Workspace()
 
     public init(
-        model: DenseModel, testSet: Dataset, initialWeights: [Float], sampler: ClientSampler, server: ServerSpec,
+        model: Network, testSet: Dataset, initialWeights: [Float], sampler: ClientSampler, server: ServerSpec,
         groupOfClient: [Int], policyOfGroup: [StatePolicy], stateAggregation: StateAggregation = StateAggregation(),
         pool: ClientPool
     ) {

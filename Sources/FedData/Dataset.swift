@@ -12,17 +12,43 @@ public enum Targets: Sendable, Equatable {
 }
 
 /// A data set held in memory: features row-major (`count × featureCount` Floats) and targets.
+/// Each sample has a shape: `[featureCount]` for vectors, `[channels, height, width]` for
+/// images (NCHW, so a sample's features are its channel planes one after another).
 public struct Dataset: Sendable, Equatable {
     public var features: [Float]
-    public var featureCount: Int
+    public private(set) var featureCount: Int
+    /// One sample's shape; its product is `featureCount`.
+    public private(set) var shape: [Int]
     public var targets: Targets
 
     public init(features: [Float], featureCount: Int, targets: Targets) {
-        precondition(featureCount > 0, "a data set needs at least one feature")
+        self.init(features: features, shape: [featureCount], targets: targets)
+    }
+
+    public init(features: [Float], shape: [Int], targets: Targets) {
+        let featureCount = shape.reduce(1, *)
+        precondition(!shape.isEmpty && shape.allSatisfy { $0 > 0 }, "a data set needs at least one feature")
         precondition(features.count == featureCount * targets.count, "features and targets disagree in length")
         self.features = features
         self.featureCount = featureCount
+        self.shape = shape
         self.targets = targets
+    }
+
+    /// The same samples seen with another sample shape of the same size (e.g. 64 features as 1×8×8).
+    public func reshaped(_ shape: [Int]) -> Dataset? {
+        guard shape.reduce(1, *) == featureCount, shape.allSatisfy({ $0 > 0 }) else { return nil }
+        var copy = self
+        copy.shape = shape
+        return copy
+    }
+
+    /// The same data declaring `classCount` classes (at least as many as its labels use).
+    public func withClassCount(_ classCount: Int) -> Dataset {
+        guard case .classes(let labels, let k) = targets, classCount > k else { return self }
+        var copy = self
+        copy.targets = .classes(labels, classCount: classCount)
+        return copy
     }
 
     /// Number of samples.
@@ -52,22 +78,22 @@ public struct Dataset: Sendable, Equatable {
             case .classes(let labels, let k): .classes(indices.map { labels[$0] }, classCount: k)
             case .values(let values): .values(indices.map { values[$0] })
             }
-        return Dataset(features: f, featureCount: featureCount, targets: t)
+        return Dataset(features: f, shape: shape, targets: t)
     }
 
     /// Concatenates data sets with the same feature count and target kind.
     public static func concatenate(_ parts: [Dataset]) -> Dataset {
         precondition(!parts.isEmpty)
-        let d = parts[0].featureCount
-        precondition(parts.allSatisfy { $0.featureCount == d })
+        let d = parts[0].shape
+        precondition(parts.allSatisfy { $0.shape == d })
         let features = parts.flatMap(\.features)
         if parts[0].isClassification {
             let k = parts.map(\.classCount).max()!
             return Dataset(
-                features: features, featureCount: d, targets: .classes(parts.flatMap { $0.labels! }, classCount: k))
+                features: features, shape: d, targets: .classes(parts.flatMap { $0.labels! }, classCount: k))
         }
         return Dataset(
-            features: features, featureCount: d,
+            features: features, shape: d,
             targets: .values(
                 parts.flatMap { p -> [Float] in
                     if case .values(let v) = p.targets { return v }

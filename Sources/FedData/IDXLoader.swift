@@ -1,68 +1,109 @@
+import Foundation
+
 extension DataLoader {
-    /// Loads an MNIST-style pair of IDX files: unsigned-byte images (magic 0x00000803,
-    /// `count × rows × columns`) and labels (magic 0x00000801). Pixels are scaled to [0, 1].
-    /// Files must be uncompressed; the `.gz` files as downloaded are refused with a hint.
-    public static func idx(images: String, labels: String) throws -> Dataset {
-        let imageFile = try IDXFile(path: images, expectedDimensions: 3)
-        let labelFile = try IDXFile(path: labels, expectedDimensions: 1)
-        let count = imageFile.dimensions[0]
-        guard labelFile.dimensions[0] == count else {
+    /// Loads an MNIST-style pair of IDX files, plain or gzip-compressed: unsigned-byte images
+    /// (magic 0x00000803, `count × rows × columns`, or 0x00000804 with channels first) and
+    /// labels (magic 0x00000801). Pixels are scaled to [0, 1]; each sample keeps its image shape
+    /// (`[channels, rows, columns]`). With `limit`, only the first `limit` samples are read.
+    public static func idx(images: String, labels: String, limit: Int? = nil) throws -> Dataset {
+        let imageFile = try IDXFile(path: images, dimensionChoices: [3, 4], limit: limit)
+        let labelFile = try IDXFile(path: labels, dimensionChoices: [1], limit: limit)
+        let count = imageFile.items
+        guard labelFile.declaredItems == imageFile.declaredItems, labelFile.items == count else {
             throw DataError(
-                file: labels, message: "has \(labelFile.dimensions[0]) labels but \(images) has \(count) images")
+                file: labels,
+                message: "has \(labelFile.declaredItems) labels but \(images) has \(imageFile.declaredItems) images")
         }
-        let featureCount = imageFile.dimensions[1] * imageFile.dimensions[2]
+        let shape =
+            imageFile.dimensions.count == 3
+            ? [1] + imageFile.dimensions.dropFirst() : Array(imageFile.dimensions.dropFirst())
         let features = imageFile.payload.map { Float($0) / 255 }
         let classLabels = labelFile.payload.map { Int32($0) }
         let classCount = Int(classLabels.max() ?? 0) + 1
         return Dataset(
-            features: features, featureCount: featureCount, targets: .classes(classLabels, classCount: classCount))
+            features: features, shape: shape, targets: .classes(classLabels, classCount: classCount))
+    }
+
+    /// Where Debian's `dataset-fashion-mnist` package puts the four IDX files.
+    public static let fashionMNISTDirectory = "/usr/share/datasets/fashion-mnist"
+
+    /// Fashion-MNIST's official split: the first `trainCount` of its 60,000 training images and
+    /// the first `testCount` of its 10,000 test images (28×28, one channel, pixels in [0, 1]).
+    public static func fashionMNIST(
+        directory: String = fashionMNISTDirectory, trainCount: Int = 60_000, testCount: Int = 10_000
+    ) throws -> (train: Dataset, test: Dataset) {
+        func file(_ name: String) throws -> String {
+            let path = directory + "/" + name
+            if FileManager.default.fileExists(atPath: path) { return path }
+            if FileManager.default.fileExists(atPath: path + ".gz") { return path + ".gz" }
+            let hint =
+                directory == fashionMNISTDirectory
+                ? "Fashion-MNIST is not installed: run `sudo apt-get install dataset-fashion-mnist` "
+                    + "(Scripts/install-deps.sh does)"
+                : "data.path must be a directory holding Fashion-MNIST's four IDX files"
+            throw DataError(file: path + ".gz", message: "no such file. \(hint)")
+        }
+        let train = try idx(
+            images: try file("train-images-idx3-ubyte"), labels: try file("train-labels-idx1-ubyte"), limit: trainCount)
+        let test = try idx(
+            images: try file("t10k-images-idx3-ubyte"), labels: try file("t10k-labels-idx1-ubyte"), limit: testCount)
+        guard train.count == trainCount, test.count == testCount else {
+            throw DataError(
+                file: directory,
+                message: "holds \(train.count) training and \(test.count) test images; asked for \(trainCount) and "
+                    + "\(testCount)")
+        }
+        // Both halves count all ten classes, even when a small test set misses one.
+        let classes = max(train.classCount, test.classCount)
+        return (train.withClassCount(classes), test.withClassCount(classes))
     }
 }
 
-/// One IDX file of unsigned bytes, with its header checked against the file length.
+/// One IDX file of unsigned bytes, its header checked against what the file holds. Read
+/// through zlib, so `.gz` files work as they come.
 struct IDXFile {
     let dimensions: [Int]
-    let payload: ArraySlice<UInt8>
+    /// Items the header declares, and the items read (fewer under a limit).
+    let declaredItems: Int
+    let items: Int
+    let payload: [UInt8]
+
+    /// The largest payload FedSim reads from one file (1 GiB).
+    static let maxBytes = 1 << 30
 
     /// The magic number's third byte is the element type (0x08 = unsigned byte), the fourth the
     /// number of dimensions.
-    init(path: String, expectedDimensions: Int) throws {
-        let bytes = try TextParsing.readFile(path)
+    init(path: String, dimensionChoices: [Int], limit: Int?) throws {
+        let reader = try GzipReader(path: path)
         func fail(_ message: String) -> DataError { DataError(file: path, message: message) }
-        if bytes.starts(with: [0x1F, 0x8B]) { throw fail("gzip-compressed: gunzip it first") }
-        let expectedMagic: [UInt8] = [0, 0, 0x08, UInt8(expectedDimensions)]
-        guard bytes.count >= 4 else { throw fail("too short for an IDX file (\(bytes.count) bytes)") }
-        guard bytes.starts(with: expectedMagic) else {
-            let found = bytes.prefix(4).map { String($0, radix: 16) }.joined(separator: " ")
-            let wanted = expectedMagic.map { String($0, radix: 16) }.joined(separator: " ")
+        let magic = try reader.readAll(4, orFail: { fail("too short for an IDX file (\($0) bytes)") })
+        guard magic[0] == 0, magic[1] == 0, magic[2] == 0x08, dimensionChoices.contains(Int(magic[3])) else {
+            let found = magic.map { String($0, radix: 16) }.joined(separator: " ")
+            let wanted = dimensionChoices.map { "0 0 8 \($0)" }.joined(separator: " or ")
             throw fail(
-                "bad magic number \(found), expected \(wanted) (unsigned-byte IDX with \(expectedDimensions) "
-                    + "dimension\(expectedDimensions == 1 ? "" : "s"))"
-            )
+                "bad magic number \(found), expected \(wanted) (unsigned-byte IDX with "
+                    + "\(dimensionChoices.map(String.init).joined(separator: " or ")) dimensions)")
         }
-        let headerLength = 4 + 4 * expectedDimensions
-        guard bytes.count >= headerLength else {
-            throw fail("truncated header: \(bytes.count) bytes, need \(headerLength)")
-        }
-        dimensions = (0..<expectedDimensions).map { Self.bigEndianUInt32(bytes, at: 4 + 4 * $0) }
+        let header = try reader.readAll(
+            4 * Int(magic[3]), orFail: { fail("truncated header: \(4 + $0) bytes, need \(4 + 4 * Int(magic[3]))") })
+        let dimensions = (0..<Int(magic[3])).map { d in header[(4 * d)..<(4 * d + 4)].reduce(0) { $0 << 8 | Int($1) } }
         guard dimensions[0] > 0 else { throw fail("contains no items") }
         if dimensions.dropFirst().contains(0) { throw fail("has an empty dimension: \(dimensions)") }
-        var elementCount = 1
-        for d in dimensions {
-            let (product, overflow) = elementCount.multipliedReportingOverflow(by: d)
-            guard !overflow else { throw fail("dimensions \(dimensions) are too large") }
-            elementCount = product
+        let itemBytes = dimensions.dropFirst().reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue }
+        let items = min(dimensions[0], limit ?? dimensions[0])
+        let (total, overflow) = itemBytes.multipliedReportingOverflow(by: items)
+        guard !overflow, itemBytes <= Self.maxBytes, total <= Self.maxBytes else {
+            throw fail("dimensions \(dimensions) are too large (FedSim reads at most \(Self.maxBytes) bytes)")
         }
-        let expectedLength = headerLength + elementCount
-        guard bytes.count == expectedLength else {
-            let shape = dimensions.map(String.init).joined(separator: "×")
-            let problem = bytes.count < expectedLength ? "truncated" : "has trailing bytes"
-            throw fail("\(problem): header says \(shape) needs \(expectedLength) bytes, file has \(bytes.count)")
+        let shape = dimensions.map(String.init).joined(separator: "×")
+        payload = try reader.readAll(total) { got in
+            fail("truncated: header says \(shape) needs \(total) bytes of pixels, the file has \(got)")
         }
-        payload = bytes[headerLength...]
-    }
-
-    private static func bigEndianUInt32(_ bytes: [UInt8], at offset: Int) -> Int {
-        bytes[offset..<(offset + 4)].reduce(0) { $0 << 8 | Int($1) }
+        if items == dimensions[0], !(try reader.atEnd()) {
+            throw fail("has trailing bytes after the \(shape) the header declares")
+        }
+        self.dimensions = dimensions
+        self.declaredItems = dimensions[0]
+        self.items = items
     }
 }

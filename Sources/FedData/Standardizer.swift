@@ -31,6 +31,32 @@ public struct Standardizer: Sendable, Codable, Equatable {
         self.init(mean: mean.map { Float($0) }, scale: std.map { $0 > 0 ? Float($0) : 1 })
     }
 
+    /// Fits one mean and population standard deviation per image channel (over every pixel of
+    /// that channel in every sample; sums in Double), as `transforms.Normalize` uses them. A
+    /// sample that is a vector counts as one channel.
+    public init(fittingChannelsOf data: Dataset) {
+        let d = data.featureCount
+        let channels = data.shape.count == 3 ? data.shape[0] : 1
+        let plane = d / channels
+        var sum = [Double](repeating: 0, count: channels)
+        for i in 0..<data.count {
+            for j in 0..<d { sum[j / plane] += Double(data.features[i * d + j]) }
+        }
+        let values = Double(max(data.count * plane, 1))
+        let mean = sum.map { $0 / values }
+        var squares = [Double](repeating: 0, count: channels)
+        for i in 0..<data.count {
+            for j in 0..<d {
+                let deviation = Double(data.features[i * d + j]) - mean[j / plane]
+                squares[j / plane] += deviation * deviation
+            }
+        }
+        let std = squares.map { ($0 / values).squareRoot() }
+        self.init(
+            mean: (0..<d).map { Float(mean[$0 / plane]) },
+            scale: (0..<d).map { std[$0 / plane] > 0 ? Float(std[$0 / plane]) : 1 })
+    }
+
     /// Standardizes `data`'s features in place; `data` must have the fitted feature count.
     public func apply(to data: inout Dataset) {
         let d = mean.count

@@ -18,7 +18,7 @@ public struct RunInputError: Error, CustomStringConvertible {
 /// give the same shards, model initialization and clients in every process.
 public struct PreparedRun: Sendable {
     public let topology: Topology
-    public let model: DenseModel
+    public let model: Network
     /// Each client's training shard, by client id.
     public let shards: [Dataset]
     public let testSet: Dataset
@@ -67,9 +67,16 @@ public struct PreparedRun: Sendable {
                 train = splits.map(\.train)
                 test = Dataset.concatenate(splits.map(\.test))
             default:
-                let all = try loadPooled(t, root: root)
-                var rng = root.derive(SeedStream.split.rawValue)
-                let split = trainTestSplit(all, testFraction: t.data.testFraction, rng: &rng)
+                let split: (train: Dataset, test: Dataset)
+                if case .fashionMNIST(let path, let trainCount, let testCount) = t.data.source {
+                    split = try DataLoader.fashionMNIST(
+                        directory: path.map(t.resolve) ?? DataLoader.fashionMNISTDirectory, trainCount: trainCount,
+                        testCount: testCount)
+                } else {
+                    let all = try loadPooled(t, root: root)
+                    var rng = root.derive(SeedStream.split.rawValue)
+                    split = trainTestSplit(all, testFraction: t.data.testFraction, rng: &rng)
+                }
                 guard split.train.count >= t.clients.count else {
                     throw RunInputError(
                         "the training set has \(split.train.count) samples, fewer than clients.count "
@@ -87,8 +94,19 @@ public struct PreparedRun: Sendable {
         } catch let error as DataError {
             throw RunInputError(error.description)
         }
-        if t.data.standardize {
-            let standardizer = Standardizer(fitting: Dataset.concatenate(train))
+        if let shape = t.data.shape {
+            guard let reshaped = test.reshaped(shape) else {
+                throw RunInputError(
+                    "data.shape \(shape.map(String.init).joined(separator: "×")) holds \(shape.reduce(1, *)) values; "
+                        + "each sample has \(test.featureCount) features")
+            }
+            test = reshaped
+            train = train.map { $0.reshaped(shape)! }
+        }
+        if t.data.standardize || t.data.normalize {
+            let fitted = Dataset.concatenate(train)
+            let standardizer =
+                t.data.normalize ? Standardizer(fittingChannelsOf: fitted) : Standardizer(fitting: fitted)
             for i in train.indices { standardizer.apply(to: &train[i]) }
             standardizer.apply(to: &test)
         }
@@ -99,9 +117,7 @@ public struct PreparedRun: Sendable {
         }
         if pooled.isClassification && classes < 2 { throw RunInputError("the data has only one class") }
         try checkModelSize(t, inputs: pooled.featureCount, classes: classes)
-        let model = DenseModel(
-            kind: t.model.kind, inputs: pooled.featureCount, classes: classes,
-            hidden: t.model.hidden, bias: t.model.bias)
+        let model = try makeModel(t.model, input: pooled.shape, classes: classes)
         let initial: [Float]
         if let file = t.model.initFile {
             initial = try loadWeights(t.resolve(file), count: model.parameterCount)
@@ -119,7 +135,7 @@ public struct PreparedRun: Sendable {
             }())
         let summary = partition.summary(labels: Dataset.concatenate(train).labels, classCount: classes)
         var fingerprint = FNV1a64()
-        fingerprint.add("FedSim run fingerprint 1\n\(DenseModel.numericsVersion)\n\(t.numbersYAML)")
+        fingerprint.add("FedSim run fingerprint 1\n\(Network.numericsVersion)\n\(t.numbersYAML)")
         for shard in train { fingerprint.add(shard) }
         fingerprint.add(test)
         fingerprint.add(initial)
@@ -127,6 +143,30 @@ public struct PreparedRun: Sendable {
             topology: t, model: model, shards: train, testSet: test, initialWeights: initial,
             groups: t.clients.allGroups, groupOfClient: t.clients.groupOfClient, partitionSummary: summary,
             fingerprint: fingerprint.value)
+    }
+
+    /// The topology's network for samples of shape `input`; a network that does not fit the data
+    /// is one line naming the layer.
+    static func makeModel(_ spec: Topology.ModelSpec, input: [Int], classes: Int) throws -> Network {
+        do {
+            switch spec.kind {
+            case .linear, .logistic, .softmax, .mlp:
+                return Network(
+                    kind: spec.kind, inputs: input.reduce(1, *), classes: classes, hidden: spec.hidden, bias: spec.bias)
+            case .cnn:
+                return try Network(preset: spec.preset!, input: input, classes: classes)
+            case .sequential:
+                return try Network(input: input, layers: spec.layers, classes: classes)
+            }
+        } catch {
+            let key = spec.kind == .cnn ? "model.preset \(spec.preset!.rawValue)" : "model.layers"
+            let hint =
+                input.count == 3
+                ? ""
+                : " (the data's samples are \(input.map(String.init).joined(separator: "×")); give images their "
+                    + "shape with data.shape: [channels, height, width])"
+            throw RunInputError("\(key): \(error.message)\(hint)")
+        }
     }
 
     /// The fingerprint as 16 hex digits.
@@ -146,8 +186,8 @@ public struct PreparedRun: Sendable {
             ).data
         case .blobs(let count, let features, let classes, let spread):
             return Synthetic.blobs(count: count, features: features, classes: classes, spread: Float(spread), rng: &rng)
-        case .directory, .fedprox:
-            throw RunInputError("internal: \(t.data.source.name) is split by client")
+        case .directory, .fedprox, .fashionMNIST:
+            throw RunInputError("internal: \(t.data.source.name) is not one pooled data set")
         }
     }
 
@@ -159,7 +199,9 @@ public struct PreparedRun: Sendable {
             case .linear, .logistic: [inputs, 1]
             case .softmax: [inputs, classes]
             case .mlp: [inputs] + t.model.hidden + [classes]
+            case .cnn, .sequential: []  // `Network` counts layered models as it builds them
             }
+        guard !widths.isEmpty else { return }
         var total = 0
         var overflow = false
         for l in 1..<widths.count {

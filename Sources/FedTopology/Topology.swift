@@ -27,6 +27,9 @@ public struct Topology: Sendable, Equatable {
         case csv(path: String, labelColumn: String?)
         case libsvm(path: String)
         case idx(images: String, labels: String)
+        /// Fashion-MNIST's official split (Debian's dataset-fashion-mnist, or IDX files in `path`):
+        /// the first `trainCount` training and `testCount` test images.
+        case fashionMNIST(path: String?, trainCount: Int, testCount: Int)
         /// One file per client (for the `natural` partition).
         case directory(path: String)
         case linearRegression(count: Int, features: Int, noise: Double)
@@ -39,6 +42,7 @@ public struct Topology: Sendable, Equatable {
             case .csv: "csv"
             case .libsvm: "libsvm"
             case .idx: "idx"
+            case .fashionMNIST: "fashion-mnist"
             case .directory: "directory"
             case .linearRegression: "linear_regression"
             case .blobs: "blobs"
@@ -61,6 +65,10 @@ public struct Topology: Sendable, Equatable {
         public var testFraction: Double
         /// Standardize features with the training set's mean and std.
         public var standardize: Bool
+        /// Normalize each image channel with the training set's mean and std over that channel.
+        public var normalize: Bool = false
+        /// Each sample's shape (`[C, H, W]` for images) where the source does not give it.
+        public var shape: [Int]?
     }
 
     public enum PartitionSpec: Sendable, Equatable {
@@ -79,8 +87,14 @@ public struct Topology: Sendable, Equatable {
 
     public struct ModelSpec: Sendable, Equatable {
         public var kind: ModelKind
+        /// Hidden widths (mlp only).
         public var hidden: [Int]
+        /// Biases on every layer (the dense kinds; layers say it themselves).
         public var bias: Bool
+        /// The conv net of `kind: cnn`.
+        public var preset: NetworkPreset?
+        /// The layers of `kind: sequential`.
+        public var layers: [LayerSpec] = []
         /// Initial global weights from a file (JSON array or raw little-endian Float32);
         /// nil means seeded PyTorch-style initialization.
         public var initFile: String?

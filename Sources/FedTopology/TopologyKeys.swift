@@ -8,12 +8,13 @@ public enum TopologyKeys {
         (
             "data",
             [
-                "source", "path", "label_column", "images", "labels", "count", "features", "classes", "noise",
-                "spread", "alpha", "beta", "task", "test_fraction", "standardize",
+                "source", "path", "label_column", "images", "labels", "count", "test_count", "features", "classes",
+                "noise", "spread", "alpha", "beta", "task", "test_fraction", "standardize", "normalize", "shape",
             ]
         ),
         ("partition", ["scheme", "alpha", "classes_per_client"]),
-        ("model", ["kind", "hidden", "bias", "init"]),
+        ("model", ["kind", "hidden", "bias", "preset", "layers", "init"]),
+        ("model.layers", ["layer", "units", "channels", "kernel", "stride", "padding", "bias"]),
         ("clients", ["count", "per_round", "fraction", "local", "optimizer", "state", "groups", "aggregate"]),
         ("clients.local", ["epochs", "steps", "batch_size"]),
         ("clients.groups", ["name", "clients", "optimizer", "state"]),

@@ -169,6 +169,7 @@ struct TopologyReader {
         m.expected = TopologyKeys.of("data")
         enum Source: String, CaseIterable {
             case csv, libsvm, idx, directory, fedprox, blobs
+            case fashionMNIST = "fashion-mnist"
             case linearRegression = "linear_regression"
         }
         let kind = try m.choice("source", as: Source.self)
@@ -184,6 +185,10 @@ struct TopologyReader {
         case .csv: source = .csv(path: try required("path"), labelColumn: try m.string("label_column"))
         case .libsvm: source = .libsvm(path: try required("path"))
         case .idx: source = .idx(images: try required("images"), labels: try required("labels"))
+        case .fashionMNIST:
+            source = .fashionMNIST(
+                path: try m.string("path"), trainCount: try m.int("count", default: 60_000, in: 1...60_000),
+                testCount: try m.int("test_count", default: 10_000, in: 1...10_000))
         case .directory: source = .directory(path: try required("path"))
         case .linearRegression:
             defaultTask = .regression
@@ -212,14 +217,39 @@ struct TopologyReader {
         if case .fedprox = source, task != .classification {
             throw m.error("task", "fedprox data is a classification task")
         }
-        let spec = Topology.DataSpec(
+        if case .fashionMNIST = source, task != .classification {
+            throw m.error("task", "fashion-mnist data is a classification task")
+        }
+        // Fashion-MNIST comes with its official test set: no share of the training set is held out.
+        let hasTestSet = kind == .fashionMNIST
+        var spec = Topology.DataSpec(
             source: source, task: task,
-            testFraction: try m.double(
-                "test_fraction", default: 0.2,
-                in: NumberRange(lower: 0, lowerInclusive: false, upper: 1, upperInclusive: false)),
+            testFraction: hasTestSet
+                ? 0
+                : try m.double(
+                    "test_fraction", default: 0.2,
+                    in: NumberRange(lower: 0, lowerInclusive: false, upper: 1, upperInclusive: false)),
             standardize: try m.bool("standardize", default: false))
+        spec.normalize = try m.bool("normalize", default: false)
+        if spec.normalize && spec.standardize {
+            throw m.error("normalize", "give standardize (per feature) or normalize (per channel), not both")
+        }
+        if let items = try m.sequence("shape") {
+            guard kind != .fashionMNIST, kind != .idx else {
+                throw m.error("shape", "\(kind.rawValue) images carry their own shape")
+            }
+            guard (1...3).contains(items.count) else {
+                throw m.error("shape", "expected 1 to 3 sizes ([features] or [channels, height, width])")
+            }
+            spec.shape = try items.map { path, node in
+                try Self.size(node, path: path, file: m.file, in: 1...100_000_000)
+            }
+        }
         try m.finish { key in
-            m.expected.contains(key) ? "'\(key)' is not a setting of data source \(kind.rawValue)" : nil
+            if key == "test_fraction" && hasTestSet {
+                return "\(kind.rawValue) has its official test set (size it with data.test_count)"
+            }
+            return m.expected.contains(key) ? "'\(key)' is not a setting of data source \(kind.rawValue)" : nil
         }
         return spec
     }
@@ -267,18 +297,100 @@ struct TopologyReader {
         } else if kind == .mlp {
             hidden = [32]
         }
-        let bias = try m.bool("bias", default: true)
+        let layered = kind == .cnn || kind == .sequential
+        let bias = layered ? true : try m.bool("bias", default: true)
         var initFile: String?
         if let value = try m.string("init"), value != "seeded" { initFile = value }
+        var preset: NetworkPreset?
+        var layers: [LayerSpec] = []
+        switch kind {
+        case .cnn: preset = try m.choice("preset", as: NetworkPreset.self)
+        case .sequential:
+            guard let items = try m.sequence("layers") else {
+                throw m.error(nil, "missing required key 'layers' (a list of layers) for a sequential model")
+            }
+            guard !items.isEmpty, items.count <= 1000 else { throw m.error("layers", "expected 1 to 1000 layers") }
+            layers = try items.map { path, node in try readLayer(node, path: path, file: m.file) }
+        default: break
+        }
         switch (kind, data.task) {
         case (.linear, .classification):
             throw m.error("kind", "a linear (regression) model needs a regression task; use logistic, softmax or mlp")
-        case (.logistic, .regression), (.softmax, .regression), (.mlp, .regression):
+        case (.logistic, .regression), (.softmax, .regression), (.mlp, .regression), (.cnn, .regression),
+            (.sequential, .regression):
             throw m.error("kind", "\(kind.rawValue) is a classifier but the data task is regression; use linear")
         default: break
         }
-        try m.finish()
-        return Topology.ModelSpec(kind: kind, hidden: hidden, bias: bias, initFile: initFile)
+        try m.finish { key in
+            switch key {
+            case "bias" where layered: "a \(kind.rawValue) model sets bias per layer"
+            case "preset" where kind != .cnn: "only a cnn model takes a preset"
+            case "layers" where kind != .sequential: "only a sequential model lists layers"
+            default: nil
+            }
+        }
+        var spec = Topology.ModelSpec(kind: kind, hidden: hidden, bias: bias, initFile: initFile)
+        spec.preset = preset
+        spec.layers = layers
+        return spec
+    }
+
+    /// One entry of `model.layers`: a bare name (`relu`, `flatten`) or a map with `layer` and its settings.
+    func readLayer(_ node: Node, path: String, file: String?) throws -> LayerSpec {
+        enum Kind: String, CaseIterable {
+            case dense, conv2d, maxpool2d, avgpool2d, relu, flatten
+        }
+        if case .scalar(let s) = node {
+            switch Kind(rawValue: s.string) {
+            case .relu: return .relu
+            case .flatten: return .flatten
+            default:
+                throw ConfigError(
+                    file: file, line: node.mark?.line, path: path,
+                    message: "'\(s.string)' is not a layer without settings (relu, flatten); write "
+                        + "{layer: NAME, ...} for one of: \(Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
+        let l = try ConfigMap(node, path: path, file: file)
+        l.expected = TopologyKeys.of("model.layers")
+        let kind = try l.choice("layer", as: Kind.self)
+        let layer: LayerSpec
+        switch kind {
+        case .dense:
+            guard l.has("units") else { throw l.error(nil, "missing required key 'units' for a dense layer") }
+            layer = .dense(
+                units: try l.int("units", default: 1, in: 1...1_000_000), bias: try l.bool("bias", default: true))
+        case .conv2d:
+            guard l.has("channels"), l.has("kernel") else {
+                throw l.error(nil, "a conv2d layer needs 'channels' and 'kernel'")
+            }
+            layer = .conv2d(
+                channels: try l.int("channels", default: 1, in: 1...100_000),
+                kernel: try l.int("kernel", default: 1, in: 1...1_000),
+                stride: try l.int("stride", default: 1, in: 1...1_000),
+                padding: try l.int("padding", default: 0, in: 0...1_000), bias: try l.bool("bias", default: true))
+        case .maxpool2d, .avgpool2d:
+            guard l.has("kernel") else { throw l.error(nil, "missing required key 'kernel' for a \(kind) layer") }
+            let k = try l.int("kernel", default: 2, in: 1...1_000)
+            let stride = try l.int("stride", default: k, in: 1...1_000)
+            layer = kind == .maxpool2d ? .maxPool2d(kernel: k, stride: stride) : .avgPool2d(kernel: k, stride: stride)
+        case .relu: layer = .relu
+        case .flatten: layer = .flatten
+        }
+        try l.finish { key in
+            l.expected.contains(key) ? "'\(key)' is not a setting of a \(kind.rawValue) layer" : nil
+        }
+        return layer
+    }
+
+    /// A positive size in a list (a `shape` entry), with the file line of the entry in errors.
+    static func size(_ node: Node, path: String, file: String?, in range: ClosedRange<Int>) throws -> Int {
+        guard case .scalar(let s) = node, let value = Int(s.string), range.contains(value) else {
+            throw ConfigError(
+                file: file, line: node.mark?.line, path: path,
+                message: "expected a size in [\(range.lowerBound), \(range.upperBound)]")
+        }
+        return value
     }
 
     func readClients(_ m: ConfigMap) throws -> Topology.ClientsSpec {

@@ -1,3 +1,4 @@
+import FedModels
 import FedOptim
 import Foundation
 import Yams
@@ -56,6 +57,9 @@ extension Topology {
         case .libsvm(let path), .directory(let path): pairs.append(("path", scalar(resolve(path))))
         case .idx(let images, let labels):
             pairs += [("images", scalar(resolve(images))), ("labels", scalar(resolve(labels)))]
+        case .fashionMNIST(let path, let trainCount, let testCount):
+            if let path { pairs.append(("path", scalar(resolve(path)))) }
+            pairs += [("count", scalar(String(trainCount))), ("test_count", scalar(String(testCount)))]
         case .linearRegression(let count, let features, let noise):
             pairs += [
                 ("count", scalar(String(count))), ("features", scalar(String(features))), ("noise", number(noise)),
@@ -67,10 +71,10 @@ extension Topology {
             ]
         case .fedprox(let alpha, let beta): pairs += [("alpha", number(alpha)), ("beta", number(beta))]
         }
-        pairs += [
-            ("task", scalar(data.task.rawValue)), ("test_fraction", number(data.testFraction)),
-            ("standardize", scalar(String(data.standardize))),
-        ]
+        pairs.append(("task", scalar(data.task.rawValue)))
+        if case .fashionMNIST = data.source {} else { pairs.append(("test_fraction", number(data.testFraction))) }
+        pairs += [("standardize", scalar(String(data.standardize))), ("normalize", scalar(String(data.normalize)))]
+        if let shape = data.shape { pairs.append(("shape", flowList(shape))) }
         return map(pairs)
     }
 
@@ -87,12 +91,41 @@ extension Topology {
     private func modelNode(_ numbersOnly: Bool) -> Node {
         let resolve = { (path: String) in numbersOnly ? "(file)" : self.resolve(path) }
         var pairs: [(String, Node)] = [("kind", scalar(model.kind.rawValue))]
-        if model.kind == .mlp {
-            pairs.append(("hidden", .sequence(.init(model.hidden.map { scalar(String($0)) }, .implicit, .flow))))
+        switch model.kind {
+        case .mlp:
+            pairs.append(("hidden", flowList(model.hidden)))
+            pairs.append(("bias", scalar(String(model.bias))))
+        case .linear, .logistic, .softmax:
+            pairs.append(("bias", scalar(String(model.bias))))
+        case .cnn:
+            pairs.append(("preset", scalar(model.preset?.rawValue ?? "")))
+        case .sequential:
+            pairs.append(("layers", .sequence(.init(model.layers.map(layerNode)))))
         }
-        pairs.append(("bias", scalar(String(model.bias))))
         pairs.append(("init", scalar(model.initFile.map(resolve) ?? "seeded")))
         return map(pairs)
+    }
+
+    private func flowList(_ values: [Int]) -> Node {
+        .sequence(.init(values.map { scalar(String($0)) }, .implicit, .flow))
+    }
+
+    /// A layer with every setting spelled out, as `model.layers` reads it.
+    private func layerNode(_ layer: LayerSpec) -> Node {
+        var pairs: [(String, Node)] = [("layer", scalar(layer.kindName))]
+        switch layer {
+        case .dense(let units, let bias): pairs += [("units", scalar(String(units))), ("bias", scalar(String(bias)))]
+        case .conv2d(let channels, let kernel, let stride, let padding, let bias):
+            pairs += [
+                ("channels", scalar(String(channels))), ("kernel", scalar(String(kernel))),
+                ("stride", scalar(String(stride))), ("padding", scalar(String(padding))),
+                ("bias", scalar(String(bias))),
+            ]
+        case .maxPool2d(let kernel, let stride), .avgPool2d(let kernel, let stride):
+            pairs += [("kernel", scalar(String(kernel))), ("stride", scalar(String(stride)))]
+        case .relu, .flatten: break
+        }
+        return map(pairs, flow: true)
     }
 
     private func clientsNode() -> Node {

@@ -27,14 +27,42 @@ final class IDXLoaderTests: TempDirectoryTestCase {
         XCTAssertEqual(data.features[2], 0.2, accuracy: 1e-7)
     }
 
+    /// The `.gz` files as downloaded (and as Debian's dataset packages install them) read as they
+    /// are, with the image shape kept; a limit reads only the first samples.
+    func testGzipFilesAndLimits() throws {
+        let pixels: [UInt8] = (0..<18).map { UInt8($0 * 10) }  // 3 images of 2×3
+        let images = try write("images.idx", bytes: imageFile(count: 3, rows: 2, columns: 3, pixels: pixels))
+        let labels = try write("labels.idx", bytes: labelFile([4, 1, 9]))
+        for file in [images, labels] {
+            let gzip = Process()
+            gzip.executableURL = URL(fileURLWithPath: "/bin/gzip")
+            gzip.arguments = ["-k", "-n", file]
+            try gzip.run()
+            gzip.waitUntilExit()
+            XCTAssertEqual(gzip.terminationStatus, 0)
+        }
+        let data = try DataLoader.idx(images: images + ".gz", labels: labels + ".gz")
+        XCTAssertEqual(data, try DataLoader.idx(images: images, labels: labels))
+        XCTAssertEqual(data.shape, [1, 2, 3])
+        XCTAssertEqual(data.labels, [4, 1, 9])
+        let first = try DataLoader.idx(images: images + ".gz", labels: labels + ".gz", limit: 2)
+        XCTAssertEqual(first.count, 2)
+        XCTAssertEqual(first.features, Array(data.features[0..<12]))
+        // A gzip member cut short is reported as truncated, not read as fewer images.
+        let whole = try XCTUnwrap(FileManager.default.contents(atPath: images + ".gz"))
+        let cut = try write("cut.idx.gz", bytes: Array(whole.prefix(whole.count - 12)))
+        XCTAssertThrowsError(try DataLoader.idx(images: cut, labels: labels)) { error in
+            XCTAssertTrue("\(error)".contains(cut), "\(error)")
+        }
+    }
+
     func testMalformedFiles() throws {
         let goodLabels = try write("labels.idx", bytes: labelFile([1, 2]))
         let goodImages = try write("images.idx", bytes: imageFile(count: 2, rows: 1, columns: 2, pixels: [1, 2, 3, 4]))
 
-        let gzip = try write("images.gz", bytes: [0x1F, 0x8B, 8, 0, 0, 0])
+        let gzip = try write("images.gz", bytes: [0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 3, 0xFF, 0xFF, 0xFF, 0xFF])
         assertDataError(
-            try DataLoader.idx(images: gzip, labels: goodLabels), file: gzip, line: nil,
-            contains: "gzip-compressed: gunzip it first")
+            try DataLoader.idx(images: gzip, labels: goodLabels), file: gzip, line: nil, contains: "corrupt gzip data")
 
         let truncated = try write("trunc.idx", bytes: imageFile(count: 2, rows: 1, columns: 2, pixels: [1, 2, 3]))
         assertDataError(

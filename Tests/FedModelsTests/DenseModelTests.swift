@@ -28,7 +28,7 @@ final class DenseModelTests: XCTestCase {
             (.softmax, [], true), (.mlp, [7, 5], true), (.mlp, [6], false),
         ]
         for (kind, hidden, bias) in cases {
-            let model = DenseModel(kind: kind, inputs: 4, classes: 3, hidden: hidden, bias: bias)
+            let model = Network(kind: kind, inputs: 4, classes: 3, hidden: hidden, bias: bias)
             let ds = data(kind: kind, n: 9, d: 4, classes: 3, rng: &rng)
             var params = model.initialParameters(rng: &rng)
             let ws = Workspace()
@@ -70,7 +70,7 @@ final class DenseModelTests: XCTestCase {
     }
 
     func testLayoutAndInitialization() {
-        let model = DenseModel(kind: .mlp, inputs: 64, classes: 10, hidden: [32])
+        let model = Network(kind: .mlp, inputs: 64, classes: 10, hidden: [32])
         XCTAssertEqual(
             model.layout.entries.map(\.name), ["layer0.weight", "layer0.bias", "layer1.weight", "layer1.bias"])
         XCTAssertEqual(model.parameterCount, 64 * 32 + 32 + 32 * 10 + 10)
@@ -79,13 +79,13 @@ final class DenseModelTests: XCTestCase {
         let p = model.initialParameters(rng: &r1)
         XCTAssertEqual(p, model.initialParameters(rng: &r2))
         XCTAssertTrue(p[0..<(64 * 32)].allSatisfy { abs($0) <= 1 / 8 }, "±1/√64")
-        XCTAssertEqual(DenseModel(kind: .linear, inputs: 3, classes: 0, bias: false).parameterCount, 3)
+        XCTAssertEqual(Network(kind: .linear, inputs: 3, classes: 0, bias: false).parameterCount, 3)
     }
 
     /// Metrics by hand: a linear model that predicts exactly has RMSE 0 and R² 1; a softmax
     /// model's accuracy counts argmax hits.
     func testMetrics() {
-        let model = DenseModel(kind: .linear, inputs: 2, classes: 0, bias: true)
+        let model = Network(kind: .linear, inputs: 2, classes: 0, bias: true)
         let x: [Float] = [1, 2, 3, 4, -1, 0.5]
         let w: [Float] = [2, -1, 0.5]  // weight [1,2], bias [1]
         let y: [Float] = (0..<3).map { 2 * x[2 * $0] - x[2 * $0 + 1] + 0.5 }
@@ -99,7 +99,7 @@ final class DenseModelTests: XCTestCase {
         XCTAssertEqual(m2.loss, 0.5, accuracy: 1e-6)
         XCTAssertEqual(m2.rmse!, 1, accuracy: 1e-6)
 
-        let soft = DenseModel(kind: .softmax, inputs: 2, classes: 3, bias: false)
+        let soft = Network(kind: .softmax, inputs: 2, classes: 3, bias: false)
         // class c's score is feature c (third class scores 0)
         let ws: [Float] = [1, 0, 0, 1, 0, 0]
         let cls = Dataset(

@@ -81,7 +81,7 @@ final class DataPathTests: XCTestCase {
         XCTAssertEqual(t.partition, .natural)
         let prepared = try PreparedRun.prepare(t)
         XCTAssertEqual(prepared.shards.count, 10)
-        XCTAssertEqual(prepared.model.sizes, [60, 10])
+        XCTAssertEqual(prepared.model.layout.entries.map(\.shape), [[10, 60], [10]])
         XCTAssertGreaterThan(Set(prepared.shards.map(\.count)).count, 1, "client sizes differ")
         let records = try InProcessRun.records(prepared)
         XCTAssertEqual(records.count, 4)

@@ -36,4 +36,34 @@ int fedsim_cpu_has_avx(void);
 int fedsim_kernel_path(void);
 const char *fedsim_kernel_name(int path);
 
+// MARK: - Image layers (NCHW), sequential loops: the same bits on every CPU
+
+/// Patches as rows: for each sample b and output pixel (oh, ow), one row of C·k·k values
+/// ordered (c, kh, kw), which is the order of a PyTorch conv weight's [C, kh, kw]; zero outside
+/// the image. `cols` holds batch·OH·OW rows of C·k·k floats.
+void fedsim_im2col(int batch, int channels, int height, int width, int kernel, int stride, int padding,
+                   int out_height, int out_width, const float *x, float *cols);
+
+/// The adjoint of fedsim_im2col: dx = 0, then each patch value is added back to its pixel,
+/// in the order of the rows.
+void fedsim_col2im(int batch, int channels, int height, int width, int kernel, int stride, int padding,
+                   int out_height, int out_width, const float *cols, float *dx);
+
+/// Max pooling without padding; `argmax` receives each window's winner as an offset into its
+/// channel plane (ih·W + iw). The first maximum wins, and NaN propagates, as in PyTorch.
+void fedsim_maxpool(int planes, int height, int width, int kernel, int stride, int out_height, int out_width,
+                    const float *x, float *y, int *argmax);
+
+/// dx = 0, then dx[plane, argmax] += dy for every output.
+void fedsim_maxpool_backward(int planes, int height, int width, int out_height, int out_width,
+                             const float *dy, const int *argmax, float *dx);
+
+/// Average pooling without padding: the window's sum (in kh, kw order) divided by kernel².
+void fedsim_avgpool(int planes, int height, int width, int kernel, int stride, int out_height, int out_width,
+                    const float *x, float *y);
+
+/// dx = 0, then dy / kernel² is added to every pixel of each output's window.
+void fedsim_avgpool_backward(int planes, int height, int width, int kernel, int stride, int out_height,
+                             int out_width, const float *dy, float *dx);
+
 #endif

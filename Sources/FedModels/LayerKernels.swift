@@ -1,0 +1,194 @@
+import CFedKernels
+
+/// Forward and backward passes of the layers with arithmetic, on raw batch buffers. Every sum
+/// runs in a fixed order (through `fedsim_gemm` or sequential C loops), so results are the same
+/// bits on every CPU and at every thread count.
+enum LayerKernels {
+    // MARK: Dense
+
+    /// Y = X·Wᵀ + b. Either way below, every element is the bias plus Σ_i W[o,i]·X[r,i] in
+    /// increasing i — the same bits; the smaller transpose wins.
+    static func denseForward(
+        _ layer: Network.PlannedLayer, _ p: UnsafePointer<Float>, rows: Int,
+        x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+    ) {
+        let inputs = layer.inputCount
+        let outputs = layer.outputCount
+        let hasBias = layer.bias != nil
+        if let b = layer.bias {
+            for r in 0..<rows { (y + r * outputs).update(from: p + b, count: outputs) }
+        }
+        let w = p + layer.weight!
+        if rows * (inputs + outputs) < inputs * outputs {
+            // Yᵀ = W·Xᵀ: transpose the (small) batch instead of the (large) weights.
+            let xt = scratch
+            let yt = scratch + rows * inputs
+            fedsim_transpose(Int32(rows), Int32(inputs), x, inputs, xt, rows)
+            fedsim_transpose(Int32(rows), Int32(outputs), y, outputs, yt, rows)
+            fedsim_gemm(Int32(outputs), Int32(rows), Int32(inputs), w, inputs, 1, xt, rows, yt, rows, hasBias ? 1 : 0)
+            fedsim_transpose(Int32(outputs), Int32(rows), yt, rows, y, outputs)
+        } else {
+            fedsim_transpose(Int32(outputs), Int32(inputs), w, inputs, scratch, outputs)
+            fedsim_gemm(
+                Int32(rows), Int32(outputs), Int32(inputs), x, inputs, 1, scratch, outputs, y, outputs, hasBias ? 1 : 0)
+        }
+    }
+
+    /// dW = dYᵀ·X, db = Σ_rows dY, dX = dY·W.
+    static func denseBackward(
+        _ layer: Network.PlannedLayer, _ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, rows: Int,
+        x: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?
+    ) {
+        let inputs = layer.inputCount
+        let outputs = layer.outputCount
+        let w = layer.weight!
+        fedsim_gemm(Int32(outputs), Int32(inputs), Int32(rows), dy, 1, outputs, x, inputs, g + w, inputs, 0)
+        if let b = layer.bias { columnSums(dy, rows: rows, columns: outputs, into: g + b) }
+        if let dx {
+            fedsim_gemm(Int32(rows), Int32(inputs), Int32(outputs), dy, outputs, 1, p + w, inputs, dx, inputs, 0)
+        }
+    }
+
+    // MARK: Conv2d
+
+    /// Geometry of a conv layer: the patch length C·k·k and the output plane OH·OW.
+    private struct ConvShape {
+        let c, h, w, k, stride, padding, out, oh, ow: Int
+        var patch: Int { c * k * k }
+        var plane: Int { oh * ow }
+        init(_ layer: Network.PlannedLayer) {
+            guard case .conv2d(let channels, let kernel, let stride, let padding, _) = layer.spec else {
+                preconditionFailure("not a conv layer")
+            }
+            (c, h, w) = (layer.input[0], layer.input[1], layer.input[2])
+            (k, self.stride, self.padding, out) = (kernel, stride, padding, channels)
+            (oh, ow) = (layer.output[1], layer.output[2])
+        }
+        func im2col(rows: Int, _ x: UnsafePointer<Float>, _ cols: UnsafeMutablePointer<Float>) {
+            fedsim_im2col(
+                Int32(rows), Int32(c), Int32(h), Int32(w), Int32(k), Int32(stride), Int32(padding), Int32(oh),
+                Int32(ow), x, cols)
+        }
+    }
+
+    /// Scratch floats a conv layer needs for `rows` samples: the patch rows, the transposed
+    /// weight (or weight gradient) and the output in pixel-major order.
+    static func convScratch(_ layer: Network.PlannedLayer, rows: Int) -> Int {
+        let s = ConvShape(layer)
+        return rows * s.plane * s.patch + s.patch * s.out + rows * s.plane * s.out
+    }
+
+    /// Patches as rows (im2col), then one product for the whole batch: Y' [rows·OH·OW, O] =
+    /// patches · Wᵀ + b, each element summing over (c, kh, kw) in order; then Y' goes back to NCHW.
+    static func convForward(
+        _ layer: Network.PlannedLayer, _ p: UnsafePointer<Float>, rows: Int,
+        x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+    ) {
+        let s = ConvShape(layer)
+        let pixels = rows * s.plane
+        let cols = scratch
+        let wt = cols + pixels * s.patch
+        let yp = wt + s.patch * s.out
+        s.im2col(rows: rows, x, cols)
+        fedsim_transpose(Int32(s.out), Int32(s.patch), p + layer.weight!, s.patch, wt, s.out)
+        if let b = layer.bias {
+            for r in 0..<pixels { (yp + r * s.out).update(from: p + b, count: s.out) }
+        }
+        fedsim_gemm(
+            Int32(pixels), Int32(s.out), Int32(s.patch), cols, s.patch, 1, wt, s.out, yp, s.out,
+            layer.bias != nil ? 1 : 0)
+        for r in 0..<rows {
+            fedsim_transpose(
+                Int32(s.plane), Int32(s.out), yp + r * s.plane * s.out, s.out, y + r * s.out * s.plane, s.plane)
+        }
+    }
+
+    /// dY to pixel-major order; db = Σ dY; dWᵀ = patchesᵀ · dY'; dPatches = dY' · W, then col2im.
+    static func convBackward(
+        _ layer: Network.PlannedLayer, _ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, rows: Int,
+        x: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?,
+        scratch: UnsafeMutablePointer<Float>
+    ) {
+        let s = ConvShape(layer)
+        let pixels = rows * s.plane
+        let cols = scratch
+        let dwt = cols + pixels * s.patch
+        let dyp = dwt + s.patch * s.out
+        for r in 0..<rows {
+            fedsim_transpose(
+                Int32(s.out), Int32(s.plane), dy + r * s.out * s.plane, s.plane, dyp + r * s.plane * s.out, s.out)
+        }
+        if let b = layer.bias { columnSums(dyp, rows: pixels, columns: s.out, into: g + b) }
+        // The forward's patches were overwritten by later layers: rebuild them.
+        s.im2col(rows: rows, x, cols)
+        fedsim_gemm(Int32(s.patch), Int32(s.out), Int32(pixels), cols, 1, s.patch, dyp, s.out, dwt, s.out, 0)
+        fedsim_transpose(Int32(s.patch), Int32(s.out), dwt, s.out, g + layer.weight!, s.patch)
+        if let dx {
+            fedsim_gemm(
+                Int32(pixels), Int32(s.patch), Int32(s.out), dyp, s.out, 1, p + layer.weight!, s.patch, cols, s.patch, 0
+            )
+            fedsim_col2im(
+                Int32(rows), Int32(s.c), Int32(s.h), Int32(s.w), Int32(s.k), Int32(s.stride), Int32(s.padding),
+                Int32(s.oh), Int32(s.ow), cols, dx)
+        }
+    }
+
+    // MARK: Pooling
+
+    private static func pool(_ layer: Network.PlannedLayer) -> (kernel: Int32, stride: Int32) {
+        switch layer.spec {
+        case .maxPool2d(let k, let s), .avgPool2d(let k, let s): (Int32(k), Int32(s))
+        default: preconditionFailure("not a pooling layer")
+        }
+    }
+
+    static func maxPoolForward(
+        _ layer: Network.PlannedLayer, rows: Int, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>,
+        argmax: UnsafeMutablePointer<Int32>
+    ) {
+        let (k, s) = pool(layer)
+        fedsim_maxpool(
+            Int32(rows * layer.input[0]), Int32(layer.input[1]), Int32(layer.input[2]), k, s, Int32(layer.output[1]),
+            Int32(layer.output[2]), x, y, argmax)
+    }
+
+    static func maxPoolBackward(
+        _ layer: Network.PlannedLayer, rows: Int, dy: UnsafeMutablePointer<Float>,
+        argmax: UnsafeMutablePointer<Int32>, dx: UnsafeMutablePointer<Float>
+    ) {
+        fedsim_maxpool_backward(
+            Int32(rows * layer.input[0]), Int32(layer.input[1]), Int32(layer.input[2]), Int32(layer.output[1]),
+            Int32(layer.output[2]), dy, argmax, dx)
+    }
+
+    static func avgPoolForward(
+        _ layer: Network.PlannedLayer, rows: Int, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>
+    ) {
+        let (k, s) = pool(layer)
+        fedsim_avgpool(
+            Int32(rows * layer.input[0]), Int32(layer.input[1]), Int32(layer.input[2]), k, s, Int32(layer.output[1]),
+            Int32(layer.output[2]), x, y)
+    }
+
+    static func avgPoolBackward(
+        _ layer: Network.PlannedLayer, rows: Int, dy: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>
+    ) {
+        let (k, s) = pool(layer)
+        fedsim_avgpool_backward(
+            Int32(rows * layer.input[0]), Int32(layer.input[1]), Int32(layer.input[2]), k, s, Int32(layer.output[1]),
+            Int32(layer.output[2]), dy, dx)
+    }
+
+    // MARK: Helpers
+
+    /// out[c] = Σ_r m[r, c], rows in increasing order.
+    static func columnSums(
+        _ m: UnsafeMutablePointer<Float>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>
+    ) {
+        for c in 0..<columns { out[c] = 0 }
+        for r in 0..<rows {
+            let row = m + r * columns
+            for c in 0..<columns { out[c] += row[c] }
+        }
+    }
+}

@@ -1,0 +1,392 @@
+import FedCore
+import FedData
+import Foundation
+
+/// A feed-forward network of layers on one contiguous parameter buffer: the one model type the
+/// engine, the codec and the optimizers see. Linear, logistic and softmax regression and the MLP
+/// are its all-dense cases; conv nets are lists of `LayerSpec`s. Weights use PyTorch's layouts
+/// (`nn.Linear` `[out, in]`, `nn.Conv2d` `[out, in, kh, kw]`) and initialization, so they can be
+/// exchanged with PyTorch. Products go through FedSim's own `fedsim_gemm`, which gives the same
+/// bits on every CPU (see `Sources/CFedKernels`).
+public struct Network: Sendable, Equatable {
+    public let kind: ModelKind
+    /// One sample's shape: `[D]` or `[C, H, W]`.
+    public let inputShape: [Int]
+    public let layers: [LayerSpec]
+    public let head: OutputHead
+    public let layout: ParameterLayout
+    /// Each layer with its shapes and the offsets of its parameters.
+    let plan: [PlannedLayer]
+
+    struct PlannedLayer: Sendable, Equatable {
+        let spec: LayerSpec
+        let input: [Int]
+        let output: [Int]
+        let weight: Int?
+        let bias: Int?
+        var inputCount: Int { input.reduce(1, *) }
+        var outputCount: Int { output.reduce(1, *) }
+    }
+
+    /// Names the numeric kernels. Part of every run fingerprint, so processes whose kernels
+    /// could round differently never join one run; bump it when a kernel's arithmetic changes.
+    public static let numericsVersion = "fedsim_gemm 1: sums in increasing k, rounded multiply then add, no FMA"
+
+    /// The all-dense models `linear`, `logistic`, `softmax` and `mlp`.
+    /// - Parameters:
+    ///   - inputs: features per sample; `classes`: number of classes (ignored for `linear`,
+    ///     must be 2 for `logistic`); `hidden`: hidden layer widths (`mlp` only).
+    public init(kind: ModelKind, inputs: Int, classes: Int, hidden: [Int] = [], bias: Bool = true) {
+        precondition(inputs > 0 && hidden.allSatisfy { $0 > 0 })
+        let layers: [LayerSpec]
+        let head: OutputHead
+        switch kind {
+        case .linear:
+            (layers, head) = ([.dense(units: 1, bias: bias)], .squared)
+        case .logistic:
+            (layers, head) = ([.dense(units: 1, bias: bias)], .binaryLogistic)
+        case .softmax:
+            (layers, head) = ([.dense(units: classes, bias: bias)], .softmax)
+        case .mlp:
+            layers = hidden.flatMap { [.dense(units: $0, bias: bias), .relu] } + [.dense(units: classes, bias: bias)]
+            head = .softmax
+        case .cnn, .sequential:
+            preconditionFailure("\(kind) networks are built from layers: use init(input:layers:classes:)")
+        }
+        // The dense models name their parameters `layer<k>.weight`, k counting dense layers only.
+        var denseIndex = 0
+        try! self.init(kind: kind, input: [inputs], layers: layers, head: head) { spec, _ in
+            guard case .dense = spec else { return "" }
+            defer { denseIndex += 1 }
+            return "layer\(denseIndex)"
+        }
+    }
+
+    /// A classifier built from `layers` on inputs of shape `input`; the last layer must give
+    /// `classes` outputs. Parameters are named as in `nn.Sequential` (`0.weight`, `0.bias`, ...).
+    public init(
+        kind: ModelKind = .sequential, input: [Int], layers: [LayerSpec], classes: Int
+    )
+        throws(ModelShapeError)
+    {
+        try self.init(kind: kind, input: input, layers: layers, head: .softmax) { _, index in "\(index)" }
+        guard plan.last?.output == [classes] else {
+            let got = plan.last.map { describe($0.output) } ?? describe(input)
+            throw ModelShapeError(
+                layer: layers.isEmpty ? nil : layers.count - 1,
+                "the network ends in \(got) outputs, but the data has \(classes) classes: "
+                    + "end with a dense layer of \(classes) units")
+        }
+    }
+
+    private init(
+        kind: ModelKind, input: [Int], layers: [LayerSpec], head: OutputHead,
+        name: (LayerSpec, Int) -> String
+    ) throws(ModelShapeError) {
+        guard !input.isEmpty, input.allSatisfy({ $0 > 0 }) else {
+            throw ModelShapeError(layer: nil, "the input shape \(describe(input)) has an empty dimension")
+        }
+        guard !layers.isEmpty else { throw ModelShapeError(layer: nil, "the network has no layers") }
+        self.kind = kind
+        self.inputShape = input
+        self.layers = layers
+        self.head = head
+        var layout = ParameterLayout()
+        var plan: [PlannedLayer] = []
+        var shape = input
+        for (index, spec) in layers.enumerated() {
+            let output = try spec.outputShape(for: shape, index: index)
+            let added: Int? =
+                switch spec {
+                case .dense(let units, let bias): Self.product([units, shape[0]]).map { $0 + (bias ? units : 0) }
+                case .conv2d(let channels, let kernel, _, _, let bias):
+                    Self.product([channels, shape[0], kernel, kernel]).map { $0 + (bias ? channels : 0) }
+                default: 0
+                }
+            guard let added, let outputs = Self.product(output), outputs <= Self.maxActivationsPerSample,
+                layout.count + added <= Self.maxParameters
+            else {
+                throw ModelShapeError(
+                    layer: index,
+                    "layer \(index) (\(spec.kindName)): the network grows past what FedSim holds "
+                        + "(\(Self.maxParameters) parameters, \(Self.maxActivationsPerSample) values per sample "
+                        + "in one layer's output); output \(describe(output))")
+            }
+            var weight: Int?
+            var bias: Int?
+            let prefix = name(spec, index)
+            switch spec {
+            case .dense(let units, let hasBias):
+                weight = layout.count
+                layout.append(name: "\(prefix).weight", shape: [units, shape[0]])
+                if hasBias {
+                    bias = layout.count
+                    layout.append(name: "\(prefix).bias", shape: [units])
+                }
+            case .conv2d(let channels, let kernel, _, _, let hasBias):
+                weight = layout.count
+                layout.append(name: "\(prefix).weight", shape: [channels, shape[0], kernel, kernel])
+                if hasBias {
+                    bias = layout.count
+                    layout.append(name: "\(prefix).bias", shape: [channels])
+                }
+            case .maxPool2d, .avgPool2d, .relu, .flatten:
+                break
+            }
+            plan.append(PlannedLayer(spec: spec, input: shape, output: output, weight: weight, bias: bias))
+            shape = output
+        }
+        self.layout = layout
+        self.plan = plan
+        let perSample = Workspace.floats(for: self, rows: 1)
+        guard perSample <= Self.maxScratchPerSample else {
+            throw ModelShapeError(
+                layer: nil,
+                "the network needs \(perSample * 4 / 1_048_576) MB of scratch memory per sample; FedSim allows "
+                    + "\(Self.maxScratchPerSample * 4 / 1_048_576) MB: use smaller images or fewer channels")
+        }
+    }
+
+    /// The most parameters a network may have: what one wire message carries (2²⁷, 512 MB).
+    public static let maxParameters = 1 << 27
+    /// The most values one layer may output per sample.
+    public static let maxActivationsPerSample = 1 << 24
+    /// The most floats one sample's forward and backward pass may need (1 GB).
+    public static let maxScratchPerSample = 1 << 28
+
+    /// The product of `dims`, or nil on overflow.
+    static func product(_ dims: [Int]) -> Int? {
+        var total = 1
+        for d in dims {
+            let (p, overflow) = total.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            total = p
+        }
+        return total
+    }
+
+    public var parameterCount: Int { layout.count }
+    /// Features per sample the network reads.
+    public var inputCount: Int { inputShape.reduce(1, *) }
+    public var outputCount: Int { plan.last!.outputCount }
+
+    /// PyTorch's default initialization for `nn.Linear` and `nn.Conv2d` (kaiming-uniform with
+    /// a = √5, bias uniform ±1/√fan_in): both come to uniform in ±1/√fan_in, fan_in = in·kh·kw.
+    /// Layer by layer, weights before biases.
+    public func initialParameters(rng: inout SeededRandom) -> [Float] {
+        var p = [Float](repeating: 0, count: parameterCount)
+        for layer in plan {
+            guard let w = layer.weight else { continue }
+            let fanIn: Int
+            let outputs: Int
+            switch layer.spec {
+            case .dense(let units, _): (fanIn, outputs) = (layer.inputCount, units)
+            case .conv2d(let channels, let kernel, _, _, _):
+                (fanIn, outputs) = (layer.input[0] * kernel * kernel, channels)
+            default: continue
+            }
+            let bound = 1 / Double(fanIn).squareRoot()
+            for i in w..<(w + fanIn * outputs) { p[i] = Float((rng.nextUniform() * 2 - 1) * bound) }
+            if let b = layer.bias {
+                for i in b..<(b + outputs) { p[i] = Float((rng.nextUniform() * 2 - 1) * bound) }
+            }
+        }
+        return p
+    }
+
+    /// Mean loss over the samples `indices` of `data`, writing its gradient into `gradient`.
+    @discardableResult
+    public func lossAndGradient(
+        params: UnsafeBufferPointer<Float>, data: Dataset, indices: UnsafeBufferPointer<Int>,
+        gradient: UnsafeMutableBufferPointer<Float>, workspace: Workspace
+    ) -> Double {
+        precondition(params.count == parameterCount && gradient.count == parameterCount)
+        let rows = indices.count
+        workspace.prepare(for: self, rows: rows)
+        gather(data, indices, into: workspace)
+        forward(params, rows: rows, workspace)
+        let loss = headLossAndDelta(data, indices, rows: rows, workspace: workspace, wantDelta: true)
+        backward(params, gradient, rows: rows, workspace)
+        return loss
+    }
+
+    /// Samples per evaluation chunk: 512, fewer where a chunk's scratch would pass 64 MB.
+    public var evaluationChunk: Int {
+        let perRow = Workspace.floats(for: self, rows: 1)
+        return max(1, min(512, (1 << 24) / max(perRow, 1)))
+    }
+
+    /// Loss and accuracy (classification) or RMSE and R² (regression) over a whole data set,
+    /// evaluated in chunks of `chunk` samples (`evaluationChunk` by default).
+    public func evaluate(
+        params: UnsafeBufferPointer<Float>, data: Dataset, workspace: Workspace, chunk: Int? = nil
+    ) -> Metrics {
+        let chunk = chunk ?? evaluationChunk
+        let n = data.count
+        guard n > 0 else { return Metrics(loss: .nan, accuracy: nil, rmse: nil, r2: nil, count: 0) }
+        var lossSum = 0.0
+        var correct = 0
+        var squaredError = 0.0
+        var start = 0
+        var indices = [Int](repeating: 0, count: min(chunk, n))
+        let k = outputCount
+        while start < n {
+            let rows = min(chunk, n - start)
+            for r in 0..<rows { indices[r] = start + r }
+            indices.withUnsafeBufferPointer { all in
+                let idx = UnsafeBufferPointer(rebasing: all[0..<rows])
+                workspace.prepare(for: self, rows: rows)
+                gather(data, idx, into: workspace)
+                forward(params, rows: rows, workspace)
+                lossSum +=
+                    headLossAndDelta(data, idx, rows: rows, workspace: workspace, wantDelta: false) * Double(rows)
+                let out = workspace.activations[plan.count]
+                switch data.targets {
+                case .classes(let labels, _):
+                    for r in 0..<rows {
+                        let predicted: Int
+                        if head == .binaryLogistic {
+                            predicted = out[r] >= 0 ? 1 : 0
+                        } else {
+                            var best = 0
+                            for c in 1..<k where out[r * k + c] > out[r * k + best] { best = c }
+                            predicted = best
+                        }
+                        if predicted == Int(labels[idx[r]]) { correct += 1 }
+                    }
+                case .values(let values):
+                    for r in 0..<rows {
+                        let e = Double(out[r]) - Double(values[idx[r]])
+                        squaredError += e * e
+                    }
+                }
+            }
+            start += rows
+        }
+        let loss = lossSum / Double(n)
+        switch data.targets {
+        case .classes:
+            return Metrics(loss: loss, accuracy: Double(correct) / Double(n), rmse: nil, r2: nil, count: n)
+        case .values(let values):
+            let mean = values.reduce(0.0) { $0 + Double($1) } / Double(n)
+            let total = values.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) }
+            return Metrics(
+                loss: loss, accuracy: nil, rmse: (squaredError / Double(n)).squareRoot(),
+                r2: total > 0 ? 1 - squaredError / total : nil, count: n)
+        }
+    }
+
+    // MARK: - Forward and backward
+
+    private func gather(_ data: Dataset, _ indices: UnsafeBufferPointer<Int>, into ws: Workspace) {
+        let d = inputCount
+        precondition(data.featureCount == d, "data has \(data.featureCount) features, the model expects \(d)")
+        data.features.withUnsafeBufferPointer { f in
+            let x = ws.activations[0]
+            let n = data.count
+            for (r, i) in indices.enumerated() {
+                precondition(i >= 0 && i < n, "sample index \(i) is outside the data set's \(n) samples")
+                (x + r * d).update(from: f.baseAddress! + i * d, count: d)
+            }
+        }
+    }
+
+    private func forward(_ params: UnsafeBufferPointer<Float>, rows: Int, _ ws: Workspace) {
+        let p = params.baseAddress!
+        for (index, layer) in plan.enumerated() {
+            let x = ws.activations[index]
+            let y = ws.activations[index + 1]
+            switch layer.spec {
+            case .dense:
+                LayerKernels.denseForward(layer, p, rows: rows, x: x, y: y, scratch: ws.scratch)
+            case .conv2d:
+                LayerKernels.convForward(layer, p, rows: rows, x: x, y: y, scratch: ws.scratch)
+            case .maxPool2d:
+                LayerKernels.maxPoolForward(layer, rows: rows, x: x, y: y, argmax: ws.argmax[index]!)
+            case .avgPool2d:
+                LayerKernels.avgPoolForward(layer, rows: rows, x: x, y: y)
+            case .relu:
+                for i in 0..<(rows * layer.outputCount) { y[i] = max(x[i], 0) }
+            case .flatten:
+                y.update(from: x, count: rows * layer.outputCount)
+            }
+        }
+    }
+
+    /// Mean loss of the last layer's outputs; with `wantDelta`, also dLoss/dOutput into the
+    /// last delta buffer.
+    private func headLossAndDelta(
+        _ data: Dataset, _ indices: UnsafeBufferPointer<Int>, rows: Int,
+        workspace ws: Workspace, wantDelta: Bool
+    ) -> Double {
+        let out = ws.activations[plan.count]
+        let delta = ws.deltas[plan.count]
+        let k = outputCount
+        let scale = 1 / Float(rows)
+        var loss = 0.0
+        switch (head, data.targets) {
+        case (.squared, .values(let values)):
+            for r in 0..<rows {
+                let e = out[r] - values[indices[r]]
+                loss += 0.5 * Double(e) * Double(e)
+                if wantDelta { delta[r] = e * scale }
+            }
+        case (.binaryLogistic, .classes(let labels, _)):
+            for r in 0..<rows {
+                let z = Double(out[r])
+                let y = Double(labels[indices[r]])
+                loss += max(z, 0) - z * y + log1p(exp(-abs(z)))
+                if wantDelta { delta[r] = Float(1 / (1 + exp(-z)) - y) * scale }
+            }
+        case (.softmax, .classes(let labels, _)):
+            for r in 0..<rows {
+                let row = out + r * k
+                var m = row[0]
+                for c in 1..<k { m = max(m, row[c]) }
+                var sum = 0.0
+                for c in 0..<k { sum += exp(Double(row[c] - m)) }
+                let y = Int(labels[indices[r]])
+                loss += log(sum) + Double(m) - Double(row[y])
+                if wantDelta {
+                    let d = delta + r * k
+                    for c in 0..<k { d[c] = Float(exp(Double(row[c] - m)) / sum) * scale }
+                    d[y] -= scale
+                }
+            }
+        default:
+            preconditionFailure("model head \(head) does not fit these targets")
+        }
+        return loss / Double(rows)
+    }
+
+    private func backward(
+        _ params: UnsafeBufferPointer<Float>, _ gradient: UnsafeMutableBufferPointer<Float>,
+        rows: Int, _ ws: Workspace
+    ) {
+        let p = params.baseAddress!
+        let g = gradient.baseAddress!
+        for index in stride(from: plan.count - 1, through: 0, by: -1) {
+            let layer = plan[index]
+            let x = ws.activations[index]
+            let y = ws.activations[index + 1]
+            let dy = ws.deltas[index + 1]
+            // The first layer's input gradient is never used: skip it.
+            let dx: UnsafeMutablePointer<Float>? = index > 0 ? ws.deltas[index] : nil
+            switch layer.spec {
+            case .dense:
+                LayerKernels.denseBackward(layer, p, g, rows: rows, x: x, dy: dy, dx: dx)
+            case .conv2d:
+                LayerKernels.convBackward(layer, p, g, rows: rows, x: x, dy: dy, dx: dx, scratch: ws.scratch)
+            case .maxPool2d:
+                if let dx { LayerKernels.maxPoolBackward(layer, rows: rows, dy: dy, argmax: ws.argmax[index]!, dx: dx) }
+            case .avgPool2d:
+                if let dx { LayerKernels.avgPoolBackward(layer, rows: rows, dy: dy, dx: dx) }
+            case .relu:
+                // Through the ReLU: dx = dy ⊙ [y > 0].
+                if let dx { for i in 0..<(rows * layer.outputCount) { dx[i] = y[i] <= 0 ? 0 : dy[i] } }
+            case .flatten:
+                dx?.update(from: dy, count: rows * layer.outputCount)
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+/// Scratch memory for one network's forward and backward passes, reused across batches so a
+/// training step allocates nothing once warmed up. Owned by one trainer; not shared.
+public final class Workspace {
+    /// `activations[0]` is the gathered input batch; `activations[i + 1]` layer i's output.
+    private(set) var activations: [UnsafeMutablePointer<Float>] = []
+    /// `deltas[i]`: dLoss/d`activations[i]`.
+    private(set) var deltas: [UnsafeMutablePointer<Float>] = []
+    /// Shared by the layers in turn: transposes, conv patches, pixel-major outputs.
+    private(set) var scratch = UnsafeMutablePointer<Float>.allocate(capacity: 0)
+    /// Each max-pool layer's winners (nil for other layers).
+    private(set) var argmax: [UnsafeMutablePointer<Int32>?] = []
+    private var capacities: [Int] = []
+    private var scratchCapacity = 0
+    private var argmaxCapacities: [Int] = []
+
+    public init() {}
+
+    /// Floats per buffer for `rows` samples: one per activation, then the scratch.
+    private static func sizes(for network: Network, rows: Int) -> (buffers: [Int], scratch: Int, argmax: [Int]) {
+        let rows = max(rows, 1)
+        let buffers = [network.inputCount * rows] + network.plan.map { $0.outputCount * rows }
+        var scratch = 0
+        var argmax: [Int] = []
+        for layer in network.plan {
+            var pooled = 0
+            switch layer.spec {
+            case .dense:
+                let weights = layer.inputCount * layer.outputCount
+                scratch = max(scratch, weights, rows * (layer.inputCount + layer.outputCount))
+            case .conv2d:
+                scratch = max(scratch, LayerKernels.convScratch(layer, rows: rows))
+            case .maxPool2d:
+                pooled = layer.outputCount * rows
+            case .avgPool2d, .relu, .flatten:
+                break
+            }
+            argmax.append(pooled)
+        }
+        return (buffers, scratch, argmax)
+    }
+
+    /// All the floats a pass over `rows` samples holds (activations, deltas and scratch).
+    static func floats(for network: Network, rows: Int) -> Int {
+        let s = sizes(for: network, rows: rows)
+        return 2 * s.buffers.reduce(0, +) + s.scratch + s.argmax.reduce(0, +)
+    }
+
+    func prepare(for network: Network, rows: Int) {
+        let needed = Self.sizes(for: network, rows: rows)
+        if needed.buffers.count == capacities.count && zip(needed.buffers, capacities).allSatisfy({ $0 <= $1 })
+            && needed.scratch <= scratchCapacity && needed.argmax.count == argmaxCapacities.count
+            && zip(needed.argmax, argmaxCapacities).allSatisfy({ $0 <= $1 })
+        {
+            return
+        }
+        release()
+        capacities = needed.buffers
+        activations = needed.buffers.map { UnsafeMutablePointer<Float>.allocate(capacity: $0) }
+        deltas = needed.buffers.map { UnsafeMutablePointer<Float>.allocate(capacity: $0) }
+        scratch = .allocate(capacity: needed.scratch)
+        scratchCapacity = needed.scratch
+        argmaxCapacities = needed.argmax
+        argmax = needed.argmax.map { $0 > 0 ? UnsafeMutablePointer<Int32>.allocate(capacity: $0) : nil }
+    }
+
+    private func release() {
+        activations.forEach { $0.deallocate() }
+        deltas.forEach { $0.deallocate() }
+        argmax.forEach { $0?.deallocate() }
+        scratch.deallocate()
+        scratch = .allocate(capacity: 0)
+        scratchCapacity = 0
+        activations = []
+        deltas = []
+        argmax = []
+        capacities = []
+        argmaxCapacities = []
+    }
+
+    deinit { release() }
+}
