@@ -128,7 +128,9 @@ let package = Package(
         .testTarget(name: "FedCoordinatorTests", dependencies: ["FedCoordinator", "FedOptim", "FedProtocol"]),
         .testTarget(name: "FedCoreTests", dependencies: ["FedCore"]),
         .testTarget(name: "FedDataTests", dependencies: ["FedCore", "FedData"]),
-        .testTarget(name: "FedModelsTests", dependencies: ["CFedKernels", "FedCore", "FedData", "FedModels"]),
+        .testTarget(
+            name: "FedModelsTests", dependencies: ["CFedKernels", "FedCore", "FedData", "FedModels", "FedOptim"],
+            resources: [.copy("Fixtures")]),
         .testTarget(
             name: "FedOptimTests",
             dependencies: [

@@ -79,6 +79,12 @@ public struct Network: Sendable, Equatable {
         }
     }
 
+    /// A network of `layers` with any output shape (a piece of a network, e.g. to check layers
+    /// against PyTorch with `forwardAndBackward`); as a classifier its head is softmax.
+    public init(kind: ModelKind = .sequential, input: [Int], layers: [LayerSpec]) throws(ModelShapeError) {
+        try self.init(kind: kind, input: input, layers: layers, head: .softmax) { _, index in "\(index)" }
+    }
+
     private init(
         kind: ModelKind, input: [Int], layers: [LayerSpec], head: OutputHead,
         name: (LayerSpec, Int) -> String
@@ -208,6 +214,30 @@ public struct Network: Sendable, Equatable {
         let loss = headLossAndDelta(data, indices, rows: rows, workspace: workspace, wantDelta: true)
         backward(params, gradient, rows: rows, workspace)
         return loss
+    }
+
+    /// One forward pass over `rows` samples, then the vector–Jacobian products with
+    /// `outputGradient`: what PyTorch's autograd gives for `(net(x) * g).sum().backward()` —
+    /// the outputs, dLoss/dInput and dLoss/dParameters. For checking layers against PyTorch
+    /// and for exchanging networks with it; training goes through `lossAndGradient`.
+    public func forwardAndBackward(
+        params: [Float], inputs: [Float], rows: Int, outputGradient: [Float], workspace: Workspace
+    ) -> (output: [Float], inputGradient: [Float], parameterGradient: [Float]) {
+        precondition(params.count == parameterCount && rows > 0)
+        precondition(inputs.count == rows * inputCount && outputGradient.count == rows * outputCount)
+        workspace.prepare(for: self, rows: rows)
+        inputs.withUnsafeBufferPointer { workspace.activations[0].update(from: $0.baseAddress!, count: $0.count) }
+        var gradient = [Float](repeating: 0, count: parameterCount)
+        let output = params.withUnsafeBufferPointer { p -> [Float] in
+            forward(p, rows: rows, workspace)
+            let out = Array(UnsafeBufferPointer(start: workspace.activations[plan.count], count: rows * outputCount))
+            outputGradient.withUnsafeBufferPointer {
+                workspace.deltas[plan.count].update(from: $0.baseAddress!, count: $0.count)
+            }
+            gradient.withUnsafeMutableBufferPointer { backward(p, $0, rows: rows, workspace, inputGradient: true) }
+            return out
+        }
+        return (output, Array(UnsafeBufferPointer(start: workspace.deltas[0], count: rows * inputCount)), gradient)
     }
 
     /// Samples per evaluation chunk: 512, fewer where a chunk's scratch would pass 64 MB.
@@ -361,7 +391,7 @@ public struct Network: Sendable, Equatable {
 
     private func backward(
         _ params: UnsafeBufferPointer<Float>, _ gradient: UnsafeMutableBufferPointer<Float>,
-        rows: Int, _ ws: Workspace
+        rows: Int, _ ws: Workspace, inputGradient: Bool = false
     ) {
         let p = params.baseAddress!
         let g = gradient.baseAddress!
@@ -370,8 +400,8 @@ public struct Network: Sendable, Equatable {
             let x = ws.activations[index]
             let y = ws.activations[index + 1]
             let dy = ws.deltas[index + 1]
-            // The first layer's input gradient is never used: skip it.
-            let dx: UnsafeMutablePointer<Float>? = index > 0 ? ws.deltas[index] : nil
+            // Training never uses the first layer's input gradient: skip it.
+            let dx: UnsafeMutablePointer<Float>? = index > 0 || inputGradient ? ws.deltas[index] : nil
             switch layer.spec {
             case .dense:
                 LayerKernels.denseBackward(layer, p, g, rows: rows, x: x, dy: dy, dx: dx)
