@@ -95,8 +95,9 @@ let package = Package(
                 "FedConfig", "FedCoordinator", "FedSimulation", "FedTopology",
                 .product(name: "Yams", package: "Yams")
             ]),
-        /// Throughput benchmarks (optimizer step vs STREAM triad), run by `fedsim bench`.
-        .target(name: "FedBench", dependencies: ["FedCore", "FedOptim"], swiftSettings: numericsFlags),
+        /// Throughput benchmarks (optimizer step vs STREAM triad, conv net passes), run by `fedsim bench`.
+        .target(
+            name: "FedBench", dependencies: ["FedCore", "FedData", "FedModels", "FedOptim"], swiftSettings: numericsFlags),
 
         // MARK: - Executable
 
@@ -105,7 +106,7 @@ let package = Package(
             name: "fedsim",
             dependencies: [
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), "FedBench", "FedCluster",
-                "FedCompare", "FedConfig", "FedCore", "FedOptim", "FedProtocol", "FedSimulation", "FedTopology",
+                "FedCompare", "FedConfig", "FedCore", "FedModels", "FedOptim", "FedProtocol", "FedSimulation", "FedTopology",
                 "FedTransport", "FedTransportZMQ", "FedWire"
             ]),
 

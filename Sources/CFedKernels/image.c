@@ -24,6 +24,11 @@ void fedsim_im2col(int batch, int channels, int height, int width, int kernel, i
                         }
                         const float *line = image + (ptrdiff_t)ih * width;
                         int iw0 = ow * stride - padding;
+                        if (iw0 >= 0 && iw0 + kernel <= width) {
+                            memcpy(row, line + iw0, sizeof(float) * (size_t)kernel);
+                            row += kernel;
+                            continue;
+                        }
                         for (int kw = 0; kw < kernel; kw++) {
                             int iw = iw0 + kw;
                             *row++ = (iw >= 0 && iw < width) ? line[iw] : 0.0f;

@@ -7,63 +7,73 @@
 // compiler from fusing `c + a * b` into an FMA, which would round differently.
 
 typedef float v8 __attribute__((vector_size(32), aligned(4)));
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
 
-#define ROWS 4  /* rows of C per micro-tile */
-#define COLS 16 /* columns of C per micro-tile (two 8-lane vectors) */
+/* Every lane set to x (a broadcast, exact: no arithmetic touches x). */
+#define SPLAT8(x) ({ float s_ = (x); (v8){s_, s_, s_, s_, s_, s_, s_, s_}; })
+#define SPLAT16(x) ({ float s_ = (x); (v16){s_, s_, s_, s_, s_, s_, s_, s_, s_, s_, s_, s_, s_, s_, s_, s_}; })
 
-// One body, compiled twice with different target attributes. Per element the arithmetic is
-// `c = c + a * b` for k = 0, 1, ... in order, whichever branch computes it.
-#define GEMM_BODY                                                                                 \
+#define ROWS 6 /* rows of C per micro-tile; a tile is ROWS × two vectors of columns */
+
+// Cache blocks: a KC × NC panel of B (256 KB) stays in L2 while every row of A streams past it.
+// Blocking changes no bit: each element still sums its terms in increasing k, and between
+// blocks its partial sum is stored and reloaded exactly.
+#define KC 256
+#define NC 256
+
+// One body, compiled for 8-lane vectors (portable and AVX) and 16-lane vectors (AVX-512), with
+// VT the vector type and W its lanes. Per element the arithmetic is `c = c + a * b` for
+// k = 0, 1, ... in order, whichever branch computes it: the lanes run across n, never across k.
+#define GEMM_BODY(VT, W)                                                                          \
+    const size_t bytes = sizeof(VT);                                                              \
     for (int m0 = 0; m0 < M; m0 += ROWS) {                                                        \
         int rows = M - m0 < ROWS ? M - m0 : ROWS;                                                 \
         int n0 = 0;                                                                               \
         if (rows == ROWS) {                                                                       \
-            for (; n0 + COLS <= N; n0 += COLS) {                                                  \
-                v8 c[ROWS][2];                                                                    \
+            for (; n0 + 2 * W <= N; n0 += 2 * W) {                                                \
+                VT c[ROWS][2];                                                                    \
                 for (int r = 0; r < ROWS; r++) {                                                  \
                     if (accumulate) {                                                             \
-                        memcpy(&c[r][0], C + (m0 + r) * ldc + n0, 32);                            \
-                        memcpy(&c[r][1], C + (m0 + r) * ldc + n0 + 8, 32);                        \
+                        memcpy(&c[r][0], C + (m0 + r) * ldc + n0, bytes);                         \
+                        memcpy(&c[r][1], C + (m0 + r) * ldc + n0 + W, bytes);                     \
                     } else {                                                                      \
-                        c[r][0] = (v8){0}; c[r][1] = (v8){0};                                     \
+                        c[r][0] = (VT){0}; c[r][1] = (VT){0};                                     \
                     }                                                                             \
                 }                                                                                 \
                 for (int k = 0; k < K; k++) {                                                     \
-                    v8 b0, b1;                                                                    \
-                    memcpy(&b0, B + k * ldb + n0, 32);                                            \
-                    memcpy(&b1, B + k * ldb + n0 + 8, 32);                                        \
+                    VT b0, b1;                                                                    \
+                    memcpy(&b0, B + k * ldb + n0, bytes);                                         \
+                    memcpy(&b1, B + k * ldb + n0 + W, bytes);                                     \
                     for (int r = 0; r < ROWS; r++) {                                              \
-                        float a = A[(m0 + r) * a_row_stride + k * a_col_stride];                  \
-                        v8 av = {a, a, a, a, a, a, a, a};                                         \
+                        VT av = SPLAT##W(A[(m0 + r) * a_row_stride + k * a_col_stride]);          \
                         c[r][0] = c[r][0] + av * b0;                                              \
                         c[r][1] = c[r][1] + av * b1;                                              \
                     }                                                                             \
                 }                                                                                 \
                 for (int r = 0; r < ROWS; r++) {                                                  \
-                    memcpy(C + (m0 + r) * ldc + n0, &c[r][0], 32);                                \
-                    memcpy(C + (m0 + r) * ldc + n0 + 8, &c[r][1], 32);                            \
+                    memcpy(C + (m0 + r) * ldc + n0, &c[r][0], bytes);                             \
+                    memcpy(C + (m0 + r) * ldc + n0 + W, &c[r][1], bytes);                         \
                 }                                                                                 \
             }                                                                                     \
         }                                                                                         \
-        /* 8 more columns at a time, for every row of the block (one 8-lane vector per row). */ \
-        for (; n0 + 8 <= N; n0 += 8) {                                                            \
-            v8 c[ROWS];                                                                           \
+        /* W more columns at a time, for every row of the block (one vector per row). */        \
+        for (; n0 + W <= N; n0 += W) {                                                           \
+            VT c[ROWS];                                                                           \
             for (int r = 0; r < rows; r++) {                                                      \
-                if (accumulate) memcpy(&c[r], C + (m0 + r) * ldc + n0, 32);                       \
-                else c[r] = (v8){0};                                                              \
+                if (accumulate) memcpy(&c[r], C + (m0 + r) * ldc + n0, bytes);                    \
+                else c[r] = (VT){0};                                                              \
             }                                                                                     \
             for (int k = 0; k < K; k++) {                                                         \
-                v8 b0;                                                                            \
-                memcpy(&b0, B + k * ldb + n0, 32);                                                \
+                VT b0;                                                                            \
+                memcpy(&b0, B + k * ldb + n0, bytes);                                             \
                 for (int r = 0; r < rows; r++) {                                                  \
-                    float a = A[(m0 + r) * a_row_stride + k * a_col_stride];                      \
-                    v8 av = {a, a, a, a, a, a, a, a};                                             \
+                    VT av = SPLAT##W(A[(m0 + r) * a_row_stride + k * a_col_stride]);              \
                     c[r] = c[r] + av * b0;                                                        \
                 }                                                                                 \
             }                                                                                     \
-            for (int r = 0; r < rows; r++) memcpy(C + (m0 + r) * ldc + n0, &c[r], 32);            \
+            for (int r = 0; r < rows; r++) memcpy(C + (m0 + r) * ldc + n0, &c[r], bytes);         \
         }                                                                                         \
-        /* The edge: the last (fewer than 8) columns. */                                          \
+        /* The edge: the last (fewer than W) columns. */                                          \
         for (int r = 0; r < rows; r++) {                                                          \
             float *c = C + (m0 + r) * ldc;                                                        \
             const float *a = A + (m0 + r) * a_row_stride;                                         \
@@ -77,14 +87,20 @@ typedef float v8 __attribute__((vector_size(32), aligned(4)));
 
 static void gemm_portable(int M, int N, int K, const float *A, ptrdiff_t a_row_stride, ptrdiff_t a_col_stride,
                           const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, int accumulate) {
-    GEMM_BODY
+    GEMM_BODY(v8, 8)
 }
 
 #if defined(__x86_64__)
 __attribute__((target("avx")))
 static void gemm_avx(int M, int N, int K, const float *A, ptrdiff_t a_row_stride, ptrdiff_t a_col_stride,
                      const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, int accumulate) {
-    GEMM_BODY
+    GEMM_BODY(v8, 8)
+}
+
+__attribute__((target("avx512f")))
+static void gemm_avx512(int M, int N, int K, const float *A, ptrdiff_t a_row_stride, ptrdiff_t a_col_stride,
+                        const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, int accumulate) {
+    GEMM_BODY(v16, 16)
 }
 #endif
 
@@ -97,16 +113,39 @@ int fedsim_cpu_has_avx(void) {
 #endif
 }
 
+int fedsim_cpu_has_avx512(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+typedef void (*gemm_kernel)(int, int, int, const float *, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t, float *,
+                            ptrdiff_t, int);
+
+
 void fedsim_gemm_path(int path, int M, int N, int K, const float *A, ptrdiff_t a_row_stride, ptrdiff_t a_col_stride,
                       const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, int accumulate) {
     if (M <= 0 || N <= 0) return;
+    gemm_kernel kernel = gemm_portable;
 #if defined(__x86_64__)
-    if (path == 1 && fedsim_cpu_has_avx()) {
-        gemm_avx(M, N, K, A, a_row_stride, a_col_stride, B, ldb, C, ldc, accumulate);
+    if (path == 1 && fedsim_cpu_has_avx()) kernel = gemm_avx;
+    if (path == 2 && fedsim_cpu_has_avx512()) kernel = gemm_avx512;
+#endif
+    if (K <= 0) {
+        kernel(M, N, 0, A, a_row_stride, a_col_stride, B, ldb, C, ldc, accumulate);
         return;
     }
-#endif
-    gemm_portable(M, N, K, A, a_row_stride, a_col_stride, B, ldb, C, ldc, accumulate);
+    for (int n0 = 0; n0 < N; n0 += NC) {
+        int nc = N - n0 < NC ? N - n0 : NC;
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            int kc = K - k0 < KC ? K - k0 : KC;
+            kernel(M, nc, kc, A + (ptrdiff_t)k0 * a_col_stride, a_row_stride, a_col_stride, B + (ptrdiff_t)k0 * ldb + n0,
+                   ldb, C + n0, ldc, k0 == 0 ? accumulate : 1);
+        }
+    }
 }
 
 static int chosen_path = -1;
@@ -116,13 +155,15 @@ int fedsim_kernel_path(void) {
     int path = __atomic_load_n(&chosen_path, __ATOMIC_RELAXED);
     if (path < 0) {
         const char *forced = getenv("FEDSIM_KERNEL");
-        path = (forced && strcmp(forced, "portable") == 0) ? 0 : fedsim_cpu_has_avx();
+        path = fedsim_cpu_has_avx512() ? 2 : fedsim_cpu_has_avx();
+        if (forced && strcmp(forced, "portable") == 0) path = 0;
+        if (forced && strcmp(forced, "avx") == 0 && path > 1) path = 1;
         __atomic_store_n(&chosen_path, path, __ATOMIC_RELAXED);
     }
     return path;
 }
 
-const char *fedsim_kernel_name(int path) { return path == 1 ? "avx" : "portable"; }
+const char *fedsim_kernel_name(int path) { return path == 2 ? "avx512" : path == 1 ? "avx" : "portable"; }
 
 void fedsim_gemm(int M, int N, int K, const float *A, ptrdiff_t a_row_stride, ptrdiff_t a_col_stride,
                  const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, int accumulate) {

@@ -71,23 +71,30 @@ enum LayerKernels {
         }
     }
 
-    /// Scratch floats a conv layer needs for `rows` samples: the patch rows, the transposed
-    /// weight (or weight gradient) and the output in pixel-major order.
+    /// Scratch floats a conv layer needs for `rows` samples: the transposed weight (or weight
+    /// gradient) and the output in pixel-major order.
     static func convScratch(_ layer: Network.PlannedLayer, rows: Int) -> Int {
         let s = ConvShape(layer)
-        return rows * s.plane * s.patch + s.patch * s.out + rows * s.plane * s.out
+        return s.patch * s.out + rows * s.plane * s.out
+    }
+
+    /// Floats of a conv layer's patch rows for `rows` samples: kept from the forward pass for
+    /// the backward one.
+    static func convColumns(_ layer: Network.PlannedLayer, rows: Int) -> Int {
+        let s = ConvShape(layer)
+        return rows * s.plane * s.patch
     }
 
     /// Patches as rows (im2col), then one product for the whole batch: Y' [rows·OH·OW, O] =
     /// patches · Wᵀ + b, each element summing over (c, kh, kw) in order; then Y' goes back to NCHW.
     static func convForward(
         _ layer: Network.PlannedLayer, _ p: UnsafePointer<Float>, rows: Int,
-        x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+        x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, cols: UnsafeMutablePointer<Float>,
+        scratch: UnsafeMutablePointer<Float>
     ) {
         let s = ConvShape(layer)
         let pixels = rows * s.plane
-        let cols = scratch
-        let wt = cols + pixels * s.patch
+        let wt = scratch
         let yp = wt + s.patch * s.out
         s.im2col(rows: rows, x, cols)
         fedsim_transpose(Int32(s.out), Int32(s.patch), p + layer.weight!, s.patch, wt, s.out)
@@ -103,24 +110,22 @@ enum LayerKernels {
         }
     }
 
-    /// dY to pixel-major order; db = Σ dY; dWᵀ = patchesᵀ · dY'; dPatches = dY' · W, then col2im.
+    /// dY to pixel-major order; db = Σ dY; dWᵀ = patchesᵀ · dY'; dPatches = dY' · W (over the
+    /// forward's patches, no longer needed), then col2im.
     static func convBackward(
         _ layer: Network.PlannedLayer, _ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, rows: Int,
-        x: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?,
+        dy: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?, cols: UnsafeMutablePointer<Float>,
         scratch: UnsafeMutablePointer<Float>
     ) {
         let s = ConvShape(layer)
         let pixels = rows * s.plane
-        let cols = scratch
-        let dwt = cols + pixels * s.patch
+        let dwt = scratch
         let dyp = dwt + s.patch * s.out
         for r in 0..<rows {
             fedsim_transpose(
                 Int32(s.out), Int32(s.plane), dy + r * s.out * s.plane, s.plane, dyp + r * s.plane * s.out, s.out)
         }
         if let b = layer.bias { columnSums(dyp, rows: pixels, columns: s.out, into: g + b) }
-        // The forward's patches were overwritten by later layers: rebuild them.
-        s.im2col(rows: rows, x, cols)
         fedsim_gemm(Int32(s.patch), Int32(s.out), Int32(pixels), cols, 1, s.patch, dyp, s.out, dwt, s.out, 0)
         fedsim_transpose(Int32(s.patch), Int32(s.out), dwt, s.out, g + layer.weight!, s.patch)
         if let dx {

@@ -330,7 +330,8 @@ public struct Network: Sendable, Equatable {
             case .dense:
                 LayerKernels.denseForward(layer, p, rows: rows, x: x, y: y, scratch: ws.scratch)
             case .conv2d:
-                LayerKernels.convForward(layer, p, rows: rows, x: x, y: y, scratch: ws.scratch)
+                LayerKernels.convForward(
+                    layer, p, rows: rows, x: x, y: y, cols: ws.columns[index]!, scratch: ws.scratch)
             case .maxPool2d:
                 LayerKernels.maxPoolForward(layer, rows: rows, x: x, y: y, argmax: ws.argmax[index]!)
             case .avgPool2d:
@@ -406,7 +407,8 @@ public struct Network: Sendable, Equatable {
             case .dense:
                 LayerKernels.denseBackward(layer, p, g, rows: rows, x: x, dy: dy, dx: dx)
             case .conv2d:
-                LayerKernels.convBackward(layer, p, g, rows: rows, x: x, dy: dy, dx: dx, scratch: ws.scratch)
+                LayerKernels.convBackward(
+                    layer, p, g, rows: rows, dy: dy, dx: dx, cols: ws.columns[index]!, scratch: ws.scratch)
             case .maxPool2d:
                 if let dx { LayerKernels.maxPoolBackward(layer, rows: rows, dy: dy, argmax: ws.argmax[index]!, dx: dx) }
             case .avgPool2d:

@@ -9,6 +9,9 @@ public final class Workspace {
     private(set) var scratch = UnsafeMutablePointer<Float>.allocate(capacity: 0)
     /// Each max-pool layer's winners (nil for other layers).
     private(set) var argmax: [UnsafeMutablePointer<Int32>?] = []
+    /// Each conv layer's patch rows, from its forward pass to its backward pass (nil for others).
+    private(set) var columns: [UnsafeMutablePointer<Float>?] = []
+    private var columnCapacities: [Int] = []
     private var capacities: [Int] = []
     private var scratchCapacity = 0
     private var argmaxCapacities: [Int] = []
@@ -16,33 +19,41 @@ public final class Workspace {
     public init() {}
 
     /// Floats per buffer for `rows` samples: one per activation, then the scratch.
-    private static func sizes(for network: Network, rows: Int) -> (buffers: [Int], scratch: Int, argmax: [Int]) {
+    private static func sizes(
+        for network: Network, rows: Int
+    ) -> (
+        buffers: [Int], scratch: Int, argmax: [Int], columns: [Int]
+    ) {
         let rows = max(rows, 1)
         let buffers = [network.inputCount * rows] + network.plan.map { $0.outputCount * rows }
         var scratch = 0
         var argmax: [Int] = []
+        var columns: [Int] = []
         for layer in network.plan {
             var pooled = 0
+            var patches = 0
             switch layer.spec {
             case .dense:
                 let weights = layer.inputCount * layer.outputCount
                 scratch = max(scratch, weights, rows * (layer.inputCount + layer.outputCount))
             case .conv2d:
                 scratch = max(scratch, LayerKernels.convScratch(layer, rows: rows))
+                patches = LayerKernels.convColumns(layer, rows: rows)
             case .maxPool2d:
                 pooled = layer.outputCount * rows
             case .avgPool2d, .relu, .flatten:
                 break
             }
             argmax.append(pooled)
+            columns.append(patches)
         }
-        return (buffers, scratch, argmax)
+        return (buffers, scratch, argmax, columns)
     }
 
     /// All the floats a pass over `rows` samples holds (activations, deltas and scratch).
     static func floats(for network: Network, rows: Int) -> Int {
         let s = sizes(for: network, rows: rows)
-        return 2 * s.buffers.reduce(0, +) + s.scratch + s.argmax.reduce(0, +)
+        return 2 * s.buffers.reduce(0, +) + s.scratch + s.argmax.reduce(0, +) + s.columns.reduce(0, +)
     }
 
     func prepare(for network: Network, rows: Int) {
@@ -50,6 +61,7 @@ public final class Workspace {
         if needed.buffers.count == capacities.count && zip(needed.buffers, capacities).allSatisfy({ $0 <= $1 })
             && needed.scratch <= scratchCapacity && needed.argmax.count == argmaxCapacities.count
             && zip(needed.argmax, argmaxCapacities).allSatisfy({ $0 <= $1 })
+            && zip(needed.columns, columnCapacities).allSatisfy({ $0 <= $1 })
         {
             return
         }
@@ -61,12 +73,17 @@ public final class Workspace {
         scratchCapacity = needed.scratch
         argmaxCapacities = needed.argmax
         argmax = needed.argmax.map { $0 > 0 ? UnsafeMutablePointer<Int32>.allocate(capacity: $0) : nil }
+        columnCapacities = needed.columns
+        columns = needed.columns.map { $0 > 0 ? UnsafeMutablePointer<Float>.allocate(capacity: $0) : nil }
     }
 
     private func release() {
         activations.forEach { $0.deallocate() }
         deltas.forEach { $0.deallocate() }
         argmax.forEach { $0?.deallocate() }
+        columns.forEach { $0?.deallocate() }
+        columns = []
+        columnCapacities = []
         scratch.deallocate()
         scratch = .allocate(capacity: 0)
         scratchCapacity = 0

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FedCluster
+import FedModels
 import FedTransport
 
 /// `--endpoint` and `--connect`: checked when the flag is read (a port of 99999 is an error, not a wrap).
@@ -27,3 +28,5 @@ struct ClientIDRanges: ExpressibleByArgument {
         ranges.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ",")
     }
 }
+
+extension NetworkPreset: ExpressibleByArgument {}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FedBench
 import FedCluster
+import FedModels
 import FedProtocol
 import FedWire
 
@@ -14,8 +15,36 @@ struct BenchCommand: ParsableCommand {
               fedsim bench optimizers --params 10000000 --repeats 5
               fedsim bench transport --params 1000000 --messages 300
               fedsim bench cluster Topologies/quickstart-cluster.yaml
+              fedsim bench models --batch 32
             """,
-        subcommands: [Optimizers.self, Transport.self, Cluster.self])
+        subcommands: [Optimizers.self, Transport.self, Cluster.self, Models.self])
+
+    struct Models: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Forward+backward of the conv presets on one batch of 28×28 images, on one thread.",
+            discussion: """
+                Scripts/bench-cnn.sh sets these figures beside PyTorch's on the same shapes.
+                Examples:
+                  fedsim bench models
+                  fedsim bench models --preset lenet5 --batch 64 --repeats 9
+                """)
+
+        @Option(help: "Preset to time (repeat for several; default: all).")
+        var preset: [NetworkPreset] = []
+        @Option(help: "Images per batch.") var batch: Int = 32
+        @Option(help: "Timed repetitions (the median is reported).") var repeats: Int = 5
+
+        func validate() throws {
+            guard (1...4096).contains(batch) else { throw ValidationError("--batch must be in 1...4096") }
+            guard (1...1000).contains(repeats) else { throw ValidationError("--repeats must be in 1...1000") }
+        }
+
+        func run() throws {
+            _ = try ModelBenchmark(
+                presets: preset.isEmpty ? NetworkPreset.allCases : preset, batch: batch, repeats: repeats
+            ).run { print($0) }
+        }
+    }
 
     struct Optimizers: ParsableCommand {
         static let configuration = CommandConfiguration(

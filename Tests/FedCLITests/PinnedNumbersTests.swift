@@ -80,4 +80,14 @@ final class PinnedNumbersTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(finalHash(out), Self.quickstart)
     }
+
+    /// The 8-lane AVX path where the CPU has AVX-512 (the default path there is 16 lanes wide).
+    func testSameBitsOnTheAVXPath() throws {
+        let out = dir.appendingPathComponent("avx")
+        let r = try Fedsim.run(
+            ["run", Fedsim.topology("quickstart.yaml"), "--out", out.path, "--quiet"],
+            environment: ["FEDSIM_KERNEL": "avx"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(finalHash(out), Self.quickstart)
+    }
 }

@@ -36,11 +36,13 @@ final class GemmKernelTests: XCTestCase {
         return c
     }
 
-    /// Shapes around the 4 × 16 micro-tile's edges, both A layouts, with and without accumulation.
+    /// Shapes around the micro-tiles' edges (6 rows × 16 or 32 columns) and the cache blocks
+    /// (256 in k and n), both A layouts, with and without accumulation.
     var shapes: [Shape] {
         var result: [Shape] = []
         for (m, n, k) in [
             (1, 1, 1), (3, 15, 7), (4, 16, 1), (5, 17, 9), (8, 32, 64), (16, 10, 32), (33, 70, 5), (64, 64, 64),
+            (6, 32, 1), (7, 33, 300), (13, 300, 260), (6, 48, 513), (19, 530, 40),
         ] {
             for t in [false, true] {
                 for acc in [false, true] { result.append(Shape(m: m, n: n, k: k, transposedA: t, accumulate: acc)) }
@@ -55,6 +57,8 @@ final class GemmKernelTests: XCTestCase {
         var rng = SeededRandom(seed: 7)
         let avx = fedsim_cpu_has_avx() == 1
         if !avx { print("note: this CPU has no AVX; only the portable path is checked") }
+        let avx512 = fedsim_cpu_has_avx512() == 1
+        if !avx512 { print("note: this CPU has no AVX-512; that path is not checked") }
         for s in shapes {
             let a = random(s.m * s.k, &rng)
             let b = random(s.k * s.n, &rng)
@@ -74,6 +78,7 @@ final class GemmKernelTests: XCTestCase {
             let bits = { (v: [Float]) in v.map(\.bitPattern) }
             XCTAssertEqual(bits(product(path: 0, s, a, b, c0)), bits(expected), "portable \(s)")
             if avx { XCTAssertEqual(bits(product(path: 1, s, a, b, c0)), bits(expected), "avx \(s)") }
+            if avx512 { XCTAssertEqual(bits(product(path: 2, s, a, b, c0)), bits(expected), "avx512 \(s)") }
             XCTAssertEqual(bits(product(path: nil, s, a, b, c0)), bits(expected), "dispatched \(s)")
         }
     }

@@ -19,7 +19,8 @@ void fedsim_gemm(int M, int N, int K,
                  float *C, ptrdiff_t ldc, int accumulate);
 
 /// The same product on a chosen path, for tests that prove the paths agree:
-/// 0 = portable (SSE2 on x86-64), 1 = AVX (only where fedsim_cpu_has_avx() is 1).
+/// 0 = portable (SSE2 on x86-64), 1 = AVX (only where fedsim_cpu_has_avx() is 1),
+/// 2 = AVX-512 (only where fedsim_cpu_has_avx512() is 1); otherwise the portable path runs.
 void fedsim_gemm_path(int path, int M, int N, int K,
                       const float *A, ptrdiff_t a_row_stride, ptrdiff_t a_col_stride,
                       const float *B, ptrdiff_t ldb,
@@ -31,8 +32,11 @@ void fedsim_transpose(int rows, int cols, const float *src, ptrdiff_t lds, float
 /// 1 when this CPU and OS run AVX code, else 0.
 int fedsim_cpu_has_avx(void);
 
-/// The path fedsim_gemm uses: AVX where available, unless FEDSIM_KERNEL=portable is set in the
-/// environment (read once). Named by fedsim_kernel_name.
+/// 1 when this CPU and OS run AVX-512F code, else 0.
+int fedsim_cpu_has_avx512(void);
+
+/// The path fedsim_gemm uses: AVX-512 where available, else AVX, else portable; the environment
+/// can force a narrower one (FEDSIM_KERNEL=avx or portable, read once). Named by fedsim_kernel_name.
 int fedsim_kernel_path(void);
 const char *fedsim_kernel_name(int path);
 
