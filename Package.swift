@@ -71,7 +71,7 @@ let package = Package(
         .target(
             name: "FedTopology",
             dependencies: [
-                "FedClient", "FedConfig", "FedData", "FedModels", "FedOptim", "FedProtocol", "FedStrategy",
+                "FedClient", "FedConfig", "FedCore", "FedData", "FedModels", "FedOptim", "FedProtocol", "FedStrategy",
                 "FedTransport", .product(name: "Yams", package: "Yams")
             ]),
         /// A run: prepared from a topology, driven by the one RunDriver, recorded in its run directory; the in-process pool.

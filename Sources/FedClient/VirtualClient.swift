@@ -4,6 +4,15 @@ import FedModels
 import FedOptim
 import FedProtocol
 
+/// The memory local training reuses: the network's workspace (activations, patches) and the
+/// gradient buffer. Owned by a worker (a thread), not by a client, so a federation of many
+/// clients holds one per worker, and a training step allocates nothing.
+public final class TrainingScratch {
+    let workspace = Workspace()
+    var gradient: [Float] = []
+    public init() {}
+}
+
 /// One simulated client: its shard, its model copy, its optimizer and its optimizer state.
 /// Not thread-safe; a virtual client is driven by one task at a time.
 public final class VirtualClient {
@@ -23,9 +32,6 @@ public final class VirtualClient {
     /// the same state again, so retries never change the numbers.
     public private(set) var lastRound: Int?
     public private(set) var stateBeforeLastRound: OptimizerState?
-    private let workspace = Workspace()
-    private var weights: [Float]
-    private var gradient: [Float]
 
     public init(
         id: Int, shard: Dataset, model: Network, optimizer: Optimizer, policy: StatePolicy,
@@ -39,8 +45,6 @@ public final class VirtualClient {
         self.training = training
         self.proximalMu = Float(proximalMu)
         self.seed = seed
-        weights = [Float](repeating: 0, count: model.parameterCount)
-        gradient = weights
     }
 
     /// Restores a persisted state (e.g. from a snapshot after a restart).
@@ -56,10 +60,19 @@ public final class VirtualClient {
             client: id, state: persistentState, lastRound: lastRound, stateBeforeLastRound: stateBeforeLastRound)
     }
 
-    /// Trains from the task's global weights and returns the delta.
-    public func train(_ task: ClientTask) -> ClientUpdate {
+    /// Trains from the task's global weights and returns the delta, in fresh scratch memory.
+    public func train(_ task: ClientTask) -> ClientUpdate { train(task, scratch: TrainingScratch()) }
+
+    /// Trains from the task's global weights and returns the delta. The result does not depend
+    /// on what `scratch` held before: every buffer is written before it is read.
+    public func train(_ task: ClientTask, scratch: TrainingScratch) -> ClientUpdate {
         precondition(task.globalWeights.count == model.parameterCount)
-        weights = task.globalWeights
+        let workspace = scratch.workspace
+        var weights = task.globalWeights
+        var gradient: [Float] = []
+        swap(&gradient, &scratch.gradient)
+        if gradient.count != model.parameterCount { gradient = [Float](repeating: 0, count: model.parameterCount) }
+        defer { swap(&gradient, &scratch.gradient) }
         var kept = persistentState
         if policy == .persist, let lastRound, task.round <= lastRound { kept = stateBeforeLastRound }
         var state: OptimizerState =
@@ -114,7 +127,8 @@ public final class VirtualClient {
             persistentState = state
         }
         var delta = weights
-        for i in delta.indices { delta[i] = weights[i] - task.globalWeights[i] }
+        weights = []
+        for i in delta.indices { delta[i] = delta[i] - task.globalWeights[i] }
         return ClientUpdate(
             round: task.round, clientID: id, sampleCount: n, delta: delta,
             trainLoss: lossCount > 0 ? lossSum / Double(lossCount) : .nan,

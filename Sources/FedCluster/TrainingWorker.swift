@@ -56,6 +56,7 @@ final class TrainingWorker: Sendable {
 
     private func work(prepared: PreparedRun, ids: [Int], snapshots: SnapshotStore?) {
         let clients = prepared.makeClients(ids)
+        let scratch = TrainingScratch()
         while true {
             wake.wait()
             let job = jobs.withLock { $0.removeFirst() }
@@ -68,7 +69,7 @@ final class TrainingWorker: Sendable {
                 result = restore(clients, runID: runID, snapshots: snapshots)
             case .train(let task, let runID):
                 let client = clients[task.clientID]!  // the socket loop only submits hosted ids
-                let update = client.train(task)
+                let update = client.train(task, scratch: scratch)
                 outcomes.withLock { $0.append(.update(update)) }
                 if client.policy == .persist, let snapshots {
                     do { try snapshots.save(client.snapshot, runID: runID) } catch {

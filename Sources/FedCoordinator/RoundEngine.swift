@@ -109,12 +109,13 @@ public final class RoundEngine {
     public private(set) var serverState = ServerState()
     public let stateAggregation: StateAggregation
     private let pool: ClientPool
-    private let workspace = Workspace()
+    /// One per evaluation thread.
+    private let workspaces: [Workspace]
 
     public init(
         model: Network, testSet: Dataset, initialWeights: [Float], sampler: ClientSampler, server: ServerSpec,
         groupOfClient: [Int], policyOfGroup: [StatePolicy], stateAggregation: StateAggregation = StateAggregation(),
-        pool: ClientPool
+        pool: ClientPool, threads: Int = 1
     ) {
         precondition(initialWeights.count == model.parameterCount)
         self.model = model
@@ -126,6 +127,7 @@ public final class RoundEngine {
         self.policyOfGroup = policyOfGroup
         self.stateAggregation = stateAggregation
         self.pool = pool
+        workspaces = (0..<max(1, threads)).map { _ in Workspace() }
     }
 
     /// Continues from a checkpoint: the global weights and shared states after some round.
@@ -182,9 +184,7 @@ public final class RoundEngine {
     private func record(
         round: Int, updates: [ClientUpdate], meanDelta: [Double], seconds: Double, payload: Int
     ) -> RoundRecord {
-        let metrics = weights.withUnsafeBufferPointer {
-            model.evaluate(params: $0, data: testSet, workspace: workspace)
-        }
+        let metrics = model.evaluate(params: weights, data: testSet, workspaces: workspaces)
         let samples = updates.reduce(0) { $0 + $1.sampleCount }
         let trainLoss =
             samples > 0 ? updates.reduce(0.0) { $0 + $1.trainLoss * Double($1.sampleCount) } / Double(samples) : nil

@@ -1,6 +1,7 @@
 import FedCore
 import FedData
 import Foundation
+import Synchronization
 
 /// A feed-forward network of layers on one contiguous parameter buffer: the one model type the
 /// engine, the codec and the optimizers see. Linear, logistic and softmax regression and the MLP
@@ -251,25 +252,67 @@ public struct Network: Sendable, Equatable {
     public func evaluate(
         params: UnsafeBufferPointer<Float>, data: Dataset, workspace: Workspace, chunk: Int? = nil
     ) -> Metrics {
-        let chunk = chunk ?? evaluationChunk
+        evaluate(params: Array(params), data: data, workspaces: [workspace], chunk: chunk)
+    }
+
+    /// The same, with the chunks spread over one thread per workspace. The chunks' sums are
+    /// combined in chunk order, so the metrics are the same bits at any number of workspaces.
+    public func evaluate(params: [Float], data: Dataset, workspaces: [Workspace], chunk: Int? = nil) -> Metrics {
+        precondition(!workspaces.isEmpty && params.count == parameterCount)
+        let chunk = max(1, chunk ?? evaluationChunk)
         let n = data.count
         guard n > 0 else { return Metrics(loss: .nan, accuracy: nil, rmse: nil, r2: nil, count: 0) }
+        let chunks = (n + chunk - 1) / chunk
+        let results = Mutex([ChunkResult?](repeating: nil, count: chunks))
+        let shared = WorkerWorkspaces(all: workspaces)
+        ParallelWork.run(workers: workspaces.count, items: chunks) { worker, c in
+            let result = evaluateChunk(
+                params, data, start: c * chunk, rows: min(chunk, n - c * chunk), shared.all[worker])
+            results.withLock { $0[c] = result }
+        }
         var lossSum = 0.0
         var correct = 0
         var squaredError = 0.0
-        var start = 0
-        var indices = [Int](repeating: 0, count: min(chunk, n))
+        for result in results.withLock({ $0 }) {
+            lossSum += result!.loss * Double(result!.rows)
+            correct += result!.correct
+            for e in result!.squaredErrors { squaredError += e }
+        }
+        let loss = lossSum / Double(n)
+        switch data.targets {
+        case .classes:
+            return Metrics(loss: loss, accuracy: Double(correct) / Double(n), rmse: nil, r2: nil, count: n)
+        case .values(let values):
+            let mean = values.reduce(0.0) { $0 + Double($1) } / Double(n)
+            let total = values.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) }
+            return Metrics(
+                loss: loss, accuracy: nil, rmse: (squaredError / Double(n)).squareRoot(),
+                r2: total > 0 ? 1 - squaredError / total : nil, count: n)
+        }
+    }
+
+    /// One evaluation chunk's mean loss, correct predictions and squared errors (regression).
+    private struct ChunkResult: Sendable {
+        var rows: Int
+        var loss: Double
+        var correct = 0
+        var squaredErrors: [Double] = []
+    }
+
+    private func evaluateChunk(
+        _ params: [Float], _ data: Dataset, start: Int, rows: Int, _ workspace: Workspace
+    )
+        -> ChunkResult
+    {
+        let indices = Array(start..<(start + rows))
         let k = outputCount
-        while start < n {
-            let rows = min(chunk, n - start)
-            for r in 0..<rows { indices[r] = start + r }
-            indices.withUnsafeBufferPointer { all in
-                let idx = UnsafeBufferPointer(rebasing: all[0..<rows])
+        return params.withUnsafeBufferPointer { p in
+            indices.withUnsafeBufferPointer { idx in
                 workspace.prepare(for: self, rows: rows)
                 gather(data, idx, into: workspace)
-                forward(params, rows: rows, workspace)
-                lossSum +=
-                    headLossAndDelta(data, idx, rows: rows, workspace: workspace, wantDelta: false) * Double(rows)
+                forward(p, rows: rows, workspace)
+                var result = ChunkResult(
+                    rows: rows, loss: headLossAndDelta(data, idx, rows: rows, workspace: workspace, wantDelta: false))
                 let out = workspace.activations[plan.count]
                 switch data.targets {
                 case .classes(let labels, _):
@@ -282,27 +325,16 @@ public struct Network: Sendable, Equatable {
                             for c in 1..<k where out[r * k + c] > out[r * k + best] { best = c }
                             predicted = best
                         }
-                        if predicted == Int(labels[idx[r]]) { correct += 1 }
+                        if predicted == Int(labels[idx[r]]) { result.correct += 1 }
                     }
                 case .values(let values):
-                    for r in 0..<rows {
+                    result.squaredErrors = (0..<rows).map { r in
                         let e = Double(out[r]) - Double(values[idx[r]])
-                        squaredError += e * e
+                        return e * e
                     }
                 }
+                return result
             }
-            start += rows
-        }
-        let loss = lossSum / Double(n)
-        switch data.targets {
-        case .classes:
-            return Metrics(loss: loss, accuracy: Double(correct) / Double(n), rmse: nil, r2: nil, count: n)
-        case .values(let values):
-            let mean = values.reduce(0.0) { $0 + Double($1) } / Double(n)
-            let total = values.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) }
-            return Metrics(
-                loss: loss, accuracy: nil, rmse: (squaredError / Double(n)).squareRoot(),
-                r2: total > 0 ? 1 - squaredError / total : nil, count: n)
         }
     }
 
@@ -421,4 +453,11 @@ public struct Network: Sendable, Equatable {
             }
         }
     }
+}
+
+/// The workspaces of a parallel evaluation. Safe to share across its threads because worker w
+/// only ever touches `all[w]` (`ParallelWork` gives each worker its own index), and the caller
+/// does not use them until every worker has returned.
+private struct WorkerWorkspaces: @unchecked Sendable {
+    let all: [Workspace]
 }

@@ -18,7 +18,7 @@ public enum InProcessRun {
         let states = try RoundStateLog(
             directory: directory.url.appendingPathComponent("client-state"), fingerprint: prepared.fingerprint)
         let clients = prepared.makeClients(0..<t.clients.count)
-        let pool = InProcessPool(clients: (0..<t.clients.count).map { clients[$0]! })
+        let pool = InProcessPool(clients: (0..<t.clients.count).map { clients[$0]! }, threads: t.threadCount)
         if let resume {
             let restored = try states.restore(pool.clients, through: resume.round)
             if restored > 0 {
@@ -40,7 +40,8 @@ public enum InProcessRun {
     /// tests, sweeps and benchmarks.
     public static func records(_ prepared: PreparedRun) throws -> [RoundRecord] {
         let clients = prepared.makeClients(0..<prepared.topology.clients.count)
-        let pool = InProcessPool(clients: (0..<prepared.topology.clients.count).map { clients[$0]! })
+        let pool = InProcessPool(
+            clients: (0..<prepared.topology.clients.count).map { clients[$0]! }, threads: prepared.topology.threadCount)
         let collector = RecordCollector()
         let driver = try RunDriver(
             prepared: prepared, pool: pool, mode: .inProcess, resume: nil,
@@ -68,14 +69,16 @@ public struct ResumedRun {
     public let directory: RunDirectory
 
     /// Opens run directory `path`. Its data must still give the same fingerprint.
-    public static func open(_ path: String) throws -> ResumedRun {
+    /// - Parameter threads: run on this many threads instead of what the run had (0: one per core).
+    public static func open(_ path: String, threads: Int? = nil) throws -> ResumedRun {
         let url = URL(fileURLWithPath: path)
         if let summary = RunSummary.load(from: url), summary.completed {
             throw RunInputError(
                 "\(path) is a finished run (\(summary.rounds) rounds, summary.json written): nothing to resume")
         }
         let checkpoint = try Checkpoint.load(from: url)
-        let topology = try Topology.load(file: url.appendingPathComponent("topology.yaml").path)
+        var topology = try Topology.load(file: url.appendingPathComponent("topology.yaml").path)
+        if let threads { topology.threads = threads }
         let prepared = try PreparedRun.prepare(topology)
         guard checkpoint.fingerprint == prepared.fingerprintHex else {
             throw RunInputError(

@@ -1,4 +1,5 @@
 import FedClient
+import FedCore
 import FedData
 import FedModels
 import FedOptim
@@ -19,6 +20,9 @@ public struct Topology: Sendable, Equatable {
     public var clients: ClientsSpec
     public var server: ServerSpec
     public var cluster: ClusterSpec
+    /// Threads that train a round's clients and evaluate the model (0: one per core). How the
+    /// work is spread, never what it computes: not part of the numbers (`numbersYAML`).
+    public var threads: Int = 0
     /// The directory relative paths are resolved against (the topology file's directory).
     public var baseDirectory: String
 
@@ -140,6 +144,9 @@ public struct Topology: Sendable, Equatable {
             return result
         }
     }
+
+    /// `threads` with 0 resolved to the machine's cores.
+    public var threadCount: Int { threads > 0 ? threads : ParallelWork.cores }
 
     public func resolve(_ path: String) -> String {
         path.hasPrefix("/")

@@ -4,7 +4,7 @@
 /// that does not exist). The optimizer block's keys live with the optimizers (`OptimizerSpec.Key`).
 public enum TopologyKeys {
     public static let sections: [(section: String, keys: [String])] = [
-        ("", ["name", "seed", "rounds", "data", "partition", "model", "clients", "server", "cluster"]),
+        ("", ["name", "seed", "rounds", "threads", "data", "partition", "model", "clients", "server", "cluster"]),
         (
             "data",
             [

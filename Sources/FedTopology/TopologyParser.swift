@@ -136,6 +136,7 @@ struct TopologyReader {
         }
         let seed = try root.int("seed", default: 0, in: 0...Int.max)
         let rounds = try root.int("rounds", default: 10, in: 1...1_000_000)
+        let threads = try root.int("threads", default: 0, in: 0...1024)
         guard let dataMap = try root.map("data") else { throw root.error(nil, "missing required section 'data'") }
         let data = try readData(dataMap)
         let partition = try readPartition(try root.map("partition"), data: data)
@@ -160,9 +161,11 @@ struct TopologyReader {
                 "partition",
                 "data source \(data.source.name) is already split by client: use partition: {scheme: natural}")
         }
-        return Topology(
+        var topology = Topology(
             name: name, seed: UInt64(seed), rounds: rounds, data: data, partition: partition, model: model,
             clients: clients, server: server, cluster: cluster, baseDirectory: baseDirectory)
+        topology.threads = threads
+        return topology
     }
 
     func readData(_ m: ConfigMap) throws -> Topology.DataSpec {

@@ -21,6 +21,9 @@ extension Topology {
         pairs += [
             ("seed", scalar(String(seed))),
             ("rounds", scalar(String(rounds))),
+        ]
+        if !numbersOnly { pairs.append(("threads", scalar(String(threads)))) }
+        pairs += [
             ("data", dataNode(numbersOnly)),
             ("partition", partitionNode()),
             ("model", modelNode(numbersOnly)),

@@ -13,20 +13,28 @@ struct OverrideOptions: ParsableArguments {
     var seed: UInt64?
 
     @Option(
+        parsing: .unconditional,
+        help: "Threads that train a round's clients and evaluate (default: the topology's threads, 0 = one per core).")
+    var threads: Int?
+
+    @Option(
         name: .customLong("set"), parsing: .singleValue,
         help: ArgumentHelp("Override any field: key.path=value (YAML value), repeatable.", valueName: "key.path=value"))
     var sets: [String] = []
 
     func validate() throws {
         if let rounds, rounds < 1 { throw ValidationError("--rounds must be at least 1") }
+        if let threads, !(0...1024).contains(threads) { throw ValidationError("--threads must be in 0...1024") }
     }
 
+    /// No override that changes the numbers (`--threads` does not).
     var isEmpty: Bool { rounds == nil && seed == nil && sets.isEmpty }
 
-    /// Every override: the `--set`s, then `--rounds` and `--seed` (last, so they win).
+    /// Every override: the `--set`s, then `--rounds`, `--seed` and `--threads` (last, so they win).
     var all: [Override] {
         sets.map { Override($0) } + (rounds.map { [Override("rounds=\($0)", flag: "--rounds \($0)")] } ?? [])
             + (seed.map { [Override("seed=\($0)", flag: "--seed \($0)")] } ?? [])
+            + (threads.map { [Override("threads=\($0)", flag: "--threads \($0)")] } ?? [])
     }
 
     /// The topology in `file` with every override applied.
@@ -71,7 +79,7 @@ struct RunTarget: ParsableArguments {
     /// The prepared run, its directory (new, or reopened at the checkpoint) and the checkpoint.
     func open() throws -> (PreparedRun, RunDirectory, Checkpoint?) {
         if let resume {
-            let resumed = try ResumedRun.open(resume)
+            let resumed = try ResumedRun.open(resume, threads: overrides.threads)
             return (resumed.prepared, resumed.directory, resumed.checkpoint)
         }
         let prepared = try PreparedRun.prepare(try overrides.load(topology!))

@@ -1,0 +1,90 @@
+import FedTestSupport
+import Foundation
+import XCTest
+
+/// A conv net on Fashion-MNIST (a few hundred of its images), run the ways a user runs it: in
+/// one process on one thread and on two, and as a local cluster of two client processes over
+/// ZeroMQ. Every round's weights are the same bits in all three. Needs Debian's
+/// dataset-fashion-mnist (`Scripts/install-deps.sh` installs it).
+final class ConvNetRunTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("fedsim-cnn-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    /// Round hashes from a run directory's rounds.jsonl.
+    func roundHashes(_ run: URL) throws -> [String] {
+        let text = try String(contentsOf: run.appendingPathComponent("rounds.jsonl"), encoding: .utf8)
+        return try text.split(separator: "\n").map { line in
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            return try XCTUnwrap(object?["weights_hash"] as? String)
+        }
+    }
+
+    func testLeNetOnFashionMNISTIsTheSameInOneProcessOnAnyThreadCountAndAsACluster() throws {
+        let topology = dir.appendingPathComponent("fmnist.yaml")
+        try """
+        name: fmnist-small
+        seed: 5
+        rounds: 3
+        data: {source: fashion-mnist, count: 400, test_count: 200, normalize: true}
+        partition: {scheme: dirichlet, alpha: 0.5}
+        model: {kind: cnn, preset: lenet5}
+        clients:
+          count: 8
+          per_round: 4
+          local: {epochs: 1, batch_size: 32}
+          optimizer: {name: adamw, lr: 0.002, weight_decay: 0.01}
+        cluster: {endpoint: auto, processes: 2, round_timeout: 120}
+        """.write(to: topology, atomically: true, encoding: .utf8)
+        var hashes: [String: [String]] = [:]
+        for threads in ["1", "2"] {
+            let out = dir.appendingPathComponent("run-\(threads)")
+            let r = try Fedsim.run(["run", topology.path, "--out", out.path, "--quiet", "--threads", threads])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            hashes[threads] = try roundHashes(out)
+        }
+        let out = dir.appendingPathComponent("cluster")
+        let r = try Fedsim.run([
+            "cluster", topology.path, "--out", out.path, "--endpoint", "ipc://\(dir.path)/c.ipc", "--quiet",
+        ])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let cluster = try roundHashes(out)
+        XCTAssertEqual(hashes["1"]?.count, 4, "round 0 and three rounds")
+        XCTAssertEqual(Set(hashes["1"]!).count, 4, "every round moves the weights")
+        XCTAssertEqual(hashes["1"], hashes["2"], "one thread and two give the same bits")
+        XCTAssertEqual(hashes["1"], cluster, "the cluster gives the same bits")
+        // It learns: better than chance (0.1) and a lower test loss than the initial model's.
+        let summary = Fedsim.summary(out)
+        XCTAssertGreaterThan(try XCTUnwrap(summary["final_test_accuracy"] as? Double), 0.15, "\(summary)")
+        let first = try String(contentsOf: out.appendingPathComponent("rounds.jsonl"), encoding: .utf8)
+            .split(separator: "\n")[0]
+        let initialLoss = try XCTUnwrap(
+            (try JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any])?["test_loss"] as? Double)
+        XCTAssertLessThan(try XCTUnwrap(summary["final_test_loss"] as? Double), initialLoss - 0.03)
+    }
+
+    /// A layer that does not fit the images is one line naming the layer, exit status 2.
+    func testANetworkThatDoesNotFitTheImagesIsOneError() throws {
+        let topology = dir.appendingPathComponent("bad.yaml")
+        try """
+        data: {source: fashion-mnist, count: 100, test_count: 50}
+        model:
+          kind: sequential
+          layers: [{layer: conv2d, channels: 4, kernel: 29}, flatten, {layer: dense, units: 10}]
+        clients: {count: 2, optimizer: {name: adamw}}
+        """.write(to: topology, atomically: true, encoding: .utf8)
+        let r = try Fedsim.run(["run", topology.path, "--out", dir.appendingPathComponent("bad").path])
+        XCTAssertEqual(r.status, 2, r.stderr)
+        XCTAssertTrue(
+            r.stderr.contains(
+                "model.layers: layer 0 (conv2d): kernel 29 is larger than the input's height 28 (input 1×28×28)"),
+            r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("bad").path))
+    }
+}
