@@ -73,15 +73,24 @@ typedef float v16 __attribute__((vector_size(64), aligned(4)));
             }                                                                                     \
             for (int r = 0; r < rows; r++) memcpy(C + (m0 + r) * ldc + n0, &c[r], bytes);         \
         }                                                                                         \
-        /* The edge: the last (fewer than W) columns. */                                          \
-        for (int r = 0; r < rows; r++) {                                                          \
-            float *c = C + (m0 + r) * ldc;                                                        \
-            const float *a = A + (m0 + r) * a_row_stride;                                         \
-            for (int n = n0; n < N; n++) {                                                        \
-                float s = accumulate ? c[n] : 0.0f;                                               \
-                for (int k = 0; k < K; k++) s = s + a[k * a_col_stride] * B[k * ldb + n];         \
-                c[n] = s;                                                                         \
+        /* The edge: the last (fewer than W) columns, in one vector per row whose lanes past   \
+           the edge hold zeros that are computed but never stored. */                           \
+        if (n0 < N) {                                                                             \
+            const size_t edge = sizeof(float) * (size_t)(N - n0);                                 \
+            VT c[ROWS];                                                                           \
+            for (int r = 0; r < rows; r++) {                                                      \
+                c[r] = (VT){0};                                                                   \
+                if (accumulate) memcpy(&c[r], C + (m0 + r) * ldc + n0, edge);                     \
             }                                                                                     \
+            for (int k = 0; k < K; k++) {                                                         \
+                VT b0 = (VT){0};                                                                  \
+                memcpy(&b0, B + k * ldb + n0, edge);                                              \
+                for (int r = 0; r < rows; r++) {                                                  \
+                    VT av = SPLAT##W(A[(m0 + r) * a_row_stride + k * a_col_stride]);              \
+                    c[r] = c[r] + av * b0;                                                        \
+                }                                                                                 \
+            }                                                                                     \
+            for (int r = 0; r < rows; r++) memcpy(C + (m0 + r) * ldc + n0, &c[r], edge);          \
         }                                                                                         \
     }
 

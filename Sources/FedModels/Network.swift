@@ -241,10 +241,12 @@ public struct Network: Sendable, Equatable {
         return (output, Array(UnsafeBufferPointer(start: workspace.deltas[0], count: rows * inputCount)), gradient)
     }
 
-    /// Samples per evaluation chunk: 512, fewer where a chunk's scratch would pass 64 MB.
+    /// Samples per evaluation chunk: 512, fewer (a multiple of 32 where it can be, which the
+    /// products run fastest on) where a chunk's scratch would pass 64 MB.
     public var evaluationChunk: Int {
         let perRow = Workspace.floats(for: self, rows: 1)
-        return max(1, min(512, (1 << 24) / max(perRow, 1)))
+        let fits = (1 << 24) / max(perRow, 1)
+        return max(1, min(512, fits >= 32 ? fits / 32 * 32 : fits))
     }
 
     /// Loss and accuracy (classification) or RMSE and R² (regression) over a whole data set,
