@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Conv nets, FedSim beside PyTorch on the same shapes: forward+backward of fedavg-cnn and lenet5
+# Conv nets, FedSim beside PyTorch on the same shapes: forward+backward of fedavg-cnn, lenet5, resnet8-gn
 # on a batch of 32 28×28 images, samples/s on one thread, the median of several timed runs each,
-# both measured in this run. PyTorch comes from a venv in .build/torch-venv (created and filled
-# with torch from PyPI if missing; several GB); without it the PyTorch column says "skipped".
+# both measured in this run. PyTorch comes from the venv $FEDSIM_TORCH_VENV (default
+# .build/torch-venv, created and filled with torch from PyPI if missing: several GB); without it
+# the PyTorch column says "skipped".
 #   Scripts/bench-cnn.sh [--batch N] [--repeats N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,7 @@ swift build -c release --product fedsim >&2
 fedsim_out=$(.build/release/fedsim bench models --batch "$batch" --repeats "$repeats")
 echo "$fedsim_out" >&2
 
-venv=.build/torch-venv
+venv=${FEDSIM_TORCH_VENV:-.build/torch-venv}
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
   echo "installing torch into $venv (once) ..." >&2
   { python3 -m venv "$venv" && "$venv/bin/pip" install -q torch numpy; } >&2 || true
@@ -32,7 +33,7 @@ if "$venv/bin/python" -c "import torch" 2>/dev/null; then
 fi
 
 printf "\n%-12s %14s %14s %10s\n" "model" "FedSim (s⁻¹)" "PyTorch (s⁻¹)" "ratio"
-for preset in fedavg-cnn lenet5; do
+for preset in fedavg-cnn lenet5 resnet8-gn; do
   ours=$(echo "$fedsim_out" | awk -v p="$preset" '$1 == p { print $2 }')
   theirs=$(echo "$torch_out" | awk -v p="$preset" '$1 == p { print $2 }')
   if [ -n "$theirs" ]; then

@@ -22,7 +22,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    for name in ["fedavg-cnn", "lenet5"]:
+    for name in ["fedavg-cnn", "lenet5", "resnet8-gn"]:
         net, _ = build([1, 28, 28], PRESETS[name])
         x = torch.rand(args.batch, 1, 28, 28)
         y = torch.arange(args.batch) % 10

@@ -50,6 +50,29 @@ CASES = [
     ("relu", [2, 3, 3], 2, ["relu"]),
     ("flatten then dense", [2, 3, 3], 3, ["flatten", {"layer": "dense", "units": 5}]),
     ("dense no bias", [7], 4, [{"layer": "dense", "units": 3, "bias": False}]),
+    ("group_norm 2 groups", [4, 3, 5], 3, [{"layer": "group_norm", "groups": 2}]),
+    ("group_norm 1 group on vectors", [6], 4, [{"layer": "group_norm", "groups": 1}]),
+    ("group_norm one channel per group", [3, 4, 4], 2, [{"layer": "group_norm", "groups": 3}]),
+    ("residual identity", [2, 5, 5], 2, [{"layer": "residual", "body": [
+        {"layer": "conv2d", "channels": 2, "kernel": 3, "padding": 1}, "relu",
+        {"layer": "conv2d", "channels": 2, "kernel": 3, "padding": 1, "bias": False}]}]),
+    ("residual with projection", [2, 6, 6], 2, [{"layer": "residual", "body": [
+        {"layer": "conv2d", "channels": 4, "kernel": 3, "stride": 2, "padding": 1, "bias": False},
+        {"layer": "group_norm", "groups": 2}, "relu",
+        {"layer": "conv2d", "channels": 4, "kernel": 3, "padding": 1, "bias": False},
+        {"layer": "group_norm", "groups": 2}],
+        "shortcut": [{"layer": "conv2d", "channels": 4, "kernel": 1, "stride": 2, "bias": False},
+                     {"layer": "group_norm", "groups": 2}]}, "relu"]),
+    ("group norms and both residual kinds", [2, 6, 6], 5, [
+        {"layer": "conv2d", "channels": 4, "kernel": 3, "padding": 1, "bias": False},
+        {"layer": "group_norm", "groups": 2}, "relu",
+        {"layer": "residual", "body": [{"layer": "conv2d", "channels": 4, "kernel": 3, "padding": 1},
+                                       {"layer": "group_norm", "groups": 4}]}, "relu",
+        {"layer": "residual", "body": [{"layer": "conv2d", "channels": 6, "kernel": 3, "stride": 2, "padding": 1},
+                                       "relu"],
+         "shortcut": [{"layer": "conv2d", "channels": 6, "kernel": 1, "stride": 2},
+                      {"layer": "group_norm", "groups": 3}]},
+        "flatten", {"layer": "group_norm", "groups": 1}, {"layer": "dense", "units": 3}]),
     ("conv relu maxpool conv avgpool", [1, 10, 10], 2, [
         {"layer": "conv2d", "channels": 3, "kernel": 3, "padding": 1}, "relu",
         {"layer": "maxpool2d", "kernel": 2},
@@ -67,7 +90,38 @@ PRESETS = {
         "flatten", {"layer": "dense", "units": 120}, "relu", {"layer": "dense", "units": 84}, "relu",
         {"layer": "dense", "units": 10}],
 }
-TRAJECTORIES = [("fedavg-cnn", 4, 3, 1009), ("lenet5", 8, 5, 13)]  # (preset, batch, AdamW steps, sample stride)
+def conv(channels, kernel, stride=1):
+    return {"layer": "conv2d", "channels": channels, "kernel": kernel, "stride": stride, "padding": kernel // 2,
+            "bias": False}
+
+
+def block(channels, stride, project):
+    body = [conv(channels, 3, stride), {"layer": "group_norm", "groups": 2}, "relu", conv(channels, 3),
+            {"layer": "group_norm", "groups": 2}]
+    shortcut = [conv(channels, 1, stride), {"layer": "group_norm", "groups": 2}] if project else []
+    layer = {"layer": "residual", "body": body}
+    if shortcut:
+        layer["shortcut"] = shortcut
+    return [layer, "relu"]
+
+
+PRESETS["resnet8-gn"] = ([conv(16, 3), {"layer": "group_norm", "groups": 2}, "relu"] + block(16, 1, False)
+                         + block(32, 2, True) + block(64, 2, True)
+                         + [{"layer": "avgpool2d", "kernel": 7, "stride": 7}, "flatten", {"layer": "dense", "units": 10}])
+TRAJECTORIES = [("fedavg-cnn", 4, 3, 1009), ("lenet5", 8, 5, 13), ("resnet8-gn", 4, 3, 7)]
+
+
+class Residual(torch.nn.Module):
+    """body(x) + shortcut(x), the shortcut the identity when empty (FedSim's `residual`)."""
+
+    def __init__(self, body, shortcut):
+        super().__init__()
+        self.body = body
+        self.shortcut = shortcut
+
+    def forward(self, x):
+        out = self.body(x)
+        return out + (self.shortcut(x) if self.shortcut is not None else x)  # (preset, batch, AdamW steps, sample stride)
 
 
 def build(input_shape, layers):
@@ -92,6 +146,13 @@ def build(input_shape, layers):
         elif kind == "flatten":
             m = torch.nn.Flatten()
             shape = [int(np.prod(shape))]
+        elif kind == "group_norm":
+            m = torch.nn.GroupNorm(spec["groups"], shape[0])
+        elif kind == "residual":
+            body, out_shape = build(shape, spec["body"])
+            shortcut = build(shape, spec["shortcut"])[0] if spec.get("shortcut") else None
+            m = Residual(body, shortcut)
+            shape = out_shape
         else:
             raise ValueError(kind)
         modules.append(m)
@@ -106,8 +167,11 @@ def layer_case(name, input_shape, rows, layers):
     rng = np.random.default_rng(BASE_SEED + zlib.crc32(name.encode()))
     net, out_shape = build(input_shape, layers)
     with torch.no_grad():
-        for p in net.parameters():
-            p.copy_(torch.from_numpy(rng.standard_normal(p.shape).astype(np.float32) * 0.5))
+        for name, p in net.named_parameters():
+            values = rng.standard_normal(p.shape).astype(np.float32) * 0.5
+            if isinstance(dict(net.named_modules())[name.rsplit(".", 1)[0]], torch.nn.GroupNorm):
+                values += np.float32(1.0) if name.endswith("weight") else np.float32(0.0)
+            p.copy_(torch.from_numpy(values))
     x = torch.from_numpy(rng.standard_normal([rows] + input_shape).astype(np.float32)).requires_grad_(True)
     g = torch.from_numpy(rng.standard_normal([rows] + out_shape).astype(np.float32))
     out = net(x)
@@ -140,12 +204,13 @@ def trajectory(preset, batch, steps, stride):
     net, _ = build([1, 28, 28], layers)
     lcg = LCG(12345)
     with torch.no_grad():
-        for m in net:
+        for m in net.modules():  # in the order of the parameters; norms keep their 1 and 0
             if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
                 fan_in = int(np.prod(m.weight.shape[1:]))
                 bound = np.float32(1.0 / np.sqrt(fan_in))
                 m.weight.copy_(torch.from_numpy((lcg.values(m.weight.numel()) * bound).reshape(m.weight.shape)))
-                m.bias.copy_(torch.from_numpy(lcg.values(m.bias.numel()) * bound))
+                if m.bias is not None:
+                    m.bias.copy_(torch.from_numpy(lcg.values(m.bias.numel()) * bound))
     images = (lcg.values(batch * 784) * np.float32(0.5) + np.float32(0.5)).reshape(batch, 1, 28, 28)
     x = torch.from_numpy(images)
     y = torch.tensor([i % 10 for i in range(batch)])

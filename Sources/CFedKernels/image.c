@@ -143,3 +143,80 @@ void fedsim_avgpool_backward(int planes, int height, int width, int kernel, int 
         }
     }
 }
+
+void fedsim_group_norm(int batch, int channels, int plane, int groups, float eps, const float *x, const float *gamma,
+                       const float *beta, float *y, float *mean, float *rstd) {
+    const int per_group = channels / groups;
+    const ptrdiff_t count = (ptrdiff_t)per_group * plane;
+    for (int n = 0; n < batch; n++) {
+        for (int g = 0; g < groups; g++) {
+            const ptrdiff_t start = ((ptrdiff_t)n * channels + (ptrdiff_t)g * per_group) * plane;
+            const float *xg = x + start;
+            double sum = 0;
+            for (ptrdiff_t i = 0; i < count; i++) sum += xg[i];
+            const double m = sum / (double)count;
+            double squares = 0;
+            for (ptrdiff_t i = 0; i < count; i++) {
+                double d = xg[i] - m;
+                squares += d * d;
+            }
+            const float r = (float)(1.0 / sqrt(squares / (double)count + (double)eps));
+            const float mf = (float)m;
+            mean[n * groups + g] = mf;
+            rstd[n * groups + g] = r;
+            for (int c = 0; c < per_group; c++) {
+                const int channel = g * per_group + c;
+                const float *xc = xg + (ptrdiff_t)c * plane;
+                float *yc = y + start + (ptrdiff_t)c * plane;
+                for (int i = 0; i < plane; i++) yc[i] = (xc[i] - mf) * r * gamma[channel] + beta[channel];
+            }
+        }
+    }
+}
+
+void fedsim_group_norm_backward(int batch, int channels, int plane, int groups, const float *x, const float *gamma,
+                                const float *mean, const float *rstd, const float *dy, float *dx, float *dgamma,
+                                float *dbeta) {
+    const int per_group = channels / groups;
+    const ptrdiff_t count = (ptrdiff_t)per_group * plane;
+    for (int c = 0; c < channels; c++) {
+        dgamma[c] = 0;
+        dbeta[c] = 0;
+    }
+    for (int n = 0; n < batch; n++) {
+        for (int g = 0; g < groups; g++) {
+            const ptrdiff_t start = ((ptrdiff_t)n * channels + (ptrdiff_t)g * per_group) * plane;
+            const float m = mean[n * groups + g], r = rstd[n * groups + g];
+            // Σ dxhat and Σ dxhat·xhat over the group, dxhat = dy·gamma.
+            double sum_d = 0, sum_dx = 0;
+            for (int c = 0; c < per_group; c++) {
+                const int channel = g * per_group + c;
+                const float *xc = x + start + (ptrdiff_t)c * plane;
+                const float *dyc = dy + start + (ptrdiff_t)c * plane;
+                double dg = 0, db = 0;
+                for (int i = 0; i < plane; i++) {
+                    const float xhat = (xc[i] - m) * r;
+                    const float d = dyc[i] * gamma[channel];
+                    dg += (double)dyc[i] * xhat;
+                    db += dyc[i];
+                    sum_d += d;
+                    sum_dx += (double)d * xhat;
+                }
+                dgamma[channel] += (float)dg;
+                dbeta[channel] += (float)db;
+            }
+            if (!dx) continue;
+            const float mean_d = (float)(sum_d / (double)count), mean_dx = (float)(sum_dx / (double)count);
+            for (int c = 0; c < per_group; c++) {
+                const int channel = g * per_group + c;
+                const float *xc = x + start + (ptrdiff_t)c * plane;
+                const float *dyc = dy + start + (ptrdiff_t)c * plane;
+                float *dxc = dx + start + (ptrdiff_t)c * plane;
+                for (int i = 0; i < plane; i++) {
+                    const float xhat = (xc[i] - m) * r;
+                    dxc[i] = r * (dyc[i] * gamma[channel] - mean_d - xhat * mean_dx);
+                }
+            }
+        }
+    }
+}

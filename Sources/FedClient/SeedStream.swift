@@ -3,4 +3,6 @@
 public enum SeedStream: UInt64 {
     case data = 1
     case split, partition, modelInit, sampling, shuffle
+    /// Dropout masks: one stream per client, round and local step.
+    case dropout
 }

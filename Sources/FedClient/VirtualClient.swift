@@ -96,7 +96,8 @@ public final class VirtualClient {
         var lossSum = 0.0
         var lossCount = 0
         let root = SeededRandom(seed: seed)
-        for _ in 0..<totalSteps {
+        let stochastic = model.isStochastic
+        for step in 0..<totalSteps {
             if position >= n {
                 var rng = root.derive(SeedStream.shuffle.rawValue, UInt64(id), UInt64(task.round), UInt64(epoch))
                 order = Array(0..<n)
@@ -108,7 +109,11 @@ public final class VirtualClient {
             let loss = order[position..<end].withUnsafeBufferPointer { idx in
                 weights.withUnsafeBufferPointer { w in
                     gradient.withUnsafeMutableBufferPointer { g in
-                        model.lossAndGradient(params: w, data: shard, indices: idx, gradient: g, workspace: workspace)
+                        model.lossAndGradient(
+                            params: w, data: shard, indices: idx, gradient: g, workspace: workspace,
+                            randomness: stochastic
+                                ? root.derive(SeedStream.dropout.rawValue, UInt64(id), UInt64(task.round), UInt64(step))
+                                : nil)
                     }
                 }
             }

@@ -3,14 +3,22 @@
 /// A model keeps all its parameters in one buffer so an optimizer step is a single pass over
 /// memory and a delta goes on the wire as one block of bytes.
 public struct ParameterLayout: Codable, Sendable, Equatable {
+    /// What a tensor is to the network, for decay masks.
+    public enum Role: String, Codable, Sendable {
+        case weight, bias
+        /// A normalization layer's scale (`weight`) or shift (`bias`).
+        case normScale, normShift
+    }
+
     public struct Entry: Codable, Sendable, Equatable {
         public let name: String
         public let shape: [Int]
         public let offset: Int
+        public let role: Role
         public var count: Int { shape.reduce(1, *) }
         public var range: Range<Int> { offset..<(offset + count) }
         /// Biases (and other vectors) are conventionally not weight-decayed.
-        public var isBias: Bool { name.hasSuffix("bias") || shape.count <= 1 }
+        public var isBias: Bool { role != .weight || name.hasSuffix("bias") || shape.count <= 1 }
     }
 
     public private(set) var entries: [Entry] = []
@@ -27,9 +35,11 @@ public struct ParameterLayout: Codable, Sendable, Equatable {
         ParameterLayout([(name, [count])])
     }
 
-    public mutating func append(name: String, shape: [Int]) {
+    /// Appends a tensor; its role defaults to `bias` for a name ending in "bias" or a vector.
+    public mutating func append(name: String, shape: [Int], role: Role? = nil) {
         precondition(shape.allSatisfy { $0 > 0 }, "parameter \(name) has an empty dimension")
-        let entry = Entry(name: name, shape: shape, offset: count)
+        let role = role ?? (name.hasSuffix("bias") || shape.count <= 1 ? .bias : .weight)
+        let entry = Entry(name: name, shape: shape, offset: count, role: role)
         entries.append(entry)
         count += entry.count
     }

@@ -13,6 +13,15 @@ public enum LayerSpec: Sendable, Equatable {
     case relu
     /// `nn.Flatten()`: `[C, H, W]` becomes `[C·H·W]` in NCHW order.
     case flatten
+    /// `nn.Dropout(p)`: in training, each value is zeroed with probability `p` and the rest
+    /// scaled by 1/(1 − p); in evaluation, the identity. The masks come from the seed of the
+    /// step (client, round and step, all from the topology's seed), not from PyTorch's generator.
+    case dropout(probability: Double)
+    /// `nn.GroupNorm(groups, C)` (eps 1e-5): weight `[C]` (ones), then bias `[C]` (zeros).
+    case groupNorm(groups: Int)
+    /// `body(x) + shortcut(x)`, the shortcut the identity when empty (a ResNet block without its
+    /// final ReLU). Parameters: the body's (`i.body.…`), then the shortcut's (`i.shortcut.…`).
+    indirect case residual(body: [LayerSpec], shortcut: [LayerSpec])
 
     /// The name a topology uses for the layer kind.
     public var kindName: String {
@@ -23,6 +32,9 @@ public enum LayerSpec: Sendable, Equatable {
         case .avgPool2d: "avgpool2d"
         case .relu: "relu"
         case .flatten: "flatten"
+        case .dropout: "dropout"
+        case .groupNorm: "group_norm"
+        case .residual: "residual"
         }
     }
 }
@@ -92,8 +104,21 @@ extension LayerSpec {
             return [c, try window(h, kernel, stride, 0, "height"), try window(w, kernel, stride, 0, "width")]
         case .relu:
             return input
+        case .dropout(let p):
+            guard p >= 0, p < 1 else { throw fail("probability must be in [0, 1), got \(p)") }
+            return input
         case .flatten:
             return [input.reduce(1, *)]
+        case .groupNorm(let groups):
+            guard input.count == 3 || input.count == 1 else {
+                throw fail("needs channels×height×width or channels, got \(describe(input))")
+            }
+            guard groups >= 1, input[0] % groups == 0 else {
+                throw fail("\(input[0]) channels do not split into \(groups) groups")
+            }
+            return input
+        case .residual:
+            preconditionFailure("a residual block's shape comes from its sub-networks (Network.init)")
         }
     }
 }

@@ -1,3 +1,4 @@
+import CFedKernels
 import FedCore
 import FedData
 import Foundation
@@ -25,6 +26,10 @@ public struct Network: Sendable, Equatable {
         let output: [Int]
         let weight: Int?
         let bias: Int?
+        /// A residual block's body and (when not the identity) shortcut, and where their
+        /// parameters start in this network's buffer.
+        var children: [Network] = []
+        var childOffsets: [Int] = []
         var inputCount: Int { input.reduce(1, *) }
         var outputCount: Int { output.reduce(1, *) }
     }
@@ -102,6 +107,14 @@ public struct Network: Sendable, Equatable {
         var plan: [PlannedLayer] = []
         var shape = input
         for (index, spec) in layers.enumerated() {
+            if case .residual(let body, let shortcut) = spec {
+                let block = try Self.planResidual(
+                    body: body, shortcut: shortcut, input: shape, index: index, prefix: name(spec, index),
+                    layout: &layout)
+                plan.append(block)
+                shape = block.output
+                continue
+            }
             let output = try spec.outputShape(for: shape, index: index)
             let added: Int? =
                 switch spec {
@@ -137,7 +150,12 @@ public struct Network: Sendable, Equatable {
                     bias = layout.count
                     layout.append(name: "\(prefix).bias", shape: [channels])
                 }
-            case .maxPool2d, .avgPool2d, .relu, .flatten:
+            case .groupNorm:
+                weight = layout.count
+                layout.append(name: "\(prefix).weight", shape: [shape[0]], role: .normScale)
+                bias = layout.count
+                layout.append(name: "\(prefix).bias", shape: [shape[0]], role: .normShift)
+            case .maxPool2d, .avgPool2d, .relu, .flatten, .dropout, .residual:
                 break
             }
             plan.append(PlannedLayer(spec: spec, input: shape, output: output, weight: weight, bias: bias))
@@ -152,6 +170,53 @@ public struct Network: Sendable, Equatable {
                 "the network needs \(perSample * 4 / 1_048_576) MB of scratch memory per sample; FedSim allows "
                     + "\(Self.maxScratchPerSample * 4 / 1_048_576) MB: use smaller images or fewer channels")
         }
+    }
+
+    /// Plans a residual block: its body and shortcut as networks of their own, whose parameters
+    /// follow each other in `layout` under `<prefix>.body.` and `<prefix>.shortcut.`.
+    private static func planResidual(
+        body: [LayerSpec], shortcut: [LayerSpec], input: [Int], index: Int, prefix: String,
+        layout: inout ParameterLayout
+    ) throws(ModelShapeError) -> PlannedLayer {
+        func part(_ name: String, _ layers: [LayerSpec]) throws(ModelShapeError) -> Network {
+            do {
+                return try Network(kind: .sequential, input: input, layers: layers)
+            } catch {
+                throw ModelShapeError(layer: index, "layer \(index) (residual) \(name): \(error.message)")
+            }
+        }
+        let bodyNet = try part("body", body)
+        let shortcutNet = shortcut.isEmpty ? nil : try part("shortcut", shortcut)
+        let output = bodyNet.plan.last!.output
+        let other = shortcutNet?.plan.last!.output ?? input
+        guard output == other else {
+            throw ModelShapeError(
+                layer: index,
+                "layer \(index) (residual): the body gives \(describe(output)) but the "
+                    + (shortcutNet == nil
+                        ? "identity shortcut passes \(describe(other)); give the block a shortcut that matches "
+                            + "(e.g. a 1×1 conv2d with the body's stride)"
+                        : "shortcut gives \(describe(other))"))
+        }
+        var children = [bodyNet]
+        var offsets: [Int] = []
+        for (net, name) in [(bodyNet, "body"), (shortcutNet, "shortcut")] {
+            guard let net else { continue }
+            guard layout.count + net.parameterCount <= maxParameters else {
+                throw ModelShapeError(
+                    layer: index, "layer \(index) (residual): the network grows past \(maxParameters) parameters")
+            }
+            offsets.append(layout.count)
+            for entry in net.layout.entries {
+                layout.append(name: "\(prefix).\(name).\(entry.name)", shape: entry.shape, role: entry.role)
+            }
+            if name == "shortcut" { children.append(net) }
+        }
+        var block = PlannedLayer(
+            spec: .residual(body: body, shortcut: shortcut), input: input, output: output, weight: nil, bias: nil)
+        block.children = children
+        block.childOffsets = offsets
+        return block
     }
 
     /// The most parameters a network may have: what one wire message carries (2²⁷, 512 MB).
@@ -183,6 +248,9 @@ public struct Network: Sendable, Equatable {
     public func initialParameters(rng: inout SeededRandom) -> [Float] {
         var p = [Float](repeating: 0, count: parameterCount)
         for layer in plan {
+            for (child, offset) in zip(layer.children, layer.childOffsets) {
+                p.replaceSubrange(offset..<(offset + child.parameterCount), with: child.initialParameters(rng: &rng))
+            }
             guard let w = layer.weight else { continue }
             let fanIn: Int
             let outputs: Int
@@ -190,6 +258,10 @@ public struct Network: Sendable, Equatable {
             case .dense(let units, _): (fanIn, outputs) = (layer.inputCount, units)
             case .conv2d(let channels, let kernel, _, _, _):
                 (fanIn, outputs) = (layer.input[0] * kernel * kernel, channels)
+            case .groupNorm:
+                // PyTorch's: scale 1, shift 0 (no random numbers drawn).
+                for i in w..<(w + layer.input[0]) { p[i] = 1 }
+                continue
             default: continue
             }
             let bound = 1 / Double(fanIn).squareRoot()
@@ -201,17 +273,27 @@ public struct Network: Sendable, Equatable {
         return p
     }
 
+    /// Whether the network draws random numbers in training (it has a dropout layer).
+    public var isStochastic: Bool {
+        plan.contains { layer in
+            if case .dropout(let p) = layer.spec { return p > 0 }
+            return layer.children.contains(where: \.isStochastic)
+        }
+    }
+
     /// Mean loss over the samples `indices` of `data`, writing its gradient into `gradient`.
+    /// - Parameter randomness: the training step's seed, which draws the dropout masks; nil
+    ///   runs dropout layers as the identity (as in evaluation).
     @discardableResult
     public func lossAndGradient(
         params: UnsafeBufferPointer<Float>, data: Dataset, indices: UnsafeBufferPointer<Int>,
-        gradient: UnsafeMutableBufferPointer<Float>, workspace: Workspace
+        gradient: UnsafeMutableBufferPointer<Float>, workspace: Workspace, randomness: SeededRandom? = nil
     ) -> Double {
         precondition(params.count == parameterCount && gradient.count == parameterCount)
         let rows = indices.count
         workspace.prepare(for: self, rows: rows)
         gather(data, indices, into: workspace)
-        forward(params, rows: rows, workspace)
+        forward(params, rows: rows, workspace, randomness: randomness)
         let loss = headLossAndDelta(data, indices, rows: rows, workspace: workspace, wantDelta: true)
         backward(params, gradient, rows: rows, workspace)
         return loss
@@ -355,7 +437,9 @@ public struct Network: Sendable, Equatable {
         }
     }
 
-    private func forward(_ params: UnsafeBufferPointer<Float>, rows: Int, _ ws: Workspace) {
+    private func forward(
+        _ params: UnsafeBufferPointer<Float>, rows: Int, _ ws: Workspace, randomness: SeededRandom? = nil
+    ) {
         let p = params.baseAddress!
         for (index, layer) in plan.enumerated() {
             let x = ws.activations[index]
@@ -374,6 +458,36 @@ public struct Network: Sendable, Equatable {
                 for i in 0..<(rows * layer.outputCount) { y[i] = max(x[i], 0) }
             case .flatten:
                 y.update(from: x, count: rows * layer.outputCount)
+            case .dropout(let probability):
+                // The mask (0 or 1/(1 − p) per value) stays in the workspace for the backward pass.
+                let count = rows * layer.outputCount
+                let mask = ws.stats[index]!
+                if var rng = randomness?.derive(UInt64(index)), probability > 0 {
+                    let keep = Float(1 / (1 - probability))
+                    for i in 0..<count { mask[i] = rng.nextUniform() < probability ? 0 : keep }
+                } else {
+                    for i in 0..<count { mask[i] = 1 }
+                }
+                for i in 0..<count { y[i] = x[i] * mask[i] }
+            case .groupNorm(let groups):
+                let plane = layer.input.dropFirst().reduce(1, *)
+                let stats = ws.stats[index]!
+                fedsim_group_norm(
+                    Int32(rows), Int32(layer.input[0]), Int32(plane), Int32(groups), 1e-5, x, p + layer.weight!,
+                    p + layer.bias!, y, stats, stats + rows * groups)
+            case .residual:
+                // y = body(x) + shortcut(x), each sub-network in a workspace of its own.
+                let count = rows * layer.outputCount
+                for (c, (child, offset)) in zip(layer.children, layer.childOffsets).enumerated() {
+                    let cws = ws.children[index][c]
+                    cws.activations[0].update(from: x, count: rows * layer.inputCount)
+                    child.forward(
+                        UnsafeBufferPointer(start: p + offset, count: child.parameterCount), rows: rows, cws,
+                        randomness: randomness?.derive(UInt64(index), UInt64(c) + 1))
+                    let out = cws.activations[child.plan.count]
+                    if c == 0 { y.update(from: out, count: count) } else { for i in 0..<count { y[i] = y[i] + out[i] } }
+                }
+                if layer.children.count == 1 { for i in 0..<count { y[i] = y[i] + x[i] } }
             }
         }
     }
@@ -452,6 +566,34 @@ public struct Network: Sendable, Equatable {
                 if let dx { for i in 0..<(rows * layer.outputCount) { dx[i] = y[i] <= 0 ? 0 : dy[i] } }
             case .flatten:
                 dx?.update(from: dy, count: rows * layer.outputCount)
+            case .dropout:
+                let mask = ws.stats[index]!
+                if let dx { for i in 0..<(rows * layer.outputCount) { dx[i] = dy[i] * mask[i] } }
+            case .groupNorm(let groups):
+                let plane = layer.input.dropFirst().reduce(1, *)
+                let stats = ws.stats[index]!
+                fedsim_group_norm_backward(
+                    Int32(rows), Int32(layer.input[0]), Int32(plane), Int32(groups), x, p + layer.weight!, stats,
+                    stats + rows * groups, dy, dx, g + layer.weight!, g + layer.bias!)
+            case .residual:
+                // Both branches see dy; dx is the sum of what they send back (identity: dy itself).
+                let count = rows * layer.inputCount
+                for (c, (child, offset)) in zip(layer.children, layer.childOffsets).enumerated() {
+                    let cws = ws.children[index][c]
+                    cws.deltas[child.plan.count].update(from: dy, count: rows * layer.outputCount)
+                    child.backward(
+                        UnsafeBufferPointer(start: p + offset, count: child.parameterCount),
+                        UnsafeMutableBufferPointer(start: g + offset, count: child.parameterCount), rows: rows, cws,
+                        inputGradient: dx != nil)
+                    guard let dx else { continue }
+                    let back = cws.deltas[0]
+                    if c == 0 {
+                        dx.update(from: back, count: count)
+                    } else {
+                        for i in 0..<count { dx[i] = dx[i] + back[i] }
+                    }
+                }
+                if let dx, layer.children.count == 1 { for i in 0..<count { dx[i] = dx[i] + dy[i] } }
             }
         }
     }

@@ -12,6 +12,12 @@ public final class Workspace {
     /// Each conv layer's patch rows, from its forward pass to its backward pass (nil for others).
     private(set) var columns: [UnsafeMutablePointer<Float>?] = []
     private var columnCapacities: [Int] = []
+    /// Each group-norm layer's per-sample, per-group means then reciprocal deviations; each
+    /// dropout layer's mask.
+    private(set) var stats: [UnsafeMutablePointer<Float>?] = []
+    private var statCapacities: [Int] = []
+    /// Each residual block's workspaces: its body's, then its shortcut's (empty for others).
+    private(set) var children: [[Workspace]] = []
     private var capacities: [Int] = []
     private var scratchCapacity = 0
     private var argmaxCapacities: [Int] = []
@@ -22,16 +28,18 @@ public final class Workspace {
     private static func sizes(
         for network: Network, rows: Int
     ) -> (
-        buffers: [Int], scratch: Int, argmax: [Int], columns: [Int]
+        buffers: [Int], scratch: Int, argmax: [Int], columns: [Int], stats: [Int]
     ) {
         let rows = max(rows, 1)
         let buffers = [network.inputCount * rows] + network.plan.map { $0.outputCount * rows }
         var scratch = 0
         var argmax: [Int] = []
         var columns: [Int] = []
+        var stats: [Int] = []
         for layer in network.plan {
             var pooled = 0
             var patches = 0
+            var groupStats = 0
             switch layer.spec {
             case .dense:
                 let weights = layer.inputCount * layer.outputCount
@@ -41,27 +49,47 @@ public final class Workspace {
                 patches = LayerKernels.convColumns(layer, rows: rows)
             case .maxPool2d:
                 pooled = layer.outputCount * rows
-            case .avgPool2d, .relu, .flatten:
+            case .groupNorm(let groups):
+                groupStats = 2 * rows * groups
+            case .dropout:
+                groupStats = rows * layer.outputCount
+            case .avgPool2d, .relu, .flatten, .residual:
                 break
             }
             argmax.append(pooled)
             columns.append(patches)
+            stats.append(groupStats)
         }
-        return (buffers, scratch, argmax, columns)
+        return (buffers, scratch, argmax, columns, stats)
     }
 
     /// All the floats a pass over `rows` samples holds (activations, deltas and scratch).
     static func floats(for network: Network, rows: Int) -> Int {
         let s = sizes(for: network, rows: rows)
+        let children = network.plan.reduce(0) { sum, layer in
+            layer.children.reduce(sum) { $0 + floats(for: $1, rows: rows) }
+        }
         return 2 * s.buffers.reduce(0, +) + s.scratch + s.argmax.reduce(0, +) + s.columns.reduce(0, +)
+            + s.stats.reduce(0, +) + children
     }
 
     func prepare(for network: Network, rows: Int) {
+        prepareOwn(for: network, rows: rows)
+        if children.map(\.count) != network.plan.map(\.children.count) {
+            children = network.plan.map { layer in layer.children.map { _ in Workspace() } }
+        }
+        for (layer, workspaces) in zip(network.plan, children) {
+            for (child, workspace) in zip(layer.children, workspaces) { workspace.prepare(for: child, rows: rows) }
+        }
+    }
+
+    private func prepareOwn(for network: Network, rows: Int) {
         let needed = Self.sizes(for: network, rows: rows)
         if needed.buffers.count == capacities.count && zip(needed.buffers, capacities).allSatisfy({ $0 <= $1 })
             && needed.scratch <= scratchCapacity && needed.argmax.count == argmaxCapacities.count
             && zip(needed.argmax, argmaxCapacities).allSatisfy({ $0 <= $1 })
             && zip(needed.columns, columnCapacities).allSatisfy({ $0 <= $1 })
+            && needed.stats.count == statCapacities.count && zip(needed.stats, statCapacities).allSatisfy({ $0 <= $1 })
         {
             return
         }
@@ -75,6 +103,8 @@ public final class Workspace {
         argmax = needed.argmax.map { $0 > 0 ? UnsafeMutablePointer<Int32>.allocate(capacity: $0) : nil }
         columnCapacities = needed.columns
         columns = needed.columns.map { $0 > 0 ? UnsafeMutablePointer<Float>.allocate(capacity: $0) : nil }
+        statCapacities = needed.stats
+        stats = needed.stats.map { $0 > 0 ? UnsafeMutablePointer<Float>.allocate(capacity: $0) : nil }
     }
 
     private func release() {
@@ -84,6 +114,9 @@ public final class Workspace {
         columns.forEach { $0?.deallocate() }
         columns = []
         columnCapacities = []
+        stats.forEach { $0?.deallocate() }
+        stats = []
+        statCapacities = []
         scratch.deallocate()
         scratch = .allocate(capacity: 0)
         scratchCapacity = 0

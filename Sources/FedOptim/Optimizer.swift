@@ -23,9 +23,10 @@ public struct Optimizer: Sendable {
         switch spec.decayMask {
         case .all:
             decayMask = nil
-        case .noBias:
+        case .noBias, .noBiasOrNorm:
             var mask = [Float](repeating: 1, count: layout.count)
-            for entry in layout.entries where entry.isBias {
+            for entry in layout.entries
+            where spec.decayMask == .noBias ? entry.isBias : (entry.isBias || entry.role != .weight) {
                 for i in entry.range { mask[i] = 0 }
             }
             decayMask = mask

@@ -28,6 +28,10 @@ public enum DecayMaskPolicy: String, Codable, Sendable, CaseIterable {
     case all
     /// Everything but biases and other vectors (the usual practice).
     case noBias = "no_bias"
+    /// Everything but biases and normalization scales and shifts, as practitioners use with
+    /// AdamW. Those are all FedSim's vectors, so today it exempts what `no_bias` does; it says
+    /// what it means whatever vectors a layer adds.
+    case noBiasOrNorm = "no_bias_or_norm"
 }
 
 /// Lookahead (Zhang et al. 2019): every `k` steps the slow weights move `alpha` of the way to

@@ -14,7 +14,10 @@ public enum TopologyKeys {
         ),
         ("partition", ["scheme", "alpha", "classes_per_client"]),
         ("model", ["kind", "hidden", "bias", "preset", "layers", "init"]),
-        ("model.layers", ["layer", "units", "channels", "kernel", "stride", "padding", "bias"]),
+        (
+            "model.layers",
+            ["layer", "units", "channels", "kernel", "stride", "padding", "bias", "p", "groups", "body", "shortcut"]
+        ),
         ("clients", ["count", "per_round", "fraction", "local", "optimizer", "state", "groups", "aggregate"]),
         ("clients.local", ["epochs", "steps", "batch_size"]),
         ("clients.groups", ["name", "clients", "optimizer", "state"]),

@@ -339,9 +339,11 @@ struct TopologyReader {
     }
 
     /// One entry of `model.layers`: a bare name (`relu`, `flatten`) or a map with `layer` and its settings.
-    func readLayer(_ node: Node, path: String, file: String?) throws -> LayerSpec {
+    func readLayer(_ node: Node, path: String, file: String?, depth: Int = 0) throws -> LayerSpec {
         enum Kind: String, CaseIterable {
             case dense, conv2d, maxpool2d, avgpool2d, relu, flatten
+            case groupNorm = "group_norm"
+            case dropout, residual
         }
         if case .scalar(let s) = node {
             switch Kind(rawValue: s.string) {
@@ -379,6 +381,24 @@ struct TopologyReader {
             layer = kind == .maxpool2d ? .maxPool2d(kernel: k, stride: stride) : .avgPool2d(kernel: k, stride: stride)
         case .relu: layer = .relu
         case .flatten: layer = .flatten
+        case .dropout:
+            layer = .dropout(
+                probability: try l.double(
+                    "p", default: 0.5, in: NumberRange(lower: 0, lowerInclusive: true, upper: 1, upperInclusive: false))
+            )
+        case .groupNorm:
+            guard l.has("groups") else { throw l.error(nil, "missing required key 'groups' for a group_norm layer") }
+            layer = .groupNorm(groups: try l.int("groups", default: 1, in: 1...100_000))
+        case .residual:
+            guard depth < 8 else { throw l.error(nil, "residual blocks nest at most 8 deep") }
+            func list(_ key: String) throws -> [LayerSpec] {
+                guard let items = try l.sequence(key) else { return [] }
+                guard items.count <= 1000 else { throw l.error(key, "expected at most 1000 layers") }
+                return try items.map { path, node in try readLayer(node, path: path, file: file, depth: depth + 1) }
+            }
+            let body = try list("body")
+            guard !body.isEmpty else { throw l.error(nil, "a residual layer needs a 'body' list of layers") }
+            layer = .residual(body: body, shortcut: try list("shortcut"))
         }
         try l.finish { key in
             l.expected.contains(key) ? "'\(key)' is not a setting of a \(kind.rawValue) layer" : nil

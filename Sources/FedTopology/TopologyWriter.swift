@@ -126,6 +126,12 @@ extension Topology {
             ]
         case .maxPool2d(let kernel, let stride), .avgPool2d(let kernel, let stride):
             pairs += [("kernel", scalar(String(kernel))), ("stride", scalar(String(stride)))]
+        case .groupNorm(let groups): pairs.append(("groups", scalar(String(groups))))
+        case .dropout(let p): pairs.append(("p", number(p)))
+        case .residual(let body, let shortcut):
+            pairs.append(("body", .sequence(.init(body.map(layerNode)))))
+            if !shortcut.isEmpty { pairs.append(("shortcut", .sequence(.init(shortcut.map(layerNode))))) }
+            return map(pairs)
         case .relu, .flatten: break
         }
         return map(pairs, flow: true)

@@ -1,6 +1,7 @@
 import FedCore
 import FedData
 import FedModels
+import FedOptim
 import XCTest
 
 final class NetworkTests: XCTestCase {
@@ -49,6 +50,20 @@ final class NetworkTests: XCTestCase {
                 ]
             ),
             (
+                // No ReLU here: after a norm, many of its inputs sit within a finite difference's
+                // step of the kink. PyTorch's fixture checks this network with its ReLUs.
+                "group norm, residual blocks with and without a projection", [2, 6, 6],
+                [
+                    .conv2d(channels: 4, kernel: 3, padding: 1, bias: false), .groupNorm(groups: 2),
+                    .residual(
+                        body: [.conv2d(channels: 4, kernel: 3, padding: 1), .groupNorm(groups: 4)], shortcut: []),
+                    .residual(
+                        body: [.conv2d(channels: 6, kernel: 3, stride: 2, padding: 1)],
+                        shortcut: [.conv2d(channels: 6, kernel: 1, stride: 2), .groupNorm(groups: 3)]),
+                    .flatten, .groupNorm(groups: 1), .dense(units: 3),
+                ]
+            ),
+            (
                 "kernel 5 on 5×5, overlapping maxpool", [3, 5, 5],
                 [
                     .conv2d(channels: 4, kernel: 3, padding: 1), .maxPool2d(kernel: 3, stride: 1),
@@ -92,6 +107,12 @@ final class NetworkTests: XCTestCase {
             fedavg.layout.entries.map(\.shape),
             [[32, 1, 5, 5], [32], [64, 32, 5, 5], [64], [512, 3136], [512], [10, 512], [10]])
         XCTAssertEqual(try Network(preset: .lenet5, input: [1, 28, 28], classes: 10).parameterCount, 61_706)
+        let resnet = try Network(preset: .resnet8GN, input: [1, 28, 28], classes: 10)
+        XCTAssertEqual(resnet.parameterCount, 77_754)
+        XCTAssertEqual(resnet.layout.entries.filter { $0.role == .normScale }.count, 9, "9 group norms")
+        XCTAssertTrue(
+            resnet.layout.entries.contains { $0.name == "7.shortcut.1.weight" }, "\(resnet.layout.entries.map(\.name))")
+        XCTAssertEqual(try Network(preset: .resnet8GN, input: [3, 32, 32], classes: 10).parameterCount, 78_042)
         // On 32×32×3 (CIFAR-10) the same presets adapt.
         XCTAssertEqual(try Network(preset: .fedavgCNN, input: [3, 32, 32], classes: 10).parameterCount, 2_156_490)
     }
@@ -138,6 +159,15 @@ final class NetworkTests: XCTestCase {
             "layer 2 (maxpool2d): kernel 2 is larger than the input's height 1 (input 1×1×1)")
         XCTAssertTrue(
             message([1, 1000, 1000], [.conv2d(channels: 100_000, kernel: 1)]).contains("grows past what FedSim holds"))
+        XCTAssertEqual(
+            message([4, 8, 8], [.groupNorm(groups: 3)]), "layer 0 (group_norm): 4 channels do not split into 3 groups")
+        XCTAssertEqual(
+            message([4, 8, 8], [.residual(body: [.conv2d(channels: 8, kernel: 3, padding: 1)], shortcut: [])]),
+            "layer 0 (residual): the body gives 8×8×8 but the identity shortcut passes 4×8×8; give the block a "
+                + "shortcut that matches (e.g. a 1×1 conv2d with the body's stride)")
+        XCTAssertEqual(
+            message([4, 8, 8], [.flatten, .residual(body: [.conv2d(channels: 8, kernel: 3)], shortcut: [])]),
+            "layer 1 (residual) body: layer 0 (conv2d): needs an image input (channels×height×width), got 256")
     }
 
     /// Training is the same bits on every run and evaluation in any chunk size gives the same accuracy.
@@ -177,5 +207,69 @@ final class NetworkTests: XCTestCase {
         XCTAssertGreaterThan(whole.accuracy!, 0.95)
         XCTAssertEqual(whole.accuracy, chunked.accuracy)
         XCTAssertEqual(whole.loss, chunked.loss, accuracy: 1e-6)
+    }
+
+    /// Group norms start at PyTorch's scale 1 and shift 0, and `no_bias_or_norm` exempts them and
+    /// the biases from decay while every conv and dense weight decays.
+    func testNormParametersStartAtOneAndZeroAndEscapeTheDecayMask() throws {
+        let model = try Network(preset: .resnet8GN, input: [1, 28, 28], classes: 10)
+        var rng = SeededRandom(seed: 1)
+        let p = model.initialParameters(rng: &rng)
+        for entry in model.layout.entries where entry.role == .normScale { XCTAssertEqual(Set(p[entry.range]), [1]) }
+        for entry in model.layout.entries where entry.role == .normShift { XCTAssertEqual(Set(p[entry.range]), [0]) }
+        var spec = OptimizerSpec(.adamw)
+        spec.decayMask = .noBiasOrNorm
+        spec.lr = 0.1
+        spec.weightDecay = 0.5
+        let optimizer = Optimizer(spec, layout: model.layout)
+        var params = p
+        var state = optimizer.initialState(params: params)
+        optimizer.step(params: &params, gradients: [Float](repeating: 0, count: p.count), state: &state)
+        for entry in model.layout.entries {
+            let moved = zip(params[entry.range], p[entry.range]).contains { $0 != $1 }
+            XCTAssertEqual(moved, entry.role == .weight, "\(entry.name) (\(entry.role)) decays: \(moved)")
+        }
+    }
+
+    /// Dropout: in training each value is zeroed with probability p and the rest scaled by
+    /// 1/(1 − p), the same mask for the same seed and another for another seed; the identity
+    /// without a seed (evaluation).
+    func testDropoutMasksComeFromTheSeedAndScaleTheRest() throws {
+        let identity = try Network(input: [400], layers: [.dropout(probability: 0.3)])
+        XCTAssertTrue(identity.isStochastic)
+        XCTAssertFalse(try Network(input: [4], layers: [.dropout(probability: 0), .dense(units: 2)]).isStochastic)
+        var rng = SeededRandom(seed: 2)
+        let x = (0..<400).map { _ in Float(rng.nextNormal()) }
+        let ws = Workspace()
+        let plain = identity.forwardAndBackward(
+            params: [], inputs: x, rows: 1, outputGradient: [Float](repeating: 1, count: 400), workspace: ws)
+        XCTAssertEqual(plain.output, x, "without a seed dropout is the identity")
+        XCTAssertEqual(plain.inputGradient, [Float](repeating: 1, count: 400))
+        // Through a dense layer to a loss: the weight gradient of class 1's row is
+        // (softmax₁ − 0) · dropout(x), so it is zero exactly where a value was dropped, and
+        // elsewhere x scaled by the same factor.
+        let net = try Network(input: [400], layers: [.dropout(probability: 0.3), .dense(units: 2, bias: false)])
+        let data = Dataset(features: x, featureCount: 400, targets: .classes([0], classCount: 2))
+        func gradient(_ seed: UInt64) -> [Float] {
+            let params = [Float](repeating: 0, count: net.parameterCount)
+            var g = [Float](repeating: 0, count: net.parameterCount)
+            params.withUnsafeBufferPointer { p in
+                [0].withUnsafeBufferPointer { i in
+                    g.withUnsafeMutableBufferPointer {
+                        _ = net.lossAndGradient(
+                            params: p, data: data, indices: i, gradient: $0, workspace: ws,
+                            randomness: SeededRandom(seed: seed))
+                    }
+                }
+            }
+            return Array(g[400..<800])
+        }
+        let a = gradient(7)
+        XCTAssertEqual(a, gradient(7), "the same seed draws the same mask")
+        XCTAssertNotEqual(a, gradient(8), "another seed draws another mask")
+        let dropped = a.filter { $0 == 0 }.count
+        XCTAssertEqual(Double(dropped) / 400, 0.3, accuracy: 0.08, "about p of the values are dropped")
+        // softmax of two zero logits is ½, so a kept value's gradient is ½ · x / (1 − p).
+        for (g, v) in zip(a, x) where g != 0 { XCTAssertEqual(g, 0.5 * v / 0.7, accuracy: 1e-5) }
     }
 }

@@ -32,7 +32,14 @@ final class TorchLayerTests: XCTestCase {
         case "maxpool2d": return .maxPool2d(kernel: int("kernel", 0), stride: int("stride", int("kernel", 0)))
         case "avgpool2d": return .avgPool2d(kernel: int("kernel", 0), stride: int("stride", int("kernel", 0)))
         case "dense": return .dense(units: int("units", 0), bias: bias)
-        default: throw XCTSkip("unknown layer \(m)")
+        case "group_norm": return .groupNorm(groups: int("groups", 0))
+        case "residual":
+            return .residual(
+                body: try (m["body"] as? [Any] ?? []).map(layer),
+                shortcut: try (m["shortcut"] as? [Any] ?? []).map(layer))
+        default:
+            XCTFail("unknown layer \(m)")
+            return .relu
         }
     }
 
@@ -53,7 +60,7 @@ final class TorchLayerTests: XCTestCase {
 
     func testEveryLayerMatchesPyTorch() throws {
         let cases = try XCTUnwrap(try fixture["cases"] as? [[String: Any]])
-        XCTAssertGreaterThanOrEqual(cases.count, 15)
+        XCTAssertGreaterThanOrEqual(cases.count, 20)
         let ws = Workspace()
         for c in cases {
             let name = try XCTUnwrap(c["name"] as? String)
@@ -81,13 +88,19 @@ final class TorchLayerTests: XCTestCase {
             let name = try XCTUnwrap(t["preset"] as? String)
             let preset = try XCTUnwrap(NetworkPreset(rawValue: name))
             let layers = try XCTUnwrap(t["layers"] as? [Any]).map(layer)
-            XCTAssertEqual(preset.layers(classes: 10), layers, "\(name) is the network PyTorch trained")
+            XCTAssertEqual(
+                preset.layers(input: [1, 28, 28], classes: 10), layers, "\(name) is the network PyTorch trained")
             let network = try Network(preset: preset, input: [1, 28, 28], classes: 10)
             XCTAssertEqual(network.parameterCount, t["parameters"] as? Int)
             var lcg = LCG(state: UInt32(try XCTUnwrap(t["lcg_seed"] as? Int)))
             var params = [Float](repeating: 0, count: network.parameterCount)
             for entry in network.layout.entries {
-                let layerName = String(entry.name.prefix { $0 != "." })
+                // Norms keep PyTorch's 1 and 0; convs and dense layers draw from the LCG.
+                if entry.role == .normScale || entry.role == .normShift {
+                    for i in entry.range { params[i] = entry.role == .normScale ? 1 : 0 }
+                    continue
+                }
+                let layerName = entry.name.split(separator: ".").dropLast().joined(separator: ".")
                 let weight = try XCTUnwrap(network.layout[layerName + ".weight"])
                 let fanIn = weight.shape.dropFirst().reduce(1, *)
                 let bound = Float(1 / Double(fanIn).squareRoot())

@@ -25,14 +25,16 @@ final class ModelTopologyTests: XCTestCase {
             """
             {kind: sequential, layers: [{layer: conv2d, channels: 8, kernel: 3, padding: 1}, relu,
                 {layer: maxpool2d, kernel: 2}, {layer: avgpool2d, kernel: 3, stride: 1}, flatten,
-                {layer: dense, units: 10, bias: false}]}
+                {layer: dense, units: 10, bias: false}, {layer: group_norm, groups: 2}, {layer: dropout, p: 0.25},
+                {layer: residual, body: [{layer: dense, units: 10}, relu], shortcut: [{layer: group_norm, groups: 5}]}]}
             """)
         XCTAssertEqual(
             t.model.layers,
             [
                 .conv2d(channels: 8, kernel: 3, stride: 1, padding: 1, bias: true), .relu,
                 .maxPool2d(kernel: 2, stride: 2), .avgPool2d(kernel: 3, stride: 1), .flatten,
-                .dense(units: 10, bias: false),
+                .dense(units: 10, bias: false), .groupNorm(groups: 2), .dropout(probability: 0.25),
+                .residual(body: [.dense(units: 10, bias: true), .relu], shortcut: [.groupNorm(groups: 5)]),
             ])
         let again = try Topology.parse(t.resolvedYAML(), baseDirectory: "/tmp")
         XCTAssertEqual(again.model, t.model)
@@ -45,9 +47,11 @@ final class ModelTopologyTests: XCTestCase {
 
     func testMistakesNameTheirKey() {
         XCTAssertEqual(
-            error("{kind: cnn}"), "t.yaml:2: model: missing required key 'preset' (one of: fedavg-cnn, lenet5)")
+            error("{kind: cnn}"),
+            "t.yaml:2: model: missing required key 'preset' (one of: fedavg-cnn, lenet5, resnet8-gn)")
         XCTAssertEqual(
-            error("{kind: cnn, preset: vgg}"), "t.yaml:2: model.preset: 'vgg' is not one of: fedavg-cnn, lenet5")
+            error("{kind: cnn, preset: vgg}"),
+            "t.yaml:2: model.preset: 'vgg' is not one of: fedavg-cnn, lenet5, resnet8-gn")
         XCTAssertEqual(
             error("{kind: cnn, preset: lenet5, bias: false}"), "t.yaml:2: model.bias: a cnn model sets bias per layer")
         XCTAssertEqual(error("{kind: mlp, preset: lenet5}"), "t.yaml:2: model.preset: only a cnn model takes a preset")
@@ -64,6 +68,18 @@ final class ModelTopologyTests: XCTestCase {
             error("{kind: sequential, layers: [{layer: conv2d, channels: 4, kernal: 3}]}"),
             "t.yaml:2: model.layers[0]: a conv2d layer needs 'channels' and 'kernel'")
         XCTAssertTrue(error("{kind: sequential, layers: [conv]}").contains("model.layers[0]: 'conv' is not a layer"))
+        XCTAssertEqual(
+            error("{kind: sequential, layers: [{layer: residual, shortcut: [relu]}]}"),
+            "t.yaml:2: model.layers[0]: a residual layer needs a 'body' list of layers")
+        XCTAssertEqual(
+            error("{kind: sequential, layers: [{layer: residual, body: [{layer: dense}]}]}"),
+            "t.yaml:2: model.layers[0].body[0]: missing required key 'units' for a dense layer")
+        XCTAssertEqual(
+            error("{kind: sequential, layers: [{layer: dropout, p: 1}]}"),
+            "t.yaml:2: model.layers[0].p: 1 is outside [0, 1)")
+        XCTAssertEqual(
+            error("{kind: sequential, layers: [{layer: group_norm}]}"),
+            "t.yaml:2: model.layers[0]: missing required key 'groups' for a group_norm layer")
         XCTAssertTrue(
             error("{kind: sequential, layers: [{layer: conv2d, channels: 0, kernel: 3}]}").contains(
                 "model.layers[0].channels: 0 is outside [1, 100000]"))

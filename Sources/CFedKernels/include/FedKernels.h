@@ -70,4 +70,16 @@ void fedsim_avgpool(int planes, int height, int width, int kernel, int stride, i
 void fedsim_avgpool_backward(int planes, int height, int width, int kernel, int stride, int out_height,
                              int out_width, const float *dy, float *dx);
 
+/// Group normalization (Wu & He 2018; `nn.GroupNorm`) over NCHW data with `plane` = H·W:
+/// y = (x − mean) / √(var + eps) · gamma[c] + beta[c], mean and (biased) variance over each
+/// sample's group of channels (sums in double, in order). Saves each (sample, group)'s mean and
+/// 1/√(var + eps) for the backward pass.
+void fedsim_group_norm(int batch, int channels, int plane, int groups, float eps, const float *x, const float *gamma,
+                       const float *beta, float *y, float *mean, float *rstd);
+
+/// Its gradients: dgamma and dbeta (over every sample, in order) and, unless dx is NULL, dx.
+void fedsim_group_norm_backward(int batch, int channels, int plane, int groups, const float *x, const float *gamma,
+                                const float *mean, const float *rstd, const float *dy, float *dx, float *dgamma,
+                                float *dbeta);
+
 #endif
