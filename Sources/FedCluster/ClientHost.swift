@@ -160,7 +160,9 @@ extension ClientHost {
         dial: @escaping (_ connection: Int) throws -> MessageSocket
     ) throws -> ClientHost {
         let store = try stateDirectory.map { try SnapshotStore(directory: $0, fingerprint: prepared.fingerprint) }
-        let worker = TrainingWorker(prepared: prepared, ids: ranges.flatMap { Array($0) }, snapshots: store)
+        let worker = TrainingWorker(
+            prepared: prepared, ids: ranges.flatMap { Array($0) }, snapshots: store,
+            threads: prepared.topology.threadCount)
         return ClientHost(
             dial: dial, clock: clock, spec: prepared.topology.cluster, wire: RunWire(prepared), worker: worker,
             ranges: ranges, snapshots: store, events: events, shouldStop: shouldStop)

@@ -12,8 +12,10 @@ public final class ClientProcesses {
     /// This executable's path.
     public static var executable: URL { URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath() }
 
+    /// - Parameter threads: training threads for each client process (`--threads`).
     public func start(
-        topology: String, overrides: [String], ranges: [ClosedRange<Int>], endpoint: String, stateDirectory: URL
+        topology: String, overrides: [String], ranges: [ClosedRange<Int>], endpoint: String, stateDirectory: URL,
+        threads: Int = 1
     ) throws {
         for range in ranges {
             let process = Process()
@@ -22,7 +24,7 @@ public final class ClientProcesses {
                 [
                     "client", topology, "--clients", "\(range.lowerBound)-\(range.upperBound)", "--connect", endpoint,
                     "--state-dir", stateDirectory.path, "--exit-with-parent",
-                ] + overrides.flatMap { ["--set", $0] }
+                ] + overrides.flatMap { ["--set", $0] } + ["--threads", String(threads)]
             try process.run()
             children.append((range, process))
         }

@@ -4,10 +4,13 @@ import FedSimulation
 import Foundation
 import Synchronization
 
-/// Trains a client process's virtual clients on a thread of its own, so the socket loop keeps
-/// heartbeating and answering while a long local training runs. The worker owns the clients:
-/// they are made on its thread and never leave it; jobs go in and outcomes come out through
-/// locked queues, in order.
+/// Trains a client process's virtual clients on threads of their own, so the socket loop keeps
+/// heartbeating and answering while long local trainings run, and a process uses every core it
+/// is given. Up to `threads` tasks train at once, each on its own thread with its own scratch
+/// memory; one client never trains on two threads at once (a repeated task for a busy client
+/// waits), and a restore or a stop waits for every training before it and holds back every job
+/// after it. Each client's update is the same bits whichever thread trains it. Jobs go in and
+/// outcomes come out through locked queues.
 final class TrainingWorker: Sendable {
     enum Job: Sendable {
         /// Restore every client's snapshot for this run id (others start fresh).
@@ -25,21 +28,22 @@ final class TrainingWorker: Sendable {
         case fatal(String)
     }
 
-    private let jobs = Mutex<[Job]>([])
+    private let queue: JobQueue
     private let outcomes = Mutex<[Outcome]>([])
-    private let wake = DispatchSemaphore(value: 0)
     private let pending = Atomic<Int>(0)
 
-    init(prepared: PreparedRun, ids: [Int], snapshots: SnapshotStore?) {
-        let thread = Thread { [self] in work(prepared: prepared, ids: ids, snapshots: snapshots) }
-        thread.name = "fedsim-training"
-        thread.start()
+    init(prepared: PreparedRun, ids: [Int], snapshots: SnapshotStore?, threads: Int = 1) {
+        queue = JobQueue(clients: prepared.makeClients(ids))
+        for index in 0..<max(1, threads) {
+            let thread = Thread { [self] in work(snapshots: snapshots) }
+            thread.name = "fedsim-training-\(index)"
+            thread.start()
+        }
     }
 
     func submit(_ job: Job) {
         pending.add(1, ordering: .sequentiallyConsistent)
-        jobs.withLock { $0.append(job) }
-        wake.signal()
+        queue.append(job)
     }
 
     /// Jobs queued or running.
@@ -54,16 +58,12 @@ final class TrainingWorker: Sendable {
         }
     }
 
-    private func work(prepared: PreparedRun, ids: [Int], snapshots: SnapshotStore?) {
-        let clients = prepared.makeClients(ids)
+    private func work(snapshots: SnapshotStore?) {
         let scratch = TrainingScratch()
-        while true {
-            wake.wait()
-            let job = jobs.withLock { $0.removeFirst() }
+        while let (job, clients) = queue.next() {
             var result: Outcome?
             switch job {
             case .stop:
-                pending.subtract(1, ordering: .sequentiallyConsistent)
                 return
             case .restore(let runID):
                 result = restore(clients, runID: runID, snapshots: snapshots)
@@ -78,6 +78,7 @@ final class TrainingWorker: Sendable {
                 }
             }
             if let result { outcomes.withLock { $0.append(result) } }
+            queue.finished(job)
             pending.subtract(1, ordering: .sequentiallyConsistent)
         }
     }
@@ -98,5 +99,64 @@ final class TrainingWorker: Sendable {
             return .fatal("\(error)")
         }
         return .restored(count: restored)
+    }
+}
+
+/// The worker's jobs and clients, shared by its threads under one lock (`NSCondition`): that
+/// lock guards every field, and `next()` hands a client to one thread at a time (it is marked
+/// busy until `finished`), so no two threads ever touch one `VirtualClient`. Hence the
+/// `@unchecked Sendable`.
+private final class JobQueue: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [TrainingWorker.Job] = []
+    private var busy = Set<Int>()
+    private var running = 0
+    private let clients: [Int: VirtualClient]
+
+    init(clients: [Int: VirtualClient]) { self.clients = clients }
+
+    func append(_ job: TrainingWorker.Job) {
+        condition.lock()
+        jobs.append(job)
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The next job this thread may run, waiting until there is one; nil once a stop is reached
+    /// (it stays queued, so every thread sees it). A training may pass trainings of busy clients
+    /// but never a restore or a stop; those run only when nothing else runs.
+    func next() -> (TrainingWorker.Job, [Int: VirtualClient])? {
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            for (i, job) in jobs.enumerated() {
+                switch job {
+                case .train(let task, _):
+                    guard !busy.contains(task.clientID) else { continue }
+                    busy.insert(task.clientID)
+                    running += 1
+                    jobs.remove(at: i)
+                    return (job, clients)
+                case .restore:
+                    if i == 0 && running == 0 {
+                        running += 1
+                        jobs.remove(at: 0)
+                        return (job, clients)
+                    }
+                case .stop:
+                    if i == 0 && running == 0 { return nil }
+                }
+                break  // a restore or a stop holds back every job after it
+            }
+            condition.wait()
+        }
+    }
+
+    func finished(_ job: TrainingWorker.Job) {
+        condition.lock()
+        if case .train(let task, _) = job { busy.remove(task.clientID) }
+        running -= 1
+        condition.broadcast()
+        condition.unlock()
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FedCluster
+import FedCore
 import FedSimulation
 import FedTopology
 import FedTransport
@@ -230,8 +231,9 @@ struct ClusterCommand: ParsableCommand {
                         do {
                             try children.start(
                                 topology: topologyPath, overrides: overrides.map(\.assignment), ranges: ranges,
-                                endpoint: bound,
-                                stateDirectory: stateDirectory)
+                                endpoint: bound, stateDirectory: stateDirectory,
+                                // The cores shared out among the client processes, unless the topology says.
+                                threads: t.threads > 0 ? t.threads : max(1, ParallelWork.cores / ranges.count))
                         } catch {
                             events.log("cannot start client processes: \(error)")
                             stop.set()

@@ -3,8 +3,8 @@ import Foundation
 import XCTest
 
 /// A conv net on Fashion-MNIST (a few hundred of its images), run the ways a user runs it: in
-/// one process on one thread and on two, and as a local cluster of two client processes over
-/// ZeroMQ. Every round's weights are the same bits in all three. Needs Debian's
+/// one process on one thread and on two, and as a local cluster over ZeroMQ, of two client
+/// processes and of one process on two threads. Every round's weights are the same bits in all. Needs Debian's
 /// dataset-fashion-mnist (`Scripts/install-deps.sh` installs it).
 final class ConvNetRunTests: XCTestCase {
     var dir: URL!
@@ -25,7 +25,7 @@ final class ConvNetRunTests: XCTestCase {
         }
     }
 
-    func testLeNetOnFashionMNISTIsTheSameInOneProcessOnAnyThreadCountAndAsACluster() throws {
+    func testLeNetOnFashionMNISTIsTheSameInOneProcessOnAnyThreadCountAndAsAClusterOfAnyShape() throws {
         let topology = dir.appendingPathComponent("fmnist.yaml")
         try """
         name: fmnist-small
@@ -54,6 +54,14 @@ final class ConvNetRunTests: XCTestCase {
         ])
         XCTAssertEqual(r.status, 0, r.stderr)
         let cluster = try roundHashes(out)
+        // One client process training its 8 clients on two threads.
+        let threaded = dir.appendingPathComponent("cluster-threads")
+        let t = try Fedsim.run([
+            "cluster", topology.path, "--out", threaded.path, "--endpoint", "ipc://\(dir.path)/t.ipc", "--quiet",
+            "--processes", "1", "--threads", "2",
+        ])
+        XCTAssertEqual(t.status, 0, t.stderr)
+        XCTAssertEqual(try roundHashes(threaded), cluster, "a client process on two threads gives the same bits")
         XCTAssertEqual(hashes["1"]?.count, 4, "round 0 and three rounds")
         XCTAssertEqual(Set(hashes["1"]!).count, 4, "every round moves the weights")
         XCTAssertEqual(hashes["1"], hashes["2"], "one thread and two give the same bits")
