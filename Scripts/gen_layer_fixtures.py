@@ -73,6 +73,11 @@ CASES = [
          "shortcut": [{"layer": "conv2d", "channels": 6, "kernel": 1, "stride": 2},
                       {"layer": "group_norm", "groups": 3}]},
         "flatten", {"layer": "group_norm", "groups": 1}, {"layer": "dense", "units": 3}]),
+    ("batch_norm on images", [3, 4, 5], 4, [{"layer": "batch_norm"}]),
+    ("batch_norm on vectors", [5], 6, ["batch_norm"]),
+    ("conv batch_norm relu", [2, 6, 6], 3, [{"layer": "conv2d", "channels": 4, "kernel": 3, "bias": False},
+                                           "batch_norm", "relu"]),
+    ("batch_norm in evaluation", [3, 4, 4], 2, ["batch_norm"], "eval"),
     ("conv relu maxpool conv avgpool", [1, 10, 10], 2, [
         {"layer": "conv2d", "channels": 3, "kernel": 3, "padding": 1}, "relu",
         {"layer": "maxpool2d", "kernel": 2},
@@ -148,6 +153,8 @@ def build(input_shape, layers):
             shape = [int(np.prod(shape))]
         elif kind == "group_norm":
             m = torch.nn.GroupNorm(spec["groups"], shape[0])
+        elif kind == "batch_norm":
+            m = (torch.nn.BatchNorm2d if len(shape) == 3 else torch.nn.BatchNorm1d)(shape[0])
         elif kind == "residual":
             body, out_shape = build(shape, spec["body"])
             shortcut = build(shape, spec["shortcut"])[0] if spec.get("shortcut") else None
@@ -163,23 +170,45 @@ def flat(tensors):
     return [float(v) for t in tensors for v in t.detach().reshape(-1).tolist()]
 
 
-def layer_case(name, input_shape, rows, layers):
+def state(net):
+    """Parameters and batch-norm running statistics in state_dict order (FedSim's buffer)."""
+    return [v for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")]
+
+
+def state_grads(net):
+    """Each state tensor's gradient; zeros for running statistics, which have none."""
+    grads = {name: p.grad for name, p in net.named_parameters()}
+    return [grads.get(k, torch.zeros_like(v)) for k, v in net.state_dict().items()
+            if not k.endswith("num_batches_tracked")]
+
+
+def layer_case(name, input_shape, rows, layers, mode="train"):
     rng = np.random.default_rng(BASE_SEED + zlib.crc32(name.encode()))
     net, out_shape = build(input_shape, layers)
     with torch.no_grad():
-        for name, p in net.named_parameters():
+        for key, p in net.state_dict().items():
+            if key.endswith("num_batches_tracked"):
+                continue
             values = rng.standard_normal(p.shape).astype(np.float32) * 0.5
-            if isinstance(dict(net.named_modules())[name.rsplit(".", 1)[0]], torch.nn.GroupNorm):
-                values += np.float32(1.0) if name.endswith("weight") else np.float32(0.0)
+            if isinstance(dict(net.named_modules())[key.rsplit(".", 1)[0]], (torch.nn.GroupNorm, torch.nn.BatchNorm1d,
+                                                                             torch.nn.BatchNorm2d)):
+                if key.endswith("weight"):
+                    values += np.float32(1.0)
+                if key.endswith("running_var"):
+                    values = np.abs(values) + np.float32(0.5)
             p.copy_(torch.from_numpy(values))
+    before = flat(state(net))
     x = torch.from_numpy(rng.standard_normal([rows] + input_shape).astype(np.float32)).requires_grad_(True)
     g = torch.from_numpy(rng.standard_normal([rows] + out_shape).astype(np.float32))
+    if mode == "eval":
+        net.eval()
     out = net(x)
     (out * g).sum().backward()
     return {
-        "name": name, "input_shape": input_shape, "rows": rows, "layers": layers,
-        "params": flat(net.parameters()), "input": flat([x]), "output_grad": flat([g]),
-        "output": flat([out]), "input_grad": flat([x.grad]), "param_grad": flat([p.grad for p in net.parameters()]),
+        "name": name, "input_shape": input_shape, "rows": rows, "layers": layers, "mode": mode,
+        "params": before, "input": flat([x]), "output_grad": flat([g]),
+        "output": flat([out]), "input_grad": flat([x.grad]), "param_grad": flat(state_grads(net)),
+        "params_after": flat(state(net)),
     }
 
 

@@ -220,3 +220,77 @@ void fedsim_group_norm_backward(int batch, int channels, int plane, int groups, 
         }
     }
 }
+
+void fedsim_batch_norm_train(int batch, int channels, int plane, float eps, const float *x, const float *gamma,
+                             const float *beta, float *y, float *mean, float *invstd, float *unbiased_var) {
+    const ptrdiff_t count = (ptrdiff_t)batch * plane;
+    for (int c = 0; c < channels; c++) {
+        double sum = 0;
+        for (int n = 0; n < batch; n++) {
+            const float *xc = x + ((ptrdiff_t)n * channels + c) * plane;
+            for (int i = 0; i < plane; i++) sum += xc[i];
+        }
+        const double m = sum / (double)count;
+        double squares = 0;
+        for (int n = 0; n < batch; n++) {
+            const float *xc = x + ((ptrdiff_t)n * channels + c) * plane;
+            for (int i = 0; i < plane; i++) {
+                double d = xc[i] - m;
+                squares += d * d;
+            }
+        }
+        const float r = (float)(1.0 / sqrt(squares / (double)count + (double)eps));
+        const float mf = (float)m;
+        mean[c] = mf;
+        invstd[c] = r;
+        unbiased_var[c] = (float)(count > 1 ? squares / (double)(count - 1) : squares);
+        for (int n = 0; n < batch; n++) {
+            const float *xc = x + ((ptrdiff_t)n * channels + c) * plane;
+            float *yc = y + ((ptrdiff_t)n * channels + c) * plane;
+            for (int i = 0; i < plane; i++) yc[i] = (xc[i] - mf) * r * gamma[c] + beta[c];
+        }
+    }
+}
+
+void fedsim_batch_norm_eval(int batch, int channels, int plane, float eps, const float *x, const float *gamma,
+                            const float *beta, const float *running_mean, const float *running_var, float *y) {
+    for (int c = 0; c < channels; c++) {
+        const float r = (float)(1.0 / sqrt((double)running_var[c] + (double)eps));
+        for (int n = 0; n < batch; n++) {
+            const float *xc = x + ((ptrdiff_t)n * channels + c) * plane;
+            float *yc = y + ((ptrdiff_t)n * channels + c) * plane;
+            for (int i = 0; i < plane; i++) yc[i] = (xc[i] - running_mean[c]) * r * gamma[c] + beta[c];
+        }
+    }
+}
+
+void fedsim_batch_norm_backward(int batch, int channels, int plane, const float *x, const float *gamma,
+                                const float *mean, const float *invstd, const float *dy, float *dx, float *dgamma,
+                                float *dbeta) {
+    const ptrdiff_t count = (ptrdiff_t)batch * plane;
+    for (int c = 0; c < channels; c++) {
+        const float m = mean[c], r = invstd[c];
+        double sum_dy = 0, sum_dy_xhat = 0;
+        for (int n = 0; n < batch; n++) {
+            const float *xc = x + ((ptrdiff_t)n * channels + c) * plane;
+            const float *dyc = dy + ((ptrdiff_t)n * channels + c) * plane;
+            for (int i = 0; i < plane; i++) {
+                sum_dy += dyc[i];
+                sum_dy_xhat += (double)dyc[i] * ((xc[i] - m) * r);
+            }
+        }
+        dgamma[c] = (float)sum_dy_xhat;
+        dbeta[c] = (float)sum_dy;
+        if (!dx) continue;
+        const float mean_dy = (float)(sum_dy / (double)count), mean_dy_xhat = (float)(sum_dy_xhat / (double)count);
+        for (int n = 0; n < batch; n++) {
+            const float *xc = x + ((ptrdiff_t)n * channels + c) * plane;
+            const float *dyc = dy + ((ptrdiff_t)n * channels + c) * plane;
+            float *dxc = dx + ((ptrdiff_t)n * channels + c) * plane;
+            for (int i = 0; i < plane; i++) {
+                const float xhat = (xc[i] - m) * r;
+                dxc[i] = gamma[c] * r * (dyc[i] - mean_dy - xhat * mean_dy_xhat);
+            }
+        }
+    }
+}

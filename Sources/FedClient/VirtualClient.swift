@@ -97,6 +97,7 @@ public final class VirtualClient {
         var lossCount = 0
         let root = SeededRandom(seed: seed)
         let stochastic = model.isStochastic
+        let runningStatistics = model.hasRunningStatistics
         for step in 0..<totalSteps {
             if position >= n {
                 var rng = root.derive(SeedStream.shuffle.rawValue, UInt64(id), UInt64(task.round), UInt64(epoch))
@@ -124,6 +125,7 @@ public final class VirtualClient {
             lossSum += loss * Double(end - position)
             lossCount += end - position
             optimizer.step(params: &weights, gradients: &gradient, state: &state)
+            if runningStatistics { model.updateRunningStatistics(&weights, from: workspace) }
             position = end
         }
         if policy == .persist {

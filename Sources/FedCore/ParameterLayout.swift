@@ -8,6 +8,9 @@ public struct ParameterLayout: Codable, Sendable, Equatable {
         case weight, bias
         /// A normalization layer's scale (`weight`) or shift (`bias`).
         case normScale, normShift
+        /// A batch norm's running mean or variance: updated by the forward pass, never by an
+        /// optimizer (no gradient, no decay).
+        case normStatistic
     }
 
     public struct Entry: Codable, Sendable, Equatable {

@@ -17,6 +17,13 @@ public enum LayerSpec: Sendable, Equatable {
     /// scaled by 1/(1 − p); in evaluation, the identity. The masks come from the seed of the
     /// step (client, round and step, all from the topology's seed), not from PyTorch's generator.
     case dropout(probability: Double)
+    /// `nn.BatchNorm2d(C)` (`1d` on vectors; eps 1e-5, momentum 0.1): in training, each channel
+    /// normalized over the batch, and the running mean and (unbiased) variance move 0.1 of the
+    /// way to the batch's; in evaluation, normalized with the running statistics. Parameters:
+    /// weight `[C]` (ones), bias `[C]` (zeros), then running mean `[C]` (zeros) and running
+    /// variance `[C]` (ones), which are never trained or decayed and are averaged across
+    /// clients like weights (their deltas go to the server with the rest).
+    case batchNorm
     /// `nn.GroupNorm(groups, C)` (eps 1e-5): weight `[C]` (ones), then bias `[C]` (zeros).
     case groupNorm(groups: Int)
     /// `body(x) + shortcut(x)`, the shortcut the identity when empty (a ResNet block without its
@@ -34,6 +41,7 @@ public enum LayerSpec: Sendable, Equatable {
         case .flatten: "flatten"
         case .dropout: "dropout"
         case .groupNorm: "group_norm"
+        case .batchNorm: "batch_norm"
         case .residual: "residual"
         }
     }
@@ -115,6 +123,11 @@ extension LayerSpec {
             }
             guard groups >= 1, input[0] % groups == 0 else {
                 throw fail("\(input[0]) channels do not split into \(groups) groups")
+            }
+            return input
+        case .batchNorm:
+            guard input.count == 3 || input.count == 1 else {
+                throw fail("needs channels×height×width or channels, got \(describe(input))")
             }
             return input
         case .residual:

@@ -150,11 +150,15 @@ public struct Network: Sendable, Equatable {
                     bias = layout.count
                     layout.append(name: "\(prefix).bias", shape: [channels])
                 }
-            case .groupNorm:
+            case .groupNorm, .batchNorm:
                 weight = layout.count
                 layout.append(name: "\(prefix).weight", shape: [shape[0]], role: .normScale)
                 bias = layout.count
                 layout.append(name: "\(prefix).bias", shape: [shape[0]], role: .normShift)
+                if case .batchNorm = spec {
+                    layout.append(name: "\(prefix).running_mean", shape: [shape[0]], role: .normStatistic)
+                    layout.append(name: "\(prefix).running_var", shape: [shape[0]], role: .normStatistic)
+                }
             case .maxPool2d, .avgPool2d, .relu, .flatten, .dropout, .residual:
                 break
             }
@@ -262,6 +266,12 @@ public struct Network: Sendable, Equatable {
                 // PyTorch's: scale 1, shift 0 (no random numbers drawn).
                 for i in w..<(w + layer.input[0]) { p[i] = 1 }
                 continue
+            case .batchNorm:
+                // Scale 1, shift 0, running mean 0, running variance 1.
+                let c = layer.input[0]
+                for i in w..<(w + c) { p[i] = 1 }
+                for i in (w + 3 * c)..<(w + 4 * c) { p[i] = 1 }
+                continue
             default: continue
             }
             let bound = 1 / Double(fanIn).squareRoot()
@@ -271,6 +281,38 @@ public struct Network: Sendable, Equatable {
             }
         }
         return p
+    }
+
+    /// Whether the network has batch norms, whose running statistics training updates.
+    public var hasRunningStatistics: Bool {
+        plan.contains { layer in
+            if case .batchNorm = layer.spec { return true }
+            return layer.children.contains(where: \.hasRunningStatistics)
+        }
+    }
+
+    /// Moves every batch norm's running mean and variance in `params` 0.1 of the way to the
+    /// statistics of the batch the last `lossAndGradient` saw in `workspace` (PyTorch's momentum
+    /// 0.1, unbiased variance). Call after the optimizer step; the optimizer leaves them alone.
+    public func updateRunningStatistics(_ params: inout [Float], from workspace: Workspace) {
+        params.withUnsafeMutableBufferPointer { updateRunningStatistics($0.baseAddress!, from: workspace) }
+    }
+
+    private func updateRunningStatistics(_ p: UnsafeMutablePointer<Float>, from ws: Workspace) {
+        for (index, layer) in plan.enumerated() {
+            for (c, (child, offset)) in zip(layer.children, layer.childOffsets).enumerated() {
+                child.updateRunningStatistics(p + offset, from: ws.children[index][c])
+            }
+            guard case .batchNorm = layer.spec else { continue }
+            let c = layer.input[0]
+            let stats = ws.stats[index]!
+            let mean = p + layer.weight! + 2 * c
+            let variance = mean + c
+            for i in 0..<c {
+                mean[i] = 0.9 * mean[i] + 0.1 * stats[i]
+                variance[i] = 0.9 * variance[i] + 0.1 * stats[2 * c + i]
+            }
+        }
     }
 
     /// Whether the network draws random numbers in training (it has a dropout layer).
@@ -293,7 +335,7 @@ public struct Network: Sendable, Equatable {
         let rows = indices.count
         workspace.prepare(for: self, rows: rows)
         gather(data, indices, into: workspace)
-        forward(params, rows: rows, workspace, randomness: randomness)
+        forward(params, rows: rows, workspace, randomness: randomness, training: true)
         let loss = headLossAndDelta(data, indices, rows: rows, workspace: workspace, wantDelta: true)
         backward(params, gradient, rows: rows, workspace)
         return loss
@@ -312,7 +354,7 @@ public struct Network: Sendable, Equatable {
         inputs.withUnsafeBufferPointer { workspace.activations[0].update(from: $0.baseAddress!, count: $0.count) }
         var gradient = [Float](repeating: 0, count: parameterCount)
         let output = params.withUnsafeBufferPointer { p -> [Float] in
-            forward(p, rows: rows, workspace)
+            forward(p, rows: rows, workspace, training: true)
             let out = Array(UnsafeBufferPointer(start: workspace.activations[plan.count], count: rows * outputCount))
             outputGradient.withUnsafeBufferPointer {
                 workspace.deltas[plan.count].update(from: $0.baseAddress!, count: $0.count)
@@ -321,6 +363,16 @@ public struct Network: Sendable, Equatable {
             return out
         }
         return (output, Array(UnsafeBufferPointer(start: workspace.deltas[0], count: rows * inputCount)), gradient)
+    }
+
+    /// The outputs for `rows` samples in evaluation mode (dropout off, batch norms on their
+    /// running statistics), as PyTorch's `net.eval()(x)`.
+    public func outputs(params: [Float], inputs: [Float], rows: Int, workspace: Workspace) -> [Float] {
+        precondition(params.count == parameterCount && rows > 0 && inputs.count == rows * inputCount)
+        workspace.prepare(for: self, rows: rows)
+        inputs.withUnsafeBufferPointer { workspace.activations[0].update(from: $0.baseAddress!, count: $0.count) }
+        params.withUnsafeBufferPointer { forward($0, rows: rows, workspace) }
+        return Array(UnsafeBufferPointer(start: workspace.activations[plan.count], count: rows * outputCount))
     }
 
     /// Samples per evaluation chunk: 512, fewer (a multiple of 32 where it can be, which the
@@ -437,8 +489,10 @@ public struct Network: Sendable, Equatable {
         }
     }
 
+    /// - Parameter training: batch norms use (and record) the batch's statistics, not the running ones.
     private func forward(
-        _ params: UnsafeBufferPointer<Float>, rows: Int, _ ws: Workspace, randomness: SeededRandom? = nil
+        _ params: UnsafeBufferPointer<Float>, rows: Int, _ ws: Workspace, randomness: SeededRandom? = nil,
+        training: Bool = false
     ) {
         let p = params.baseAddress!
         for (index, layer) in plan.enumerated() {
@@ -469,6 +523,18 @@ public struct Network: Sendable, Equatable {
                     for i in 0..<count { mask[i] = 1 }
                 }
                 for i in 0..<count { y[i] = x[i] * mask[i] }
+            case .batchNorm:
+                let c = layer.input[0]
+                let plane = layer.input.dropFirst().reduce(1, *)
+                let w = p + layer.weight!
+                if training {
+                    let stats = ws.stats[index]!
+                    fedsim_batch_norm_train(
+                        Int32(rows), Int32(c), Int32(plane), 1e-5, x, w, w + c, y, stats, stats + c, stats + 2 * c)
+                } else {
+                    fedsim_batch_norm_eval(
+                        Int32(rows), Int32(c), Int32(plane), 1e-5, x, w, w + c, w + 2 * c, w + 3 * c, y)
+                }
             case .groupNorm(let groups):
                 let plane = layer.input.dropFirst().reduce(1, *)
                 let stats = ws.stats[index]!
@@ -483,7 +549,7 @@ public struct Network: Sendable, Equatable {
                     cws.activations[0].update(from: x, count: rows * layer.inputCount)
                     child.forward(
                         UnsafeBufferPointer(start: p + offset, count: child.parameterCount), rows: rows, cws,
-                        randomness: randomness?.derive(UInt64(index), UInt64(c) + 1))
+                        randomness: randomness?.derive(UInt64(index), UInt64(c) + 1), training: training)
                     let out = cws.activations[child.plan.count]
                     if c == 0 { y.update(from: out, count: count) } else { for i in 0..<count { y[i] = y[i] + out[i] } }
                 }
@@ -569,6 +635,14 @@ public struct Network: Sendable, Equatable {
             case .dropout:
                 let mask = ws.stats[index]!
                 if let dx { for i in 0..<(rows * layer.outputCount) { dx[i] = dy[i] * mask[i] } }
+            case .batchNorm:
+                let c = layer.input[0]
+                let plane = layer.input.dropFirst().reduce(1, *)
+                let stats = ws.stats[index]!
+                let w = layer.weight!
+                fedsim_batch_norm_backward(
+                    Int32(rows), Int32(c), Int32(plane), x, p + w, stats, stats + c, dy, dx, g + w, g + w + c)
+                for i in (w + 2 * c)..<(w + 4 * c) { g[i] = 0 }  // the running statistics get no gradient
             case .groupNorm(let groups):
                 let plane = layer.input.dropFirst().reduce(1, *)
                 let stats = ws.stats[index]!

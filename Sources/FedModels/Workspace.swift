@@ -53,6 +53,8 @@ public final class Workspace {
                 groupStats = 2 * rows * groups
             case .dropout:
                 groupStats = rows * layer.outputCount
+            case .batchNorm:
+                groupStats = 3 * layer.input[0]
             case .avgPool2d, .relu, .flatten, .residual:
                 break
             }

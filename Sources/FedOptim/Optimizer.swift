@@ -20,14 +20,21 @@ public struct Optimizer: Sendable {
         self.spec = spec
         parameterCount = layout.count
         chain = spec.chain
+        // A batch norm's running statistics are never decayed, whatever the mask says.
+        let statistics = layout.entries.contains { $0.role == .normStatistic }
         switch spec.decayMask {
-        case .all:
+        case .all where !statistics:
             decayMask = nil
-        case .noBias, .noBiasOrNorm:
+        case .all, .noBias, .noBiasOrNorm:
             var mask = [Float](repeating: 1, count: layout.count)
-            for entry in layout.entries
-            where spec.decayMask == .noBias ? entry.isBias : (entry.isBias || entry.role != .weight) {
-                for i in entry.range { mask[i] = 0 }
+            for entry in layout.entries {
+                let exempt =
+                    switch spec.decayMask {
+                    case .all: entry.role == .normStatistic
+                    case .noBias: entry.isBias
+                    case .noBiasOrNorm: entry.isBias || entry.role != .weight
+                    }
+                if exempt { for i in entry.range { mask[i] = 0 } }
             }
             decayMask = mask
         }

@@ -343,16 +343,18 @@ struct TopologyReader {
         enum Kind: String, CaseIterable {
             case dense, conv2d, maxpool2d, avgpool2d, relu, flatten
             case groupNorm = "group_norm"
+            case batchNorm = "batch_norm"
             case dropout, residual
         }
         if case .scalar(let s) = node {
             switch Kind(rawValue: s.string) {
             case .relu: return .relu
             case .flatten: return .flatten
+            case .batchNorm: return .batchNorm
             default:
                 throw ConfigError(
                     file: file, line: node.mark?.line, path: path,
-                    message: "'\(s.string)' is not a layer without settings (relu, flatten); write "
+                    message: "'\(s.string)' is not a layer without settings (relu, flatten, batch_norm); write "
                         + "{layer: NAME, ...} for one of: \(Kind.allCases.map(\.rawValue).joined(separator: ", "))")
             }
         }
@@ -386,6 +388,7 @@ struct TopologyReader {
                 probability: try l.double(
                     "p", default: 0.5, in: NumberRange(lower: 0, lowerInclusive: true, upper: 1, upperInclusive: false))
             )
+        case .batchNorm: layer = .batchNorm
         case .groupNorm:
             guard l.has("groups") else { throw l.error(nil, "missing required key 'groups' for a group_norm layer") }
             layer = .groupNorm(groups: try l.int("groups", default: 1, in: 1...100_000))

@@ -132,7 +132,7 @@ extension Topology {
             pairs.append(("body", .sequence(.init(body.map(layerNode)))))
             if !shortcut.isEmpty { pairs.append(("shortcut", .sequence(.init(shortcut.map(layerNode))))) }
             return map(pairs)
-        case .relu, .flatten: break
+        case .relu, .flatten, .batchNorm: break
         }
         return map(pairs, flow: true)
     }

@@ -20,7 +20,13 @@ final class TorchLayerTests: XCTestCase {
 
     /// A topology-style layer (`"relu"` or `{"layer": "conv2d", ...}`) as a `LayerSpec`.
     private func layer(_ json: Any) throws -> LayerSpec {
-        if let name = json as? String { return name == "relu" ? .relu : .flatten }
+        if let name = json as? String {
+            switch name {
+            case "relu": return .relu
+            case "batch_norm": return .batchNorm
+            default: return .flatten
+            }
+        }
         let m = try XCTUnwrap(json as? [String: Any])
         let int = { (key: String, fallback: Int) in (m[key] as? Int) ?? fallback }
         let bias = (m["bias"] as? Bool) ?? true
@@ -33,6 +39,7 @@ final class TorchLayerTests: XCTestCase {
         case "avgpool2d": return .avgPool2d(kernel: int("kernel", 0), stride: int("stride", int("kernel", 0)))
         case "dense": return .dense(units: int("units", 0), bias: bias)
         case "group_norm": return .groupNorm(groups: int("groups", 0))
+        case "batch_norm": return .batchNorm
         case "residual":
             return .residual(
                 body: try (m["body"] as? [Any] ?? []).map(layer),
@@ -60,7 +67,7 @@ final class TorchLayerTests: XCTestCase {
 
     func testEveryLayerMatchesPyTorch() throws {
         let cases = try XCTUnwrap(try fixture["cases"] as? [[String: Any]])
-        XCTAssertGreaterThanOrEqual(cases.count, 20)
+        XCTAssertGreaterThanOrEqual(cases.count, 25)
         let ws = Workspace()
         for c in cases {
             let name = try XCTUnwrap(c["name"] as? String)
@@ -70,6 +77,11 @@ final class TorchLayerTests: XCTestCase {
             let network = try Network(input: input, layers: layers)
             let params = try floats(c["params"])
             XCTAssertEqual(params.count, network.parameterCount, "\(name): PyTorch's parameter count")
+            if c["mode"] as? String == "eval" {
+                let output = network.outputs(params: params, inputs: try floats(c["input"]), rows: rows, workspace: ws)
+                assertClose(output, try floats(c["output"]), "\(name): output in evaluation mode")
+                continue
+            }
             let result = network.forwardAndBackward(
                 params: params, inputs: try floats(c["input"]), rows: rows,
                 outputGradient: try floats(c["output_grad"]),
@@ -77,6 +89,10 @@ final class TorchLayerTests: XCTestCase {
             assertClose(result.output, try floats(c["output"]), "\(name): output")
             assertClose(result.inputGradient, try floats(c["input_grad"]), "\(name): input gradient")
             assertClose(result.parameterGradient, try floats(c["param_grad"]), "\(name): parameter gradients")
+            // A training pass moves batch norms' running statistics; nothing else changes.
+            var after = params
+            network.updateRunningStatistics(&after, from: ws)
+            assertClose(after, try floats(c["params_after"]), "\(name): running statistics after the pass")
         }
     }
 

@@ -1,5 +1,6 @@
 import FedCore
 import FedData
+import FedProtocol
 import FedSimulation
 import FedTopology
 import Foundation
@@ -107,5 +108,47 @@ final class DataPathTests: XCTestCase {
         XCTAssertThrowsError(try PreparedRun.prepare(wrong)) {
             XCTAssertTrue("\($0)".contains("clients.count is 4 but the data holds 3 client files"))
         }
+    }
+}
+
+/// Batch norm in a federation: a client's local training moves its running statistics (they go
+/// to the server in the delta and are averaged like weights), no optimizer decays them, and the
+/// run learns.
+final class BatchNormRunTests: XCTestCase {
+    func testRunningStatisticsTravelInTheDeltaAndAreNeverDecayed() throws {
+        let t = try Topology.parse(
+            """
+            seed: 3
+            rounds: 4
+            data: {source: blobs, count: 400, features: 16, classes: 3, shape: [1, 4, 4]}
+            model:
+              kind: sequential
+              layers: [{layer: conv2d, channels: 4, kernel: 3, padding: 1, bias: false}, batch_norm, relu, flatten,
+                       {layer: dense, units: 3}]
+            clients: {count: 4, local: {epochs: 1, batch_size: 16}, optimizer: {name: adamw, lr: 0.01, weight_decay: 0.5}}
+            """, baseDirectory: "/tmp")
+        let prepared = try PreparedRun.prepare(t)
+        let layout = prepared.model.layout
+        let mean = try XCTUnwrap(layout["1.running_mean"])
+        let variance = try XCTUnwrap(layout["1.running_var"])
+        XCTAssertEqual(Set(prepared.initialWeights[mean.range]), [0])
+        XCTAssertEqual(Set(prepared.initialWeights[variance.range]), [1])
+        let client = try XCTUnwrap(prepared.makeClients([0])[0])
+        let update = client.train(
+            ClientTask(round: 1, clientID: 0, globalWeights: prepared.initialWeights, sharedState: nil))
+        XCTAssertTrue(update.delta[mean.range].allSatisfy { $0 != 0 && $0.isFinite }, "the running means moved")
+        XCTAssertTrue(update.delta[variance.range].allSatisfy { $0 != 0 && $0.isFinite }, "the running variances moved")
+        // With gradients of zero, AdamW moves weights by decay alone: the statistics must not move.
+        var state = client.optimizer.initialState(params: prepared.initialWeights)
+        var weights = prepared.initialWeights
+        client.optimizer.step(
+            params: &weights, gradients: [Float](repeating: 0, count: weights.count), state: &state)
+        XCTAssertEqual(
+            Array(weights[mean.range]) + Array(weights[variance.range]),
+            Array(prepared.initialWeights[mean.range]) + Array(prepared.initialWeights[variance.range]))
+        XCTAssertNotEqual(
+            Array(weights[layout["0.weight"]!.range]), Array(prepared.initialWeights[layout["0.weight"]!.range]))
+        let records = try InProcessRun.records(prepared)
+        XCTAssertGreaterThan(try XCTUnwrap(records.last?.testAccuracy), 0.6, "\(records.map(\.testAccuracy))")
     }
 }

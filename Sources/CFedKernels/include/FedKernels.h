@@ -82,4 +82,20 @@ void fedsim_group_norm_backward(int batch, int channels, int plane, int groups, 
                                 const float *mean, const float *rstd, const float *dy, float *dx, float *dgamma,
                                 float *dbeta);
 
+/// Batch normalization (Ioffe & Szegedy 2015; `nn.BatchNorm2d`/`1d`) in training mode over NCHW
+/// data with `plane` = H·W: each channel normalized with its batch mean and biased variance (sums
+/// in double, in order), then y = x̂·gamma[c] + beta[c]. Saves each channel's mean and
+/// 1/√(var + eps) for the backward pass, and its unbiased variance for the running statistics.
+void fedsim_batch_norm_train(int batch, int channels, int plane, float eps, const float *x, const float *gamma,
+                             const float *beta, float *y, float *mean, float *invstd, float *unbiased_var);
+
+/// Evaluation mode: normalized with the running mean and variance.
+void fedsim_batch_norm_eval(int batch, int channels, int plane, float eps, const float *x, const float *gamma,
+                            const float *beta, const float *running_mean, const float *running_var, float *y);
+
+/// Training mode's gradients: dgamma, dbeta and, unless dx is NULL, dx.
+void fedsim_batch_norm_backward(int batch, int channels, int plane, const float *x, const float *gamma,
+                                const float *mean, const float *invstd, const float *dy, float *dx, float *dgamma,
+                                float *dbeta);
+
 #endif
