@@ -125,7 +125,10 @@ final class BatchNormRunTests: XCTestCase {
               kind: sequential
               layers: [{layer: conv2d, channels: 4, kernel: 3, padding: 1, bias: false}, batch_norm, relu, flatten,
                        {layer: dense, units: 3}]
-            clients: {count: 4, local: {epochs: 1, batch_size: 16}, optimizer: {name: adamw, lr: 0.01, weight_decay: 0.5}}
+            clients:
+              count: 4
+              local: {epochs: 1, batch_size: 16}
+              optimizer: {name: adamw, lr: 0.01, weight_decay: 0.5}
             """, baseDirectory: "/tmp")
         let prepared = try PreparedRun.prepare(t)
         let layout = prepared.model.layout
