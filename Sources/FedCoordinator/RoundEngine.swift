@@ -111,11 +111,13 @@ public final class RoundEngine {
     private let pool: ClientPool
     /// One per evaluation thread.
     private let workspaces: [Workspace]
+    /// Each client's shard size, by id, when known: an update must claim exactly that many.
+    private let sampleCounts: [Int]?
 
     public init(
         model: Network, testSet: Dataset, initialWeights: [Float], sampler: ClientSampler, server: ServerSpec,
         groupOfClient: [Int], policyOfGroup: [StatePolicy], stateAggregation: StateAggregation = StateAggregation(),
-        pool: ClientPool, threads: Int = 1
+        pool: ClientPool, threads: Int = 1, sampleCounts: [Int]? = nil
     ) {
         precondition(initialWeights.count == model.parameterCount)
         self.model = model
@@ -128,6 +130,7 @@ public final class RoundEngine {
         self.stateAggregation = stateAggregation
         self.pool = pool
         workspaces = (0..<max(1, threads)).map { _ in Workspace() }
+        self.sampleCounts = sampleCounts
     }
 
     /// Continues from a checkpoint: the global weights and shared states after some round.
@@ -161,7 +164,8 @@ public final class RoundEngine {
         var rejected: [(clientID: Int, reason: UpdateRejection)] = []
         for update in arrived {
             if let reason = UpdateValidator.check(
-                update, parameterCount: model.parameterCount, expectsState: aggregates(update.clientID))
+                update, parameterCount: model.parameterCount, expectsState: aggregates(update.clientID),
+                expectedSamples: sampleCounts.flatMap { update.clientID < $0.count ? $0[update.clientID] : nil })
             {
                 rejected.append((update.clientID, reason))
             } else {

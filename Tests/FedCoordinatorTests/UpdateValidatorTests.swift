@@ -37,6 +37,14 @@ final class UpdateValidatorTests: XCTestCase {
         for (u, expectsState, expected) in cases {
             XCTAssertEqual(UpdateValidator.check(u, parameterCount: 3, expectsState: expectsState), expected)
         }
+        // A client claiming more samples than its shard holds (2³² − 1 was accepted once).
+        XCTAssertEqual(
+            UpdateValidator.check(
+                update([1, 2, 3], samples: 4_294_967_295), parameterCount: 3, expectsState: false,
+                expectedSamples: 3),
+            .wrongSampleCount(got: 4_294_967_295, expected: 3))
+        XCTAssertNil(
+            UpdateValidator.check(update([1, 2, 3]), parameterCount: 3, expectsState: false, expectedSamples: 3))
         XCTAssertEqual(UpdateRejection.nonFinite(what: "delta", index: 1).counterName, "non_finite")
     }
 }

@@ -100,6 +100,35 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(hashes, direct.map(\.weightsHash))
     }
 
+    /// A client that claims more samples than its shard holds buys no larger share of the average:
+    /// its update is left out and counted (once, a claim of 100,000 samples cut accuracy from
+    /// 0.972 to 0.607), and the others' rounds go on.
+    func testAnUpdateClaimingMoreSamplesThanItsShardIsLeftOut() throws {
+        let prepared = try PreparedRun.prepare(blobsTopology())
+        final class InflatingPool: ClientPool {
+            let inner: InProcessPool
+            init(_ inner: InProcessPool) { self.inner = inner }
+            func train(_ tasks: [ClientTask]) throws -> [ClientUpdate] {
+                try inner.train(tasks).map { update in
+                    var u = update
+                    if u.clientID == 0 { u.sampleCount = 100_000 }
+                    return u
+                }
+            }
+        }
+        let clients = prepared.makeClients(0..<prepared.topology.clients.count)
+        let pool = InflatingPool(InProcessPool(clients: (0..<8).map { clients[$0]! }))
+        let collector = RecordCollector()
+        let driver = try RunDriver(
+            prepared: prepared, pool: pool, mode: .inProcess, resume: nil,
+            events: EventLog(file: nil, prefix: "run", echo: false), observers: [collector])
+        let result = try driver.run()
+        let rounds = collector.records.dropFirst()
+        XCTAssertTrue(rounds.contains { $0.participants.count < prepared.topology.clients.perRound })
+        XCTAssertFalse(rounds.contains { $0.participants.contains(0) }, "client 0's inflated updates never count")
+        XCTAssertGreaterThan(result.summary.counts["rejected.invalid_field"] ?? 0, 0, "\(result.summary.counts)")
+    }
+
     /// persist keeps a client's state across its rounds, reset starts fresh every round, and
     /// aggregate hands back the sample-weighted average of the participants' moments.
     func testStatePolicies() throws {
