@@ -135,9 +135,10 @@ struct MessageError: Error {
 }
 
 enum ClassLabels {
-    /// Largest class label accepted. Per-class arrays are sized by the largest label, so a huge
-    /// "label" (usually an ID or a regression target loaded as classification) is refused early.
-    static let maxLabel: Int32 = 1_000_000
+    /// Largest class label accepted (10,000 classes). The model's output layer is sized by the
+    /// largest label, so one stray value (an ID, a regression target loaded as classification)
+    /// would silently build a huge classifier; it is refused, with its file and line, instead.
+    static let maxLabel: Int32 = 9_999
 
     static let labelHint = "classification labels must be integers in 0...\(maxLabel)"
 }

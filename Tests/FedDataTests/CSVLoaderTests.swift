@@ -32,6 +32,17 @@ final class CSVLoaderTests: TempDirectoryTestCase {
         XCTAssertFalse(data.isClassification)
     }
 
+    /// One stray label among small ones once built a million-class model without a word.
+    func testAStrayHugeLabelIsRefusedWithItsLine() throws {
+        let stray = try write("stray.csv", "0,1.0\n1,2.0\n1000000,3.0\n")
+        assertDataError(
+            try DataLoader.csv(path: stray, task: .classification), file: stray, line: 3,
+            contains: "label 1000000 is not valid: classification labels must be integers in 0...9999")
+        XCTAssertEqual(
+            try DataLoader.csv(path: try write("ok.csv", "9999,1.0\n0,2.0\n"), task: .classification).classCount,
+            10_000)
+    }
+
     func testRaggedRowNamesFileAndLine() throws {
         let path = try write("digits.csv", "label,a,b\n1,2,3\n0,1\n")
         assertDataError(
