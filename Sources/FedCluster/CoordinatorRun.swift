@@ -18,11 +18,16 @@ public enum CoordinatorRun {
         let wire = RunWire(prepared)
         // A fresh id names this run instance; a resumed run keeps its own.
         let runID = resume?.runIDValue ?? UInt64.random(in: 1...UInt64.max)
-        let coordinator = try ClusterCoordinator.bind(
-            context: context, endpoint: endpoint, codec: wire.codec, spec: t.cluster, clientCount: t.clients.count,
-            events: events,
-            roundsCompleted: resume?.round ?? 0, runID: runID, stateTemplate: wire.stateTemplate, shouldStop: shouldStop
-        )
+        let coordinator: ClusterCoordinator
+        do {
+            coordinator = try ClusterCoordinator.bind(
+                context: context, endpoint: endpoint, codec: wire.codec, spec: t.cluster, clientCount: t.clients.count,
+                events: events, roundsCompleted: resume?.round ?? 0, runID: runID, stateTemplate: wire.stateTemplate,
+                shouldStop: shouldStop)
+        } catch {
+            directory.discardUnstarted()  // nothing ran: leave no half-made run behind
+            throw error
+        }
         // `endpoint` tells scripts (and client processes started by hand) where to connect.
         try RunDirectory.writeAtomically(
             Data((coordinator.boundEndpoint + "\n").utf8), to: directory.url.appendingPathComponent("endpoint"))

@@ -10,6 +10,8 @@ import Foundation
 /// keeps every finished round; whole files are written atomically (temporary file + rename).
 public final class RunDirectory {
     public let url: URL
+    /// Whether this process created the directory (a new run), not reopened it (a resume).
+    public let isNew: Bool
     private let rounds: FileHandle
     private let roundsCSV: FileHandle
     private let clients: FileHandle
@@ -48,6 +50,7 @@ public final class RunDirectory {
             throw RunInputError("\(url.path) already exists; choose another --out (FedSim never overwrites a run)")
         }
         try fm.createDirectory(at: url, withIntermediateDirectories: true)
+        isNew = true
         try RunDirectory.writeAtomically(
             Data(topology.resolvedYAML().utf8), to: url.appendingPathComponent("topology.yaml"))
         try RunDirectory.writeAtomically(
@@ -71,10 +74,22 @@ public final class RunDirectory {
             positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     }
 
+    /// Removes a new run's directory before any round ran (its endpoint could not be bound, say),
+    /// so a retry with the same `--out` is not blocked by a half-made run. A reopened run's
+    /// directory is never touched.
+    public func discardUnstarted() {
+        guard isNew else { return }
+        try? rounds.close()
+        try? roundsCSV.close()
+        try? clients.close()
+        try? FileManager.default.removeItem(at: url)
+    }
+
     /// Reopens the directory of an interrupted run: keeps the metrics of rounds up to `round`
     /// (adding `record`/`clientRecords` for it if the run stopped before writing them) and
     /// drops anything after it, rewriting each file atomically.
     public init(resuming url: URL, through round: Int, record: RoundRecord?, clientRecords: [ClientRecord]) throws {
+        isNew = false
         self.url = url
         encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

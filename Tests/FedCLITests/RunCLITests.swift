@@ -140,6 +140,21 @@ final class RunCLITests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("is not of the form key.path=value"), bad.stderr)
     }
 
+    /// An endpoint that cannot be bound leaves no half-made run directory behind, so the same
+    /// `--out` works on the next try (once, the directory blocked every retry).
+    func testAnUnbindableEndpointLeavesNoRunDirectory() throws {
+        let out = dir.appendingPathComponent("coordinated")
+        for command in ["coordinator", "cluster"] {
+            let r = try Fedsim.run([
+                command, Fedsim.topology("quickstart.yaml"), "--endpoint", "ipc:///nonexistent-fedsim-dir/c.ipc",
+                "--out", out.path,
+            ])
+            XCTAssertNotEqual(r.status, 0, command)
+            XCTAssertTrue(r.stderr.contains("zmq_bind(ipc:///nonexistent-fedsim-dir/c.ipc)"), r.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), "\(command) left \(out.path)")
+        }
+    }
+
     func testValidatePrintsTheResolvedTopology() throws {
         for name in ["quickstart", "digits-noniid", "digits-mixed", "quickstart-cluster", "cluster-10", "cluster-1000"]
         {
