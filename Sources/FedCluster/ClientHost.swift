@@ -56,8 +56,14 @@ public final class ClientHost {
         var lastHeard = clock.now
         var lastSent = clock.now
         var backoff = 1.0
+        /// When to say HELLO again after the coordinator refused it (ids still held by a live peer).
+        var helloAgainAt: Double?
         while true {
             if shouldStop() { return 130 }
+            if let at = helloAgainAt, clock.now >= at {
+                helloAgainAt = nil
+                try send(.hello(ranges: ranges), on: socket)
+            }
             // Updates the worker finished go out first.
             for outcome in worker.take() {
                 switch outcome {
@@ -113,6 +119,8 @@ public final class ClientHost {
                 case .error(let code, let text):
                     events.log("coordinator error \(code): \(text)")
                     if code == .unknownPeer { try send(.hello(ranges: ranges), on: socket) }  // it restarted
+                    // Ids still held by a live peer: ask again once their holder may be dead.
+                    if code == .clientIDsHeld { helloAgainAt = now + spec.heartbeatInterval }
                     if code.isFatal { return 2 }  // wrong run, version or ids
                 case .hello, .update:
                     events.log("rejected a \(message.kindName) from the coordinator")

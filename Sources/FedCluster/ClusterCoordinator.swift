@@ -261,6 +261,25 @@ public final class ClusterCoordinator: ClientPool {
     }
 
     private func register(_ identity: Frame, who: String, ranges: [ClosedRange<Int>]) {
+        // Ids a live peer holds are not handed over on anyone's say-so: a second HELLO for them
+        // is refused until their holder is declared dead (a restarted process then gets them).
+        if ranges.allSatisfy({ $0.upperBound < clientCount }) {
+            let held = ranges.flatMap { Array($0) }.filter { id in
+                guard let holder = owner[id], holder != identity else { return false }
+                return peers[holder]?.alive == true
+            }
+            if let first = held.first {
+                events.log(
+                    limited: true,
+                    "refused HELLO from \(who): \(held.count) of its client ids (first \(first)) are held by "
+                        + "\(describe(identity: owner[first]!)), which is alive")
+                events.count("rejected.ids_held")
+                let more = held.count > 1 ? " and \(held.count - 1) more" : ""
+                _ = try? send(
+                    .error(code: .clientIDsHeld, message: "client \(first)\(more) held by a live peer"), to: identity)
+                return
+            }
+        }
         guard let bad = ranges.first(where: { $0.upperBound >= clientCount }) else {
             peers[identity] = Peer(ranges: ranges, lastSeen: clock.now, lastSent: 0)
             var moved = 0

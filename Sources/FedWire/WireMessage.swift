@@ -46,6 +46,9 @@ public enum ProtocolErrorCode: Equatable, Sendable, CustomStringConvertible {
     case clientIDsOutOfRange
     /// Client → coordinator: a TASK for a client this process does not host. The coordinator logs it.
     case clientNotHosted
+    /// Coordinator → client: HELLO named ids that a live peer holds. Refused, not obeyed: the
+    /// client says HELLO again a heartbeat later (the ids are free once their holder is dead).
+    case clientIDsHeld
     /// A code this side does not know (logged, otherwise ignored).
     case other(UInt16)
 
@@ -57,6 +60,7 @@ public enum ProtocolErrorCode: Equatable, Sendable, CustomStringConvertible {
             case 3: .unsupportedVersion
             case 4: .clientIDsOutOfRange
             case 5: .clientNotHosted
+            case 6: .clientIDsHeld
             default: .other(rawValue)
             }
     }
@@ -68,6 +72,7 @@ public enum ProtocolErrorCode: Equatable, Sendable, CustomStringConvertible {
         case .unsupportedVersion: 3
         case .clientIDsOutOfRange: 4
         case .clientNotHosted: 5
+        case .clientIDsHeld: 6
         case .other(let code): code
         }
     }

@@ -54,6 +54,26 @@ final class CoordinatorRulesTests: XCTestCase {
         XCTAssertEqual(b.received.first, .welcome(roundsCompleted: 0, runID: 42))
     }
 
+    /// A second HELLO for ids a live process holds is refused, not obeyed: once, one HELLO moved
+    /// clients 0-3 to an attacker mid-run and the honest process was never told.
+    func testAHelloForIdsALivePeerHoldsIsRefused() throws {
+        let c = try coordinator("quorum: 1.0, round_timeout: 30")
+        let (a, b) = try join(c)
+        a.answer = ScriptedProcess.honest
+        b.answer = ScriptedProcess.honest
+        let thief = process("thief", [0...3])
+        thief.answer = ScriptedProcess.honest
+        thief.hello()
+        let updates = try c.train(tasks([0, 1, 4]))
+        XCTAssertEqual(updates.map(\.clientID), [0, 1, 4])
+        XCTAssertEqual(
+            thief.received.first.map { "\($0)" },
+            "\(WireMessage.error(code: .clientIDsHeld, message: "client 0 and 3 more held by a live peer"))")
+        XCTAssertFalse(thief.received.contains { if case .task = $0 { true } else { false } }, "no task went to it")
+        XCTAssertEqual(a.received.filter { if case .task = $0 { true } else { false } }.count, 2, "a kept its clients")
+        XCTAssertEqual(events.counters["rejected.ids_held"], 1)
+    }
+
     func testMissingClientsEndTheJoinAtItsTimeout() throws {
         let c = try coordinator("join_timeout: 600")
         process("a", [0...3]).hello()
@@ -138,16 +158,22 @@ final class CoordinatorRulesTests: XCTestCase {
         let (_, b) = try join(c)
         b.answer = nil
         var restarted: ScriptedProcess?
-        // Once b has its task, b's process "restarts": a new peer says HELLO for 4-7.
+        // Once b has its task, b's process "restarts": the old one falls silent and a new peer
+        // says HELLO for 4-7. It is refused while b still counts as alive, and welcomed (with
+        // b's pending task) once b is declared dead.
         network.addActor { [unowned self] in
             if restarted == nil, b.kinds.contains("TASK") {
+                b.answersHeartbeats = false
                 restarted = self.process("b2", [4...7])
                 restarted!.hello()
             }
         }
         let updates = try c.train(tasks([1, 5]))
         XCTAssertEqual(updates.map(\.clientID), [1, 5])
-        XCTAssertEqual(restarted?.kinds.prefix(2), ["WELCOME", "TASK"], "the pending task went to the new process")
+        let kinds = restarted?.kinds ?? []
+        XCTAssertEqual(kinds.first, "ERROR", "refused while b was alive: \(kinds)")
+        let welcome = try XCTUnwrap(kinds.firstIndex(of: "WELCOME"))
+        XCTAssertEqual(kinds[welcome + 1], "TASK", "the pending task went to the new process")
     }
 
     func testHostileFramesAreRejectedCountedAndAnswered() throws {

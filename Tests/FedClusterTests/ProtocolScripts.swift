@@ -37,11 +37,15 @@ final class ScriptedProcess {
             delta: [Float](repeating: 0.01, count: task.globalWeights.count), trainLoss: 0.5, steps: 1, state: nil)
     }
     var answersHeartbeats = true
+    private let clock: ManualClock
+    /// When to say HELLO again, after the coordinator refused it (ids held), as ClientHost does.
+    private var helloAgainAt: Double?
 
     init(_ network: MemoryNetwork, id: String, codec: WireCodec, ranges: [ClosedRange<Int>]) {
         dealer = network.dealer(id: id)
         self.codec = codec
         self.ranges = ranges
+        clock = network.clock
         network.addActor { self.act() }  // the network keeps its scripted peers alive
     }
 
@@ -49,6 +53,10 @@ final class ScriptedProcess {
     func hello() { say(.hello(ranges: ranges)) }
 
     private func act() {
+        if let at = helloAgainAt, clock.now >= at {
+            helloAgainAt = nil
+            hello()
+        }
         while let frames = dealer.take() {
             guard let message = try? codec.decode(frames) else { continue }
             received.append(message)
@@ -57,6 +65,8 @@ final class ScriptedProcess {
                 if let update = answer?(task) { say(.update(update)) }
             case .heartbeat:
                 if answersHeartbeats { say(.heartbeat) }
+            case .error(.clientIDsHeld, _):
+                helloAgainAt = clock.now + 1
             default:
                 break
             }
