@@ -178,9 +178,12 @@ extension ClientHost {
 
     /// A host whose connections are ZeroMQ DEALER sockets to `endpoint`, each with a readable
     /// routing id (`clients-A-B-pid<PID>-c<n>`).
+    /// - Parameter curve: the coordinator's public key and this process's key pair: every
+    ///   connection is then CURVE-encrypted and authenticated.
     public static func make(
         prepared: PreparedRun, ranges: [ClosedRange<Int>], context: ZMQContext, endpoint: String,
-        stateDirectory: URL?, events: EventLog, shouldStop: @escaping () -> Bool
+        stateDirectory: URL?, events: EventLog, curve: (serverKey: String, keys: CurveKeyPair)? = nil,
+        shouldStop: @escaping () -> Bool
     ) throws -> ClientHost {
         let maxFrame = RunWire(prepared).codec.maxFrameBytes
         let first = ranges.first!.lowerBound
@@ -191,6 +194,7 @@ extension ClientHost {
             let socket = try ZMQSocket(context: context, kind: .dealer)
             try socket.setRoutingID("clients-\(first)-\(last)-pid\(getpid())-c\($0)")
             try socket.setMaxMessageSize(maxFrame)
+            if let curve { try socket.makeCurveClient(serverKey: curve.serverKey, keys: curve.keys) }
             try socket.connect(endpoint)
             return socket
         }

@@ -12,12 +12,14 @@ public final class ClientProcesses {
     /// This executable's path.
     public static var executable: URL { URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath() }
 
-    /// - Parameter threads: training threads for each client process (`--threads`).
+    /// - Parameters:
+    ///   - keys: each process's CURVE key file (`--key`), in the order of `ranges`.
+    ///   - threads: training threads for each client process (`--threads`).
     public func start(
-        topology: String, overrides: [String], ranges: [ClosedRange<Int>], endpoint: String, stateDirectory: URL,
-        threads: Int = 1
+        topology: String, overrides: [String], ranges: [ClosedRange<Int>], keys: [String]? = nil, endpoint: String,
+        stateDirectory: URL, threads: Int = 1
     ) throws {
-        for range in ranges {
+        for (index, range) in ranges.enumerated() {
             let process = Process()
             process.executableURL = ClientProcesses.executable
             process.arguments =
@@ -25,6 +27,7 @@ public final class ClientProcesses {
                     "client", topology, "--clients", "\(range.lowerBound)-\(range.upperBound)", "--connect", endpoint,
                     "--state-dir", stateDirectory.path, "--exit-with-parent",
                 ] + overrides.flatMap { ["--set", $0] } + ["--threads", String(threads)]
+                + (keys.map { ["--key", $0[index]] } ?? [])
             try process.run()
             children.append((range, process))
         }

@@ -64,6 +64,10 @@ public final class ClusterCoordinator: ClientPool {
         var accepted: [Int: ClientUpdate] = [:]
     }
     private var active: ActiveRound?
+    /// The CURVE allow-list, when the run has one: which ids each client key may hold.
+    private var clientKeys: ClientKeyList?
+    /// The ZAP handler behind the CURVE socket (stopped at shutdown).
+    private var authenticator: CurveAuthenticator?
 
     /// - Parameters:
     ///   - stateTemplate: a fresh optimizer state for a client (slot names for decoding
@@ -89,20 +93,39 @@ public final class ClusterCoordinator: ClientPool {
     }
 
     /// A coordinator on a ZeroMQ ROUTER bound to `endpoint` (ROUTER_MANDATORY, frame limit set).
+    /// - Parameter security: CURVE keys: the coordinator's pair and the client allow-list. Every
+    ///   connection is then encrypted, only listed keys complete a handshake, and a key may
+    ///   claim only its own ids.
     public static func bind(
         context: ZMQContext, endpoint: String, codec: WireCodec, spec: ClusterSpec, clientCount: Int,
         events: EventLog, roundsCompleted: Int, runID: UInt64, stateTemplate: @escaping (Int) -> OptimizerState?,
-        shouldStop: @escaping () -> Bool
+        security: (keys: CurveKeyPair, clients: ClientKeyList)? = nil, shouldStop: @escaping () -> Bool
     ) throws -> ClusterCoordinator {
         let socket = try ZMQSocket(context: context, kind: .router)
         try socket.setRouterMandatory()
         try socket.setMaxMessageSize(codec.maxFrameBytes)
         try socket.setLinger(1)  // at shutdown, up to a second to deliver SHUTDOWN
-        let bound = try socket.bind(endpoint)
-        return ClusterCoordinator(
+        var authenticator: CurveAuthenticator?
+        if let security {
+            authenticator = try CurveAuthenticator(context: context, allowed: Set(security.clients.ranges.keys)) {
+                key, address in
+                events.log(limited: true, "refused a connection from \(address): key \(key) is not on the allow-list")
+                events.count("rejected.unknown_key")
+            }
+            try socket.makeCurveServer(secretKey: security.keys.secretKey)
+        }
+        let bound: String
+        do { bound = try socket.bind(endpoint) } catch {
+            authenticator?.stop()
+            throw error
+        }
+        let coordinator = ClusterCoordinator(
             socket: socket, boundEndpoint: bound, codec: codec, spec: spec, clientCount: clientCount,
             events: events, roundsCompleted: roundsCompleted, runID: runID, stateTemplate: stateTemplate,
             shouldStop: shouldStop)
+        coordinator.clientKeys = security?.clients
+        coordinator.authenticator = authenticator
+        return coordinator
     }
 
     /// Waits until every client id is hosted by a joined process.
@@ -144,6 +167,7 @@ public final class ClusterCoordinator: ClientPool {
     public func shutdown() {
         for identity in peers.keys where peers[identity]?.alive == true { _ = try? send(.shutdown, to: identity) }
         socket.close()
+        authenticator?.stop()
     }
 
     // MARK: - One round
@@ -201,17 +225,18 @@ public final class ClusterCoordinator: ClientPool {
 
     private func pump(timeout: Double) throws {
         if let frames = try socket.receive(timeout: max(0, timeout)), !frames.isEmpty {
-            handle(identity: frames[0], frames: Array(frames.dropFirst()))
+            handle(identity: frames[0], frames: Array(frames.dropFirst()), key: socket.lastSenderKey)
             var handled = 1
             while handled < Self.messagesPerPump, let more = try socket.receive(timeout: 0), !more.isEmpty {
-                handle(identity: more[0], frames: Array(more.dropFirst()))
+                handle(identity: more[0], frames: Array(more.dropFirst()), key: socket.lastSenderKey)
                 handled += 1
             }
         }
         housekeeping()
     }
 
-    private func handle(identity: Frame, frames: [Frame]) {
+    /// - Parameter key: the sender's CURVE key (nil without CURVE).
+    private func handle(identity: Frame, frames: [Frame], key: String?) {
         let who = describe(identity: identity)
         let message: WireMessage
         do {
@@ -233,6 +258,19 @@ public final class ClusterCoordinator: ClientPool {
         }
         let now = clock.now
         if case .hello(let ranges) = message {
+            if let clientKeys {
+                guard let key, clientKeys.allows(key, ranges) else {
+                    events.log(
+                        limited: true,
+                        "refused HELLO from \(who): key \(key ?? "(none)") may not hold clients "
+                            + ranges.map { "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ","))
+                    events.count("rejected.ids_not_allowed")
+                    _ = try? send(
+                        .error(code: .clientIDsNotAllowed, message: "this key may not hold those client ids"),
+                        to: identity)
+                    return
+                }
+            }
             register(identity, who: who, ranges: ranges)
             return
         }

@@ -1,4 +1,5 @@
 import FedSimulation
+import FedTopology
 import FedTransportZMQ
 import Foundation
 
@@ -9,10 +10,42 @@ public enum CoordinatorRun {
     /// - Parameters:
     ///   - resume: the checkpoint to continue from (the run directory was reopened at its round).
     ///   - onBound: called with the endpoint actually bound, before waiting for clients.
+    /// The CURVE keys a coordinator of `t` on `endpoint` runs with: its pair from `keyFile`
+    /// (which must be the key `cluster.curve.coordinator` names) and the allow-list of client
+    /// keys; nil when the run has no `cluster.curve`, which only loopback endpoints (or
+    /// `cluster.insecure`) allow.
+    public static func security(
+        for t: Topology, keyFile: String?, endpoint: String
+    ) throws -> (
+        keys: CurveKeyPair, clients: ClientKeyList
+    )? {
+        guard let curve = t.cluster.curve else {
+            guard ClusterSpec.isLocal(endpoint) || t.cluster.insecure else {
+                throw RunInputError(
+                    "\(endpoint) is not a loopback address: set cluster.curve (keys from `fedsim keys generate`) to "
+                        + "encrypt and authenticate the run, or cluster.insecure: true to run it in the clear")
+            }
+            return nil
+        }
+        guard let keyFile else {
+            throw RunInputError("cluster.curve is set: give the coordinator's secret key with --key FILE")
+        }
+        let keys = try CurveKeyFile.loadPair(keyFile)
+        guard keys.publicKey == (try CurveKeyFile.loadPublic(curve.coordinatorKey)) else {
+            throw RunInputError(
+                "--key \(keyFile) is not the key cluster.curve.coordinator names (\(curve.coordinatorKey))")
+        }
+        guard let list = curve.clients else {
+            throw RunInputError("cluster.curve.clients: the coordinator needs the allow-list of client keys")
+        }
+        return (keys, try ClientKeyList.load(list, clientCount: t.clients.count))
+    }
+
+    /// - Parameter security: CURVE keys (see `security(for:keyFile:endpoint:)`); nil: none.
     public static func run(
         prepared: PreparedRun, directory: RunDirectory, context: ZMQContext, endpoint: String,
-        resume: Checkpoint?, events: EventLog, shouldStop: @escaping () -> Bool,
-        onBound: (String) -> Void = { _ in }, progress: ((String) -> Void)?
+        resume: Checkpoint?, events: EventLog, security: (keys: CurveKeyPair, clients: ClientKeyList)? = nil,
+        shouldStop: @escaping () -> Bool, onBound: (String) -> Void = { _ in }, progress: ((String) -> Void)?
     ) throws -> RunResult {
         let t = prepared.topology
         let wire = RunWire(prepared)
@@ -23,7 +56,7 @@ public enum CoordinatorRun {
             coordinator = try ClusterCoordinator.bind(
                 context: context, endpoint: endpoint, codec: wire.codec, spec: t.cluster, clientCount: t.clients.count,
                 events: events, roundsCompleted: resume?.round ?? 0, runID: runID, stateTemplate: wire.stateTemplate,
-                shouldStop: shouldStop)
+                security: security, shouldStop: shouldStop)
         } catch {
             directory.discardUnstarted()  // nothing ran: leave no half-made run behind
             throw error

@@ -27,13 +27,39 @@ public struct ClusterSpec: Sendable, Equatable {
     public var retries: Int = 2
     /// Seconds the coordinator waits for every client to join before the first round.
     public var joinTimeout: Double = 60
+    /// CURVE encryption and client keys (`curve: {coordinator, clients}`); nil: none.
+    public var curve: CurveSpec?
+    /// Lets a run without CURVE bind or connect to an endpoint other than loopback.
+    public var insecure = false
+
+    /// Where a run's CURVE keys are: the coordinator's public key (every process needs it) and
+    /// the coordinator's allow-list of client keys and the ids each may hold. Absolute paths
+    /// (the parser resolves them against the topology's folder).
+    public struct CurveSpec: Sendable, Equatable {
+        public var coordinatorKey: String
+        public var clients: String?
+        public init(coordinatorKey: String, clients: String?) {
+            self.coordinatorKey = coordinatorKey
+            self.clients = clients
+        }
+    }
+
+    /// Whether `endpoint` reaches only this machine (loopback tcp, ipc, inproc, auto): such a
+    /// run may go without CURVE.
+    public static func isLocal(_ endpoint: String) -> Bool {
+        guard endpoint.hasPrefix("tcp://") else { return true }
+        let rest = endpoint.dropFirst("tcp://".count)
+        let host =
+            rest.hasPrefix("[") ? String(rest.prefix { $0 != "]" }.dropFirst()) : String(rest.prefix { $0 != ":" })
+        return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
 
     public init() {}
 
     /// The number of updates a round with `sampled` participants needs.
     public func minimumUpdates(sampled: Int) -> Int { max(1, Int((quorum * Double(sampled)).rounded(.up))) }
 
-    static func parse(_ m: ConfigMap) throws -> ClusterSpec {
+    static func parse(_ m: ConfigMap, resolve: (String) -> String) throws -> ClusterSpec {
         m.expected = TopologyKeys.of("cluster")
         var c = ClusterSpec()
         if let endpoint = try m.string("endpoint") {
@@ -58,6 +84,15 @@ public struct ClusterSpec: Sendable, Equatable {
         c.joinTimeout = try m.double(
             "join_timeout", default: c.joinTimeout,
             in: NumberRange(lower: 0.1, lowerInclusive: true, upper: 86_400, upperInclusive: true))
+        if let curve = try m.map("curve") {
+            curve.expected = TopologyKeys.of("cluster.curve")
+            guard let key = try curve.string("coordinator") else {
+                throw curve.error(nil, "missing required key 'coordinator' (the coordinator's public key file)")
+            }
+            c.curve = CurveSpec(coordinatorKey: resolve(key), clients: try curve.string("clients").map(resolve))
+            try curve.finish()
+        }
+        c.insecure = try m.bool("insecure", default: false)
         try m.finish()
         return c
     }
@@ -66,12 +101,24 @@ public struct ClusterSpec: Sendable, Equatable {
         func s(_ x: String) -> Node { Node(x) }
         func d(_ x: Double) -> Node { Node("\(x)") }
         return .mapping(
-            Node.Mapping([
-                (s("endpoint"), s(endpoint)), (s("processes"), s(String(processes))),
-                (s("heartbeat_interval"), d(heartbeatInterval)), (s("liveness"), s(String(liveness))),
-                (s("round_timeout"), d(roundTimeout)), (s("quorum"), d(quorum)),
-                (s("on_quorum_failure"), s(onQuorumFailure.rawValue)), (s("retries"), s(String(retries))),
-                (s("join_timeout"), d(joinTimeout)),
-            ]))
+            Node.Mapping(
+                [
+                    (s("endpoint"), s(endpoint)), (s("processes"), s(String(processes))),
+                    (s("heartbeat_interval"), d(heartbeatInterval)), (s("liveness"), s(String(liveness))),
+                    (s("round_timeout"), d(roundTimeout)), (s("quorum"), d(quorum)),
+                    (s("on_quorum_failure"), s(onQuorumFailure.rawValue)), (s("retries"), s(String(retries))),
+                    (s("join_timeout"), d(joinTimeout)), (s("insecure"), s(String(insecure))),
+                ]
+                    + (curve.map { curve in
+                        [
+                            (
+                                s("curve"),
+                                .mapping(
+                                    Node.Mapping(
+                                        [(s("coordinator"), s(curve.coordinatorKey))]
+                                            + (curve.clients.map { [(s("clients"), s($0))] } ?? [])))
+                            )
+                        ]
+                    } ?? [])))
     }
 }

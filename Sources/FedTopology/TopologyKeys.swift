@@ -22,12 +22,13 @@ public enum TopologyKeys {
         ("clients.local", ["epochs", "steps", "batch_size"]),
         ("clients.groups", ["name", "clients", "optimizer", "state"]),
         ("clients.aggregate", ["moments", "weighting"]),
+        ("cluster.curve", ["coordinator", "clients"]),
         ("server", ["strategy", "lr", "momentum", "beta1", "beta2", "tau", "bias_correction", "mu", "trim"]),
         (
             "cluster",
             [
                 "endpoint", "processes", "heartbeat_interval", "liveness", "round_timeout", "quorum",
-                "on_quorum_failure", "retries", "join_timeout",
+                "on_quorum_failure", "retries", "join_timeout", "curve", "insecure",
             ]
         ),
     ]

@@ -147,7 +147,14 @@ struct TopologyReader {
         }
         let clients = try readClients(clientsMap)
         let server = try readServer(try root.map("server"))
-        let cluster = try root.map("cluster").map(ClusterSpec.parse) ?? ClusterSpec()
+        let base = baseDirectory
+        let cluster =
+            try root.map("cluster").map { m in
+                try ClusterSpec.parse(m) { path in
+                    path.hasPrefix("/")
+                        ? path : URL(fileURLWithPath: base).appendingPathComponent(path).standardizedFileURL.path
+                }
+            } ?? ClusterSpec()
         try root.finish()
         if partition == .natural && !data.source.isNaturallySplit {
             throw root.error(

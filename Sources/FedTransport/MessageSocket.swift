@@ -21,6 +21,9 @@ public protocol MessageSocket: AnyObject {
     /// Waits up to `timeout` seconds for a message; nil when none arrived.
     func receive(timeout: Double) throws -> [Frame]?
 
+    /// The authenticated key of the last received message's sender (CURVE), if any.
+    var lastSenderKey: String? { get }
+
     /// Closes the socket; later calls throw.
     func close()
 }
@@ -43,4 +46,9 @@ public final class SystemClock: RunClock {
     public init() {}
     public var now: Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
     public func sleep(_ seconds: Double) { usleep(useconds_t(max(0, seconds) * 1e6)) }
+}
+
+extension MessageSocket {
+    /// Transports without authentication know no sender key.
+    public var lastSenderKey: String? { nil }
 }

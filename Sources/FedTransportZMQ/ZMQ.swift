@@ -61,7 +61,12 @@ public final class ZMQSocket {
     public enum Kind: Int32 {
         case dealer = 5  // ZMQ_DEALER
         case router = 6  // ZMQ_ROUTER
+        case reply = 4  // ZMQ_REP, for the ZAP handler
     }
+
+    /// The client public key CURVE authenticated for the sender of the last message received
+    /// (its ZAP `User-Id`); nil without CURVE.
+    public private(set) var lastSenderKey: String?
 
     private var handle: UnsafeMutableRawPointer?
     /// Keeps the context alive while the socket is open.
@@ -221,6 +226,11 @@ public final class ZMQSocket {
                 return frames.isEmpty ? nil : frames
             }
             let data = zmq_msg_data(&message)
+            // A ROUTER's routing-id frame is its own; the peer's frames carry the ZAP User-Id.
+            if frames.isEmpty { lastSenderKey = nil }
+            if lastSenderKey == nil, let id = zmq_msg_gets(&message, "User-Id"), id.pointee != 0 {
+                lastSenderKey = String(cString: id)
+            }
             frames.append(Frame(UnsafeRawBufferPointer(start: data, count: Int(size))))
             if zmq_msg_more(&message) == 0 { return frames }
         }

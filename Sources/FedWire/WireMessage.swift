@@ -49,6 +49,9 @@ public enum ProtocolErrorCode: Equatable, Sendable, CustomStringConvertible {
     /// Coordinator → client: HELLO named ids that a live peer holds. Refused, not obeyed: the
     /// client says HELLO again a heartbeat later (the ids are free once their holder is dead).
     case clientIDsHeld
+    /// Coordinator → client: HELLO named ids that the sender's CURVE key may not hold (the
+    /// allow-list binds each key to its ids). The client process exits with status 2.
+    case clientIDsNotAllowed
     /// A code this side does not know (logged, otherwise ignored).
     case other(UInt16)
 
@@ -61,6 +64,7 @@ public enum ProtocolErrorCode: Equatable, Sendable, CustomStringConvertible {
             case 4: .clientIDsOutOfRange
             case 5: .clientNotHosted
             case 6: .clientIDsHeld
+            case 7: .clientIDsNotAllowed
             default: .other(rawValue)
             }
     }
@@ -73,12 +77,15 @@ public enum ProtocolErrorCode: Equatable, Sendable, CustomStringConvertible {
         case .clientIDsOutOfRange: 4
         case .clientNotHosted: 5
         case .clientIDsHeld: 6
+        case .clientIDsNotAllowed: 7
         case .other(let code): code
         }
     }
 
     /// Whether the receiving client process must give up (exit status 2).
-    public var isFatal: Bool { self == .wrongRun || self == .unsupportedVersion || self == .clientIDsOutOfRange }
+    public var isFatal: Bool {
+        self == .wrongRun || self == .unsupportedVersion || self == .clientIDsOutOfRange || self == .clientIDsNotAllowed
+    }
 
     public var description: String { "\(rawValue)" }
 }

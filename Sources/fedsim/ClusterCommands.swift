@@ -47,6 +47,9 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "Endpoint to bind (overrides cluster.endpoint), e.g. tcp://127.0.0.1:5555 or ipc:///tmp/fedsim.ipc.")
     var endpoint: Endpoint?
 
+    @Option(help: "The coordinator's CURVE key file (NAME.key from `fedsim keys generate`), when cluster.curve is set.")
+    var key: String?
+
     @Flag(help: "Print only the final line.") var quiet = false
 
     func run() throws {
@@ -56,12 +59,19 @@ struct CoordinatorCommand: ParsableCommand {
         let t = prepared.topology
         var bind = endpoint?.description ?? t.cluster.endpoint
         if bind == "auto" { bind = "tcp://127.0.0.1:*" }
+        let endpointToBind = bind
+        let security = try reportingInputErrors {
+            do { return try CoordinatorRun.security(for: t, keyFile: key, endpoint: endpointToBind) } catch {
+                directory.discardUnstarted()
+                throw error
+            }
+        }
         let events = EventLog(file: directory.url.appendingPathComponent("events.log"), prefix: "coordinator")
         let context = try ZMQContext()
         let result = try reportingRunErrors {
             try CoordinatorRun.run(
                 prepared: prepared, directory: directory, context: context, endpoint: bind, resume: checkpoint,
-                events: events, shouldStop: { stop.isSet },
+                events: events, security: security, shouldStop: { stop.isSet },
                 onBound: { bound in
                     if !quiet {
                         print("coordinator for '\(t.name)' listening on \(bound); writing \(directory.url.path)")
@@ -101,6 +111,9 @@ struct ClientCommand: ParsableCommand {
     @Option(help: "Directory for the clients' state snapshots (default: runs/<name>-client-state).")
     var stateDir: String?
 
+    @Option(help: "This process's CURVE key file (NAME.key from `fedsim keys generate`), when cluster.curve is set.")
+    var key: String?
+
     @Flag(help: "Exit when the parent process exits (used by `fedsim cluster`).")
     var exitWithParent = false
 
@@ -133,7 +146,9 @@ struct ClientCommand: ParsableCommand {
             let host = try reportingInputErrors {
                 try ClientHost.make(
                     prepared: prepared, ranges: ranges, context: context, endpoint: endpoint, stateDirectory: directory,
-                    events: events, shouldStop: { stop.isSet || (exitWithParent && getppid() != parent) })
+                    events: events,
+                    curve: try ClientHost.curve(for: prepared.topology, keyFile: key, endpoint: endpoint),
+                    shouldStop: { stop.isSet || (exitWithParent && getppid() != parent) })
             }
             return try host.run()
         }
@@ -204,6 +219,39 @@ struct ClusterCommand: ParsableCommand {
             file: directory.url.appendingPathComponent("events.log"), prefix: "coordinator", echo: !quiet)
         let context = try ZMQContext()
         let ranges = splitClients(t.clients.count, into: t.cluster.processes)
+        // With cluster.curve, a local cluster makes its own keys (`keys/` in the run directory,
+        // secrets 0600): one pair for the coordinator and one per client process, each bound to
+        // its clients. Threads over inproc:// need none (no bytes leave the process).
+        var security: (keys: CurveKeyPair, clients: ClientKeyList)?
+        var childKeys: [String]?
+        var childOverrides = overrides.map(\.assignment)
+        let endpointToBind = bind
+        try reportingInputErrors {
+            do {
+                if t.cluster.curve != nil && !endpointToBind.hasPrefix("inproc://") {
+                    let keysDirectory = directory.url.appendingPathComponent("keys")
+                    let coordinatorKeys = try CurveKeyPair.generate()
+                    let (_, coordinatorPublic) = try CurveKeyFile.write(
+                        coordinatorKeys, directory: keysDirectory, name: "coordinator")
+                    var allowed: [String: [ClosedRange<Int>]] = [:]
+                    var files: [String] = []
+                    for (i, range) in ranges.enumerated() {
+                        let keys = try CurveKeyPair.generate()
+                        files.append(
+                            try CurveKeyFile.write(keys, directory: keysDirectory, name: "clients-\(i)").key.path)
+                        allowed[keys.publicKey] = [range]
+                    }
+                    security = (coordinatorKeys, ClientKeyList(ranges: allowed))
+                    childKeys = files
+                    childOverrides.append("cluster.curve.coordinator=\(coordinatorPublic.path)")
+                } else if !ClusterSpec.isLocal(endpointToBind) && !t.cluster.insecure {
+                    _ = try CoordinatorRun.security(for: t, keyFile: nil, endpoint: endpointToBind)
+                }
+            } catch {
+                directory.discardUnstarted()
+                throw error
+            }
+        }
         let children = ClientProcesses(events: events)
         let threads = ClientThreads()
         let stateDirectory = directory.url.appendingPathComponent("client-state")
@@ -221,7 +269,7 @@ struct ClusterCommand: ParsableCommand {
             defer { children.stop(grace: 5) }
             return try CoordinatorRun.run(
                 prepared: prepared, directory: directory, context: context, endpoint: bind, resume: nil, events: events,
-                shouldStop: { stop.isSet },
+                security: security, shouldStop: { stop.isSet },
                 onBound: { bound in
                     if bound.hasPrefix("inproc://") {
                         threads.start(
@@ -230,7 +278,7 @@ struct ClusterCommand: ParsableCommand {
                     } else {
                         do {
                             try children.start(
-                                topology: topologyPath, overrides: overrides.map(\.assignment), ranges: ranges,
+                                topology: topologyPath, overrides: childOverrides, ranges: ranges, keys: childKeys,
                                 endpoint: bound, stateDirectory: stateDirectory,
                                 // The cores shared out among the client processes, unless the topology says.
                                 threads: t.threads > 0 ? t.threads : max(1, ParallelWork.cores / ranges.count))

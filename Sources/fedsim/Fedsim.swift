@@ -22,7 +22,7 @@ struct Fedsim: ParsableCommand {
         subcommands: [
             RunCommand.self, ClusterCommand.self, CoordinatorCommand.self, ClientCommand.self, CompareCommand.self,
             ReportCommand.self, ValidateCommand.self,
-            OptimizerCommand.self, BenchCommand.self,
+            OptimizerCommand.self, BenchCommand.self, KeysCommand.self,
         ])
 
     /// ArgumentParser's own entry point, except that a bad flag or value exits with status 2 —

@@ -31,7 +31,7 @@ final class WireCodecTests: XCTestCase {
                 ClientUpdate(
                     round: 9, clientID: 0, sampleCount: 1, delta: [0, 0, 0, 0, 0, 1], trainLoss: 2, steps: 1, state: nil
                 )),
-            .heartbeat, .error(code: .other(7), message: "boom ✓"), .shutdown,
+            .heartbeat, .error(code: .other(77), message: "boom ✓"), .shutdown,
         ]
         for m in messages { XCTAssertEqual(try decode(frames(m)), m, m.kindName) }
         // The header layout of docs/PROTOCOL.md.
