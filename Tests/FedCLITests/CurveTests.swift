@@ -114,3 +114,104 @@ final class CurveTests: XCTestCase {
         XCTAssertTrue(client.stderr.contains("is not a loopback address"), client.stderr)
     }
 }
+
+/// What a wiretap sees: a relay on 127.0.0.1 between a client process and the coordinator
+/// records every byte. In the clear, FedSim's headers (`FSIM`, version 1) are there to read;
+/// under CURVE, not one.
+final class CurveWiretapTests: XCTestCase {
+    var box: ProcessSandbox!
+    override func setUpWithError() throws { box = try ProcessSandbox(prefix: "fedsim-tap") }
+    override func tearDown() { box.close() }
+
+    /// A TCP relay (Python, as a test tool): listens on a free 127.0.0.1 port (written to
+    /// `port`), forwards to `target` and appends both directions' bytes to `capture`.
+    static let relay = """
+        import socket, sys, threading
+        target, port_file, capture = sys.argv[1], sys.argv[2], sys.argv[3]
+        host, port = target.rsplit(":", 1)
+        server = socket.socket(); server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0)); server.listen(8)
+        open(port_file, "w").write(str(server.getsockname()[1]))
+        lock = threading.Lock()
+        def pipe(a, b):
+            while True:
+                data = a.recv(65536)
+                if not data: break
+                with lock:
+                    with open(capture, "ab") as f: f.write(data)
+                b.sendall(data)
+        while True:
+            client, _ = server.accept()
+            upstream = socket.create_connection((host, int(port)))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=pipe, args=(a, b), daemon=True).start()
+        """
+
+    /// Runs the quickstart (4 rounds) with one client process behind the relay; returns the capture.
+    func capture(curve: Bool) throws -> [UInt8] {
+        let dir = box.dir.appendingPathComponent(curve ? "curve" : "plain")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var cluster = "  join_timeout: 30\n"
+        var coordinatorKey: [String] = []
+        var clientKey: [String] = []
+        if curve {
+            let keys = dir.appendingPathComponent("keys").path
+            for name in ["coordinator", "site"] {
+                XCTAssertEqual(try Fedsim.run(["keys", "generate", name, "--dir", keys]).status, 0)
+            }
+            try "site.pub 0-9\n".write(toFile: keys + "/clients.txt", atomically: true, encoding: .utf8)
+            cluster += "  curve: {coordinator: keys/coordinator.pub, clients: keys/clients.txt}\n"
+            coordinatorKey = ["--key", keys + "/coordinator.key"]
+            clientKey = ["--key", keys + "/site.key"]
+        }
+        let t = dir.appendingPathComponent("t.yaml").path
+        try """
+        seed: 42
+        rounds: 4
+        data: {source: csv, path: \(Fedsim.repository.path)/Topologies/data/digits.csv, standardize: true}
+        model: {kind: mlp, hidden: [32]}
+        clients: {count: 10, per_round: 5, optimizer: {name: adamw}}
+        cluster:
+        \(cluster)
+        """.write(toFile: t, atomically: true, encoding: .utf8)
+        let run = dir.appendingPathComponent("run")
+        let coordinator = try box.start(
+            ["coordinator", t, "--endpoint", "tcp://127.0.0.1:*", "--out", run.path] + coordinatorKey,
+            log: "\(curve)-coordinator.log")
+        let endpointFile = run.appendingPathComponent("endpoint").path
+        try box.wait("the coordinator's endpoint") { FileManager.default.fileExists(atPath: endpointFile) }
+        let target = try String(contentsOfFile: endpointFile, encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "tcp://", with: "")
+        let script = dir.appendingPathComponent("relay.py").path
+        try Self.relay.write(toFile: script, atomically: true, encoding: .utf8)
+        let portFile = dir.appendingPathComponent("port").path
+        let captureFile = dir.appendingPathComponent("capture.bin").path
+        let relay = Process()
+        relay.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        relay.arguments = ["python3", script, target, portFile, captureFile]
+        try relay.run()
+        defer { relay.terminate() }
+        try box.wait("the relay's port") { (try? String(contentsOfFile: portFile, encoding: .utf8))?.isEmpty == false }
+        let port = try String(contentsOfFile: portFile, encoding: .utf8)
+        try box.start(
+            ["client", t, "--clients", "0-9", "--connect", "tcp://127.0.0.1:\(port)"] + clientKey,
+            log: "\(curve)-client.log")
+        XCTAssertEqual(try box.finish(coordinator), 0, box.log("\(curve)-coordinator.log"))
+        return [UInt8](try Data(contentsOf: URL(fileURLWithPath: captureFile)))
+    }
+
+    func testCurveLeavesNothingToReadOnTheWire() throws {
+        let header: [UInt8] = Array("FSIM".utf8) + [1, 0]
+        func contains(_ bytes: [UInt8], _ needle: [UInt8]) -> Bool {
+            guard bytes.count >= needle.count else { return false }
+            return (0...(bytes.count - needle.count)).contains { bytes[$0..<($0 + needle.count)].elementsEqual(needle) }
+        }
+        let plain = try capture(curve: false)
+        XCTAssertGreaterThan(plain.count, 100_000, "the relay saw the run")
+        XCTAssertTrue(contains(plain, header), "in the clear, FedSim's headers are on the wire")
+        let secret = try capture(curve: true)
+        XCTAssertGreaterThan(secret.count, 100_000, "the relay saw the run")
+        XCTAssertTrue(contains(secret, Array("CURVE".utf8)), "the ZMTP greeting names the CURVE mechanism")
+        XCTAssertFalse(contains(secret, header), "under CURVE no FedSim header is readable")
+    }
+}
