@@ -13,6 +13,9 @@ public struct CompareSpec: Sendable, Equatable {
         public var overrides: [String]
     }
 
+    /// The most runs (variants × seeds) one comparison may hold.
+    public static let maxRuns = 10_000
+
     public var name: String
     /// Absolute path of the base topology.
     public var base: String
@@ -63,6 +66,12 @@ public struct CompareSpec: Sendable, Equatable {
         }
         if let set = try root.map("set") { try refuseSeed(common, set, "seed") }
         if root.has("variants") && root.has("grid") { throw root.error("grid", "give variants or grid, not both") }
+        if let items = try root.sequence("variants"), items.count * seeds.count > Self.maxRuns {
+            throw root.error(
+                "variants",
+                "\(items.count) variants × \(seeds.count) seed(s) is \(items.count * seeds.count) runs; a comparison "
+                    + "holds at most \(Self.maxRuns)")
+        }
         var variants: [Variant] = []
         if let items = try root.sequence("variants") {
             for (i, (path, node)) in items.enumerated() {
@@ -86,6 +95,20 @@ public struct CompareSpec: Sendable, Equatable {
                 axes.append((key, try values.map { try yamlText($0.node, path: $0.path, file: file) }))
             }
             guard !axes.isEmpty else { throw root.error("grid", "the grid is empty") }
+            // Counted before anything is built: an 810,000-variant grid once wrote a 271 MB
+            // compare.json and ignored Ctrl-C for minutes.
+            var runs = seeds.count
+            for axis in axes {
+                let (product, overflow) = runs.multipliedReportingOverflow(by: axis.values.count)
+                runs = overflow ? Int.max : product
+            }
+            guard runs <= Self.maxRuns else {
+                let sizes = axes.map { String($0.values.count) }.joined(separator: " × ")
+                throw root.error(
+                    "grid",
+                    "\(sizes) values × \(seeds.count) seed(s) is \(runs == Int.max ? "too many" : String(runs)) runs; "
+                        + "a comparison holds at most \(Self.maxRuns): split it, or give fewer values")
+            }
             var combinations: [[(String, String)]] = [[]]
             for axis in axes {
                 combinations = combinations.flatMap { prefix in axis.values.map { prefix + [(axis.key, $0)] } }

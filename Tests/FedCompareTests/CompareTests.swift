@@ -104,6 +104,14 @@ final class CompareTests: XCTestCase {
             ("base: base.yaml\ngrid: {seed: [1, 2]}\n", "list the seeds there instead"),
             ("base: base.yaml\nset: {seed: 3}\nvariants: [{name: a}]\n", "list the seeds there instead"),
             ("base: base.yaml\nvariants: [{name: a, set: {seed: 3}}]\n", "list the seeds there instead"),
+            // 30 × 30 × 30 × 30 = 810,000 variants once wrote a 271 MB compare.json: refused before any is built.
+            (
+                "base: base.yaml\ngrid: {rounds: [\((1...30).map(String.init).joined(separator: ","))], "
+                    + "clients.count: [\((1...30).map(String.init).joined(separator: ","))], "
+                    + "clients.optimizer.lr: [\((1...30).map { "0.\($0)" }.joined(separator: ","))], "
+                    + "clients.optimizer.weight_decay: [\((1...30).map { "0.0\($0)" }.joined(separator: ","))]}\n",
+                "30 × 30 × 30 × 30 values × 1 seed(s) is 810000 runs; a comparison holds at most 10000"
+            ),
         ]
         for (i, (text, expected)) in cases.enumerated() {
             let spec = try write("bad\(i).yaml", text)
