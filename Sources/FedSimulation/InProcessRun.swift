@@ -69,8 +69,12 @@ public struct ResumedRun {
     public let directory: RunDirectory
 
     /// Opens run directory `path`. Its data must still give the same fingerprint.
-    /// - Parameter threads: run on this many threads instead of what the run had (0: one per core).
-    public static func open(_ path: String, threads: Int? = nil) throws -> ResumedRun {
+    /// - Parameters:
+    ///   - threads: run on this many threads instead of what the run had (0: one per core).
+    ///   - adjust: changes to how the run is carried out (its `cluster` section), never its numbers.
+    public static func open(
+        _ path: String, threads: Int? = nil, adjust: (inout Topology) -> Void = { _ in }
+    ) throws -> ResumedRun {
         let url = URL(fileURLWithPath: path)
         if let summary = RunSummary.load(from: url), summary.completed {
             throw RunInputError(
@@ -79,6 +83,7 @@ public struct ResumedRun {
         let checkpoint = try Checkpoint.load(from: url)
         var topology = try Topology.load(file: url.appendingPathComponent("topology.yaml").path)
         if let threads { topology.threads = threads }
+        adjust(&topology)
         let prepared = try PreparedRun.prepare(topology)
         guard checkpoint.fingerprint == prepared.fingerprintHex else {
             throw RunInputError(

@@ -170,9 +170,10 @@ struct ClusterCommand: ParsableCommand {
               fedsim cluster Topologies/quickstart-cluster.yaml
               fedsim cluster Topologies/cluster-10.yaml --processes 4 --rounds 5
               fedsim cluster Topologies/quickstart.yaml --endpoint tcp://127.0.0.1:5555 --out runs/qs-cluster
+              fedsim cluster --resume runs/qs-cluster      # after Ctrl-C or a crash: clients keep their state
             """)
 
-    @OptionGroup var options: TopologyOptions
+    @OptionGroup var target: RunTarget
 
     @Option(
         help:
@@ -183,24 +184,29 @@ struct ClusterCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Client processes (overrides cluster.processes).")
     var processes: Int?
 
-    @Option(help: "Directory to create for this run (default: runs/<name>-<UTC time>).")
-    var out: String?
-
     @Flag(help: "Print only the final line.") var quiet = false
 
     func run() throws {
         let stop = StopSignal()
         stop.install()
-        var overrides = options.allOverrides
+        var overrides = target.overrides.all
         if let endpoint { overrides.append(Override("cluster.endpoint=\(endpoint)", flag: "--endpoint \(endpoint)")) }
         if let processes {
             overrides.append(Override("cluster.processes=\(processes)", flag: "--processes \(processes)"))
         }
-        let (prepared, directory) = try reportingInputErrors { () -> (PreparedRun, RunDirectory) in
-            let t = try Topology.load(file: options.topology, overrides: overrides)
+        let (prepared, directory, checkpoint) = try reportingInputErrors {
+            () -> (PreparedRun, RunDirectory, Checkpoint?) in
+            if let resume = target.resume {
+                // The run's own topology; where and how it runs may change, never its numbers.
+                let resumed = try ResumedRun.open(resume, threads: target.overrides.threads) { t in
+                    if let endpoint { t.cluster.endpoint = endpoint.description }
+                    if let processes { t.cluster.processes = processes }
+                }
+                return (resumed.prepared, resumed.directory, resumed.checkpoint)
+            }
+            let t = try Topology.load(file: target.topology!, overrides: overrides)
             let prepared = try PreparedRun.prepare(t)
-            let directory = try RunDirectory(out: out, for: prepared)
-            return (prepared, directory)
+            return (prepared, try RunDirectory(out: target.out, for: prepared), nil)
         }
         let t = prepared.topology
         var bind = t.cluster.endpoint
@@ -229,7 +235,9 @@ struct ClusterCommand: ParsableCommand {
         try reportingInputErrors {
             do {
                 if t.cluster.curve != nil && !endpointToBind.hasPrefix("inproc://") {
-                    let keysDirectory = directory.url.appendingPathComponent("keys")
+                    // A resumed run makes new keys beside the old ones (a key is never overwritten).
+                    let keysDirectory = directory.url.appendingPathComponent(
+                        checkpoint == nil ? "keys" : "keys-resumed-\(UInt32.random(in: 0...UInt32.max))")
                     let coordinatorKeys = try CurveKeyPair.generate()
                     let (_, coordinatorPublic) = try CurveKeyFile.write(
                         coordinatorKeys, directory: keysDirectory, name: "coordinator")
@@ -264,12 +272,18 @@ struct ClusterCommand: ParsableCommand {
             print(prepared.partitionSummary)
             print("writing \(directory.url.path)")
         }
-        let topologyPath = URL(fileURLWithPath: options.topology).standardizedFileURL.path
+        // Children read the topology this run was started from; a resumed run's own copy
+        // (resolved, with every override already applied).
+        let topologyPath =
+            target.resume == nil
+            ? URL(fileURLWithPath: target.topology!).standardizedFileURL.path
+            : directory.url.appendingPathComponent("topology.yaml").path
+        if target.resume != nil { childOverrides = childOverrides.filter { $0.hasPrefix("cluster.curve.") } }
         let result = try reportingRunErrors { () -> RunResult in
             defer { children.stop(grace: 5) }
             return try CoordinatorRun.run(
-                prepared: prepared, directory: directory, context: context, endpoint: bind, resume: nil, events: events,
-                security: security, shouldStop: { stop.isSet },
+                prepared: prepared, directory: directory, context: context, endpoint: bind, resume: checkpoint,
+                events: events, security: security, shouldStop: { stop.isSet },
                 onBound: { bound in
                     if bound.hasPrefix("inproc://") {
                         threads.start(

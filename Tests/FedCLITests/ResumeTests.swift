@@ -72,6 +72,28 @@ final class ResumeTests: XCTestCase {
 
     /// Under the *aggregate* policy the checkpoint carries the averaged optimizer state (and
     /// FedAdam's server state): a killed run resumes to the same numbers.
+    /// `fedsim cluster --resume RUN` continues a stopped local cluster: its client processes get
+    /// their state back without extra flags, and the numbers equal an uninterrupted run's (once,
+    /// resuming by hand without --state-dir silently lost the clients' optimizer states).
+    func testAStoppedClusterResumesWithItsClientsState() throws {
+        let settings = [Fedsim.topology("quickstart-cluster.yaml"), "--rounds", "60", "--quiet"]
+        let reference = dir.appendingPathComponent("reference")
+        XCTAssertEqual(try Fedsim.run(["run"] + settings + ["--out", reference.path]).status, 0)
+        let run = dir.appendingPathComponent("cluster")
+        let status = try interrupt(
+            ["cluster"] + settings + ["--out", run.path, "--endpoint", "ipc://\(dir.path)/a.ipc"], run: run, after: 8,
+            with: SIGINT)
+        XCTAssertEqual(status, 130, "stopped by Ctrl-C before the end")
+        let stopped = Fedsim.hashes(run)
+        XCTAssertLessThan(stopped.count, 61)
+        let resumed = try Fedsim.run(
+            ["cluster", "--resume", run.path, "--endpoint", "ipc://\(dir.path)/b.ipc", "--quiet"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        // Under the persist policy, equal weights after the resume need the clients' states back.
+        XCTAssertEqual(Fedsim.hashes(run), Fedsim.hashes(reference), "the same weights after every round")
+        XCTAssertTrue(resumed.stderr.contains("restored the optimizer state of"), resumed.stderr)
+    }
+
     func testAnAggregatePolicyRunResumesWithItsSharedState() throws {
         let settings = [
             Fedsim.topology("quickstart.yaml"), "--rounds", "60", "--quiet", "--set", "clients.state=aggregate",
