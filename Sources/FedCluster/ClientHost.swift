@@ -118,6 +118,14 @@ public final class ClientHost {
                     return 0
                 case .error(let code, let text):
                     events.log("coordinator error \(code): \(text)")
+                    if code == .wrongRun {
+                        let differing = wire.differingParts(text)
+                        if !differing.isEmpty {
+                            events.log(
+                                "this process's \(differing.joined(separator: ", ")) differ(s) from the coordinator's: "
+                                    + "run both from the same topology (those sections), seed and data files")
+                        }
+                    }
                     if code == .unknownPeer { try send(.hello(ranges: ranges), on: socket) }  // it restarted
                     // Ids still held by a live peer: ask again once their holder may be dead.
                     if code == .clientIDsHeld { helloAgainAt = now + spec.heartbeatInterval }

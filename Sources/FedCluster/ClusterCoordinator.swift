@@ -68,6 +68,8 @@ public final class ClusterCoordinator: ClientPool {
     private var clientKeys: ClientKeyList?
     /// The ZAP handler behind the CURVE socket (stopped at shutdown).
     private var authenticator: CurveAuthenticator?
+    /// This run's fingerprint parts, sent in ERROR 2 so a client of another run can say what differs.
+    public var fingerprintParts: String?
 
     /// - Parameters:
     ///   - stateTemplate: a fresh optimizer state for a client (slot names for decoding
@@ -245,7 +247,8 @@ public final class ClusterCoordinator: ClientPool {
             events.log(limited: true, "rejected a message from \(who): \(error)")
             events.count("rejected.\(error.counterName)")
             if case .fingerprintMismatch = error {
-                _ = try? send(.error(code: .wrongRun, message: "\(error)"), to: identity)
+                let parts = fingerprintParts.map { "; parts: \($0)" } ?? ""
+                _ = try? send(.error(code: .wrongRun, message: "\(error)\(parts)"), to: identity)
             }
             if case .unsupportedVersion = error {
                 _ = try? send(.error(code: .unsupportedVersion, message: "\(error)"), to: identity)

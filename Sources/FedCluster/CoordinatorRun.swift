@@ -61,6 +61,7 @@ public enum CoordinatorRun {
             directory.discardUnstarted()  // nothing ran: leave no half-made run behind
             throw error
         }
+        coordinator.fingerprintParts = prepared.fingerprintParts
         // `endpoint` tells scripts (and client processes started by hand) where to connect.
         try RunDirectory.writeAtomically(
             Data((coordinator.boundEndpoint + "\n").utf8), to: directory.url.appendingPathComponent("endpoint"))

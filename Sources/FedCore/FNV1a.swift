@@ -20,6 +20,13 @@ public struct FNV1a64: Sendable, Equatable {
         copy.withUTF8 { add(UnsafeRawBufferPointer($0)) }
     }
 
+    /// The hash of `text`'s UTF-8 bytes.
+    public static func hash(_ text: String) -> UInt64 {
+        var h = FNV1a64()
+        h.add(text)
+        return h.value
+    }
+
     /// Float32 values as their little-endian bytes (the wire and file layout).
     public mutating func add(_ values: [Float]) {
         values.withUnsafeBufferPointer { add($0) }

@@ -33,6 +33,10 @@ public struct PreparedRun: Sendable {
     /// version of the numeric kernels. Coordinator, client processes, checkpoints and client
     /// snapshots must agree on it: the same data at another path agrees, other data does not.
     public let fingerprint: UInt64
+    /// The fingerprint's parts, each hashed on its own, so processes that disagree can say where:
+    /// the top-level settings, each section of `numbersYAML`, the data's content, the initial
+    /// weights and the kernels. `name=hex` pairs, space-separated (they travel in ERROR 2's text).
+    public let fingerprintParts: String
 
     /// Loads or generates the data, splits and partitions it, and initializes the model.
     public static func prepare(_ t: Topology) throws -> PreparedRun {
@@ -139,10 +143,35 @@ public struct PreparedRun: Sendable {
         for shard in train { fingerprint.add(shard) }
         fingerprint.add(test)
         fingerprint.add(initial)
+        var parts: [(String, UInt64)] = []
+        var section = "settings"
+        var text = ""
+        for line in t.numbersYAML.split(separator: "\n", omittingEmptySubsequences: false) {
+            if let first = line.first, first != " ", first != "-", let colon = line.firstIndex(of: ":"),
+                line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces).isEmpty
+            {
+                parts.append((section, FNV1a64.hash(text)))
+                section = String(line[..<colon])
+                text = ""
+            }
+            text += line + "\n"
+        }
+        parts.append((section, FNV1a64.hash(text)))
+        var content = FNV1a64()
+        for shard in train { content.add(shard) }
+        content.add(test)
+        var weights = FNV1a64()
+        weights.add(initial)
+        parts += [
+            ("data_content", content.value), ("initial_weights", weights.value),
+            ("kernels", FNV1a64.hash(Network.numericsVersion)),
+        ]
         return PreparedRun(
             topology: t, model: model, shards: train, testSet: test, initialWeights: initial,
             groups: t.clients.allGroups, groupOfClient: t.clients.groupOfClient, partitionSummary: summary,
-            fingerprint: fingerprint.value)
+            fingerprint: fingerprint.value,
+            fingerprintParts: parts.map { "\($0.0)=\(String(format: "%08llx", $0.1 & 0xFFFF_FFFF))" }.joined(
+                separator: " "))
     }
 
     /// The topology's network for samples of shape `input`; a network that does not fit the data

@@ -33,6 +33,39 @@ final class ClusterProcessTests: XCTestCase {
     func rounds(_ run: URL) -> [[String: Any]] { Fedsim.rounds(run) }
     func hashes(_ run: URL) -> [String] { Fedsim.hashes(run) }
 
+    /// A client process of another run exits 2 and says what differs: the model section, or the
+    /// data's content (the same settings over other data), not merely "another fingerprint".
+    func testAClientOfAnotherRunExits2NamingWhatDiffers() throws {
+        let endpoint = "ipc://\(dir.path)/m.ipc"
+        let coordinator = try start(
+            [
+                "coordinator", quickstart, "--endpoint", endpoint, "--out", dir.appendingPathComponent("run").path,
+                "--set", "cluster.join_timeout=30",
+            ],
+            log: "coordinator.log")
+        try wait("the coordinator") { FileManager.default.fileExists(atPath: "\(dir.path)/m.ipc") }
+        // The same digits with one feature changed: identical settings, other data.
+        let original = try String(
+            contentsOfFile: repo.appendingPathComponent("Topologies/data/digits.csv").path, encoding: .utf8)
+        var lines = original.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let last = lines.count - 2
+        var fields = lines[last].split(separator: ",").map(String.init)
+        fields[1] = fields[1] == "0" ? "1" : "0"
+        lines[last] = fields.joined(separator: ",")
+        let otherData = dir.appendingPathComponent("digits.csv").path
+        try lines.joined(separator: "\n").write(toFile: otherData, atomically: true, encoding: .utf8)
+        for (set, differing) in [
+            ("model.hidden=[16]", "this process's model, initial_weights differ(s)"),
+            ("data.path=\(otherData)", "this process's data_content differ(s)"),
+        ] {
+            let r = try Fedsim.run(["client", quickstart, "--clients", "0-9", "--connect", endpoint, "--set", set])
+            XCTAssertEqual(r.status, 2, r.stderr)
+            XCTAssertTrue(r.stderr.contains(differing + " from the coordinator's"), r.stderr)
+        }
+        kill(coordinator.processIdentifier, SIGINT)
+        _ = try finish(coordinator)
+    }
+
     /// The single-process run and the cluster over tcp, ipc and inproc give bit-identical global
     /// weights after every round — for the persist policy and for aggregated AMSGrad moments.
     func testClusterEqualsSingleProcessOverEveryTransport() throws {
