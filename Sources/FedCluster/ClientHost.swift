@@ -60,6 +60,12 @@ public final class ClientHost {
         var helloAgainAt: Double?
         while true {
             if shouldStop() { return 130 }
+            if socket.refusedByPeer {
+                events.log(
+                    "the coordinator refused this process's CURVE key: it is not on its allow-list "
+                        + "(cluster.curve.clients), or the coordinator's key is not cluster.curve.coordinator")
+                return 2
+            }
             if let at = helloAgainAt, clock.now >= at {
                 helloAgainAt = nil
                 try send(.hello(ranges: ranges), on: socket)
@@ -202,7 +208,10 @@ extension ClientHost {
             let socket = try ZMQSocket(context: context, kind: .dealer)
             try socket.setRoutingID("clients-\(first)-\(last)-pid\(getpid())-c\($0)")
             try socket.setMaxMessageSize(maxFrame)
-            if let curve { try socket.makeCurveClient(serverKey: curve.serverKey, keys: curve.keys) }
+            if let curve {
+                try socket.makeCurveClient(serverKey: curve.serverKey, keys: curve.keys)
+                try socket.watchForRefusedKeys()
+            }
             try socket.connect(endpoint)
             return socket
         }

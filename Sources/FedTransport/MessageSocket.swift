@@ -24,6 +24,9 @@ public protocol MessageSocket: AnyObject {
     /// The authenticated key of the last received message's sender (CURVE), if any.
     var lastSenderKey: String? { get }
 
+    /// Whether the peer refused this socket's credentials (a CURVE key it does not know).
+    var refusedByPeer: Bool { get }
+
     /// Closes the socket; later calls throw.
     func close()
 }
@@ -51,4 +54,5 @@ public final class SystemClock: RunClock {
 extension MessageSocket {
     /// Transports without authentication know no sender key.
     public var lastSenderKey: String? { nil }
+    public var refusedByPeer: Bool { false }
 }

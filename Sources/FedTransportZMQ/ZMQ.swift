@@ -62,7 +62,13 @@ public final class ZMQSocket {
         case dealer = 5  // ZMQ_DEALER
         case router = 6  // ZMQ_ROUTER
         case reply = 4  // ZMQ_REP, for the ZAP handler
+        case pair = 0  // ZMQ_PAIR, for socket monitors
     }
+
+    /// The monitor that reports failed CURVE handshakes (`watchForRefusedKeys`).
+    private var monitor: ZMQSocket?
+    /// Set once the peer refused this socket's key.
+    public private(set) var wasRefused = false
 
     /// The client public key CURVE authenticated for the sender of the last message received
     /// (its ZAP `User-Id`); nil without CURVE.
@@ -82,8 +88,21 @@ public final class ZMQSocket {
     deinit { close() }
 
     public func close() {
+        monitor?.close()
+        monitor = nil
         if let h = handle { zmq_close(h) }
         handle = nil
+    }
+
+    /// Watches this (client) socket's handshakes: once the peer refuses its credentials (a CURVE
+    /// key not on the allow-list), `refusedByPeer` turns true. Call before connect.
+    public func watchForRefusedKeys() throws {
+        let s = try socket()
+        let address = "inproc://fedsim-monitor-\(UInt64.random(in: 0...UInt64.max))"
+        try zmqCall("zmq_socket_monitor") { zmq_socket_monitor(s, address, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) }
+        let m = try ZMQSocket(context: context, kind: .pair)
+        try m.connect(address)
+        monitor = m
     }
 
     /// The libzmq handle, for this module's benchmarks only.
@@ -254,4 +273,11 @@ final class PinnedFloats: Sendable {
 }
 
 /// A ZeroMQ socket is FedSim's real `MessageSocket`: ROUTER at the coordinator, DEALER at clients.
-extension ZMQSocket: MessageSocket {}
+extension ZMQSocket: MessageSocket {
+    public var refusedByPeer: Bool {
+        if !wasRefused, let monitor, let event = try? monitor.receive(timeout: 0), !event.isEmpty {
+            wasRefused = true  // the only event watched: a failed authentication
+        }
+        return wasRefused
+    }
+}
