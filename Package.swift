@@ -99,8 +99,15 @@ let package = Package(
         .target(
             name: "FedBench", dependencies: ["FedCore", "FedData", "FedModels", "FedOptim"], swiftSettings: numericsFlags),
 
+        /// The readers of untrusted bytes (wire decoder, topology parser, data loaders) as fuzz targets.
+        .target(
+            name: "FedFuzzTargets",
+            dependencies: ["FedData", "FedOptim", "FedProtocol", "FedTopology", "FedTransport", "FedWire"]),
+
         // MARK: - Executable
 
+        /// libFuzzer driver for FedFuzzTargets (Scripts/fuzz.sh); without -DFUZZING, a corpus replayer.
+        .executableTarget(name: "fedsim-fuzz", dependencies: ["FedFuzzTargets"]),
         /// The `fedsim` command line (swift-argument-parser).
         .executableTarget(
             name: "fedsim",
@@ -128,6 +135,7 @@ let package = Package(
             ]),
         .testTarget(name: "FedCoordinatorTests", dependencies: ["FedCoordinator", "FedOptim", "FedProtocol"]),
         .testTarget(name: "FedCoreTests", dependencies: ["FedCore"]),
+        .testTarget(name: "FedFuzzTargetsTests", dependencies: ["FedCore", "FedFuzzTargets"]),
         .testTarget(name: "FedDataTests", dependencies: ["FedCore", "FedData"]),
         .testTarget(
             name: "FedModelsTests", dependencies: ["CFedKernels", "FedCore", "FedData", "FedModels", "FedOptim"],

@@ -71,8 +71,38 @@ void fedsim_col2im(int batch, int channels, int height, int width, int kernel, i
     }
 }
 
+// The 2×2, stride-2 window every preset uses, unrolled: the same comparisons in the same order
+// (row by row, the first maximum wins, NaN propagates) as the general loop below.
+static void maxpool2(int planes, int height, int width, int out_height, int out_width, const float *x, float *y,
+                     int *argmax) {
+    for (int p = 0; p < planes; p++) {
+        const float *image = x + (ptrdiff_t)p * height * width;
+        for (int oh = 0; oh < out_height; oh++) {
+            const int top = 2 * oh * width;
+            for (int ow = 0; ow < out_width; ow++) {
+                const int at[4] = {top + 2 * ow, top + 2 * ow + 1, top + width + 2 * ow, top + width + 2 * ow + 1};
+                float best = -INFINITY;
+                int where = at[0];
+                for (int i = 0; i < 4; i++) {
+                    const float v = image[at[i]];
+                    if (v > best || isnan(v)) {
+                        best = v;
+                        where = at[i];
+                    }
+                }
+                *y++ = best;
+                *argmax++ = where;
+            }
+        }
+    }
+}
+
 void fedsim_maxpool(int planes, int height, int width, int kernel, int stride, int out_height, int out_width,
                     const float *x, float *y, int *argmax) {
+    if (kernel == 2 && stride == 2) {
+        maxpool2(planes, height, width, out_height, out_width, x, y, argmax);
+        return;
+    }
     for (int p = 0; p < planes; p++) {
         const float *image = x + (ptrdiff_t)p * height * width;
         for (int oh = 0; oh < out_height; oh++) {
