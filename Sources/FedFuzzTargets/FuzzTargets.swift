@@ -69,7 +69,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .topology:
             return [
                 "data: {source: blobs}\nmodel: {kind: softmax}\nclients: {optimizer: {name: adamw}}\n",
-                "seed: 3\nrounds: 2\ndata: {source: blobs, shape: [1, 1, 2]}\npartition: {scheme: dirichlet, alpha: 0.3}\n"
+                "seed: 3\nrounds: 2\ndata: {source: blobs, shape: [1, 1, 2]}\n"
+                    + "partition: {scheme: dirichlet, alpha: 0.3}\n"
                     + "model: {kind: sequential, layers: [{layer: conv2d, channels: 2, kernel: 1}, relu, flatten,\n"
                     + "  {layer: residual, body: [{layer: dense, units: 2}]}, {layer: dense, units: 3}]}\n"
                     + "clients: {count: 4, optimizer: {name: adam_l2, lr: 0.01, weight_decay: 0.1}, state: aggregate}\n"
