@@ -15,6 +15,8 @@ extension DataLoader {
 
 /// A parsed LIBSVM file before densifying, so a directory of files can agree on one width first.
 struct SparseRows {
+    /// The largest feature index read (as many features as a topology's `features` allows).
+    static let maxFeatureIndex = 1_000_000
     let file: String
     let task: DataTask
     private(set) var maxIndex = 0
@@ -61,6 +63,10 @@ struct SparseRows {
             }
             if let featureLimit, index > featureLimit {
                 throw fail("feature index \(index) exceeds the feature count \(featureLimit)")
+            }
+            // Rows are stored dense: one huge index would allocate gigabytes (a fuzzer's find).
+            guard index <= Self.maxFeatureIndex else {
+                throw fail("feature index \(index) is beyond the \(Self.maxFeatureIndex) features FedSim holds")
             }
             let valueBytes = token[token.index(after: colon)...]
             guard let raw = TextParsing.number(valueBytes) else {

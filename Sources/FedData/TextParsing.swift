@@ -147,7 +147,7 @@ enum ClassLabels {
 /// absurd, with a message, rather than trapping or exhausting memory.
 func checkedDenseSize(rows: Int, columns: Int, file: String) throws -> Int {
     let (size, overflow) = rows.multipliedReportingOverflow(by: columns)
-    guard !overflow, size <= 1 << 31 else {
+    guard !overflow, size <= 1 << 28 else {
         throw DataError(file: file, message: "\(rows) × \(columns) values is too large to hold in memory")
     }
     return size

@@ -22,6 +22,14 @@ final class LibSVMLoaderTests: TempDirectoryTestCase {
             contains: "feature index 2 exceeds the feature count 1")
     }
 
+    /// libFuzzer's find: one line with a feature index near 10⁹ allocated a 3.5 GB dense row.
+    func testAHugeFeatureIndexIsRefusedBeforeAllocating() throws {
+        let path = try write("huge.svm", "1188 888888882:15\n")
+        assertDataError(
+            try DataLoader.libsvm(path: path, task: .classification), file: path, line: 1,
+            contains: "feature index 888888882 is beyond the 1000000 features FedSim holds")
+    }
+
     func testRegressionTargets() throws {
         let path = try write("r.svm", "1.5 1:2\n-0.25 2:3\n")
         let data = try DataLoader.libsvm(path: path, task: .regression)

@@ -1,0 +1,25 @@
+import FedTestSupport
+import Foundation
+import XCTest
+
+/// A federation across hosts: `Scripts/netns-test.sh` puts the coordinator and two client
+/// processes in network namespaces of their own (10.77.0.x, CURVE), cuts one client's link
+/// mid-run and requires the single-process run's final weights. Skipped where namespaces
+/// cannot be made (the script exits 77).
+final class MultiHostTests: XCTestCase {
+    func testAFederationAcrossNamespacesSurvivesACutLink() throws {
+        let p = Process()
+        p.executableURL = Fedsim.repository.appendingPathComponent("Scripts/netns-test.sh")
+        p.arguments = [Fedsim.binary.path]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        if p.terminationStatus == 77 { throw XCTSkip(text) }
+        XCTAssertEqual(p.terminationStatus, 0, text)
+        XCTAssertTrue(text.contains("passed: the cut client was dropped, rejoined"), text)
+        XCTAssertTrue(text.contains("declared dead"), text)
+    }
+}
