@@ -29,7 +29,8 @@ for target in "${targets[@]}"; do
   mkdir -p "$corpus"
   log="runs/fuzz/$target.log"
   echo "fuzzing $target: $runs executions from $(ls "$corpus" | wc -l) corpus input(s) (log: $log)"
-  if ! FEDSIM_FUZZ_TARGET="$target" "$binary" -runs="$runs" -max_len=4096 -timeout=5 -rss_limit_mb=2048 \
+  # Swift's own crash reporter off, so libFuzzer catches the trap and saves the input.
+  if ! SWIFT_BACKTRACE=enable=no FEDSIM_FUZZ_TARGET="$target" "$binary" -runs="$runs" -max_len=4096 -timeout=5 -rss_limit_mb=2048 \
       -artifact_prefix="runs/fuzz/$target-" -print_final_stats=1 "$corpus" > "$log" 2>&1; then
     echo "error: $target: a crash or hang; its input is in runs/fuzz/ (see $log)" >&2
     tail -20 "$log" >&2

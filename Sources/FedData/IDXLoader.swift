@@ -89,10 +89,18 @@ struct IDXFile {
         let dimensions = (0..<Int(magic[3])).map { d in header[(4 * d)..<(4 * d + 4)].reduce(0) { $0 << 8 | Int($1) } }
         guard dimensions[0] > 0 else { throw fail("contains no items") }
         if dimensions.dropFirst().contains(0) { throw fail("has an empty dimension: \(dimensions)") }
-        let itemBytes = dimensions.dropFirst().reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue }
+        // Each product checked: a header of 2³²−1 sizes once wrapped around to a negative length
+        // (libFuzzer's find).
+        var itemBytes = 1
+        var overflow = false
+        for d in dimensions.dropFirst() {
+            let (product, o) = itemBytes.multipliedReportingOverflow(by: d)
+            overflow = overflow || o || product > Self.maxBytes
+            itemBytes = overflow ? Self.maxBytes + 1 : product
+        }
         let items = min(dimensions[0], limit ?? dimensions[0])
-        let (total, overflow) = itemBytes.multipliedReportingOverflow(by: items)
-        guard !overflow, itemBytes <= Self.maxBytes, total <= Self.maxBytes else {
+        let (total, totalOverflow) = itemBytes.multipliedReportingOverflow(by: items)
+        guard !overflow, !totalOverflow, itemBytes <= Self.maxBytes, total <= Self.maxBytes, total >= 0 else {
             throw fail("dimensions \(dimensions) are too large (FedSim reads at most \(Self.maxBytes) bytes)")
         }
         let shape = dimensions.map(String.init).joined(separator: "×")

@@ -92,6 +92,11 @@ final class IDXLoaderTests: TempDirectoryTestCase {
         assertDataError(
             try DataLoader.idx(images: huge, labels: goodLabels), file: huge, line: nil, contains: "too large")
 
+        // libFuzzer's find: rows × columns of 2³²−1 each wrapped around to a negative length (a trap).
+        let wrap = try write("wrap.idx", bytes: [0, 0, 8, 3, 0, 0, 0, 1] + [UInt8](repeating: 0xFF, count: 8))
+        assertDataError(
+            try DataLoader.idx(images: wrap, labels: goodLabels), file: wrap, line: nil, contains: "too large")
+
         let zeroRows = try write("zero.idx", bytes: imageFile(count: 2, rows: 0, columns: 2, pixels: []))
         assertDataError(
             try DataLoader.idx(images: zeroRows, labels: goodLabels), file: zeroRows, line: nil,
