@@ -27,9 +27,19 @@ final class GzipReader {
     /// Exactly `count` bytes; `orFail` makes the error when the file ends after fewer (it gets
     /// how many there were). Corrupt compressed data is an error of its own.
     func readAll(_ count: Int, orFail: (Int) -> DataError) throws -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: count)
-        let got = try bytes.withUnsafeMutableBytes { try fill($0) }
-        guard got == count else { throw orFail(got) }
+        // In steps of at most 16 MB: a short file that declares a huge payload costs only what
+        // it holds, not the declared size (libFuzzer found 36-byte files asking for a gigabyte).
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: min(count, 1 << 24))
+        while bytes.count < count {
+            let want = min(chunk.count, count - bytes.count)
+            let got = try chunk.withUnsafeMutableBytes {
+                try fill(UnsafeMutableRawBufferPointer(rebasing: $0[0..<want]))
+            }
+            bytes.append(contentsOf: chunk[0..<got])
+            if got < want { break }
+        }
+        guard bytes.count == count else { throw orFail(bytes.count) }
         return bytes
     }
 
