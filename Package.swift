@@ -26,7 +26,7 @@ let package = Package(
     targets: [
         // MARK: - Libraries, from the bottom of the graph up
 
-        /// Parameter layouts, seeded random streams, FNV-1a hashes. No networking.
+        /// Parameter layouts, seeded random streams, FNV-1a hashes, work spread over threads. No networking.
         .target(name: "FedCore", swiftSettings: numericsFlags),
         /// zlib (Debian zlib1g-dev), found by pkg-config: FedData reads gzip-compressed IDX files with it.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
