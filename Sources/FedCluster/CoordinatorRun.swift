@@ -7,9 +7,6 @@ import Foundation
 /// the same `RunDriver` as the single-process run, with `ClusterCoordinator` as its pool. It
 /// writes the same run directory as `fedsim run`, plus `endpoint` and `events.log`.
 public enum CoordinatorRun {
-    /// - Parameters:
-    ///   - resume: the checkpoint to continue from (the run directory was reopened at its round).
-    ///   - onBound: called with the endpoint actually bound, before waiting for clients.
     /// The CURVE keys a coordinator of `t` on `endpoint` runs with: its pair from `keyFile`
     /// (which must be the key `cluster.curve.coordinator` names) and the allow-list of client
     /// keys; nil when the run has no `cluster.curve`, which only loopback endpoints (or
@@ -20,11 +17,7 @@ public enum CoordinatorRun {
         keys: CurveKeyPair, clients: ClientKeyList
     )? {
         guard let curve = t.cluster.curve else {
-            guard ClusterSpec.isLocal(endpoint) || t.cluster.insecure else {
-                throw RunInputError(
-                    "\(endpoint) is not a loopback address: set cluster.curve (keys from `fedsim keys generate`) to "
-                        + "encrypt and authenticate the run, or cluster.insecure: true to run it in the clear")
-            }
+            try refusePlaintextOffLoopback(t, endpoint: endpoint)
             return nil
         }
         guard let keyFile else {
@@ -41,7 +34,10 @@ public enum CoordinatorRun {
         return (keys, try ClientKeyList.load(list, clientCount: t.clients.count))
     }
 
-    /// - Parameter security: CURVE keys (see `security(for:keyFile:endpoint:)`); nil: none.
+    /// - Parameters:
+    ///   - resume: the checkpoint to continue from (the run directory was reopened at its round).
+    ///   - security: CURVE keys (see `security(for:keyFile:endpoint:)`); nil: none.
+    ///   - onBound: called with the endpoint actually bound, before waiting for clients.
     public static func run(
         prepared: PreparedRun, directory: RunDirectory, context: ZMQContext, endpoint: String,
         resume: Checkpoint?, events: EventLog, security: (keys: CurveKeyPair, clients: ClientKeyList)? = nil,

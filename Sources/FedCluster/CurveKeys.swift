@@ -116,16 +116,22 @@ extension ClientHost {
         serverKey: String, keys: CurveKeyPair
     )? {
         guard let curve = t.cluster.curve else {
-            guard ClusterSpec.isLocal(endpoint) || t.cluster.insecure else {
-                throw RunInputError(
-                    "\(endpoint) is not a loopback address: set cluster.curve (keys from `fedsim keys generate`) to "
-                        + "encrypt and authenticate the run, or cluster.insecure: true to run it in the clear")
-            }
+            try refusePlaintextOffLoopback(t, endpoint: endpoint)
             return nil
         }
         guard let keyFile else {
             throw RunInputError("cluster.curve is set: give this client process's key with --key FILE")
         }
         return (try CurveKeyFile.loadPublic(curve.coordinatorKey), try CurveKeyFile.loadPair(keyFile))
+    }
+}
+
+/// Plaintext is for this machine only: a run without `cluster.curve` may bind or connect to a
+/// `tcp://` address other than loopback only when `cluster.insecure` says so.
+public func refusePlaintextOffLoopback(_ t: Topology, endpoint: String) throws {
+    guard ClusterSpec.isLocal(endpoint) || t.cluster.insecure else {
+        throw RunInputError(
+            "\(endpoint) is not a loopback address: set cluster.curve (keys from `fedsim keys generate`) to "
+                + "encrypt and authenticate the run, or cluster.insecure: true to run it in the clear")
     }
 }

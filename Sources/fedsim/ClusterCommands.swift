@@ -252,8 +252,8 @@ struct ClusterCommand: ParsableCommand {
                     security = (coordinatorKeys, ClientKeyList(ranges: allowed))
                     childKeys = files
                     childOverrides.append("cluster.curve.coordinator=\(coordinatorPublic.path)")
-                } else if !ClusterSpec.isLocal(endpointToBind) && !t.cluster.insecure {
-                    _ = try CoordinatorRun.security(for: t, keyFile: nil, endpoint: endpointToBind)
+                } else if t.cluster.curve == nil {
+                    try refusePlaintextOffLoopback(t, endpoint: endpointToBind)
                 }
             } catch {
                 directory.discardUnstarted()
