@@ -10,6 +10,7 @@ import FedProtocol
 public final class TrainingScratch {
     let workspace = Workspace()
     var gradient: [Float] = []
+    var proximalPull: [Float] = []
     public init() {}
 }
 
@@ -22,8 +23,10 @@ public final class VirtualClient {
     public let optimizer: Optimizer
     public let policy: StatePolicy
     public let training: LocalTraining
-    /// FedProx's μ: the gradient gains `μ(w − w_global)` (0: plain local training).
+    /// FedProx's μ: the step is pulled by `μ(w − w_global)` (0: plain local training), through
+    /// the gradient or after the step (`proximalCoupling`).
     public let proximalMu: Float
+    public let proximalCoupling: ProximalCoupling
     private let seed: UInt64
     /// The state kept between rounds under *persist*.
     public private(set) var persistentState: OptimizerState?
@@ -35,7 +38,7 @@ public final class VirtualClient {
 
     public init(
         id: Int, shard: Dataset, model: Network, optimizer: Optimizer, policy: StatePolicy,
-        training: LocalTraining, seed: UInt64, proximalMu: Double = 0
+        training: LocalTraining, seed: UInt64, proximalMu: Double = 0, proximalCoupling: ProximalCoupling = .coupled
     ) {
         self.id = id
         self.shard = shard
@@ -44,6 +47,7 @@ public final class VirtualClient {
         self.policy = policy
         self.training = training
         self.proximalMu = Float(proximalMu)
+        self.proximalCoupling = proximalCoupling
         self.seed = seed
     }
 
@@ -73,6 +77,13 @@ public final class VirtualClient {
         swap(&gradient, &scratch.gradient)
         if gradient.count != model.parameterCount { gradient = [Float](repeating: 0, count: model.parameterCount) }
         defer { swap(&gradient, &scratch.gradient) }
+        let decoupledPull = proximalMu > 0 && proximalCoupling == .decoupled
+        var pull: [Float] = []
+        swap(&pull, &scratch.proximalPull)
+        if decoupledPull && pull.count != model.parameterCount {
+            pull = [Float](repeating: 0, count: model.parameterCount)
+        }
+        defer { swap(&pull, &scratch.proximalPull) }
         var kept = persistentState
         if policy == .persist, let lastRound, task.round <= lastRound { kept = stateBeforeLastRound }
         var state: OptimizerState =
@@ -118,13 +129,19 @@ public final class VirtualClient {
                     }
                 }
             }
-            if proximalMu > 0 {
-                let mu = proximalMu
+            let mu = proximalMu
+            if proximalMu > 0 && !decoupledPull {
                 for i in gradient.indices { gradient[i] = gradient[i] + mu * (weights[i] - task.globalWeights[i]) }
+            } else if decoupledPull {
+                for i in gradient.indices { pull[i] = mu * (weights[i] - task.globalWeights[i]) }
             }
             lossSum += loss * Double(end - position)
             lossCount += end - position
             optimizer.step(params: &weights, gradients: &gradient, state: &state)
+            if decoupledPull {
+                let lr = Float(optimizer.learningRate(step: state.step))
+                for i in weights.indices { weights[i] = weights[i] - lr * pull[i] }
+            }
             if runningStatistics { model.updateRunningStatistics(&weights, from: workspace) }
             position = end
         }

@@ -108,6 +108,8 @@ public final class RoundEngine {
     /// The server optimizer's state (FedAvgM, FedAdam, FedYogi, FedAdagrad).
     public private(set) var serverState = ServerState()
     public let stateAggregation: StateAggregation
+    /// Each group's optimizer chain: it tells the averaging which bias corrections the moments carry.
+    public let chainOfGroup: [[GradientTransform]]
     private let pool: ClientPool
     /// One per evaluation thread.
     private let workspaces: [Workspace]
@@ -117,7 +119,7 @@ public final class RoundEngine {
     public init(
         model: Network, testSet: Dataset, initialWeights: [Float], sampler: ClientSampler, server: ServerSpec,
         groupOfClient: [Int], policyOfGroup: [StatePolicy], stateAggregation: StateAggregation = StateAggregation(),
-        pool: ClientPool, threads: Int = 1, sampleCounts: [Int]? = nil
+        chainOfGroup: [[GradientTransform]] = [], pool: ClientPool, threads: Int = 1, sampleCounts: [Int]? = nil
     ) {
         precondition(initialWeights.count == model.parameterCount)
         self.model = model
@@ -128,6 +130,7 @@ public final class RoundEngine {
         self.groupOfClient = groupOfClient
         self.policyOfGroup = policyOfGroup
         self.stateAggregation = stateAggregation
+        self.chainOfGroup = chainOfGroup
         self.pool = pool
         workspaces = (0..<max(1, threads)).map { _ in Workspace() }
         self.sampleCounts = sampleCounts
@@ -175,7 +178,8 @@ public final class RoundEngine {
         let meanDelta = ServerStrategy.step(updates, weights: &weights, spec: server, state: &serverState)
         for group in Set(updates.map { groupOfClient[$0.clientID] }) where policyOfGroup[group] == .aggregate {
             sharedStates[group] = Aggregation.averageStates(
-                updates.filter { groupOfClient[$0.clientID] == group }, stateAggregation)
+                updates.filter { groupOfClient[$0.clientID] == group }, stateAggregation,
+                chain: group < chainOfGroup.count ? chainOfGroup[group] : [])
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let record = record(round: round, updates: updates, meanDelta: meanDelta, seconds: seconds, payload: payload)

@@ -47,53 +47,147 @@ public enum Synthetic {
     public static let fedProxFeatures = 60
     public static let fedProxClasses = 10
 
-    /// Synthetic(α, β) from the FedProx paper (Li et al., MLSys 2020) and its reference generator:
-    /// α controls how much clients' models differ, β how much their inputs differ. Per client k:
-    /// u_k ~ N(0, α), B_k ~ N(0, β); W_k (10×60) and b_k ~ N(u_k, 1); v_k[j] ~ N(B_k, 1);
-    /// x ~ N(v_k, Σ) with Σ = diag((j+1)^-1.2); y = argmax(W_k x + b_k). N(μ, σ²) takes the
-    /// variance, so u_k has standard deviation √α. Client sizes are lognormal(4, 2) rounded, + 50, capped
-    /// at 1000 samples (the reference does not cap; its heaviest clients would dominate memory).
-    /// Client k draws from `rng.derive(k)`, so adding clients does not change earlier ones.
-    public static func fedProx(alpha: Double, beta: Double, clients: Int, rng: inout SeededRandom) -> [Dataset] {
-        precondition(alpha >= 0 && beta >= 0 && clients >= 0, "need alpha, beta, clients ≥ 0")
-        let datasets = (0..<clients).map { k in
-            var clientRNG = rng.derive(UInt64(k))
-            return fedProxClient(alpha: alpha, beta: beta, rng: &clientRNG)
+    /// How Synthetic(α, β) reads α and β and sizes its clients.
+    public struct FedProxOptions: Sendable, Equatable, Codable {
+        public enum Spread: String, Sendable, Equatable, Codable, CaseIterable {
+            /// α and β are standard deviations, as in the reference `generate_synthetic.py`.
+            case std
+            /// α and β are variances (FedSim's reading before it matched the reference).
+            case variance
+        }
+        public var spread: Spread
+        /// Synthetic-IID: one W and b for every client (N(0, 1)) and inputs centred on B_k·1.
+        public var iid: Bool
+        /// The most samples a client may draw (nil: no cap, as in the reference).
+        public var maxClientSamples: Int?
+
+        public init(spread: Spread = .std, iid: Bool = false, maxClientSamples: Int? = nil) {
+            self.spread = spread
+            self.iid = iid
+            self.maxClientSamples = maxClientSamples
+        }
+    }
+
+    /// One client's draw of Synthetic(α, β): its size and the parameters its samples come from.
+    public struct FedProxClient: Sendable {
+        public var size: Int
+        /// u_k (the mean of W_k and b_k) and B_k (the mean of v_k).
+        public var u: Double, b: Double
+        /// W_k, row-major with one row of 60 per class, and b_k.
+        public var weights: [Double], bias: [Double]
+        /// v_k, the mean of the client's inputs.
+        public var inputMean: [Double]
+    }
+
+    /// The most values (samples × 60) all FedProx clients together may hold: 2²⁸, 1 GiB of Float32.
+    public static let fedProxMaxValues = 1 << 28
+
+    /// Synthetic(α, β) from the FedProx paper (Li et al., MLSys 2020), following its reference
+    /// generator `generate_synthetic.py`: α controls how much clients' models differ, β how much
+    /// their inputs differ. Per client k: u_k ~ N(0, α²), B_k ~ N(0, β²) (α, β are standard
+    /// deviations; `spread: variance` reads them as variances); W_k (10×60) and b_k ~ N(u_k, 1);
+    /// v_k[j] ~ N(B_k, 1); x ~ N(v_k, Σ) with Σ = diag((j+1)^-1.2) (a covariance: the standard
+    /// deviations are its square roots); y = argmax(W_k x + b_k). Sizes are ⌊lognormal(4, 2)⌋ + 50,
+    /// uncapped unless `maxClientSamples` says. Synthetic-IID (`iid`): W and b ~ N(0, 1) shared by
+    /// every client, v_k = B_k·1. The reference draws everything from one NumPy stream; here
+    /// client k draws from `rng.derive(k)` (the shared W, b from `rng.derive(2³²)`), so adding
+    /// clients does not change earlier ones — the distributions are the reference's, the
+    /// numbers are FedSim's own. Sizes are drawn first, and a draw of more than 2²⁸ values in
+    /// all is refused before anything large is allocated.
+    public static func fedProx(
+        alpha: Double, beta: Double, clients: Int, options: FedProxOptions = FedProxOptions(), rng: inout SeededRandom
+    ) throws -> [Dataset] {
+        var total = 0
+        for (k, size) in fedProxClientSizes(clients: clients, options: options, rng: rng).enumerated() {
+            total += size
+            guard total <= fedProxMaxValues / fedProxFeatures else {
+                throw DataError(
+                    file: "data (fedprox)",
+                    message: "client \(k) draws \(size) samples, \(total) in all so far: more than FedSim holds "
+                        + "(\(fedProxMaxValues / fedProxFeatures) samples of \(fedProxFeatures) features); cap the clients "
+                        + "with data.max_client_samples")
+            }
+        }
+        let drawn = fedProxClients(alpha: alpha, beta: beta, clients: clients, options: options, rng: rng)
+        let datasets = drawn.enumerated().map { k, c in
+            var clientRNG = rng.derive(UInt64(k), 1)
+            return fedProxSamples(c, rng: &clientRNG)
         }
         _ = rng.next()  // derive does not advance; advance so the next call gives new clients
         return datasets
     }
 
-    /// Samples per FedProx client: lognormal(4, 2) rounded, plus 50, at most 1000.
-    static func fedProxClientSize(rng: inout SeededRandom) -> Int {
-        Int(min(exp(rng.nextNormal(mean: 4, std: 2)).rounded() + 50, 1000))
+    /// Every client's size alone (the first draw of its stream), to refuse a draw too large
+    /// before anything else is drawn.
+    public static func fedProxClientSizes(clients: Int, options: FedProxOptions, rng: SeededRandom) -> [Int] {
+        (0..<clients).map { k in
+            var r = rng.derive(UInt64(k))
+            let size = fedProxClientSize(rng: &r)
+            return options.maxClientSamples.map { min(size, $0) } ?? size
+        }
     }
 
-    private static func fedProxClient(alpha: Double, beta: Double, rng: inout SeededRandom) -> Dataset {
+    /// Every client's size and parameters (no samples yet).
+    public static func fedProxClients(
+        alpha: Double, beta: Double, clients: Int, options: FedProxOptions, rng: SeededRandom
+    ) -> [FedProxClient] {
+        precondition(alpha >= 0 && beta >= 0 && clients >= 0, "need alpha, beta, clients ≥ 0")
         let d = fedProxFeatures
         let classes = fedProxClasses
-        let size = fedProxClientSize(rng: &rng)
-        let u = rng.nextNormal(mean: 0, std: alpha.squareRoot())
-        let b = rng.nextNormal(mean: 0, std: beta.squareRoot())
-        let w = (0..<(classes * d)).map { _ in rng.nextNormal(mean: u, std: 1) }
-        let bias = (0..<classes).map { _ in rng.nextNormal(mean: u, std: 1) }
-        let v = (0..<d).map { _ in rng.nextNormal(mean: b, std: 1) }
-        let std = (0..<d).map { pow(Double($0 + 1), -1.2).squareRoot() }
-        var x = [Float]()
-        x.reserveCapacity(size * d)
-        var labels = [Int32]()
-        labels.reserveCapacity(size)
-        var sample = [Double](repeating: 0, count: d)
-        for _ in 0..<size {
-            for j in 0..<d { sample[j] = rng.nextNormal(mean: v[j], std: std[j]) }
-            labels.append(Int32(argmaxOfAffine(w, bias, sample)))
-            x.append(contentsOf: sample.map { Float($0) })
+        let alphaStd = options.spread == .std ? alpha : alpha.squareRoot()
+        let betaStd = options.spread == .std ? beta : beta.squareRoot()
+        var sharedRNG = rng.derive(1 << 32)
+        let sharedWeights = options.iid ? (0..<(classes * d)).map { _ in sharedRNG.nextNormal() } : []
+        let sharedBias = options.iid ? (0..<classes).map { _ in sharedRNG.nextNormal() } : []
+        return (0..<clients).map { k in
+            var r = rng.derive(UInt64(k))
+            var size = fedProxClientSize(rng: &r)
+            if let cap = options.maxClientSamples { size = min(size, cap) }
+            let u = r.nextNormal(mean: 0, std: alphaStd)
+            let b = r.nextNormal(mean: 0, std: betaStd)
+            if options.iid {
+                return FedProxClient(
+                    size: size, u: u, b: b, weights: sharedWeights, bias: sharedBias,
+                    inputMean: [Double](repeating: b, count: d))
+            }
+            let w = (0..<(classes * d)).map { _ in r.nextNormal(mean: u, std: 1) }
+            let bias = (0..<classes).map { _ in r.nextNormal(mean: u, std: 1) }
+            let v = (0..<d).map { _ in r.nextNormal(mean: b, std: 1) }
+            return FedProxClient(size: size, u: u, b: b, weights: w, bias: bias, inputMean: v)
         }
-        return Dataset(features: x, featureCount: d, targets: .classes(labels, classCount: classes))
     }
 
+    /// Samples per FedProx client: ⌊lognormal(4, 2)⌋ + 50 (NumPy's `astype(int)` truncates).
+    /// The exponent is kept below 40 so the conversion cannot trap; a draw that large is refused
+    /// by the caller's total anyway.
+    static func fedProxClientSize(rng: inout SeededRandom) -> Int {
+        Int(exp(min(rng.nextNormal(mean: 4, std: 2), 40)).rounded(.down)) + 50
+    }
+
+    /// The standard deviations of x's coordinates: √((j+1)^-1.2).
+    public static let fedProxInputStd = (0..<fedProxFeatures).map { pow(Double($0 + 1), -1.2).squareRoot() }
+
+    /// A client's samples, drawn from its parameters.
+    static func fedProxSamples(_ c: FedProxClient, rng: inout SeededRandom) -> Dataset {
+        let d = fedProxFeatures
+        var x = [Float]()
+        x.reserveCapacity(c.size * d)
+        var labels = [Int32]()
+        labels.reserveCapacity(c.size)
+        var sample = [Double](repeating: 0, count: d)
+        for _ in 0..<c.size {
+            for j in 0..<d { sample[j] = rng.nextNormal(mean: c.inputMean[j], std: fedProxInputStd[j]) }
+            labels.append(Int32(argmaxOfAffine(c.weights, c.bias, sample)))
+            x.append(contentsOf: sample.map { Float($0) })
+        }
+        return Dataset(features: x, featureCount: d, targets: .classes(labels, classCount: fedProxClasses))
+    }
+
+    /// The label the reference gives `x` under a client's parameters: argmax(W x + b).
+    public static func fedProxLabel(_ c: FedProxClient, _ x: [Double]) -> Int { argmaxOfAffine(c.weights, c.bias, x) }
+
     /// argmax over rows r of `w[r]·x + bias[r]` (`w` row-major, one row per class).
-    private static func argmaxOfAffine(_ w: [Double], _ bias: [Double], _ x: [Double]) -> Int {
+    static func argmaxOfAffine(_ w: [Double], _ bias: [Double], _ x: [Double]) -> Int {
         var best = 0
         var bestScore = -Double.infinity
         for r in bias.indices {

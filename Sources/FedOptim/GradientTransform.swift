@@ -10,6 +10,17 @@ public enum DecayConvention: String, Codable, Sendable, CaseIterable {
     case proximal
 }
 
+/// Where FedProx's proximal pull `μ(w − w_global)` enters a client's local step.
+public enum ProximalCoupling: String, Codable, Sendable, CaseIterable {
+    /// Added to the gradient (the FedProx paper's form): an adaptive optimizer normalizes it
+    /// with the data gradient, as Adam+L2 does its decay.
+    case coupled
+    /// Applied after the optimizer's step, scaled by the learning rate only:
+    /// `w ← w − η_t·μ(w − w_global)` with w before the step, outside the preconditioner, as
+    /// AdamW applies its decay.
+    case decoupled
+}
+
 /// What a transform sees besides the updates: the parameters, the 1-based step, the scheduled
 /// learning rate and the weight-decay mask (1 = decayed, 0 = exempt; nil = decay everything).
 struct StepContext {
@@ -98,10 +109,11 @@ public enum GradientTransform: Codable, Sendable, Hashable {
             return TransformState(names: names, count: count)
         case .scaleByAdadelta: return TransformState(names: ["square_avg", "acc_delta"], count: count)
         case .scaleByAdam(_, _, _, let amsgrad):
-            return TransformState(names: amsgrad ? ["m", "v", "v_max"] : ["m", "v"], count: count)
+            // The scalar counts the steps since `m` started (see `FirstMomentSteps`).
+            return TransformState(names: amsgrad ? ["m", "v", "v_max"] : ["m", "v"], count: count, scalars: [0])
         case .scaleByNAdam:
             return TransformState(names: ["m", "v"], count: count, scalars: [1])  // running product of μ_t
-        case .scaleByRAdam: return TransformState(names: ["m", "v"], count: count)
+        case .scaleByRAdam: return TransformState(names: ["m", "v"], count: count, scalars: [0])
         }
     }
 
@@ -202,7 +214,9 @@ public enum GradientTransform: Codable, Sendable, Hashable {
             }
 
         case .scaleByAdam(let beta1, let beta2, let eps, let amsgrad):
-            let k = AdamConstants(beta1: beta1, beta2: beta2, eps: eps, step: c.step)
+            let k = AdamConstants(
+                beta1: beta1, beta2: beta2, eps: eps, step: c.step,
+                firstMomentStep: FirstMomentSteps.advance(&state.scalars[0], step: c.step))
             state.withSlots { slot in
                 let m = slot(0)
                 let v = slot(1)
@@ -257,7 +271,7 @@ public enum GradientTransform: Codable, Sendable, Hashable {
             }
 
         case .scaleByRAdam(let beta1, let beta2, let eps):
-            let bc1 = 1 - pow(beta1, t)
+            let bc1 = 1 - pow(beta1, Double(FirstMomentSteps.advance(&state.scalars[0], step: c.step)))
             let bc2 = 1 - pow(beta2, t)
             let rhoInf = 2 / (1 - beta2) - 1
             let rhoT = rhoInf - 2 * t * pow(beta2, t) / bc2
@@ -301,20 +315,36 @@ public enum GradientTransform: Codable, Sendable, Hashable {
     }
 }
 
+/// The step counter of a first moment `m`, kept apart from the optimizer's step `t` (which `v`'s
+/// bias correction and the schedules use). The two agree unless `m` restarted at zero while `v`
+/// went on — the *aggregate* policy with `moments: second` — and then `m` must be bias-corrected
+/// from its own start: with the global count, the restarted `m`'s first steps would be damped
+/// by `1 − β₁^k`.
+public enum FirstMomentSteps {
+    /// Advances the stored count for step `step` and returns it. A stored count that is not a
+    /// whole number in `0 ..< step` (a hostile or damaged state) is read as the nearest one that is.
+    @inline(__always)
+    static func advance(_ stored: inout Double, step: Int) -> Int {
+        let previous = stored.isFinite ? min(max(stored.rounded(.down), 0), Double(step - 1)) : Double(step - 1)
+        stored = previous + 1
+        return Int(stored)
+    }
+}
+
 /// Adam's per-step constants, in Float as the kernels use them; shared by the chain and the
 /// fused kernel so both compute exactly the same numbers.
 struct AdamConstants {
     let oneMinusBeta1: Float, beta2: Float, oneMinusBeta2: Float, eps: Float
-    /// `1/(1 − β₁^t)` and `1/√(1 − β₂^t)`.
+    /// `1/(1 − β₁^k)` (k: the first moment's own steps) and `1/√(1 − β₂^t)`.
     let c1: Float, c2: Float
 
-    init(beta1: Double, beta2: Double, eps: Double, step: Int) {
+    init(beta1: Double, beta2: Double, eps: Double, step: Int, firstMomentStep: Int) {
         let t = Double(step)
         oneMinusBeta1 = Float(1 - beta1)
         self.beta2 = Float(beta2)
         oneMinusBeta2 = Float(1 - beta2)
         self.eps = Float(eps)
-        c1 = Float(1 / (1 - pow(beta1, t)))
+        c1 = Float(1 / (1 - pow(beta1, Double(firstMomentStep))))
         c2 = Float(1 / (1 - pow(beta2, t)).squareRoot())
     }
 }

@@ -45,6 +45,9 @@ public struct Optimizer: Sendable {
         }
     }
 
+    /// The scheduled learning rate of step `step` (1-based), as the step itself uses it.
+    public func learningRate(step: Int) -> Double { spec.schedule.learningRate(base: spec.lr, step: step) }
+
     /// Fresh state (step 0). Lookahead's slow weights start at `params`.
     func initialState(params: UnsafeBufferPointer<Float>) -> OptimizerState {
         OptimizerState(
@@ -100,6 +103,7 @@ public struct Optimizer: Sendable {
         state.step += 1
         let lr = spec.schedule.learningRate(base: spec.lr, step: state.step)
         let n = params.count
+        if spec.maximize { for i in 0..<n { gradients[i] = -gradients[i] } }
         if let decayMask {
             decayMask.withUnsafeBufferPointer { mask in
                 update(params: params, gradients: gradients, state: &state, learningRate: lr, mask: mask)
@@ -183,7 +187,9 @@ struct FusedAdam: Sendable {
         state: inout [TransformState], step: Int, learningRate: Double,
         mask: UnsafeBufferPointer<Float>?
     ) {
-        let k = AdamConstants(beta1: beta1, beta2: beta2, eps: eps, step: step)
+        let k = AdamConstants(
+            beta1: beta1, beta2: beta2, eps: eps, step: step,
+            firstMomentStep: FirstMomentSteps.advance(&state[adamIndex].scalars[0], step: step))
         let negativeLR = Float(-learningRate)
         state[adamIndex].withSlots { slot in
             let m = slot(0)

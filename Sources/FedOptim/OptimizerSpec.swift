@@ -61,10 +61,10 @@ public struct OptimizerSpec: Codable, Sendable, Equatable {
         case decayConvention = "decay_convention"
         case decayMask = "decay_mask"
         case clipNorm = "clip_norm"
-        case schedule, lookahead
+        case schedule, lookahead, maximize
 
         /// Keys every optimizer accepts.
-        public static let common: Set<Key> = [.name, .lr, .decayMask, .clipNorm, .schedule, .lookahead]
+        public static let common: Set<Key> = [.name, .lr, .decayMask, .clipNorm, .schedule, .lookahead, .maximize]
     }
 
     public var name: OptimizerKind
@@ -88,6 +88,9 @@ public struct OptimizerSpec: Codable, Sendable, Equatable {
     public var clipNorm: Double?
     public var schedule: LearningRateSchedule
     public var lookahead: LookaheadSpec?
+    /// Ascend instead of descend: the step negates the gradient first, as every `torch.optim`
+    /// optimizer's `maximize=True` does (before weight decay, clipping aside).
+    public var maximize: Bool
 
     /// The defaults for `kind` (PyTorch's, except `adam_l2`, whose decay defaults to AdamW's
     /// 0.01 so the two compare like for like).
@@ -124,6 +127,7 @@ public struct OptimizerSpec: Codable, Sendable, Equatable {
         clipNorm = nil
         schedule = .constant
         lookahead = nil
+        maximize = false
     }
 
     /// The chain of transforms this optimizer is (without Lookahead, which wraps the chain).

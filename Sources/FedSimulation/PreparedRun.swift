@@ -49,9 +49,10 @@ public struct PreparedRun: Sendable {
                 let perClient: [Dataset]
                 if case .directory(let path) = t.data.source {
                     perClient = try DataLoader.directory(path: t.resolve(path), task: t.data.task)
-                } else if case .fedprox(let alpha, let beta) = t.data.source {
+                } else if case .fedprox(let alpha, let beta, let options) = t.data.source {
                     var rng = root.derive(SeedStream.data.rawValue)
-                    perClient = Synthetic.fedProx(alpha: alpha, beta: beta, clients: t.clients.count, rng: &rng)
+                    perClient = try Synthetic.fedProx(
+                        alpha: alpha, beta: beta, clients: t.clients.count, options: options, rng: &rng)
                 } else {
                     perClient = []
                 }
@@ -298,7 +299,7 @@ public struct PreparedRun: Sendable {
             result[id] = VirtualClient(
                 id: id, shard: shards[id], model: model, optimizer: optimizers[g],
                 policy: groups[g].state, training: topology.clients.local, seed: topology.seed,
-                proximalMu: topology.server.proximalMu)
+                proximalMu: topology.server.proximalMu, proximalCoupling: topology.server.proximal)
         }
         return result
     }

@@ -55,7 +55,8 @@ public final class RunDriver {
             model: prepared.model, testSet: prepared.testSet, initialWeights: prepared.initialWeights,
             sampler: ClientSampler(seed: t.seed, clientCount: t.clients.count, perRound: t.clients.perRound),
             server: t.server, groupOfClient: prepared.groupOfClient, policyOfGroup: prepared.groups.map(\.state),
-            stateAggregation: t.clients.stateAggregation, pool: pool, threads: t.threadCount,
+            stateAggregation: t.clients.stateAggregation, chainOfGroup: prepared.groups.map(\.optimizer.chain),
+            pool: pool, threads: t.threadCount,
             sampleCounts: prepared.shards.map(\.count))
         if let resume {
             guard resume.weights.count == prepared.model.parameterCount else {

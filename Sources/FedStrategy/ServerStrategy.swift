@@ -1,3 +1,4 @@
+import FedOptim
 import FedProtocol
 import Foundation
 
@@ -40,6 +41,8 @@ public struct ServerSpec: Codable, Sendable, Equatable {
     public var biasCorrection: Bool
     /// FedProx's proximal coefficient μ.
     public var mu: Double
+    /// Where the proximal pull enters the local step (FedProx).
+    public var proximal: ProximalCoupling
     /// Trimmed mean: the share β trimmed from each end, in [0, 0.5).
     public var trim: Double
 
@@ -52,6 +55,7 @@ public struct ServerSpec: Codable, Sendable, Equatable {
         tau = 1e-3
         biasCorrection = false
         mu = 0.01
+        proximal = .coupled
         trim = 0.1
     }
 

@@ -38,6 +38,7 @@ extension OptimizerSpec {
         s.decayConvention = try map.choice(K.decayConvention.rawValue, default: s.decayConvention)
         s.decayMask = try map.choice(K.decayMask.rawValue, default: s.decayMask)
         s.clipNorm = try map.optionalDouble(K.clipNorm.rawValue, in: .positive)
+        s.maximize = try map.bool(K.maximize.rawValue, default: false)
         if let schedule = try map.map(K.schedule.rawValue) {
             s.schedule = try LearningRateSchedule.parse(schedule)
         }

@@ -39,7 +39,7 @@ public struct Topology: Sendable, Equatable {
         case linearRegression(count: Int, features: Int, noise: Double)
         case blobs(count: Int, features: Int, classes: Int, spread: Double)
         /// Synthetic(α, β) of the FedProx paper, naturally split across clients.
-        case fedprox(alpha: Double, beta: Double)
+        case fedprox(alpha: Double, beta: Double, options: Synthetic.FedProxOptions)
 
         public var name: String {
             switch self {

@@ -9,7 +9,8 @@ public enum TopologyKeys {
             "data",
             [
                 "source", "path", "label_column", "images", "labels", "count", "test_count", "features", "classes",
-                "noise", "spread", "alpha", "beta", "task", "test_fraction", "standardize", "normalize", "shape",
+                "noise", "spread", "alpha", "beta", "alpha_beta", "iid", "max_client_samples", "task", "test_fraction",
+                "standardize", "normalize", "shape",
             ]
         ),
         ("partition", ["scheme", "alpha", "classes_per_client"]),
@@ -23,7 +24,10 @@ public enum TopologyKeys {
         ("clients.groups", ["name", "clients", "optimizer", "state"]),
         ("clients.aggregate", ["moments", "weighting"]),
         ("cluster.curve", ["coordinator", "clients"]),
-        ("server", ["strategy", "lr", "momentum", "beta1", "beta2", "tau", "bias_correction", "mu", "trim"]),
+        (
+            "server",
+            ["strategy", "lr", "momentum", "beta1", "beta2", "tau", "bias_correction", "mu", "proximal", "trim"]
+        ),
         (
             "cluster",
             [

@@ -213,9 +213,16 @@ struct TopologyReader {
                 classes: try m.int("classes", default: 3, in: 2...100_000),
                 spread: try m.double("spread", default: 1, in: .positive))
         case .fedprox:
+            let iid = try m.bool("iid", default: false)
+            if iid && m.has("alpha") {
+                throw m.error("alpha", "iid fedprox data has one model for every client; alpha is not used")
+            }
             source = .fedprox(
-                alpha: try m.double("alpha", default: 1, in: .nonNegative),
-                beta: try m.double("beta", default: 1, in: .nonNegative))
+                alpha: try m.double("alpha", default: iid ? 0 : 1, in: .nonNegative),
+                beta: try m.double("beta", default: iid ? 0 : 1, in: .nonNegative),
+                options: Synthetic.FedProxOptions(
+                    spread: try m.choice("alpha_beta", default: .std), iid: iid,
+                    maxClientSamples: try m.optionalInt("max_client_samples", in: 1...100_000_000)))
         }
         let task = try m.choice("task", default: defaultTask)
         if case .linearRegression = source, task != .regression {
@@ -515,7 +522,7 @@ struct TopologyReader {
             case .fedavg, .median: ["strategy", "lr"]
             case .fedavgm: ["strategy", "lr", "momentum"]
             case .fedadagrad, .fedadam, .fedyogi: ["strategy", "lr", "beta1", "beta2", "tau", "bias_correction"]
-            case .fedprox: ["strategy", "lr", "mu"]
+            case .fedprox: ["strategy", "lr", "mu", "proximal"]
             case .trimmedMean: ["strategy", "lr", "trim"]
             }
         for key in m.keys where TopologyKeys.of("server").contains(key) && !allowed.contains(key) {
@@ -533,6 +540,7 @@ struct TopologyReader {
         spec.tau = try m.double("tau", default: spec.tau, in: .positive)
         spec.biasCorrection = try m.bool("bias_correction", default: spec.biasCorrection)
         spec.mu = try m.double("mu", default: spec.mu, in: .nonNegative)
+        spec.proximal = try m.choice("proximal", default: spec.proximal)
         spec.trim = try m.double("trim", default: spec.trim, in: .halfOpen(0, 0.5))
         try m.finish()
         return spec

@@ -44,7 +44,9 @@ extension Topology {
                 ("beta1", number(server.beta1)), ("beta2", number(server.beta2)), ("tau", number(server.tau)),
                 ("bias_correction", scalar(String(server.biasCorrection))),
             ]
-        case .fedprox: pairs.append(("mu", number(server.mu)))
+        case .fedprox:
+            pairs.append(("mu", number(server.mu)))
+            if server.proximal != .coupled { pairs.append(("proximal", scalar(server.proximal.rawValue))) }
         case .trimmedMean: pairs.append(("trim", number(server.trim)))
         }
         return map(pairs)
@@ -72,7 +74,12 @@ extension Topology {
                 ("count", scalar(String(count))), ("features", scalar(String(features))),
                 ("classes", scalar(String(classes))), ("spread", number(spread)),
             ]
-        case .fedprox(let alpha, let beta): pairs += [("alpha", number(alpha)), ("beta", number(beta))]
+        case .fedprox(let alpha, let beta, let options):
+            if !options.iid { pairs.append(("alpha", number(alpha))) }  // iid data has no α
+            pairs.append(("beta", number(beta)))
+            if options.spread != .std { pairs.append(("alpha_beta", scalar(options.spread.rawValue))) }
+            if options.iid { pairs.append(("iid", scalar("true"))) }
+            if let cap = options.maxClientSamples { pairs.append(("max_client_samples", scalar(String(cap)))) }
         }
         pairs.append(("task", scalar(data.task.rawValue)))
         if case .fashionMNIST = data.source {} else { pairs.append(("test_fraction", number(data.testFraction))) }
@@ -190,6 +197,7 @@ extension Topology {
         for (key, value) in values where s.name.settings.contains(key) { pairs.append((key.rawValue, scalar(value))) }
         pairs.append((K.decayMask.rawValue, scalar(s.decayMask.rawValue)))
         if let clip = s.clipNorm { pairs.append((K.clipNorm.rawValue, number(clip))) }
+        if s.maximize { pairs.append((K.maximize.rawValue, scalar("true"))) }
         let schedule: [(String, Node)] =
             switch s.schedule {
             case .constant: [("type", scalar("constant"))]

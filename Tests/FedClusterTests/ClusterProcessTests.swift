@@ -354,19 +354,26 @@ final class ClusterProcessTests: XCTestCase {
     /// A local training longer than liveness × heartbeat_interval: the client process keeps
     /// heartbeating while its worker trains, so it is never declared dead, and the numbers still
     /// equal the single-process run.
+    /// The heartbeat interval is chosen from the measured training time (a sixth of one client's
+    /// training, so liveness × interval is half of it), so the test means the same on a fast CPU
+    /// as on a slow one.
     func testLongLocalTrainingKeepsHeartbeating() throws {
-        let settings = [
-            "--set", "rounds=2", "--set", "clients.local.epochs=300", "--set", "cluster.heartbeat_interval=0.05",
-            "--set", "cluster.liveness=3", "--set", "cluster.quorum=0.2",
-        ]
+        let training = ["--set", "rounds=2", "--set", "clients.local.epochs=600"]
         let reference = dir.appendingPathComponent("reference")
         XCTAssertEqual(
-            try finish(start(["run", quickstart, "--out", reference.path, "--quiet"] + settings, log: "ref.log")), 0)
+            try finish(start(["run", quickstart, "--out", reference.path, "--quiet"] + training, log: "ref.log")), 0)
         let seconds = (rounds(reference).last?["seconds"] as? Double ?? 0) / 5
+        let interval = max(0.01, seconds / 6)
+        let settings =
+            training + [
+                "--set", "cluster.heartbeat_interval=\(interval)", "--set", "cluster.liveness=3",
+                "--set", "cluster.quorum=0.2",
+            ]
         let run = dir.appendingPathComponent("run")
         let p = try start(["cluster", quickstart, "--out", run.path] + settings, log: "cluster.log")
         XCTAssertEqual(try finish(p), 0, log("cluster.log"))
-        XCTAssertGreaterThan(seconds, 0.15, "one client's training (\(seconds) s) outlasts liveness × interval")
+        XCTAssertGreaterThan(
+            seconds, 3 * interval * 1.5, "one client's training (\(seconds) s) outlasts liveness × interval")
         XCTAssertFalse(log("cluster.log").contains("declared dead"), log("cluster.log"))
         XCTAssertEqual(hashes(run), hashes(reference))
     }

@@ -87,6 +87,29 @@ final class DataPathTests: XCTestCase {
         let records = try InProcessRun.records(prepared)
         XCTAssertEqual(records.count, 4)
 
+        // The reference's options read from the topology, written back, and refused where meaningless.
+        let iid = try Topology.parse(
+            """
+            data: {source: fedprox, iid: true, beta: 0.5, max_client_samples: 300, alpha_beta: variance}
+            model: {kind: softmax}
+            clients: {count: 4, optimizer: {name: sgd}}
+            """, baseDirectory: dir.path)
+        XCTAssertEqual(
+            iid.data.source,
+            .fedprox(alpha: 0, beta: 0.5, options: .init(spread: .variance, iid: true, maxClientSamples: 300)))
+        XCTAssertEqual(try Topology.parse(iid.resolvedYAML(), baseDirectory: dir.path).data.source, iid.data.source)
+        XCTAssertLessThanOrEqual(try PreparedRun.prepare(iid).shards.map(\.count).max()!, 300)
+        XCTAssertThrowsError(
+            try Topology.parse(
+                "data: {source: fedprox, iid: true, alpha: 1}\nmodel: {kind: softmax}\nclients: {optimizer: {name: sgd}}",
+                baseDirectory: dir.path)
+        ) { XCTAssertTrue("\($0)".contains("data.alpha: iid fedprox data"), "\($0)") }
+        XCTAssertThrowsError(
+            try Topology.parse(
+                "data: {source: blobs, iid: true}\nmodel: {kind: softmax}\nclients: {optimizer: {name: sgd}}",
+                baseDirectory: dir.path)
+        ) { XCTAssertTrue("\($0)".contains("'iid' is not a setting of data source blobs"), "\($0)") }
+
         let clients = dir.appendingPathComponent("clients")
         try FileManager.default.createDirectory(at: clients, withIntermediateDirectories: true)
         for k in 0..<3 {

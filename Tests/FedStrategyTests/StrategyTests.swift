@@ -1,3 +1,4 @@
+import FedCore
 import FedOptim
 import FedProtocol
 import FedSimulation
@@ -99,6 +100,76 @@ final class StrategyTests: XCTestCase {
         }
         let norm = { (v: [Float]) in v.reduce(0) { $0 + Double($1) * Double($1) } }
         XCTAssertLessThan(norm(prox), norm(plain))
+    }
+
+    /// `proximal: decoupled` with Adam: the pull `η·μ(w − w_global)` is applied after the step,
+    /// outside the preconditioner. Over two full-batch steps, step 1 starts at w_global (no pull)
+    /// and step 2's data gradient and Adam step are those of plain training, so the decoupled
+    /// delta is the plain one minus η·μ·(one step's delta) exactly as worked by hand, whatever
+    /// Adam's v is. The coupled form sends μ(w − w_global) through Adam's normalization and
+    /// lands elsewhere.
+    func testDecoupledProximalPullStaysOutsideAdamsPreconditioner() throws {
+        func delta(_ server: String, steps: Int = 2) throws -> [Float] {
+            let t = try Topology.parse(
+                """
+                data: {source: blobs, count: 200, features: 3, classes: 3}
+                model: {kind: softmax}
+                clients: {count: 2, local: {steps: \(steps), batch_size: full}, optimizer: {name: adam, lr: 0.05}}
+                server: \(server)
+                """, baseDirectory: "/tmp")
+            let prepared = try PreparedRun.prepare(t)
+            return prepared.makeClients([0])[0]!.train(
+                ClientTask(round: 1, clientID: 0, globalWeights: prepared.initialWeights, sharedState: nil)
+            ).delta
+        }
+        let plain = try delta("{strategy: fedavg}")
+        let one = try delta("{strategy: fedavg}", steps: 1)
+        let decoupled = try delta("{strategy: fedprox, mu: 0.4, proximal: decoupled}")
+        let coupled = try delta("{strategy: fedprox, mu: 0.4}")
+        var coupledGap = 0.0
+        for i in plain.indices {
+            XCTAssertEqual(Double(decoupled[i] - plain[i]), -0.05 * 0.4 * Double(one[i]), accuracy: 1e-6, "\(i)")
+            coupledGap = max(coupledGap, abs(Double(coupled[i] - plain[i]) + 0.05 * 0.4 * Double(one[i])))
+        }
+        XCTAssertGreaterThan(coupledGap, 1e-4, "the coupled pull is normalized by Adam: another result")
+        XCTAssertThrowsError(
+            try Topology.parse(
+                """
+                data: {source: blobs}
+                model: {kind: softmax}
+                clients: {optimizer: {name: adam}}
+                server: {strategy: fedavg, proximal: decoupled}
+                """, baseDirectory: "/tmp")
+        ) { XCTAssertTrue("\($0)".contains("'proximal' is not a setting of fedavg"), "\($0)") }
+    }
+
+    /// `maximize: true` ascends: every optimizer's step on gradient g equals its minimizing
+    /// step on −g, bit for bit (torch negates the gradient first), weight decay included.
+    func testMaximizeEqualsMinimizingTheNegatedGradient() {
+        for kind in OptimizerKind.allCases {
+            var spec = OptimizerSpec(kind)
+            spec.weightDecay = 0.1
+            if kind == .nesterov { spec.momentum = 0.9 }
+            var up = spec
+            up.maximize = true
+            let layout = ParameterLayout.flat(3)
+            let a = Optimizer(up, layout: layout)
+            let b = Optimizer(spec, layout: layout)
+            var wa: [Float] = [0.5, -1, 2]
+            var wb = wa
+            var sa = a.initialState(params: wa)
+            var sb = b.initialState(params: wb)
+            for step in 0..<4 {
+                let g: [Float] = [0.3, -0.2 * Float(step), 1.5]
+                a.step(params: &wa, gradients: g, state: &sa)
+                b.step(params: &wb, gradients: g.map { -$0 }, state: &sb)
+            }
+            XCTAssertEqual(wa, wb, "\(kind)")
+            var plain: [Float] = [0.5, -1, 2]
+            var sp = b.initialState(params: plain)
+            b.step(params: &plain, gradients: [0.3, 0, 1.5], state: &sp)
+            XCTAssertNotEqual(plain, [0.5, -1, 2])
+        }
     }
 
     /// The aggregate policy's variants: both moments or the second only (first restarted at
