@@ -104,8 +104,8 @@ public enum Synthetic {
                 throw DataError(
                     file: "data (fedprox)",
                     message: "client \(k) draws \(size) samples, \(total) in all so far: more than FedSim holds "
-                        + "(\(fedProxMaxValues / fedProxFeatures) samples of \(fedProxFeatures) features); cap the clients "
-                        + "with data.max_client_samples")
+                        + "(\(fedProxMaxValues / fedProxFeatures) samples of \(fedProxFeatures) features); "
+                        + "cap the clients with data.max_client_samples")
             }
         }
         let drawn = fedProxClients(alpha: alpha, beta: beta, clients: clients, options: options, rng: rng)

@@ -101,7 +101,8 @@ final class DataPathTests: XCTestCase {
         XCTAssertLessThanOrEqual(try PreparedRun.prepare(iid).shards.map(\.count).max()!, 300)
         XCTAssertThrowsError(
             try Topology.parse(
-                "data: {source: fedprox, iid: true, alpha: 1}\nmodel: {kind: softmax}\nclients: {optimizer: {name: sgd}}",
+                "data: {source: fedprox, iid: true, alpha: 1}\nmodel: {kind: softmax}\n"
+                    + "clients: {optimizer: {name: sgd}}",
                 baseDirectory: dir.path)
         ) { XCTAssertTrue("\($0)".contains("data.alpha: iid fedprox data"), "\($0)") }
         XCTAssertThrowsError(
