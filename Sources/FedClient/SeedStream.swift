@@ -5,4 +5,6 @@ public enum SeedStream: UInt64 {
     case split, partition, modelInit, sampling, shuffle
     /// Dropout masks: one stream per client, round and local step.
     case dropout
+    /// The validation split held out from the training data.
+    case validation
 }

@@ -40,6 +40,14 @@ public struct RoundRecord: Codable, Sendable, Equatable {
     public var payloadBytes: Int
     public var seconds: Double
     public var weightsHash: String
+    /// The global model on the validation set (nil without `data.validation_fraction`): what
+    /// selections (best round, best hyperparameters) read, never the test set.
+    public var validationLoss: Double?
+    public var validationAccuracy: Double?
+    public var validationRMSE: Double?
+    /// Client drift: the participants' mean distance ‖Δᵢ − Δ̄‖ from the sample-weighted mean
+    /// delta Δ̄ (nil in round 0) — how far apart local training carried them.
+    public var clientDrift: Double?
 
     public init(
         round: Int, testLoss: Double, testAccuracy: Double?, testRMSE: Double?, testR2: Double?, trainLoss: Double?,
@@ -74,6 +82,10 @@ public struct RoundRecord: Codable, Sendable, Equatable {
         case payloadBytes = "payload_bytes"
         case seconds
         case weightsHash = "weights_hash"
+        case validationLoss = "validation_loss"
+        case validationAccuracy = "validation_accuracy"
+        case validationRMSE = "validation_rmse"
+        case clientDrift = "client_drift"
     }
 }
 
@@ -97,6 +109,7 @@ public struct ClientRecord: Codable, Sendable, Equatable {
 public final class RoundEngine {
     public let model: Network
     public let testSet: Dataset
+    public let validationSet: Dataset?
     public let sampler: ClientSampler
     public let server: ServerSpec
     /// Group index of every client (clients of one group share an optimizer and state policy).
@@ -117,13 +130,15 @@ public final class RoundEngine {
     private let sampleCounts: [Int]?
 
     public init(
-        model: Network, testSet: Dataset, initialWeights: [Float], sampler: ClientSampler, server: ServerSpec,
+        model: Network, testSet: Dataset, validationSet: Dataset? = nil, initialWeights: [Float],
+        sampler: ClientSampler, server: ServerSpec,
         groupOfClient: [Int], policyOfGroup: [StatePolicy], stateAggregation: StateAggregation = StateAggregation(),
         chainOfGroup: [[GradientTransform]] = [], pool: ClientPool, threads: Int = 1, sampleCounts: [Int]? = nil
     ) {
         precondition(initialWeights.count == model.parameterCount)
         self.model = model
         self.testSet = testSet
+        self.validationSet = validationSet
         self.weights = initialWeights
         self.sampler = sampler
         self.server = server
@@ -196,12 +211,34 @@ public final class RoundEngine {
         let samples = updates.reduce(0) { $0 + $1.sampleCount }
         let trainLoss =
             samples > 0 ? updates.reduce(0.0) { $0 + $1.trainLoss * Double($1.sampleCount) } / Double(samples) : nil
-        return RoundRecord(
+        var result = RoundRecord(
             round: round, testLoss: metrics.loss, testAccuracy: metrics.accuracy, testRMSE: metrics.rmse,
             testR2: metrics.r2,
             trainLoss: trainLoss, weightNorm: norm(weights.map(Double.init)), updateNorm: norm(meanDelta),
             participants: updates.map(\.clientID), samples: samples, payloadBytes: payload, seconds: seconds,
             weightsHash: WeightHash.hex(weights))
+        if !updates.isEmpty {
+            let mean = Aggregation.weightedMeanDelta(updates)
+            var total = 0.0
+            for u in updates {
+                var sum = 0.0
+                u.delta.withUnsafeBufferPointer { d in
+                    for i in 0..<mean.count {
+                        let x = Double(d[i]) - mean[i]
+                        sum += x * x
+                    }
+                }
+                total += sum.squareRoot()
+            }
+            result.clientDrift = total / Double(updates.count)
+        }
+        if let validationSet {
+            let v = model.evaluate(params: weights, data: validationSet, workspaces: workspaces)
+            result.validationLoss = v.loss
+            result.validationAccuracy = v.accuracy
+            result.validationRMSE = v.rmse
+        }
+        return result
     }
 
     /// Per-participant records for `clients.jsonl`.

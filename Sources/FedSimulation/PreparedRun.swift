@@ -22,6 +22,8 @@ public struct PreparedRun: Sendable {
     /// Each client's training shard, by client id.
     public let shards: [Dataset]
     public let testSet: Dataset
+    /// The validation samples (`data.validation_fraction` of the training data), nil without.
+    public let validationSet: Dataset?
     public let initialWeights: [Float]
     /// The resolved optimizer of every group (index 0 is the default group).
     public let groups: [Topology.ClientGroup]
@@ -40,9 +42,11 @@ public struct PreparedRun: Sendable {
 
     /// Loads or generates the data, splits and partitions it, and initializes the model.
     public static func prepare(_ t: Topology) throws -> PreparedRun {
-        let root = SeededRandom(seed: t.seed)
+        let root = SeededRandom(seed: t.dataSeed)
         var train: [Dataset]
         var test: Dataset
+        var validation: Dataset?
+        let validationFraction = t.data.validationFraction
         do {
             switch t.data.source {
             case .directory, .fedprox:
@@ -72,7 +76,7 @@ public struct PreparedRun: Sendable {
                 train = splits.map(\.train)
                 test = Dataset.concatenate(splits.map(\.test))
             default:
-                let split: (train: Dataset, test: Dataset)
+                var split: (train: Dataset, test: Dataset)
                 if case .fashionMNIST(let path, let trainCount, let testCount) = t.data.source {
                     split = try DataLoader.fashionMNIST(
                         directory: path.map(t.resolve) ?? DataLoader.fashionMNISTDirectory, trainCount: trainCount,
@@ -81,6 +85,12 @@ public struct PreparedRun: Sendable {
                     let all = try loadPooled(t, root: root)
                     var rng = root.derive(SeedStream.split.rawValue)
                     split = trainTestSplit(all, testFraction: t.data.testFraction, rng: &rng)
+                }
+                if validationFraction > 0 && t.data.validation == .pooled {
+                    var rng = root.derive(SeedStream.validation.rawValue)
+                    let held = trainTestSplit(split.train, testFraction: validationFraction, rng: &rng)
+                    split.train = held.train
+                    validation = held.test
                 }
                 guard split.train.count >= t.clients.count else {
                     throw RunInputError(
@@ -99,6 +109,21 @@ public struct PreparedRun: Sendable {
         } catch let error as DataError {
             throw RunInputError(error.description)
         }
+        if validationFraction > 0 && t.data.validation == .perClient {
+            var pieces: [Dataset] = []
+            for k in train.indices {
+                var rng = root.derive(SeedStream.validation.rawValue, UInt64(k))
+                let held = trainTestSplit(train[k], testFraction: validationFraction, rng: &rng)
+                guard held.train.count > 0 else {
+                    throw RunInputError(
+                        "client \(k) has \(train[k].count) training sample(s); holding out validation_fraction "
+                            + "\(validationFraction) leaves none")
+                }
+                train[k] = held.train
+                pieces.append(held.test)
+            }
+            validation = Dataset.concatenate(pieces)
+        }
         if let shape = t.data.shape {
             guard let reshaped = test.reshaped(shape) else {
                 throw RunInputError(
@@ -107,6 +132,7 @@ public struct PreparedRun: Sendable {
             }
             test = reshaped
             train = train.map { $0.reshaped(shape)! }
+            validation = validation.map { $0.reshaped(shape)! }
         }
         if t.data.standardize || t.data.normalize {
             let fitted = Dataset.concatenate(train)
@@ -114,8 +140,9 @@ public struct PreparedRun: Sendable {
                 t.data.normalize ? Standardizer(fittingChannelsOf: fitted) : Standardizer(fitting: fitted)
             for i in train.indices { standardizer.apply(to: &train[i]) }
             standardizer.apply(to: &test)
+            if validation != nil { standardizer.apply(to: &validation!) }
         }
-        let pooled = Dataset.concatenate(train + [test])
+        let pooled = Dataset.concatenate(train + [test] + (validation.map { [$0] } ?? []))
         let classes = pooled.classCount
         if t.model.kind == .logistic && classes != 2 {
             throw RunInputError("model.kind logistic needs 2 classes (labels 0 and 1); the data has \(classes)")
@@ -127,7 +154,7 @@ public struct PreparedRun: Sendable {
         if let file = t.model.initFile {
             initial = try loadWeights(t.resolve(file), count: model.parameterCount)
         } else {
-            var rng = root.derive(SeedStream.modelInit.rawValue)
+            var rng = SeededRandom(seed: t.trainSeed).derive(SeedStream.modelInit.rawValue)
             initial = model.initialParameters(rng: &rng)
         }
         let partition = Partition(
@@ -143,6 +170,7 @@ public struct PreparedRun: Sendable {
         fingerprint.add("FedSim run fingerprint 1\n\(Network.numericsVersion)\n\(t.numbersYAML)")
         for shard in train { fingerprint.add(shard) }
         fingerprint.add(test)
+        if let validation { fingerprint.add(validation) }  // absent: the fingerprint of before validation existed
         fingerprint.add(initial)
         var parts: [(String, UInt64)] = []
         var section = "settings"
@@ -161,6 +189,7 @@ public struct PreparedRun: Sendable {
         var content = FNV1a64()
         for shard in train { content.add(shard) }
         content.add(test)
+        if let validation { content.add(validation) }
         var weights = FNV1a64()
         weights.add(initial)
         parts += [
@@ -168,7 +197,8 @@ public struct PreparedRun: Sendable {
             ("kernels", FNV1a64.hash(Network.numericsVersion)),
         ]
         return PreparedRun(
-            topology: t, model: model, shards: train, testSet: test, initialWeights: initial,
+            topology: t, model: model, shards: train, testSet: test, validationSet: validation,
+            initialWeights: initial,
             groups: t.clients.allGroups, groupOfClient: t.clients.groupOfClient, partitionSummary: summary,
             fingerprint: fingerprint.value,
             fingerprintParts: parts.map { "\($0.0)=\(String(format: "%08llx", $0.1 & 0xFFFF_FFFF))" }.joined(
@@ -298,7 +328,7 @@ public struct PreparedRun: Sendable {
             let g = groupOfClient[id]
             result[id] = VirtualClient(
                 id: id, shard: shards[id], model: model, optimizer: optimizers[g],
-                policy: groups[g].state, training: topology.clients.local, seed: topology.seed,
+                policy: groups[g].state, training: topology.clients.local, seed: topology.trainSeed,
                 proximalMu: topology.server.proximalMu, proximalCoupling: topology.server.proximal)
         }
         return result

@@ -52,8 +52,9 @@ public final class RunDriver {
         self.events = events
         self.observers = observers
         engine = RoundEngine(
-            model: prepared.model, testSet: prepared.testSet, initialWeights: prepared.initialWeights,
-            sampler: ClientSampler(seed: t.seed, clientCount: t.clients.count, perRound: t.clients.perRound),
+            model: prepared.model, testSet: prepared.testSet, validationSet: prepared.validationSet,
+            initialWeights: prepared.initialWeights,
+            sampler: ClientSampler(seed: t.trainSeed, clientCount: t.clients.count, perRound: t.clients.perRound),
             server: t.server, groupOfClient: prepared.groupOfClient, policyOfGroup: prepared.groups.map(\.state),
             stateAggregation: t.clients.stateAggregation, chainOfGroup: prepared.groups.map(\.optimizer.chain),
             pool: pool, threads: t.threadCount,

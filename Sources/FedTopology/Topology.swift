@@ -13,6 +13,9 @@ import Foundation
 public struct Topology: Sendable, Equatable {
     public var name: String
     public var seed: UInt64
+    /// `data_seed` and `train_seed` when the topology gives them; each defaults to `seed`.
+    public var explicitDataSeed: UInt64?
+    public var explicitTrainSeed: UInt64?
     public var rounds: Int
     public var data: DataSpec
     public var partition: PartitionSpec
@@ -73,6 +76,19 @@ public struct Topology: Sendable, Equatable {
         public var normalize: Bool = false
         /// Each sample's shape (`[C, H, W]` for images) where the source does not give it.
         public var shape: [Int]?
+        /// Share of the training data held out for validation (0: none). Every selection — best
+        /// round, best hyperparameters — uses it, never the test set.
+        public var validationFraction: Double = 0
+        /// Where the validation samples come from.
+        public var validation: ValidationScope = .pooled
+    }
+
+    public enum ValidationScope: String, Sendable, Equatable, CaseIterable {
+        /// Held out from the pooled training set before it is partitioned (stratified).
+        case pooled
+        /// Held out from each client's shard (stratified per client): validation data
+        /// distributed as the clients' own data. The only choice for naturally split data.
+        case perClient = "per_client"
     }
 
     public enum PartitionSpec: Sendable, Equatable {
@@ -144,6 +160,11 @@ public struct Topology: Sendable, Equatable {
             return result
         }
     }
+
+    /// The seed of the data: generation, the test and validation splits, the partition.
+    public var dataSeed: UInt64 { explicitDataSeed ?? seed }
+    /// The seed of training: initialization, client sampling, shuffling, dropout.
+    public var trainSeed: UInt64 { explicitTrainSeed ?? seed }
 
     /// `threads` with 0 resolved to the machine's cores.
     public var threadCount: Int { threads > 0 ? threads : ParallelWork.cores }

@@ -4,13 +4,19 @@
 /// that does not exist). The optimizer block's keys live with the optimizers (`OptimizerSpec.Key`).
 public enum TopologyKeys {
     public static let sections: [(section: String, keys: [String])] = [
-        ("", ["name", "seed", "rounds", "threads", "data", "partition", "model", "clients", "server", "cluster"]),
+        (
+            "",
+            [
+                "name", "seed", "data_seed", "train_seed", "rounds", "threads", "data", "partition", "model", "clients",
+                "server", "cluster",
+            ]
+        ),
         (
             "data",
             [
                 "source", "path", "label_column", "images", "labels", "count", "test_count", "features", "classes",
                 "noise", "spread", "alpha", "beta", "alpha_beta", "iid", "max_client_samples", "task", "test_fraction",
-                "standardize", "normalize", "shape",
+                "validation_fraction", "validation", "standardize", "normalize", "shape",
             ]
         ),
         ("partition", ["scheme", "alpha", "classes_per_client"]),

@@ -135,6 +135,8 @@ struct TopologyReader {
                 "name", "'\(name)' may only hold letters, digits, '-', '_' and '.' (it names the run directory)")
         }
         let seed = try root.int("seed", default: 0, in: 0...Int.max)
+        let dataSeed = try root.optionalInt("data_seed", in: 0...Int.max)
+        let trainSeed = try root.optionalInt("train_seed", in: 0...Int.max)
         let rounds = try root.int("rounds", default: 10, in: 1...1_000_000)
         let threads = try root.int("threads", default: 0, in: 0...1024)
         guard let dataMap = try root.map("data") else { throw root.error(nil, "missing required section 'data'") }
@@ -172,6 +174,8 @@ struct TopologyReader {
             name: name, seed: UInt64(seed), rounds: rounds, data: data, partition: partition, model: model,
             clients: clients, server: server, cluster: cluster, baseDirectory: baseDirectory)
         topology.threads = threads
+        topology.explicitDataSeed = dataSeed.map(UInt64.init)
+        topology.explicitTrainSeed = trainSeed.map(UInt64.init)
         return topology
     }
 
@@ -248,6 +252,16 @@ struct TopologyReader {
                     in: NumberRange(lower: 0, lowerInclusive: false, upper: 1, upperInclusive: false)),
             standardize: try m.bool("standardize", default: false))
         spec.normalize = try m.bool("normalize", default: false)
+        spec.validationFraction = try m.double(
+            "validation_fraction", default: 0,
+            in: NumberRange(lower: 0, lowerInclusive: true, upper: 0.5, upperInclusive: true))
+        spec.validation = try m.choice("validation", default: source.isNaturallySplit ? .perClient : .pooled)
+        if source.isNaturallySplit && spec.validation == .pooled {
+            throw m.error(
+                "validation",
+                "\(kind.rawValue) data is split by client: its validation samples come from each client "
+                    + "(per_client)")
+        }
         if spec.normalize && spec.standardize {
             throw m.error("normalize", "give standardize (per feature) or normalize (per channel), not both")
         }

@@ -19,8 +19,12 @@ extension Topology {
     private func yaml(includeCluster: Bool, numbersOnly: Bool) -> String {
         var pairs: [(String, Node)] = numbersOnly ? [] : [("name", scalar(name))]
         pairs += [
-            ("seed", scalar(String(seed))),
-            ("rounds", scalar(String(rounds))),
+            ("seed", scalar(String(seed)))
+        ]
+        if let explicitDataSeed { pairs.append(("data_seed", scalar(String(explicitDataSeed)))) }
+        if let explicitTrainSeed { pairs.append(("train_seed", scalar(String(explicitTrainSeed)))) }
+        pairs += [
+            ("rounds", scalar(String(rounds)))
         ]
         if !numbersOnly { pairs.append(("threads", scalar(String(threads)))) }
         pairs += [
@@ -85,6 +89,12 @@ extension Topology {
         if case .fashionMNIST = data.source {} else { pairs.append(("test_fraction", number(data.testFraction))) }
         pairs += [("standardize", scalar(String(data.standardize))), ("normalize", scalar(String(data.normalize)))]
         if let shape = data.shape { pairs.append(("shape", flowList(shape))) }
+        if data.validationFraction > 0 {
+            pairs += [
+                ("validation_fraction", number(data.validationFraction)),
+                ("validation", scalar(data.validation.rawValue)),
+            ]
+        }
         return map(pairs)
     }
 

@@ -79,6 +79,30 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(w[1], Float(1 + 0.5 * mean[1]))
     }
 
+    /// Client drift, by hand: deltas [2, 0] (1 sample) and [0, 0] (3 samples) have the weighted
+    /// mean [0.5, 0]; their distances from it are 1.5 and 0.5, so the drift is their mean, 1.
+    func testClientDriftIsTheMeanDistanceFromTheWeightedMeanDelta() throws {
+        let prepared = try PreparedRun.prepare(blobsTopology())
+        final class FixedPool: ClientPool {
+            func train(_ tasks: [ClientTask]) throws -> [ClientUpdate] {
+                tasks.map { task in
+                    var delta = [Float](repeating: 0, count: task.globalWeights.count)
+                    if task.clientID == 0 { delta[0] = 2 }
+                    return ClientUpdate(
+                        round: task.round, clientID: task.clientID, sampleCount: task.clientID == 0 ? 1 : 3,
+                        delta: delta, trainLoss: 0, steps: 1, state: nil)
+                }
+            }
+        }
+        let t = prepared.topology
+        let engine = RoundEngine(
+            model: prepared.model, testSet: prepared.testSet, initialWeights: prepared.initialWeights,
+            sampler: ClientSampler(seed: t.seed, clientCount: 2, perRound: 2), server: t.server,
+            groupOfClient: [0, 0], policyOfGroup: [.persist], pool: FixedPool())
+        XCTAssertNil(engine.initialRecord().clientDrift)
+        XCTAssertEqual(try XCTUnwrap(try engine.runRound(1).record.clientDrift), 1, accuracy: 1e-12)
+    }
+
     /// A pool that returns updates in reverse order gives the same weights as the direct one.
     func testArrivalOrderDoesNotChangeTheWeights() throws {
         let prepared = try PreparedRun.prepare(blobsTopology())
