@@ -10,6 +10,9 @@ public struct CompareManifest: Codable, Sendable, Equatable {
     public var targetAccuracy: Double?
     public var variants: [CompareSpec.Variant]
     public var mode: String
+    /// nil in a comparison written before these existed (read as 5 and the first variant).
+    public var finalWindow: Int?
+    public var baseline: String?
 
     public init(_ spec: CompareSpec, cluster: Bool) {
         name = spec.name
@@ -18,6 +21,8 @@ public struct CompareManifest: Codable, Sendable, Equatable {
         targetAccuracy = spec.targetAccuracy
         variants = spec.variants
         mode = cluster ? "cluster" : "single-process"
+        finalWindow = spec.finalWindow
+        baseline = spec.baseline
     }
 
     public static func runDirectory(_ root: URL, variant: CompareSpec.Variant, seed: Int) -> URL {

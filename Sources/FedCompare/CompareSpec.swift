@@ -22,12 +22,18 @@ public struct CompareSpec: Sendable, Equatable {
     public var seeds: [Int]
     public var targetAccuracy: Double?
     public var variants: [Variant]
+    /// Rounds averaged at the end of each run for the summary's window columns and the paired tests.
+    public var finalWindow: Int = 5
+    /// The variant the others are compared with, seed by seed (the first unless named).
+    public var baseline: String?
 
     /// Reads a spec file; the base topology path is relative to the spec's directory. Every
     /// variant is validated (its topology parsed) before anything runs.
     public static func load(file: String) throws -> CompareSpec {
         let root = try ConfigMap.load(file: file)
-        root.expected = ["name", "base", "seeds", "target_accuracy", "set", "variants", "grid"]
+        root.expected = [
+            "name", "base", "seeds", "target_accuracy", "set", "variants", "grid", "final_window", "baseline",
+        ]
         let directory = URL(fileURLWithPath: file).deletingLastPathComponent()
         let name = try root.string("name") ?? URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }), !name.hasPrefix(".")
@@ -57,6 +63,8 @@ public struct CompareSpec: Sendable, Equatable {
             }
         }
         let target = try root.optionalDouble("target_accuracy", in: .closed(0, 1))
+        let finalWindow = try root.int("final_window", default: 5, in: 1...1_000_000)
+        let baseline = try root.string("baseline")
         let common = try root.map("set").map { try overrides(of: $0) } ?? []
         // The runner sets every run's seed from `seeds:`; a seed anywhere else would be ignored.
         func refuseSeed(_ sets: [String], _ map: ConfigMap, _ key: String) throws {
@@ -125,6 +133,12 @@ public struct CompareSpec: Sendable, Equatable {
         guard Set(variants.map(\.name)).count == variants.count else {
             throw root.error("variants", "variant names must be unique")
         }
+        if let baseline, !variants.contains(where: { $0.name == baseline }) {
+            throw root.error(
+                "baseline",
+                "'\(baseline)' is not a variant (variants: \(variants.prefix(6).map(\.name).joined(separator: ", "))\(variants.count > 6 ? ", …" : ""))"
+            )
+        }
         for v in variants {
             do {
                 _ = try Topology.load(file: base, overrides: v.overrides)
@@ -132,7 +146,10 @@ public struct CompareSpec: Sendable, Equatable {
                 throw ConfigError(file: file, path: "variant '\(v.name)'", message: error.description)
             }
         }
-        return CompareSpec(name: name, base: base, seeds: seeds, targetAccuracy: target, variants: variants)
+        var spec = CompareSpec(name: name, base: base, seeds: seeds, targetAccuracy: target, variants: variants)
+        spec.finalWindow = finalWindow
+        spec.baseline = baseline ?? variants.first?.name
+        return spec
     }
 
     /// `key.path: value` pairs of a `set` mapping as `--set` overrides.

@@ -11,19 +11,28 @@ public enum Report {
         var summaries: [VariantSummary] = []
         var lines: [ChartLine] = []
         var missing: [String] = []
+        let window = manifest.finalWindow ?? 5
         for (i, variant) in manifest.variants.enumerated() {
-            var runs: [RunMetrics] = []
+            var runs: [Int: RunMetrics] = [:]
             for seed in manifest.seeds {
                 let dir = CompareManifest.runDirectory(root, variant: variant, seed: seed)
                 if FileManager.default.fileExists(atPath: dir.appendingPathComponent("summary.json").path) {
-                    runs.append(try RunMetrics.load(dir))
+                    runs[seed] = try RunMetrics.load(dir)
                 } else {
                     missing.append("\(variant.name) seed \(seed)")
                 }
             }
             guard !runs.isEmpty else { continue }
-            summaries.append(VariantSummary(variant: variant.name, runs: runs, target: manifest.targetAccuracy))
-            lines.append(ChartLine(name: variant.name, index: i, runs: runs))
+            summaries.append(
+                VariantSummary(variant: variant.name, runs: runs, target: manifest.targetAccuracy, finalWindow: window))
+            lines.append(ChartLine(name: variant.name, index: i, runs: runs.keys.sorted().map { runs[$0]! }))
+        }
+        let baselineName = manifest.baseline ?? manifest.variants.first?.name
+        if let base = summaries.first(where: { $0.variant == baselineName }) {
+            for i in summaries.indices where summaries[i].variant != base.variant {
+                summaries[i].versusBaseline = PairedComparison(
+                    variant: summaries[i].primaryBySeed, baseline: base.primaryBySeed)
+            }
         }
         let csv = VariantSummary.csvHeader + summaries.map(\.csvRow).joined()
         try RunDirectory.writeAtomically(Data(csv.utf8), to: root.appendingPathComponent("summary.csv"))
@@ -44,7 +53,9 @@ public enum Report {
         let html = page(
             title: "FedSim comparison: \(manifest.name)", note: note,
             charts: charts.map { "<figure>\($0)</figure>" },
-            table: table(summaries, target: manifest.targetAccuracy, classification: classification))
+            table: table(
+                summaries, target: manifest.targetAccuracy, classification: classification, window: window,
+                baseline: baselineName))
         try RunDirectory.writeAtomically(Data(html.utf8), to: root.appendingPathComponent("report.html"))
         return summaries
     }
@@ -56,12 +67,12 @@ public enum Report {
         let classification = run.rounds.contains { $0.testAccuracy != nil }
         let metrics: [Metric] = classification ? [.accuracy, .loss, .weightNorm] : [.loss, .rmse, .weightNorm]
         let line = ChartLine(name: name, index: 0, runs: [run])
-        let summary = VariantSummary(variant: name, runs: [run], target: nil)
+        let summary = VariantSummary(variant: name, runs: [0: run], target: nil, finalWindow: 5)
         let html = page(
             title: "FedSim run: \(name)",
             note: "\(run.rounds.count - 1) rounds; last weights hash \(run.rounds.last?.weightsHash ?? "")",
             charts: metrics.map { "<figure>\(chart($0, [line]))</figure>" },
-            table: table([summary], target: nil, classification: classification))
+            table: table([summary], target: nil, classification: classification, window: 5, baseline: nil))
         try RunDirectory.writeAtomically(Data(html.utf8), to: dir.appendingPathComponent("report.html"))
     }
 
@@ -197,19 +208,48 @@ public enum Report {
         return String(format: "%.\(decimals)f", v)
     }
 
-    static func table(_ rows: [VariantSummary], target: Double?, classification: Bool) -> String {
+    static func table(
+        _ rows: [VariantSummary], target: Double?, classification: Bool, window: Int, baseline: String?
+    ) -> String {
+        let validated = rows.contains { $0.selectedRound != nil }
         var head = ["variant", "seeds"]
-        head += classification ? ["final test acc", "best test acc"] : ["final test RMSE"]
-        head += ["final test loss", "best test loss"]
-        if classification { head.append("rounds to \(target.map { String(format: "%.2f", $0) } ?? "target") acc") }
-        head.append("final ‖w‖")
+        head +=
+            classification
+            ? ["final test acc", "test acc, last \(window) rounds"]
+            : ["final test RMSE", "test loss, last \(window) rounds"]
+        if validated {
+            head.append(classification ? "test acc at best-validation round" : "test loss at best-validation round")
+        }
+        if classification {
+            head.append("best test acc (selected on test)")
+            head.append("rounds to \(target.map { String(format: "%.2f", $0) } ?? "target") acc (median; reached)")
+        }
+        head += ["final test loss", "final ‖w‖", "Δ vs \(baseline ?? "baseline") (95 % CI)", "p (paired t; sign)"]
         var html = "<table><thead><tr>" + head.map { "<th>\(escape($0))</th>" }.joined() + "</tr></thead><tbody>\n"
         for r in rows {
             var cells = [escape(r.variant), String(r.seeds)]
-            cells += classification ? [r.finalAccuracy.text, r.bestAccuracy.text] : [r.finalRMSE.text]
-            cells += [r.finalLoss.text, r.bestLoss.text]
-            if classification { cells.append(target == nil ? "—" : r.roundsToTargetText) }
-            cells.append(r.finalWeightNorm.text)
+            cells +=
+                classification ? [r.finalAccuracy.text, r.windowAccuracy.text] : [r.finalRMSE.text, r.windowLoss.text]
+            if validated {
+                let value = classification ? r.selectedTestAccuracy : r.selectedTestLoss
+                cells.append(
+                    (value?.text ?? "—") + (r.selectedRound.map { String(format: " (round %.1f)", $0.mean) } ?? ""))
+            }
+            if classification {
+                cells.append(r.bestTestAccuracy.text)
+                cells.append(target == nil ? "—" : "\(r.roundsToTargetMedian); \(r.reachedText)")
+            }
+            cells += [r.finalLoss.text, r.finalWeightNorm.text]
+            if let p = r.versusBaseline {
+                let interval =
+                    p.difference.halfWidth.isNaN
+                    ? String(format: "%+.4f", p.difference.mean)
+                    : String(format: "%+.4f [%+.4f, %+.4f]", p.difference.mean, p.difference.low, p.difference.high)
+                cells.append(interval + (p.significant ? "" : " <b>n.s.</b>"))
+                cells.append(String(format: "%.3g; %.3g", p.pairedTP, p.signTestP))
+            } else {
+                cells += r.variant == baseline ? ["(baseline)", ""] : ["—", ""]
+            }
             html += "<tr>" + cells.map { "<td>\($0)</td>" }.joined() + "</tr>\n"
         }
         return html + "</tbody></table>"
@@ -228,7 +268,13 @@ public enum Report {
         </style></head><body>
         <h1>\(escape(title))</h1>
         <p>\(escape(note)) Lines are means across seeds; shaded bands span the lowest to highest seed. \
-        Values are mean ± sample standard deviation across seeds.</p>
+        Values are means across seeds ± the half-width of their 95 % Student-t confidence interval. \
+        “Last k rounds” averages each run's final k rounds; the best-validation round is chosen on the \
+        validation split (never the test set); “best test acc” is chosen on the test set and is optimistic. \
+        Rounds to target are medians over every seed, runs that never reached it counted as censored \
+        (“&gt; R” when half or more did not). Δ is each variant minus the baseline, seed by seed, on the \
+        last-k mean (test accuracy; test loss for regression); <b>n.s.</b> marks a difference the paired \
+        t-test does not separate from zero at the 5 % level.</p>
         <h2>Summary</h2>
         \(table)
         <h2>Charts</h2>

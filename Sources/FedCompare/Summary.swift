@@ -53,76 +53,132 @@ public enum Metric: String, CaseIterable, Sendable {
     }
 }
 
-/// Mean and sample standard deviation across seeds.
-public struct Spread: Sendable, Equatable {
-    public var mean: Double
-    public var std: Double
-    public var count: Int
-
-    public init(_ values: [Double]) {
-        let finite = values.filter(\.isFinite)
-        count = finite.count
-        let m = finite.isEmpty ? .nan : finite.reduce(0, +) / Double(finite.count)
-        mean = m
-        std =
-            finite.count < 2
-            ? 0 : (finite.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(finite.count - 1)).squareRoot()
-    }
-
-    public var text: String { mean.isNaN ? "" : String(format: "%.4f ± %.4f", mean, std) }
-}
-
-/// One row of `summary.csv`: a variant's results across its seeds.
+/// One row of `summary.csv`: a variant's results across its seeds, each a mean with its 95 %
+/// confidence interval. What each column selects on is spelled out, because "best test
+/// accuracy" selects on the test set and is optimistic; the validated columns do not.
 public struct VariantSummary: Sendable {
     public var variant: String
     public var seeds: Int
-    public var finalAccuracy: Spread
-    public var bestAccuracy: Spread
-    public var finalLoss: Spread
-    public var bestLoss: Spread
-    public var finalWeightNorm: Spread
-    /// First round whose test accuracy reaches the target, per seed (nil: never).
+    public var classification: Bool
+    public var finalAccuracy: Interval
+    /// The mean over the last `finalWindow` rounds, per seed: less noisy than one final round.
+    public var windowAccuracy: Interval
+    public var windowLoss: Interval
+    /// The best test accuracy of any round (selected on the test set itself: optimistic).
+    public var bestTestAccuracy: Interval
+    /// The round with the best validation metric, per seed, and the test metrics there
+    /// (nil without a validation split).
+    public var selectedRound: Interval?
+    public var selectedTestAccuracy: Interval?
+    public var selectedTestLoss: Interval?
+    /// The best validation metric (accuracy, or loss for regression), per seed: what tuning ranks.
+    public var bestValidation: Interval?
+    public var finalLoss: Interval
+    public var finalWeightNorm: Interval
+    public var finalRMSE: Interval
+    /// First round whose test accuracy reaches the target, per seed (nil: never — censored).
     public var roundsToTarget: [Int?]
-    public var finalRMSE: Spread
+    /// The rounds each run had (the censoring point of a run that never reached the target).
+    public var rounds: Int
+    public var target: Double?
+    /// The per-seed value the paired comparison uses: the window's mean test accuracy (test
+    /// loss for regression).
+    public var primaryBySeed: [Int: Double]
+    /// Against the baseline (nil for the baseline itself).
+    public var versusBaseline: PairedComparison?
 
-    public init(variant: String, runs: [RunMetrics], target: Double?) {
+    public init(variant: String, runs: [Int: RunMetrics], target: Double?, finalWindow: Int) {
         self.variant = variant
+        self.target = target
         seeds = runs.count
-        finalAccuracy = Spread(runs.map { $0.rounds.last?.testAccuracy ?? .nan })
-        bestAccuracy = Spread(runs.map { $0.rounds.compactMap(\.testAccuracy).max() ?? .nan })
-        finalLoss = Spread(runs.map { $0.rounds.last?.testLoss ?? .nan })
-        bestLoss = Spread(runs.map { $0.rounds.map(\.testLoss).filter(\.isFinite).min() ?? .nan })
-        finalWeightNorm = Spread(runs.map { $0.rounds.last?.weightNorm ?? .nan })
-        finalRMSE = Spread(runs.map { $0.rounds.last?.testRMSE ?? .nan })
-        roundsToTarget = runs.map { run in
-            target.flatMap { t in run.rounds.first { ($0.testAccuracy ?? -1) >= t }?.round }
+        let ordered = runs.keys.sorted().map { ($0, runs[$0]!) }
+        classification = ordered.contains { $0.1.rounds.contains { $0.testAccuracy != nil } }
+        func each(_ f: (RunMetrics) -> Double?) -> Interval { Interval(ordered.map { f($0.1) ?? .nan }) }
+        func window(_ run: RunMetrics, _ value: (RoundRecord) -> Double?) -> Double? {
+            let tail = run.rounds.dropFirst().suffix(finalWindow).compactMap(value)
+            return tail.isEmpty ? nil : tail.reduce(0, +) / Double(tail.count)
         }
+        finalAccuracy = each { $0.rounds.last?.testAccuracy }
+        windowAccuracy = each { window($0, \.testAccuracy) }
+        windowLoss = each { window($0, \.testLoss) }
+        bestTestAccuracy = each { $0.rounds.compactMap(\.testAccuracy).max() }
+        finalLoss = each { $0.rounds.last?.testLoss }
+        finalWeightNorm = each { $0.rounds.last?.weightNorm }
+        finalRMSE = each { $0.rounds.last?.testRMSE }
+        rounds = ordered.map { $0.1.rounds.count - 1 }.max() ?? 0
+        let isClassification = classification
+        let selected = ordered.map { $0.1.selectedRound(classification: isClassification) }
+        if selected.contains(where: { $0 != nil }) {
+            selectedRound = Interval(selected.map { $0.map { Double($0.round) } ?? .nan })
+            selectedTestAccuracy = Interval(selected.map { $0?.testAccuracy ?? .nan })
+            selectedTestLoss = Interval(selected.map { $0?.testLoss ?? .nan })
+            bestValidation = Interval(
+                selected.map { ($0.flatMap { isClassification ? $0.validationAccuracy : $0.validationLoss }) ?? .nan })
+        }
+        roundsToTarget = ordered.map { run in
+            target.flatMap { t in run.1.rounds.first { ($0.testAccuracy ?? -1) >= t }?.round }
+        }
+        var primary: [Int: Double] = [:]
+        for (seed, run) in ordered {
+            if let v = window(run, { isClassification ? $0.testAccuracy : $0.testLoss }) { primary[seed] = v }
+        }
+        primaryBySeed = primary
     }
 
-    /// "12.3 (3/3)": mean rounds over the seeds that reached the target, and how many did.
-    public var roundsToTargetText: String {
-        let reached = roundsToTarget.compactMap { $0 }
-        guard !reached.isEmpty else { return "never (0/\(seeds))" }
-        return String(
-            format: "%.1f (%d/%d)", Double(reached.reduce(0, +)) / Double(reached.count), reached.count, seeds)
+    /// The median rounds to the target over every seed, a run that never reached it counted as
+    /// censored (after its last round), not dropped: "12", or "> 30" when half or more never got there.
+    public var roundsToTargetMedian: String {
+        guard !roundsToTarget.isEmpty else { return "" }
+        let sorted = roundsToTarget.map { $0 ?? Int.max }.sorted()
+        let n = sorted.count
+        let upper = sorted[n / 2]
+        let lower = sorted[(n - 1) / 2]
+        if upper == Int.max { return "> \(rounds)" }
+        return n % 2 == 1 || lower == upper ? String(upper) : String(format: "%.1f", Double(lower + upper) / 2)
     }
+
+    public var reachedText: String { "\(roundsToTarget.compactMap { $0 }.count)/\(seeds)" }
 
     static let csvHeader =
-        "variant,seeds,final_acc_mean,final_acc_std,best_acc_mean,best_acc_std,final_loss_mean,final_loss_std,"
-        + "best_loss_mean,best_loss_std,rounds_to_target_mean,reached_target,final_weight_norm_mean,"
-        + "final_weight_norm_std,final_rmse_mean,final_rmse_std\n"
+        "variant,seeds,final_acc_mean,final_acc_ci95,window_acc_mean,window_acc_ci95,window_loss_mean,"
+        + "window_loss_ci95,selected_round_mean,selected_test_acc_mean,selected_test_acc_ci95,selected_test_loss_mean,"
+        + "best_validation_mean,best_validation_ci95,best_test_acc_mean,final_loss_mean,final_loss_ci95,"
+        + "final_weight_norm_mean,final_weight_norm_ci95,final_rmse_mean,final_rmse_ci95,rounds_to_target_median,"
+        + "reached_target,diff_vs_baseline,diff_ci95_low,diff_ci95_high,paired_t_p,sign_test_p,significant\n"
 
     var csvRow: String {
-        func f(_ x: Double) -> String { x.isNaN ? "" : String(format: "%.6g", x) }
-        let reached = roundsToTarget.compactMap { $0 }
-        let rounds = reached.isEmpty ? "" : String(format: "%.2f", Double(reached.reduce(0, +)) / Double(reached.count))
+        func f(_ x: Double?) -> String { x.map { $0.isNaN ? "" : String(format: "%.6g", $0) } ?? "" }
         let name =
             variant.contains(",") || variant.contains("\"")
             ? "\"" + variant.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : variant
+        let paired = versusBaseline
         return [
-            name, String(seeds), f(finalAccuracy.mean), f(finalAccuracy.std), f(bestAccuracy.mean), f(bestAccuracy.std),
-            f(finalLoss.mean), f(finalLoss.std), f(bestLoss.mean), f(bestLoss.std), rounds, "\(reached.count)/\(seeds)",
-            f(finalWeightNorm.mean), f(finalWeightNorm.std), f(finalRMSE.mean), f(finalRMSE.std),
+            name, String(seeds), f(finalAccuracy.mean), f(finalAccuracy.halfWidth), f(windowAccuracy.mean),
+            f(windowAccuracy.halfWidth), f(windowLoss.mean), f(windowLoss.halfWidth), f(selectedRound?.mean),
+            f(selectedTestAccuracy?.mean), f(selectedTestAccuracy?.halfWidth), f(selectedTestLoss?.mean),
+            f(bestValidation?.mean), f(bestValidation?.halfWidth), f(bestTestAccuracy.mean), f(finalLoss.mean),
+            f(finalLoss.halfWidth), f(finalWeightNorm.mean), f(finalWeightNorm.halfWidth), f(finalRMSE.mean),
+            f(finalRMSE.halfWidth), target == nil ? "" : roundsToTargetMedian, target == nil ? "" : reachedText,
+            f(paired?.difference.mean), f(paired?.difference.low), f(paired?.difference.high),
+            f(paired?.pairedTP), f(paired?.signTestP), paired.map { $0.significant ? "yes" : "no" } ?? "",
         ].joined(separator: ",") + "\n"
+    }
+}
+
+extension RunMetrics {
+    /// The round with the best validation metric (highest accuracy, or lowest loss for
+    /// regression; the earliest on ties), nil without validation metrics. Round 0 (the initial
+    /// model) is not a candidate.
+    public func selectedRound(classification: Bool) -> RoundRecord? {
+        var best: RoundRecord?
+        for r in rounds.dropFirst() {
+            guard let score = classification ? r.validationAccuracy : r.validationLoss, score.isFinite else { continue }
+            guard let b = best, let current = classification ? b.validationAccuracy : b.validationLoss else {
+                best = r
+                continue
+            }
+            if classification ? score > current : score < current { best = r }
+        }
+        return best
     }
 }

@@ -32,6 +32,13 @@ final class CompareTests: XCTestCase {
 
     var binary: URL { Fedsim.binary }
 
+    /// The `weights_hash` column of a rounds.csv.
+    func weightsHashes(_ csv: String) -> [String] {
+        let lines = csv.split(separator: "\n")
+        guard let column = lines.first?.split(separator: ",").firstIndex(of: "weights_hash") else { return [] }
+        return lines.dropFirst().map { String($0.split(separator: ",", omittingEmptySubsequences: false)[column]) }
+    }
+
     func fedsim(_ args: [String]) throws -> (Int32, String) {
         let p = Process()
         p.executableURL = binary
@@ -124,31 +131,74 @@ final class CompareTests: XCTestCase {
         }
     }
 
+    /// Student's t and the sign test against SciPy 1.17 (`stats.t.ppf(0.975, df)`,
+    /// `2*stats.t.sf(t, df)`, `stats.binomtest(k, n).pvalue`).
+    func testStatisticsMatchSciPy() {
+        let quantiles: [(Int, Double)] = [
+            (1, 12.706204736174694), (2, 4.302652729749462), (4, 2.7764451051977934), (9, 2.262157162798205),
+            (29, 2.045229642132703), (100, 1.9839715185235518),
+        ]
+        for (df, q) in quantiles {
+            XCTAssertEqual(Statistics.tQuantile(twoSidedAlpha: 0.05, df: df), q, accuracy: 1e-9 * q, "df \(df)")
+        }
+        let tails: [(Double, Int, Double)] = [
+            (2.0, 10, 0.07338803477074037), (0.5, 3, 0.651447964848151), (5.0, 4, 0.007490433881274525),
+            (1.0, 1, 0.5),
+        ]
+        for (t, df, p) in tails { XCTAssertEqual(Statistics.tTwoSidedP(t, df: df), p, accuracy: 1e-12, "t \(t)") }
+        XCTAssertEqual(Statistics.signTestP(positive: 1, negative: 7), 0.0703125, accuracy: 1e-12)
+        XCTAssertEqual(Statistics.signTestP(positive: 5, negative: 0), 0.0625, accuracy: 1e-12)
+        XCTAssertEqual(Statistics.signTestP(positive: 3, negative: 3), 1)
+    }
+
     func testSummaryStatistics() {
-        let s = Spread([0.8, 0.9, 1.0])
+        let s = Interval([0.8, 0.9, 1.0])
         XCTAssertEqual(s.mean, 0.9, accuracy: 1e-12)
         XCTAssertEqual(s.std, 0.1, accuracy: 1e-12, "sample standard deviation")
-        XCTAssertEqual(Spread([0.5]).std, 0)
-        XCTAssertEqual(Spread([1, .nan, 3]).mean, 2, "non-finite values are left out")
-        func record(_ r: Int, _ acc: Double, _ loss: Double, _ norm: Double) -> RoundRecord {
-            RoundRecord(
+        XCTAssertEqual(s.halfWidth, 4.302652729749462 * 0.1 / 3.0.squareRoot(), accuracy: 1e-9)
+        XCTAssertTrue(Interval([0.5]).halfWidth.isNaN, "no interval from one seed")
+        XCTAssertEqual(Interval([1, .nan, 3]).mean, 2, "non-finite values are left out")
+        func record(_ r: Int, _ acc: Double, _ loss: Double, _ norm: Double, validation: Double? = nil) -> RoundRecord {
+            var record = RoundRecord(
                 round: r, testLoss: loss, testAccuracy: acc, testRMSE: nil, testR2: nil, trainLoss: nil,
                 weightNorm: norm,
                 updateNorm: 0, participants: [], samples: 0, payloadBytes: 0, seconds: 0, weightsHash: "")
+            record.validationAccuracy = validation
+            return record
         }
         let a = RunMetrics(rounds: [
-            record(0, 0.1, 2, 1), record(1, 0.7, 1, 2), record(2, 0.95, 0.5, 3), record(3, 0.9, 0.6, 4),
+            record(0, 0.1, 2, 1, validation: 0.99), record(1, 0.7, 1, 2, validation: 0.6),
+            record(2, 0.95, 0.5, 3, validation: 0.8), record(3, 0.9, 0.6, 4, validation: 0.8),
         ])
         let b = RunMetrics(rounds: [
-            record(0, 0.1, 2, 1), record(1, 0.5, 1.5, 2), record(2, 0.6, 1.2, 3), record(3, 0.8, 0.9, 5),
+            record(0, 0.1, 2, 1, validation: 0.1), record(1, 0.5, 1.5, 2, validation: 0.7),
+            record(2, 0.6, 1.2, 3, validation: 0.5), record(3, 0.8, 0.9, 5, validation: 0.65),
         ])
-        let summary = VariantSummary(variant: "x", runs: [a, b], target: 0.9)
+        let summary = VariantSummary(variant: "x", runs: [1: a, 2: b], target: 0.9, finalWindow: 2)
         XCTAssertEqual(summary.finalAccuracy.mean, 0.85, accuracy: 1e-12)
-        XCTAssertEqual(summary.bestAccuracy.mean, 0.875, accuracy: 1e-12)
-        XCTAssertEqual(summary.bestLoss.mean, 0.7, accuracy: 1e-12)
+        XCTAssertEqual(summary.windowAccuracy.mean, (0.925 + 0.7) / 2, accuracy: 1e-12)
+        XCTAssertEqual(summary.bestTestAccuracy.mean, 0.875, accuracy: 1e-12)
+        // Selected on validation, never round 0, the earliest on ties: a → round 2, b → round 1.
+        XCTAssertEqual(summary.selectedRound?.mean, 1.5)
+        XCTAssertEqual(summary.selectedTestAccuracy!.mean, (0.95 + 0.5) / 2, accuracy: 1e-12)
+        XCTAssertEqual(summary.bestValidation!.mean, 0.75, accuracy: 1e-12)
         XCTAssertEqual(summary.finalWeightNorm.mean, 4.5, accuracy: 1e-12)
         XCTAssertEqual(summary.roundsToTarget, [2, nil])
-        XCTAssertEqual(summary.roundsToTargetText, "2.0 (1/2)")
+        XCTAssertEqual(summary.roundsToTargetMedian, "> 3", "half never reached it: censored, not dropped")
+        XCTAssertEqual(summary.reachedText, "1/2")
+        let three = VariantSummary(variant: "y", runs: [1: a, 2: b, 3: a], target: 0.9, finalWindow: 2)
+        XCTAssertEqual(three.roundsToTargetMedian, "2")
+        XCTAssertEqual(summary.primaryBySeed, [1: 0.925, 2: 0.7])
+
+        // Paired against a baseline, by hand: differences [0.1, 0.3, 0.2] have mean 0.2, s = 0.1,
+        // t = 0.2/(0.1/√3) = 3.4641 on 2 df: p = 0.07418 (SciPy); sign test 3 of 3: p = 0.25.
+        let paired = PairedComparison(variant: [1: 0.6, 2: 0.9, 3: 0.7, 4: 0.5], baseline: [1: 0.5, 2: 0.6, 3: 0.5])
+        XCTAssertEqual(paired.seeds, 3, "only seeds both ran are paired")
+        XCTAssertEqual(paired.difference.mean, 0.2, accuracy: 1e-12)
+        XCTAssertEqual(paired.difference.halfWidth, 4.302652729749462 * 0.1 / 3.0.squareRoot(), accuracy: 1e-9)
+        XCTAssertEqual(paired.pairedTP, 0.07417990022744853, accuracy: 1e-9)
+        XCTAssertEqual(paired.signTestP, 0.25, accuracy: 1e-12)
+        XCTAssertFalse(paired.significant)
     }
 
     /// End to end: runs, summary.csv with one row per variant, a report with a chart and a
@@ -191,10 +241,7 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(again, 0, output2)
         XCTAssertTrue(output2.contains("3 of 4 runs already finished; running the other 1"), output2)
         let hash2 = try String(contentsOf: run.appendingPathComponent("rounds.csv"), encoding: .utf8)
-        XCTAssertEqual(
-            hash.split(separator: "\n").map { $0.split(separator: ",").last! },
-            hash2.split(separator: "\n").map { $0.split(separator: ",").last! },
-            "the redone run reproduces its weight hashes")
+        XCTAssertEqual(weightsHashes(hash), weightsHashes(hash2), "the redone run reproduces its weight hashes")
 
         // fedsim report regenerates from disk.
         try FileManager.default.removeItem(at: out.appendingPathComponent("report.html"))
@@ -223,8 +270,8 @@ final class CompareTests: XCTestCase {
         let (status, output) = try fedsim(["compare", spec, "--out", cluster.path, "--cluster"])
         XCTAssertEqual(status, 0, output)
         let hashes = { (root: URL) in
-            try String(contentsOf: root.appendingPathComponent("runs/v01-only/seed-1/rounds.csv"), encoding: .utf8)
-                .split(separator: "\n").dropFirst().map { $0.split(separator: ",").last! }
+            self.weightsHashes(
+                try String(contentsOf: root.appendingPathComponent("runs/v01-only/seed-1/rounds.csv"), encoding: .utf8))
         }
         XCTAssertEqual(try hashes(single), try hashes(cluster))
         XCTAssertTrue(
