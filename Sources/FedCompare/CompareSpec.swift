@@ -134,10 +134,8 @@ public struct CompareSpec: Sendable, Equatable {
             throw root.error("variants", "variant names must be unique")
         }
         if let baseline, !variants.contains(where: { $0.name == baseline }) {
-            throw root.error(
-                "baseline",
-                "'\(baseline)' is not a variant (variants: \(variants.prefix(6).map(\.name).joined(separator: ", "))\(variants.count > 6 ? ", …" : ""))"
-            )
+            let names = variants.prefix(6).map(\.name).joined(separator: ", ") + (variants.count > 6 ? ", …" : "")
+            throw root.error("baseline", "'\(baseline)' is not a variant (variants: \(names))")
         }
         for v in variants {
             do {
