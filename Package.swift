@@ -92,7 +92,7 @@ let package = Package(
         .target(
             name: "FedCompare",
             dependencies: [
-                "FedConfig", "FedCoordinator", "FedSimulation", "FedTopology",
+                "FedConfig", "FedCoordinator", "FedCore", "FedData", "FedSimulation", "FedTopology",
                 .product(name: "Yams", package: "Yams")
             ]),
         /// Throughput benchmarks (optimizer step vs STREAM triad, conv net passes), run by `fedsim bench`.

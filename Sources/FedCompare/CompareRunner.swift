@@ -13,6 +13,11 @@ public struct CompareManifest: Codable, Sendable, Equatable {
     /// nil in a comparison written before these existed (read as 5 and the first variant).
     public var finalWindow: Int?
     public var baseline: String?
+    public var tuning: CompareSpec.Tuning?
+    public var trials: [CompareSpec.Trial]?
+
+    /// The run units (trials when tuned, else variants).
+    public var units: [CompareSpec.Variant] { trials?.map(\.unit) ?? variants }
 
     public init(_ spec: CompareSpec, cluster: Bool) {
         name = spec.name
@@ -23,6 +28,8 @@ public struct CompareManifest: Codable, Sendable, Equatable {
         mode = cluster ? "cluster" : "single-process"
         finalWindow = spec.finalWindow
         baseline = spec.baseline
+        tuning = spec.tuning
+        trials = spec.trials
     }
 
     public static func runDirectory(_ root: URL, variant: CompareSpec.Variant, seed: Int) -> URL {
@@ -87,7 +94,7 @@ public final class CompareRunner {
         }
         var queue: [(CompareSpec.Variant, Int)] = []
         var finished = 0
-        for variant in spec.variants {
+        for variant in spec.units {
             for seed in spec.seeds {
                 let dir = CompareManifest.runDirectory(root, variant: variant, seed: seed)
                 if FileManager.default.fileExists(atPath: dir.appendingPathComponent("summary.json").path) {

@@ -1,4 +1,6 @@
 import FedConfig
+import FedCore
+import FedData
 import FedTopology
 import Foundation
 import Yams
@@ -26,13 +28,54 @@ public struct CompareSpec: Sendable, Equatable {
     public var finalWindow: Int = 5
     /// The variant the others are compared with, seed by seed (the first unless named).
     public var baseline: String?
+    /// The search space every variant is tuned over (nil: each variant runs as given).
+    public var tuning: Tuning?
+    /// Every (variant, point of the space) to run, when tuned.
+    public var trials: [Trial]?
+
+    /// A search space: axes of values (a grid), searched whole or at `budget` random points,
+    /// each variant at each point, ranked on validation.
+    public struct Tuning: Sendable, Equatable, Codable {
+        public struct Axis: Sendable, Equatable, Codable {
+            public var key: String
+            /// The values as YAML text, in order (log and linear ranges already expanded).
+            public var values: [String]
+        }
+        public enum Rule: String, Sendable, Equatable, Codable, CaseIterable { case grid, random }
+        public var axes: [Axis]
+        public var rule: Rule
+        /// grid: at most this many points (nil: all); random: this many points of the grid.
+        public var budget: Int?
+        public var seed: Int
+        /// What ranks the points: the mean across seeds of each run's last-`final_window`-round
+        /// mean validation accuracy (`validation_accuracy`, higher is better) or loss
+        /// (`validation_loss`, lower is better).
+        public var metric: String
+
+        public var higherIsBetter: Bool { metric == "validation_accuracy" }
+    }
+
+    /// One variant at one point of the search space.
+    public struct Trial: Sendable, Equatable, Codable {
+        /// The variant's id and name.
+        public var variantID: String
+        public var variant: String
+        /// The run unit: id `<variant id>/tNN-…`, name `<variant> [key=value …]`, overrides the
+        /// variant's then the point's.
+        public var unit: Variant
+        /// Index of each axis's value at this point.
+        public var coordinates: [Int]
+    }
+
+    /// What `fedsim compare` runs once per seed: the trials when tuned, else the variants.
+    public var units: [Variant] { trials?.map(\.unit) ?? variants }
 
     /// Reads a spec file; the base topology path is relative to the spec's directory. Every
     /// variant is validated (its topology parsed) before anything runs.
     public static func load(file: String) throws -> CompareSpec {
         let root = try ConfigMap.load(file: file)
         root.expected = [
-            "name", "base", "seeds", "target_accuracy", "set", "variants", "grid", "final_window", "baseline",
+            "name", "base", "seeds", "target_accuracy", "set", "variants", "grid", "final_window", "baseline", "tune",
         ]
         let directory = URL(fileURLWithPath: file).deletingLastPathComponent()
         let name = try root.string("name") ?? URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
@@ -129,6 +172,7 @@ public struct CompareSpec: Sendable, Equatable {
         } else {
             throw root.error(nil, "missing 'variants' (a list of {name, set}) or 'grid' (key.path: [values])")
         }
+        let tuneMap = try root.map("tune")
         try root.finish()
         guard Set(variants.map(\.name)).count == variants.count else {
             throw root.error("variants", "variant names must be unique")
@@ -147,7 +191,115 @@ public struct CompareSpec: Sendable, Equatable {
         var spec = CompareSpec(name: name, base: base, seeds: seeds, targetAccuracy: target, variants: variants)
         spec.finalWindow = finalWindow
         spec.baseline = baseline ?? variants.first?.name
+        if let tune = tuneMap {
+            let tuning = try readTuning(tune, task: try Topology.load(file: base, overrides: common).data.task)
+            var trials: [Trial] = []
+            let points = tuning.points
+            guard points.count * variants.count * seeds.count <= Self.maxRuns else {
+                throw tune.error(
+                    "space",
+                    "\(points.count) points × \(variants.count) variant(s) × \(seeds.count) seed(s) is "
+                        + "\(points.count * variants.count * seeds.count) runs; a comparison holds at most "
+                        + "\(Self.maxRuns): give a budget, fewer values or fewer variants")
+            }
+            for v in variants {
+                for (i, point) in points.enumerated() {
+                    let label = zip(tuning.axes, point).map { axis, index in
+                        "\(axis.key.split(separator: ".").last!)=\(axis.values[index])"
+                    }.joined(separator: " ")
+                    let sets = zip(tuning.axes, point).map { "\($0.key)=\($0.values[$1])" }
+                    trials.append(
+                        Trial(
+                            variantID: v.id, variant: v.name,
+                            unit: Variant(
+                                id: v.id + "/"
+                                    + slug(i, label).replacingOccurrences(of: "v", with: "t", options: .anchored),
+                                name: "\(v.name) [\(label)]", overrides: v.overrides + sets),
+                            coordinates: point))
+                }
+            }
+            for trial in trials {
+                let t: Topology
+                do { t = try Topology.load(file: base, overrides: trial.unit.overrides) } catch let error as ConfigError
+                {
+                    throw ConfigError(file: file, path: "tune point '\(trial.unit.name)'", message: error.description)
+                }
+                guard t.data.validationFraction > 0 else {
+                    throw tune.error(
+                        nil,
+                        "tuning selects on validation, and '\(trial.unit.name)' holds none: set data.validation_fraction "
+                            + "(in the base topology or in set:)")
+                }
+            }
+            spec.tuning = tuning
+            spec.trials = trials
+        }
         return spec
+    }
+
+    /// `tune: {space: {key.path: [values] | log[a, b, n] | lin[a, b, n]}, rule, budget, seed, metric}`.
+    static func readTuning(_ m: ConfigMap, task: DataTask) throws -> Tuning {
+        m.expected = ["space", "rule", "budget", "seed", "metric"]
+        guard let space = try m.map("space"), !space.keys.isEmpty else {
+            throw m.error("space", "give the search space: key.path: [values], log[a, b, n] or lin[a, b, n]")
+        }
+        var axes: [Tuning.Axis] = []
+        for key in space.keys {
+            if key == "seed" { throw space.error(key, "seed is set per run from 'seeds:'; it is not tuned") }
+            let node = space.node(key)!
+            if case .scalar(let s) = node {
+                axes.append(Tuning.Axis(key: key, values: try range(s.string, path: space.path(of: key), file: m.file)))
+            } else if let items = try space.sequence(key), !items.isEmpty {
+                axes.append(
+                    Tuning.Axis(key: key, values: try items.map { try yamlText($0.node, path: $0.path, file: m.file) }))
+            } else {
+                throw space.error(key, "expected a non-empty list of values, log[a, b, n] or lin[a, b, n]")
+            }
+        }
+        let rule = try m.choice("rule", default: Tuning.Rule.grid)
+        let budget = try m.optionalInt("budget", in: 1...Self.maxRuns)
+        if rule == .random && budget == nil {
+            throw m.error("budget", "random search needs a budget (how many points)")
+        }
+        let metric = try m.string("metric") ?? (task == .classification ? "validation_accuracy" : "validation_loss")
+        guard ["validation_accuracy", "validation_loss"].contains(metric) else {
+            throw m.error("metric", "'\(metric)' is not validation_accuracy or validation_loss")
+        }
+        if metric == "validation_accuracy" && task != .classification {
+            throw m.error("metric", "validation_accuracy needs a classification task; use validation_loss")
+        }
+        let tuning = Tuning(
+            axes: axes, rule: rule, budget: budget, seed: try m.int("seed", default: 0, in: 0...Int.max), metric: metric
+        )
+        try m.finish()
+        return tuning
+    }
+
+    /// `log[a, b, n]`: n values from a to b evenly spaced in log scale (a, b > 0); `lin[a, b, n]`
+    /// evenly spaced; each written with 6 significant digits.
+    static func range(_ text: String, path: String, file: String?) throws -> [String] {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        func fail() -> ConfigError {
+            ConfigError(
+                file: file, path: path, message: "'\(text)' is not log[a, b, n] or lin[a, b, n] (n from 2 to 1000)")
+        }
+        guard t.hasSuffix("]"), let open = t.firstIndex(of: "["),
+            let kind = Optional(String(t[..<open]).trimmingCharacters(in: .whitespaces)), kind == "log" || kind == "lin"
+        else { throw fail() }
+        let parts = t[t.index(after: open)..<t.index(before: t.endIndex)].split(separator: ",").map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
+        guard parts.count == 3, let a = Double(parts[0]), let b = Double(parts[1]), let n = Int(parts[2]),
+            a.isFinite, b.isFinite, (2...1000).contains(n)
+        else { throw fail() }
+        if kind == "log" && !(a > 0 && b > 0) {
+            throw ConfigError(file: file, path: path, message: "log[\(a), \(b), \(n)]: both ends must be > 0")
+        }
+        return (0..<n).map { i in
+            let f = Double(i) / Double(n - 1)
+            let v = kind == "log" ? exp(log(a) + (log(b) - log(a)) * f) : a + (b - a) * f
+            return String(format: "%.6g", v)
+        }
     }
 
     /// `key.path: value` pairs of a `set` mapping as `--set` overrides.
@@ -174,5 +326,46 @@ public struct CompareSpec: Sendable, Equatable {
     static func slug(_ index: Int, _ name: String) -> String {
         let cleaned = String(name.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "_" }.prefix(60))
         return String(format: "v%02d-", index + 1) + cleaned
+    }
+}
+
+extension CompareSpec.Tuning {
+    /// The points searched, each as indices into the axes: the whole grid in order, its first
+    /// `budget` points, or (random) `budget` distinct grid points drawn with `seed`, in grid order.
+    public var points: [[Int]] {
+        var grid: [[Int]] = [[]]
+        var size = 1
+        for axis in axes {
+            let (product, overflow) = size.multipliedReportingOverflow(by: axis.values.count)
+            size = overflow ? Int.max : product
+        }
+        // Enumerate lazily by index so a huge grid with a small budget stays cheap.
+        func point(_ index: Int) -> [Int] {
+            var rest = index
+            var result = [Int](repeating: 0, count: axes.count)
+            for (a, axis) in axes.enumerated().reversed() {
+                result[a] = rest % axis.values.count
+                rest /= axis.values.count
+            }
+            return result
+        }
+        switch rule {
+        case .grid:
+            let count = min(size, budget ?? size, CompareSpec.maxRuns + 1)
+            grid = (0..<count).map(point)
+        case .random:
+            let count = min(size, budget ?? size)
+            var rng = SeededRandom(seed: UInt64(seed))
+            var chosen = Set<Int>()
+            if size <= 4 * CompareSpec.maxRuns {
+                var order = Array(0..<size)
+                rng.shuffle(&order)
+                chosen = Set(order.prefix(count))
+            } else {
+                while chosen.count < count { chosen.insert(Int(rng.next() % UInt64(size))) }
+            }
+            grid = chosen.sorted().map(point)
+        }
+        return grid
     }
 }

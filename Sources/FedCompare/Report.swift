@@ -4,7 +4,25 @@ import Foundation
 /// Writes `summary.csv` and a self-contained `report.html` (inline SVG charts, no scripts, no
 /// network) for a comparison directory or a single run directory.
 public enum Report {
-    /// A comparison: one row and one chart line (mean across seeds, band from min to max) per variant.
+    /// The finished runs of one unit (variant or trial), by seed, and the names of missing ones.
+    static func finishedRuns(
+        _ root: URL, _ unit: CompareSpec.Variant, seeds: [Int], missing: inout [String]
+    ) throws -> [Int: RunMetrics] {
+        var runs: [Int: RunMetrics] = [:]
+        for seed in seeds {
+            let dir = CompareManifest.runDirectory(root, variant: unit, seed: seed)
+            if FileManager.default.fileExists(atPath: dir.appendingPathComponent("summary.json").path) {
+                runs[seed] = try RunMetrics.load(dir)
+            } else {
+                missing.append("\(unit.name) seed \(seed)")
+            }
+        }
+        return runs
+    }
+
+    /// A comparison: one row and one chart line (mean across seeds, band from min to max) per
+    /// variant — for a tuned comparison, per variant at its best validated point, with the
+    /// heat maps of the whole space and `tuning.csv`.
     @discardableResult
     public static func writeComparison(root: URL) throws -> [VariantSummary] {
         let manifest = try CompareManifest.load(root)
@@ -12,26 +30,36 @@ public enum Report {
         var lines: [ChartLine] = []
         var missing: [String] = []
         let window = manifest.finalWindow ?? 5
-        for (i, variant) in manifest.variants.enumerated() {
-            var runs: [Int: RunMetrics] = [:]
-            for seed in manifest.seeds {
-                let dir = CompareManifest.runDirectory(root, variant: variant, seed: seed)
-                if FileManager.default.fileExists(atPath: dir.appendingPathComponent("summary.json").path) {
-                    runs[seed] = try RunMetrics.load(dir)
-                } else {
-                    missing.append("\(variant.name) seed \(seed)")
+        var tuned: TuningResults?
+        // Each row: the variant it stands for, the name shown, its runs.
+        var rows: [(variant: String, name: String, runs: [Int: RunMetrics])] = []
+        if let tuning = manifest.tuning, let trials = manifest.trials {
+            let results = try TuningResults(
+                root: root, tuning: tuning, trials: trials, seeds: manifest.seeds, window: window, missing: &missing)
+            for variant in manifest.variants {
+                if let best = results.best[variant.name] {
+                    rows.append((variant.name, best.trial.unit.name, best.runs))
                 }
             }
-            guard !runs.isEmpty else { continue }
-            summaries.append(
-                VariantSummary(variant: variant.name, runs: runs, target: manifest.targetAccuracy, finalWindow: window))
-            lines.append(ChartLine(name: variant.name, index: i, runs: runs.keys.sorted().map { runs[$0]! }))
+            tuned = results
+        } else {
+            for variant in manifest.variants {
+                let runs = try finishedRuns(root, variant, seeds: manifest.seeds, missing: &missing)
+                if !runs.isEmpty { rows.append((variant.name, variant.name, runs)) }
+            }
         }
-        let baselineName = manifest.baseline ?? manifest.variants.first?.name
-        if let base = summaries.first(where: { $0.variant == baselineName }) {
-            for i in summaries.indices where summaries[i].variant != base.variant {
+        for (i, row) in rows.enumerated() {
+            summaries.append(
+                VariantSummary(variant: row.name, runs: row.runs, target: manifest.targetAccuracy, finalWindow: window))
+            lines.append(ChartLine(name: row.name, index: i, runs: row.runs.keys.sorted().map { row.runs[$0]! }))
+        }
+        let baselineVariant = manifest.baseline ?? manifest.variants.first?.name
+        let baselineIndex = rows.firstIndex { $0.variant == baselineVariant }
+        let baselineName = baselineIndex.map { rows[$0].name } ?? baselineVariant
+        if let b = baselineIndex {
+            for i in summaries.indices where i != b {
                 summaries[i].versusBaseline = PairedComparison(
-                    variant: summaries[i].primaryBySeed, baseline: base.primaryBySeed)
+                    variant: summaries[i].primaryBySeed, baseline: summaries[b].primaryBySeed)
             }
         }
         let csv = VariantSummary.csvHeader + summaries.map(\.csvRow).joined()
@@ -39,7 +67,11 @@ public enum Report {
         let classification = lines.contains { $0.runs.contains { $0.rounds.contains { $0.testAccuracy != nil } } }
         let metrics: [Metric] = classification ? [.accuracy, .loss, .weightNorm] : [.loss, .rmse, .weightNorm]
         var note =
-            "\(manifest.variants.count) variant(s) × \(manifest.seeds.count) seed(s) "
+            "\(manifest.variants.count) variant(s)"
+            + (tuned.map {
+                " × \($0.pointCount) tuned point(s) (\($0.tuning.rule.rawValue), ranked on \($0.tuning.metric))"
+            } ?? "")
+            + " × \(manifest.seeds.count) seed(s) "
             + "(\(manifest.seeds.map(String.init).joined(separator: ", "))), \(manifest.mode); base topology "
             + "\(manifest.base)."
         if !missing.isEmpty { note += " Not finished yet: \(missing.count) run(s)." }
@@ -50,12 +82,26 @@ public enum Report {
             try RunDirectory.writeAtomically(
                 Data(svg.utf8), to: chartDirectory.appendingPathComponent("\(metric.fileName).svg"))
         }
+        var sections: [String] = []
+        if let tuned {
+            try RunDirectory.writeAtomically(Data(tuned.csv.utf8), to: root.appendingPathComponent("tuning.csv"))
+            let maps = tuned.heatMaps()
+            for (variant, svg) in maps {
+                let file =
+                    "heatmap-" + String(variant.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" }) + ".svg"
+                try RunDirectory.writeAtomically(Data(svg.utf8), to: chartDirectory.appendingPathComponent(file))
+            }
+            sections.append(
+                "<h2>Search space</h2>\n<p>\(escape(tuned.caption))</p>\n"
+                    + maps.map { "<figure>\($0.svg)</figure>" }.joined(separator: "\n") + "\n" + tuned.table)
+        }
         let html = page(
             title: "FedSim comparison: \(manifest.name)", note: note,
             charts: charts.map { "<figure>\($0)</figure>" },
             table: table(
                 summaries, target: manifest.targetAccuracy, classification: classification, window: window,
-                baseline: baselineName))
+                baseline: baselineName),
+            sections: sections)
         try RunDirectory.writeAtomically(Data(html.utf8), to: root.appendingPathComponent("report.html"))
         return summaries
     }
@@ -255,7 +301,7 @@ public enum Report {
         return html + "</tbody></table>"
     }
 
-    static func page(title: String, note: String, charts: [String], table: String) -> String {
+    static func page(title: String, note: String, charts: [String], table: String, sections: [String] = []) -> String {
         """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8"><title>\(escape(title))</title>
@@ -277,6 +323,7 @@ public enum Report {
         t-test does not separate from zero at the 5 % level.</p>
         <h2>Summary</h2>
         \(table)
+        \(sections.joined(separator: "\n"))
         <h2>Charts</h2>
         \(charts.joined(separator: "\n"))
         <p style="font-size:12px;color:#666">Generated by FedSim (fedsim report) from the run directories' \

@@ -10,7 +10,10 @@ struct CompareCommand: ParsableCommand {
         abstract: "Run every variant of a comparison over several seeds, then write summary.csv and report.html.",
         discussion: """
             SPEC names a base topology and either a list of variants ({name, set: {key.path: value}}) \
-            or a grid (key.path: [values], every combination), and the seeds. Runs go several at a \
+            or a grid (key.path: [values], every combination), and the seeds; with tune: \
+            {space: {key.path: log[a, b, n] | [values]}, rule: grid | random, budget}, every variant \
+            runs at every point and is reported at its best point on validation, with heat maps of \
+            the space. Runs go several at a \
             time (--jobs, default: the machine's cores), each as its own `fedsim run` (or `fedsim \
             cluster` with --cluster). Running the same command again resumes an interrupted \
             comparison without redoing finished runs. See docs/COMPARE.md.
@@ -19,6 +22,7 @@ struct CompareCommand: ParsableCommand {
               fedsim compare Topologies/experiments/adamw-vs-adaml2.yaml
               fedsim compare Topologies/experiments/state-policy.yaml --jobs 2 --out runs/state-policy
               fedsim compare Topologies/experiments/server-strategies.yaml --cluster
+              fedsim compare Topologies/experiments/lr-wd-heatmap.yaml
             """)
 
     @Argument(help: "Comparison spec (YAML).")
@@ -42,9 +46,10 @@ struct CompareCommand: ParsableCommand {
         stop.install()
         let compare = try reportingInputErrors { try CompareSpec.load(file: spec) }
         let root = URL(fileURLWithPath: out ?? "runs/compare-\(compare.name)")
-        let total = compare.variants.count * compare.seeds.count
+        let total = compare.units.count * compare.seeds.count
+        let points = compare.tuning.map { " × \($0.points.count) tuned point(s)" } ?? ""
         print(
-            "FedSim compare '\(compare.name)': \(compare.variants.count) variant(s) × \(compare.seeds.count) "
+            "FedSim compare '\(compare.name)': \(compare.variants.count) variant(s)\(points) × \(compare.seeds.count) "
                 + "seed(s) = \(total) runs, \(jobs) at a time\(cluster ? ", each as a local cluster" : ""); writing "
                 + "\(root.path)"
         )
@@ -59,7 +64,13 @@ struct CompareCommand: ParsableCommand {
         for s in summaries {
             let headline =
                 s.finalAccuracy.mean.isNaN ? "final loss \(s.finalLoss.text)" : "final acc \(s.finalAccuracy.text)"
-            print("  \(s.variant): \(headline), final ‖w‖ \(s.finalWeightNorm.text)")
+            let versus =
+                s.versusBaseline.map {
+                    String(
+                        format: "; Δ %+.4f vs baseline, p %.3g%@", $0.difference.mean, $0.pairedTP,
+                        $0.significant ? "" : " (n.s.)")
+                } ?? ""
+            print("  \(s.variant): \(headline), final ‖w‖ \(s.finalWeightNorm.text)\(versus)")
         }
         print(
             "summary: \(root.appendingPathComponent("summary.csv").path)\nreport:  "

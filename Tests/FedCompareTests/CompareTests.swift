@@ -260,6 +260,138 @@ final class CompareTests: XCTestCase {
         XCTAssertTrue(output5.contains("holds a different comparison"))
     }
 
+    /// A tuned comparison end to end: every variant at every point, resumed after an interrupt;
+    /// the heat maps' cells, each variant's chosen point and the summary's intervals and paired
+    /// test equal what this test computes on its own from the runs' rounds.jsonl.
+    func testTunedCompareSelectsOnValidationAndItsReportMatchesTheRuns() throws {
+        let spec = try write(
+            "t.yaml",
+            """
+            name: t
+            base: base.yaml
+            seeds: [1, 2, 3]
+            final_window: 2
+            baseline: adam_l2
+            set: {data.validation_fraction: 0.2, rounds: 4}
+            variants:
+              - {name: adamw, set: {clients.optimizer.name: adamw}}
+              - {name: adam_l2, set: {clients.optimizer.name: adam_l2}}
+            tune:
+              space:
+                clients.optimizer.lr: log[0.001, 0.1, 3]
+                clients.optimizer.weight_decay: [0, 0.01]
+            """)
+        let out = dir.appendingPathComponent("tuned")
+        let (status, output) = try fedsim(["compare", spec, "--out", out.path])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertTrue(output.contains("2 variant(s) × 6 tuned point(s) × 3 seed(s) = 36 runs"), output)
+        XCTAssertTrue(output.contains("[36/36]"), output)
+
+        // Independently: each trial's score is the mean over seeds of the mean validation
+        // accuracy of rounds 3 and 4; the best per variant is the highest (earliest on ties).
+        let decoder = JSONDecoder()
+        func rounds(_ unit: String, _ seed: Int) throws -> [[String: Any]] {
+            let text = try String(
+                contentsOf: out.appendingPathComponent("runs/\(unit)/seed-\(seed)/rounds.jsonl"), encoding: .utf8)
+            return text.split(separator: "\n").map {
+                try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+            }
+        }
+        _ = decoder
+        let manifest =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: out.appendingPathComponent("compare.json"))) as! [String: Any]
+        let trials = manifest["trials"] as! [[String: Any]]
+        XCTAssertEqual(trials.count, 12)
+        var scores: [String: Double] = [:]
+        var best: [String: (String, Double)] = [:]
+        for trial in trials {
+            let unit = (trial["unit"] as! [String: Any])["id"] as! String
+            let variant = trial["variant"] as! String
+            var perSeed: [Double] = []
+            for seed in [1, 2, 3] {
+                let r = try rounds(unit, seed)
+                perSeed.append(
+                    (r[3]["validation_accuracy"] as! Double + (r[4]["validation_accuracy"] as! Double)) / 2)
+            }
+            let score = perSeed.reduce(0, +) / 3
+            scores[unit] = score
+            if best[variant] == nil || score > best[variant]!.1 { best[variant] = (unit, score) }
+        }
+        // The heat maps carry those scores, one cell per point, in files and inline.
+        for variant in ["adamw", "adam_l2"] {
+            let svg = try String(
+                contentsOf: out.appendingPathComponent("charts/heatmap-\(variant).svg"), encoding: .utf8)
+            let cells = svg.components(separatedBy: "data-value=\"").dropFirst().map {
+                Double($0.prefix { $0 != "\"" })!
+            }
+            XCTAssertEqual(cells.count, 6)
+            let expected = trials.filter { $0["variant"] as! String == variant }.map {
+                scores[($0["unit"] as! [String: Any])["id"] as! String]!
+            }
+            XCTAssertEqual(
+                Set(cells.map { String(format: "%.5f", $0) }), Set(expected.map { String(format: "%.5f", $0) }))
+            XCTAssertTrue(svg.contains("data-x=\"0.01\" data-y=\"0.01\""), "lr on x, weight decay on y")
+        }
+        let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
+        XCTAssertEqual(html.components(separatedBy: "aria-label=\"adamw heat map\"").count - 1, 1)
+
+        // summary.csv: each variant at its best point, with the test window's 95 % interval and
+        // adamw's paired difference from adam_l2, recomputed here with SciPy's t quantile.
+        let rows = try String(contentsOf: out.appendingPathComponent("summary.csv"), encoding: .utf8)
+            .split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        let header = rows[0]
+        func column(_ name: String, _ row: [String]) -> Double { Double(row[header.firstIndex(of: name)!])! }
+        func window(_ unit: String) throws -> [Double] {
+            try [1, 2, 3].map { seed in
+                let r = try rounds(unit, seed)
+                return (r[3]["test_accuracy"] as! Double + (r[4]["test_accuracy"] as! Double)) / 2
+            }
+        }
+        let t2 = 4.302652729749462
+        for (name, row) in [("adamw", rows[1]), ("adam_l2", rows[2])] {
+            XCTAssertTrue(row[0].hasPrefix("\(name) ["), row[0])
+            let values = try window(best[name]!.0)
+            let mean = values.reduce(0, +) / 3
+            let sd = (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 2).squareRoot()
+            XCTAssertEqual(column("window_acc_mean", row), mean, accuracy: 1e-5)
+            XCTAssertEqual(column("window_acc_ci95", row), t2 * sd / 3.0.squareRoot(), accuracy: 1e-5)
+            XCTAssertEqual(column("best_validation_mean", row) > 0, true)
+        }
+        let a = try window(best["adamw"]!.0)
+        let b = try window(best["adam_l2"]!.0)
+        let d = zip(a, b).map { $0 - $1 }
+        let dMean = d.reduce(0, +) / 3
+        XCTAssertEqual(column("diff_vs_baseline", rows[1]), dMean, accuracy: 1e-5)
+        XCTAssertEqual(rows[2][header.firstIndex(of: "diff_vs_baseline")!], "", "the baseline has no difference")
+        let tuning = try String(contentsOf: out.appendingPathComponent("tuning.csv"), encoding: .utf8)
+        XCTAssertEqual(tuning.split(separator: "\n").count, 13)
+        XCTAssertEqual(tuning.components(separatedBy: ",yes\n").count - 1, 2, "one best point per variant")
+
+        // Interrupted: a removed run is redone, the rest kept; the report is the same.
+        let first = (trials[0]["unit"] as! [String: Any])["id"] as! String
+        try FileManager.default.removeItem(at: out.appendingPathComponent("runs/\(first)/seed-2/summary.json"))
+        let before = try String(contentsOf: out.appendingPathComponent("summary.csv"), encoding: .utf8)
+        let (again, output2) = try fedsim(["compare", spec, "--out", out.path])
+        XCTAssertEqual(again, 0, output2)
+        XCTAssertTrue(output2.contains("35 of 36 runs already finished; running the other 1"), output2)
+        XCTAssertEqual(try String(contentsOf: out.appendingPathComponent("summary.csv"), encoding: .utf8), before)
+
+        // Tuning needs a validation split, and a known metric.
+        let bad = try write(
+            "bad.yaml",
+            "name: bad\nbase: base.yaml\nvariants: [{name: a}]\ntune: {space: {clients.optimizer.lr: [0.1, 0.01]}}\n")
+        let (refused, output3) = try fedsim(["compare", bad, "--out", dir.appendingPathComponent("bad").path])
+        XCTAssertEqual(refused, 2, output3)
+        XCTAssertTrue(output3.contains("set data.validation_fraction"), output3)
+        let badRange = try write(
+            "range.yaml",
+            "name: r\nbase: base.yaml\nvariants: [{name: a}]\ntune: {space: {clients.optimizer.lr: 'log[0, 1, 3]'}}\n")
+        let (refused2, output4) = try fedsim(["compare", badRange, "--out", dir.appendingPathComponent("r").path])
+        XCTAssertEqual(refused2, 2, output4)
+        XCTAssertTrue(output4.contains("both ends must be > 0"), output4)
+    }
+
     /// `--cluster` runs each variant as a local cluster: the same numbers as in one process.
     func testCompareOverClustersGivesTheSameNumbers() throws {
         let spec = try write(
