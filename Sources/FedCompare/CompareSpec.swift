@@ -227,8 +227,8 @@ public struct CompareSpec: Sendable, Equatable {
                 guard t.data.validationFraction > 0 else {
                     throw tune.error(
                         nil,
-                        "tuning selects on validation, and '\(trial.unit.name)' holds none: set data.validation_fraction "
-                            + "(in the base topology or in set:)")
+                        "tuning selects on validation, and '\(trial.unit.name)' holds none: set "
+                            + "data.validation_fraction (in the base topology or in set:)")
                 }
             }
             spec.tuning = tuning

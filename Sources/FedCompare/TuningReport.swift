@@ -177,7 +177,8 @@ struct TuningResults {
                 if !value.isNaN {
                     s += String(
                         format:
-                            "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\" fill=\"%@\">%@</text>\n",
+                            "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\" "
+                            + "fill=\"%@\">%@</text>\n",
                         px + cell / 2, py + cell / 2 + 4, dark ? "#fff" : "#000",
                         String(format: abs(value) < 10 ? "%.3f" : "%.3g", value))
                 }
