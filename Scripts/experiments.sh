@@ -1,24 +1,39 @@
 #!/usr/bin/env bash
-# Runs the five experiments of docs/EXPERIMENTS.md with `fedsim compare` (release build) and
-# copies each one's summary.csv and charts into docs/experiments/<name>/, printing wall times.
-#   Scripts/experiments.sh [name ...]      (default: all of Topologies/experiments/*.yaml)
+# Runs the experiments of docs/EXPERIMENTS.md with `fedsim compare` (release build), copies each
+# one's summary.csv, summary.md, tuning.csv and charts (heat maps included) into
+# docs/experiments/<name>/, puts each summary.md into docs/EXPERIMENTS.md between its
+# `<!-- results:<name> -->` and `<!-- /results:<name> -->` markers, and prints wall times.
+#   Scripts/experiments.sh [name ...]      (default: every experiment below)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 Scripts/install-deps.sh
 swift build -c release --product fedsim >/dev/null
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(adamw-vs-adaml2 zero-gradient state-policy batch-decay server-strategies)
+[ ${#names[@]} -gt 0 ] || names=(adamw-vs-adaml2 adamw-vs-adaml2-iid zero-gradient state-policy batch-decay server-strategies)
 for name in "${names[@]}"; do
   out="runs/experiments/$name"
   rm -rf "$out"
   start=$(date +%s.%N)
-  .build/release/fedsim compare "Topologies/experiments/$name.yaml" --out "$out" | grep -v '^\[' 
+  .build/release/fedsim compare "Topologies/experiments/$name.yaml" --out "$out" | grep -v '^\['
   end=$(date +%s.%N)
+  rm -rf "docs/experiments/$name"
   mkdir -p "docs/experiments/$name"
-  cp "$out/summary.csv" "docs/experiments/$name/"
+  cp "$out/summary.csv" "$out/summary.md" "docs/experiments/$name/"
+  [ ! -f "$out/tuning.csv" ] || cp "$out/tuning.csv" "docs/experiments/$name/"
   cp "$out"/charts/*.svg "docs/experiments/$name/"
   awk -v n="$name" -v s="$start" -v e="$end" 'BEGIN { printf "%s: %.1f s wall time\n", n, e - s }' | tee "docs/experiments/$name/wall-time.txt"
+  python3 - "$name" <<'PY'
+import re, sys
+name = sys.argv[1]
+doc = open("docs/EXPERIMENTS.md").read()
+table = open(f"docs/experiments/{name}/summary.md").read().strip()
+begin, end = f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
+if begin in doc and end in doc:
+    head, rest = doc.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    open("docs/EXPERIMENTS.md", "w").write(f"{head}{begin}\n{table}\n{end}{tail}")
+PY
 done
 # Per-weight trajectories of the zero-gradient experiment (SCIENCE.md §2.3).
 for opt in adamw adam_l2; do

@@ -64,6 +64,11 @@ public enum Report {
         }
         let csv = VariantSummary.csvHeader + summaries.map(\.csvRow).joined()
         try RunDirectory.writeAtomically(Data(csv.utf8), to: root.appendingPathComponent("summary.csv"))
+        var markdownText = markdown(
+            summaries, seeds: manifest.seeds.count, target: manifest.targetAccuracy, window: window,
+            baseline: baselineName)
+        for warning in tuned?.edgeWarnings ?? [] { markdownText += "\nWarning: \(warning)\n" }
+        try RunDirectory.writeAtomically(Data(markdownText.utf8), to: root.appendingPathComponent("summary.md"))
         let classification = lines.contains { $0.runs.contains { $0.rounds.contains { $0.testAccuracy != nil } } }
         let metrics: [Metric] = classification ? [.accuracy, .loss, .weightNorm] : [.loss, .rmse, .weightNorm]
         var note =
@@ -299,6 +304,46 @@ public enum Report {
             html += "<tr>" + cells.map { "<td>\($0)</td>" }.joined() + "</tr>\n"
         }
         return html + "</tbody></table>"
+    }
+
+    /// `summary.md`: the summary as a Markdown table (for docs), every number with its interval.
+    static func markdown(
+        _ rows: [VariantSummary], seeds: Int, target: Double?, window: Int, baseline: String?
+    ) -> String {
+        let classification = rows.contains { $0.classification }
+        let validated = rows.contains { $0.selectedRound != nil }
+        let metric = classification ? "test acc" : "test loss"
+        var head = ["variant", "\(metric), last \(window) rounds"]
+        if validated { head.append("\(metric) at best-validation round") }
+        if classification && target != nil {
+            head.append("rounds to \(String(format: "%.2f", target!)) (median; reached)")
+        }
+        head += ["final ‖w‖", "Δ vs baseline [95 % CI]", "p (paired t; sign)"]
+        var text = "| " + head.joined(separator: " | ") + " |\n|" + head.map { _ in "---|" }.joined() + "\n"
+        for r in rows {
+            var cells = [r.variant.replacingOccurrences(of: "|", with: "\\|")]
+            cells.append((classification ? r.windowAccuracy : r.windowLoss).text)
+            if validated {
+                cells.append(((classification ? r.selectedTestAccuracy : r.selectedTestLoss)?.text ?? "—"))
+            }
+            if classification && target != nil { cells.append("\(r.roundsToTargetMedian); \(r.reachedText)") }
+            cells.append(r.finalWeightNorm.text)
+            if let p = r.versusBaseline {
+                let interval =
+                    p.difference.halfWidth.isNaN
+                    ? String(format: "%+.4f", p.difference.mean)
+                    : String(format: "%+.4f [%+.4f, %+.4f]", p.difference.mean, p.difference.low, p.difference.high)
+                cells.append(interval + (p.significant ? "" : " n.s."))
+                cells.append(String(format: "%.3g; %.3g", p.pairedTP, p.signTestP))
+            } else {
+                cells += [r.variant == baseline ? "(baseline)" : "—", ""]
+            }
+            text += "| " + cells.joined(separator: " | ") + " |\n"
+        }
+        text +=
+            "\n\(seeds) seeds; values are means ± the 95 % Student-t half-width across seeds; Δ is paired by seed "
+            + "on the last-\(window)-round mean; n.s.: the paired t-test does not reject Δ = 0 at 5 %.\n"
+        return text
     }
 
     static func page(title: String, note: String, charts: [String], table: String, sections: [String] = []) -> String {

@@ -83,6 +83,22 @@ struct TuningResults {
         return text
     }
 
+    /// Variants whose chosen point sits at an end of an axis of three or more values: the best
+    /// may lie outside the space, and the comparison is only as fair as the space is wide. An
+    /// end at 0 is not flagged (a decay or momentum of 0 has nothing beyond it).
+    var edgeWarnings: [String] {
+        variantOrder.compactMap { variant in
+            guard let b = best[variant] else { return nil }
+            let edges = zip(tuning.axes, b.trial.coordinates).filter { axis, i in
+                axis.values.count >= 3 && (i == 0 || i == axis.values.count - 1) && Double(axis.values[i]) != 0
+            }
+            guard !edges.isEmpty else { return nil }
+            let place = edges.map { "\($0.0.key) = \($0.0.values[$0.1])" }.joined(separator: ", ")
+            return
+                "\(variant)'s best point is at the edge of the space (\(place)): the best may lie beyond it; widen the space."
+        }
+    }
+
     var caption: String {
         let metric = tuning.higherIsBetter ? "validation accuracy" : "validation loss"
         var text =
@@ -94,6 +110,7 @@ struct TuningResults {
                 " The space has \(tuning.axes.count) axes: each cell shows the best over the other axes' values."
         }
         if tuning.rule == .random { text += " Random search: untried cells are grey." }
+        for warning in edgeWarnings { text += " Warning: " + warning }
         return text
     }
 
@@ -161,7 +178,7 @@ struct TuningResults {
             if let yAxis {
                 s += String(
                     format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%@</text>\n", left - 6,
-                    py + cell / 2 + 4, Report.escape(yAxis.values[y]))
+                    py + cell / 2 + 4, Report.escape(short(yAxis.values[y])))
             }
             for (x, value) in row.enumerated() {
                 let px = left + Double(x) * cell
@@ -193,7 +210,7 @@ struct TuningResults {
         for (x, label) in xAxis.values.enumerated() {
             s += String(
                 format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">%@</text>\n",
-                left + Double(x) * cell + cell / 2, top + rows * cell + 14, Report.escape(label))
+                left + Double(x) * cell + cell / 2, top + rows * cell + 14, Report.escape(short(label)))
         }
         s += String(
             format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\">%@</text>\n",
@@ -206,6 +223,12 @@ struct TuningResults {
                 top + rows * cell / 2, top + rows * cell / 2, Report.escape(yAxis.key))
         }
         return s + "</svg>"
+    }
+
+    /// An axis label that fits a cell: numbers to 3 significant digits (the cell's `data-x` keeps the exact value).
+    private func short(_ label: String) -> String {
+        guard let v = Double(label), label.count > 7 else { return label }
+        return String(format: "%.3g", v)
     }
 
     /// A perceptually ordered ramp (viridis' endpoints and midpoints), t in [0, 1].

@@ -45,6 +45,13 @@ public struct RoundRecord: Codable, Sendable, Equatable {
     public var validationLoss: Double?
     public var validationAccuracy: Double?
     public var validationRMSE: Double?
+    /// With `metrics.global_train_loss`: the global model's loss over every client's training data.
+    public var globalTrainLoss: Double?
+    /// With `metrics.client_accuracy`: the global model's accuracy on each client's own held-out
+    /// data, as the mean, the 10th percentile (nearest rank) and the worst over all clients.
+    public var clientAccuracyMean: Double?
+    public var clientAccuracyP10: Double?
+    public var clientAccuracyMin: Double?
     /// Client drift: the participants' mean distance ‖Δᵢ − Δ̄‖ from the sample-weighted mean
     /// delta Δ̄ (nil in round 0) — how far apart local training carried them.
     public var clientDrift: Double?
@@ -86,6 +93,10 @@ public struct RoundRecord: Codable, Sendable, Equatable {
         case validationAccuracy = "validation_accuracy"
         case validationRMSE = "validation_rmse"
         case clientDrift = "client_drift"
+        case globalTrainLoss = "global_train_loss"
+        case clientAccuracyMean = "client_accuracy_mean"
+        case clientAccuracyP10 = "client_accuracy_p10"
+        case clientAccuracyMin = "client_accuracy_min"
     }
 }
 
@@ -110,6 +121,10 @@ public final class RoundEngine {
     public let model: Network
     public let testSet: Dataset
     public let validationSet: Dataset?
+    /// Every client's training shard, when the global training loss is logged.
+    public let trainingShards: [Dataset]?
+    /// Every client's held-out data, when per-client accuracy is logged.
+    public let clientEvaluationSets: [Dataset]?
     public let sampler: ClientSampler
     public let server: ServerSpec
     /// Group index of every client (clients of one group share an optimizer and state policy).
@@ -130,7 +145,8 @@ public final class RoundEngine {
     private let sampleCounts: [Int]?
 
     public init(
-        model: Network, testSet: Dataset, validationSet: Dataset? = nil, initialWeights: [Float],
+        model: Network, testSet: Dataset, validationSet: Dataset? = nil, trainingShards: [Dataset]? = nil,
+        clientEvaluationSets: [Dataset]? = nil, initialWeights: [Float],
         sampler: ClientSampler, server: ServerSpec,
         groupOfClient: [Int], policyOfGroup: [StatePolicy], stateAggregation: StateAggregation = StateAggregation(),
         chainOfGroup: [[GradientTransform]] = [], pool: ClientPool, threads: Int = 1, sampleCounts: [Int]? = nil
@@ -139,6 +155,8 @@ public final class RoundEngine {
         self.model = model
         self.testSet = testSet
         self.validationSet = validationSet
+        self.trainingShards = trainingShards
+        self.clientEvaluationSets = clientEvaluationSets
         self.weights = initialWeights
         self.sampler = sampler
         self.server = server
@@ -231,6 +249,25 @@ public final class RoundEngine {
                 total += sum.squareRoot()
             }
             result.clientDrift = total / Double(updates.count)
+        }
+        if let trainingShards {
+            var sum = 0.0
+            var count = 0
+            for shard in trainingShards where shard.count > 0 {
+                sum += model.evaluate(params: weights, data: shard, workspaces: workspaces).loss * Double(shard.count)
+                count += shard.count
+            }
+            result.globalTrainLoss = count > 0 ? sum / Double(count) : nil
+        }
+        if let clientEvaluationSets {
+            let accuracies = clientEvaluationSets.compactMap { set in
+                set.count > 0 ? model.evaluate(params: weights, data: set, workspaces: workspaces).accuracy : nil
+            }.sorted()
+            if !accuracies.isEmpty {
+                result.clientAccuracyMean = accuracies.reduce(0, +) / Double(accuracies.count)
+                result.clientAccuracyP10 = accuracies[max(0, Int((0.1 * Double(accuracies.count)).rounded(.up)) - 1)]
+                result.clientAccuracyMin = accuracies[0]
+            }
         }
         if let validationSet {
             let v = model.evaluate(params: weights, data: validationSet, workspaces: workspaces)

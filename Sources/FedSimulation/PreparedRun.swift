@@ -24,6 +24,10 @@ public struct PreparedRun: Sendable {
     public let testSet: Dataset
     /// The validation samples (`data.validation_fraction` of the training data), nil without.
     public let validationSet: Dataset?
+    /// Each client's own held-out samples — its test share for naturally split data, its
+    /// validation share under `validation: per_client`, else its training shard — for the
+    /// per-client accuracy metric.
+    public let clientEvaluationSets: [Dataset]
     public let initialWeights: [Float]
     /// The resolved optimizer of every group (index 0 is the default group).
     public let groups: [Topology.ClientGroup]
@@ -46,6 +50,8 @@ public struct PreparedRun: Sendable {
         var train: [Dataset]
         var test: Dataset
         var validation: Dataset?
+        var clientTests: [Dataset]?
+        var clientValidations: [Dataset]?
         let validationFraction = t.data.validationFraction
         do {
             switch t.data.source {
@@ -74,6 +80,7 @@ public struct PreparedRun: Sendable {
                     splits.append(trainTestSplit(data, testFraction: t.data.testFraction, rng: &rng))
                 }
                 train = splits.map(\.train)
+                clientTests = splits.map(\.test)
                 test = Dataset.concatenate(splits.map(\.test))
             default:
                 var split: (train: Dataset, test: Dataset)
@@ -123,6 +130,7 @@ public struct PreparedRun: Sendable {
                 pieces.append(held.test)
             }
             validation = Dataset.concatenate(pieces)
+            clientValidations = pieces
         }
         if let shape = t.data.shape {
             guard let reshaped = test.reshaped(shape) else {
@@ -133,6 +141,8 @@ public struct PreparedRun: Sendable {
             test = reshaped
             train = train.map { $0.reshaped(shape)! }
             validation = validation.map { $0.reshaped(shape)! }
+            clientTests = clientTests?.map { $0.reshaped(shape)! }
+            clientValidations = clientValidations?.map { $0.reshaped(shape)! }
         }
         if t.data.standardize || t.data.normalize {
             let fitted = Dataset.concatenate(train)
@@ -141,6 +151,8 @@ public struct PreparedRun: Sendable {
             for i in train.indices { standardizer.apply(to: &train[i]) }
             standardizer.apply(to: &test)
             if validation != nil { standardizer.apply(to: &validation!) }
+            for i in clientTests?.indices ?? 0..<0 { standardizer.apply(to: &clientTests![i]) }
+            for i in clientValidations?.indices ?? 0..<0 { standardizer.apply(to: &clientValidations![i]) }
         }
         let pooled = Dataset.concatenate(train + [test] + (validation.map { [$0] } ?? []))
         let classes = pooled.classCount
@@ -198,6 +210,7 @@ public struct PreparedRun: Sendable {
         ]
         return PreparedRun(
             topology: t, model: model, shards: train, testSet: test, validationSet: validation,
+            clientEvaluationSets: clientTests ?? clientValidations ?? train,
             initialWeights: initial,
             groups: t.clients.allGroups, groupOfClient: t.clients.groupOfClient, partitionSummary: summary,
             fingerprint: fingerprint.value,

@@ -53,6 +53,8 @@ public final class RunDriver {
         self.observers = observers
         engine = RoundEngine(
             model: prepared.model, testSet: prepared.testSet, validationSet: prepared.validationSet,
+            trainingShards: t.metrics.globalTrainLoss ? prepared.shards : nil,
+            clientEvaluationSets: t.metrics.clientAccuracy ? prepared.clientEvaluationSets : nil,
             initialWeights: prepared.initialWeights,
             sampler: ClientSampler(seed: t.trainSeed, clientCount: t.clients.count, perRound: t.clients.perRound),
             server: t.server, groupOfClient: prepared.groupOfClient, policyOfGroup: prepared.groups.map(\.state),

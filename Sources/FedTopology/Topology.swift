@@ -26,6 +26,9 @@ public struct Topology: Sendable, Equatable {
     /// Threads that train a round's clients and evaluate the model (0: one per core). How the
     /// work is spread, never what it computes: not part of the numbers (`numbersYAML`).
     public var threads: Int = 0
+    /// Extra per-round evaluations (each a pass over every client's data). What is logged, never
+    /// what is computed: not part of the numbers (`numbersYAML`).
+    public var metrics = MetricsSpec()
     /// The directory relative paths are resolved against (the topology file's directory).
     public var baseDirectory: String
 
@@ -81,6 +84,17 @@ public struct Topology: Sendable, Equatable {
         public var validationFraction: Double = 0
         /// Where the validation samples come from.
         public var validation: ValidationScope = .pooled
+    }
+
+    public struct MetricsSpec: Sendable, Equatable {
+        /// The global model's loss over every client's training data (not only the
+        /// participants' running loss): `global_train_loss`.
+        public var globalTrainLoss = false
+        /// The global model's accuracy on each client's own held-out data — its test share for
+        /// split sources, its validation share under `validation: per_client`, else its training
+        /// shard — summarized as mean, 10th percentile and worst over all clients.
+        public var clientAccuracy = false
+        public init() {}
     }
 
     public enum ValidationScope: String, Sendable, Equatable, CaseIterable {

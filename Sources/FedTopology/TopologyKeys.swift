@@ -8,9 +8,10 @@ public enum TopologyKeys {
             "",
             [
                 "name", "seed", "data_seed", "train_seed", "rounds", "threads", "data", "partition", "model", "clients",
-                "server", "cluster",
+                "server", "cluster", "metrics",
             ]
         ),
+        ("metrics", ["global_train_loss", "client_accuracy"]),
         (
             "data",
             [

@@ -149,6 +149,13 @@ struct TopologyReader {
         }
         let clients = try readClients(clientsMap)
         let server = try readServer(try root.map("server"))
+        var metrics = Topology.MetricsSpec()
+        if let m = try root.map("metrics") {
+            m.expected = TopologyKeys.of("metrics")
+            metrics.globalTrainLoss = try m.bool("global_train_loss", default: false)
+            metrics.clientAccuracy = try m.bool("client_accuracy", default: false)
+            try m.finish()
+        }
         let base = baseDirectory
         let cluster =
             try root.map("cluster").map { m in
@@ -174,6 +181,7 @@ struct TopologyReader {
             name: name, seed: UInt64(seed), rounds: rounds, data: data, partition: partition, model: model,
             clients: clients, server: server, cluster: cluster, baseDirectory: baseDirectory)
         topology.threads = threads
+        topology.metrics = metrics
         topology.explicitDataSeed = dataSeed.map(UInt64.init)
         topology.explicitTrainSeed = trainSeed.map(UInt64.init)
         return topology

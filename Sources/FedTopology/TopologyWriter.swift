@@ -34,6 +34,16 @@ extension Topology {
             ("clients", clientsNode()),
             ("server", serverNode()),
         ]
+        if !numbersOnly && (metrics.globalTrainLoss || metrics.clientAccuracy) {
+            pairs.append(
+                (
+                    "metrics",
+                    map([
+                        ("global_train_loss", scalar(String(metrics.globalTrainLoss))),
+                        ("client_accuracy", scalar(String(metrics.clientAccuracy))),
+                    ])
+                ))
+        }
         if includeCluster { pairs.append(("cluster", cluster.node)) }
         return (try? Yams.serialize(node: map(pairs), sortKeys: false)) ?? ""
     }

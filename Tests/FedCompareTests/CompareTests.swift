@@ -364,6 +364,9 @@ final class CompareTests: XCTestCase {
         let dMean = d.reduce(0, +) / 3
         XCTAssertEqual(column("diff_vs_baseline", rows[1]), dMean, accuracy: 1e-5)
         XCTAssertEqual(rows[2][header.firstIndex(of: "diff_vs_baseline")!], "", "the baseline has no difference")
+        let md = try String(contentsOf: out.appendingPathComponent("summary.md"), encoding: .utf8)
+        XCTAssertEqual(md.split(separator: "\n").filter { $0.hasPrefix("| adam") }.count, 2)
+        XCTAssertTrue(md.contains("(baseline)") && md.contains(" ± "), md)
         let tuning = try String(contentsOf: out.appendingPathComponent("tuning.csv"), encoding: .utf8)
         XCTAssertEqual(tuning.split(separator: "\n").count, 13)
         XCTAssertEqual(tuning.components(separatedBy: ",yes\n").count - 1, 2, "one best point per variant")

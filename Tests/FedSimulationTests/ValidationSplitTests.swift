@@ -1,5 +1,6 @@
 import FedCoordinator
 import FedData
+import FedModels
 import FedSimulation
 import FedTopology
 import XCTest
@@ -104,5 +105,48 @@ final class ValidationSplitTests: XCTestCase {
         XCTAssertEqual(again, t)
         XCTAssertEqual(again.dataSeed, 3)
         XCTAssertEqual(again.trainSeed, 4)
+    }
+}
+
+/// The opt-in per-round metrics, recomputed here from the prepared data and the initial weights
+/// (round 0's record describes the initial model).
+final class RoundMetricsTests: XCTestCase {
+    func testGlobalTrainLossAndClientAccuracyAreWhatTheirDefinitionsSay() throws {
+        let text = """
+            seed: 3
+            rounds: 2
+            data: {source: fedprox, alpha: 0.5, beta: 0.5, max_client_samples: 200}
+            model: {kind: softmax}
+            clients: {count: 12, per_round: 4, optimizer: {name: adamw, lr: 0.01}}
+            """
+        let t = try Topology.parse(
+            text + "\nmetrics: {global_train_loss: true, client_accuracy: true}", baseDirectory: "/tmp")
+        let plain = try Topology.parse(text, baseDirectory: "/tmp")
+        XCTAssertEqual(t.numbersYAML, plain.numbersYAML, "what is logged is not part of the numbers")
+        XCTAssertEqual(try Topology.parse(t.resolvedYAML(), baseDirectory: "/tmp").metrics, t.metrics)
+        let prepared = try PreparedRun.prepare(t)
+        let records = try InProcessRun.records(prepared)
+        XCTAssertEqual(
+            records.map(\.weightsHash), try InProcessRun.records(PreparedRun.prepare(plain)).map(\.weightsHash))
+        // fedprox data is split by client: each client's held-out data is its own test share.
+        XCTAssertEqual(prepared.clientEvaluationSets.count, 12)
+        XCTAssertEqual(prepared.clientEvaluationSets.reduce(0) { $0 + $1.count }, prepared.testSet.count)
+        let model = prepared.model
+        let w = prepared.initialWeights
+        let accuracies = prepared.clientEvaluationSets.map {
+            model.evaluate(params: w, data: $0, workspaces: [Workspace()]).accuracy!
+        }.sorted()
+        let r0 = records[0]
+        XCTAssertEqual(try XCTUnwrap(r0.clientAccuracyMean), accuracies.reduce(0, +) / 12, accuracy: 1e-12)
+        XCTAssertEqual(r0.clientAccuracyP10, accuracies[1], "nearest rank: ⌈0.1·12⌉ = 2nd smallest")
+        XCTAssertEqual(r0.clientAccuracyMin, accuracies[0])
+        var lossSum = 0.0
+        for shard in prepared.shards {
+            lossSum += model.evaluate(params: w, data: shard, workspaces: [Workspace()]).loss * Double(shard.count)
+        }
+        let total = Double(prepared.shards.reduce(0) { $0 + $1.count })
+        XCTAssertEqual(try XCTUnwrap(r0.globalTrainLoss), lossSum / total, accuracy: 1e-9)
+        XCTAssertNotEqual(records[2].globalTrainLoss, r0.globalTrainLoss)
+        XCTAssertNil(try InProcessRun.records(PreparedRun.prepare(plain))[1].globalTrainLoss)
     }
 }
