@@ -94,8 +94,8 @@ struct TuningResults {
             }
             guard !edges.isEmpty else { return nil }
             let place = edges.map { "\($0.0.key) = \($0.0.values[$0.1])" }.joined(separator: ", ")
-            return
-                "\(variant)'s best point is at the edge of the space (\(place)): the best may lie beyond it; widen the space."
+            return "\(variant)'s best point is at the edge of the space (\(place)): the best may lie beyond it; "
+                + "widen the space."
         }
     }
 
