@@ -156,6 +156,8 @@ public final class VirtualClient {
         return ClientUpdate(
             round: task.round, clientID: id, sampleCount: n, delta: delta,
             trainLoss: lossCount > 0 ? lossSum / Double(lossCount) : .nan,
-            steps: totalSteps, state: policy == .aggregate ? state : nil)
+            steps: totalSteps, state: policy == .aggregate ? state : nil,
+            // Rounded to Float32 as the wire carries it, so both run modes log the same value.
+            effectiveDecay: optimizer.effectiveDecay(state: state).map { Double(Float($0)) })
     }
 }

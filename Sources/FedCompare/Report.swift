@@ -318,7 +318,9 @@ public enum Report {
         if classification && target != nil {
             head.append("rounds to \(String(format: "%.2f", target!)) (median; reached)")
         }
-        head += ["final ‖w‖", "Δ vs baseline [95 % CI]", "p (paired t; sign)"]
+        head.append("final ‖w‖")
+        let paired = seeds >= 2  // one seed: no interval and no test
+        if paired { head += ["Δ vs baseline [95 % CI]", "p (paired t; sign)"] }
         var text = "| " + head.joined(separator: " | ") + " |\n|" + head.map { _ in "---|" }.joined() + "\n"
         for r in rows {
             var cells = [r.variant.replacingOccurrences(of: "|", with: "\\|")]
@@ -328,7 +330,8 @@ public enum Report {
             }
             if classification && target != nil { cells.append("\(r.roundsToTargetMedian); \(r.reachedText)") }
             cells.append(r.finalWeightNorm.text)
-            if let p = r.versusBaseline {
+            if !paired {
+            } else if let p = r.versusBaseline {
                 let interval =
                     p.difference.halfWidth.isNaN
                     ? String(format: "%+.4f", p.difference.mean)
@@ -341,8 +344,10 @@ public enum Report {
             text += "| " + cells.joined(separator: " | ") + " |\n"
         }
         text +=
-            "\n\(seeds) seeds; values are means ± the 95 % Student-t half-width across seeds; Δ is paired by seed "
-            + "on the last-\(window)-round mean; n.s.: the paired t-test does not reject Δ = 0 at 5 %.\n"
+            paired
+            ? "\n\(seeds) seeds; values are means ± the 95 % Student-t half-width across seeds; Δ is paired by seed "
+                + "on the last-\(window)-round mean; n.s.: the paired t-test does not reject Δ = 0 at 5 %.\n"
+            : "\nOne seed: a deterministic experiment, no intervals.\n"
         return text
     }
 

@@ -52,6 +52,9 @@ public struct RoundRecord: Codable, Sendable, Equatable {
     public var clientAccuracyMean: Double?
     public var clientAccuracyP10: Double?
     public var clientAccuracyMin: Double?
+    /// The median over the participants of their effective per-step decay at their last local
+    /// step (`Optimizer.effectiveDecay`; nil when no participant's optimizer decays).
+    public var effectiveDecay: Double?
     /// Client drift: the participants' mean distance ‖Δᵢ − Δ̄‖ from the sample-weighted mean
     /// delta Δ̄ (nil in round 0) — how far apart local training carried them.
     public var clientDrift: Double?
@@ -93,6 +96,7 @@ public struct RoundRecord: Codable, Sendable, Equatable {
         case validationAccuracy = "validation_accuracy"
         case validationRMSE = "validation_rmse"
         case clientDrift = "client_drift"
+        case effectiveDecay = "effective_decay"
         case globalTrainLoss = "global_train_loss"
         case clientAccuracyMean = "client_accuracy_mean"
         case clientAccuracyP10 = "client_accuracy_p10"
@@ -249,6 +253,11 @@ public final class RoundEngine {
                 total += sum.squareRoot()
             }
             result.clientDrift = total / Double(updates.count)
+            let decays = updates.compactMap(\.effectiveDecay).sorted()
+            if !decays.isEmpty {
+                let n = decays.count
+                result.effectiveDecay = n % 2 == 1 ? decays[n / 2] : (decays[n / 2 - 1] + decays[n / 2]) / 2
+            }
         }
         if let trainingShards {
             var sum = 0.0

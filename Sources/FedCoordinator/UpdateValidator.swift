@@ -58,6 +58,9 @@ public enum UpdateValidator {
             return .wrongSampleCount(got: update.sampleCount, expected: expectedSamples)
         }
         guard update.trainLoss.isFinite else { return .nonFinite(what: "training loss", index: 0) }
+        if let decay = update.effectiveDecay, !(decay.isFinite && decay >= 0) {
+            return .nonFinite(what: "effective decay", index: 0)
+        }
         switch (update.state, expectsState) {
         case (nil, true): return .stateMissing
         case (.some, false): return .stateUnexpected

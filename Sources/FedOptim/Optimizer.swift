@@ -1,4 +1,5 @@
 import FedCore
+import Foundation
 
 /// A ready-to-step optimizer: a resolved spec, its transform chain, and the weight-decay mask
 /// for a parameter layout. Immutable and `Sendable`; all mutable state lives in `OptimizerState`.
@@ -143,6 +144,80 @@ public struct Optimizer: Sendable {
         for i in 0..<params.count { params[i] = params[i] + gradients[i] }
     }
 
+}
+
+extension Optimizer {
+    /// The fraction of a weight that weight decay removes in one step, at `state`'s last step
+    /// (η_t its scheduled learning rate): AdamW's `η_t·λ` (`independent`: λ; `proximal`:
+    /// `η_tλ/(1 + η_tλ)`); for coupled L2 in an Adam-family optimizer (Adam+L2, Adam, AMSGrad,
+    /// NAdam, RAdam with λ > 0) the median over the decayed parameters of `η_tλ/(√v̂ᵢ + ε)`, with
+    /// `v̂ = v/(1 − β₂^t)` (AMSGrad: its running max) — the quantity that makes one λ mean a
+    /// thousand-fold different decay for the two; for SGD (and momentum) `η_tλ`. nil without
+    /// decay, before the first step, or for the other optimizers.
+    public func effectiveDecay(state: OptimizerState) -> Double? {
+        let lambda = spec.weightDecay
+        guard lambda > 0, state.step > 0 else { return nil }
+        let lr = learningRate(step: state.step)
+        switch spec.name {
+        case .sgd, .momentum, .nesterov: return lr * lambda
+        case .adamw:
+            switch spec.decayConvention {
+            case .lrScaled: return lr * lambda
+            case .independent: return lambda
+            case .proximal: return lr * lambda / (1 + lr * lambda)
+            }
+        case .adam, .adamL2, .amsgrad, .nadam, .radam:
+            for (i, transform) in chain.enumerated() {
+                let beta2: Double
+                let eps: Double
+                switch transform {
+                case .scaleByAdam(_, let b2, let e, _), .scaleByNAdam(_, let b2, let e, _),
+                    .scaleByRAdam(_, let b2, let e):
+                    (beta2, eps) = (b2, e)
+                default: continue
+                }
+                let names = state.transforms[i].names
+                guard let v = state.transforms[i][names.contains("v_max") ? "v_max" : "v"] else { return nil }
+                let correction = 1 - pow(beta2, Double(state.step))
+                var values: [Double] = []
+                values.reserveCapacity(v.count)
+                for j in v.indices where decayMask.map({ $0[j] != 0 }) ?? true {
+                    values.append(lr * lambda / ((Double(v[j]) / correction).squareRoot() + eps))
+                }
+                return Self.median(&values)
+            }
+            return nil
+        case .adagrad, .rmsprop, .adadelta: return nil
+        }
+    }
+
+    /// The median (mean of the middle two for an even count), by selection: O(n), no full sort.
+    static func median(_ values: inout [Double]) -> Double? {
+        guard !values.isEmpty else { return nil }
+        func select(_ k: Int) -> Double {
+            var lo = 0
+            var hi = values.count - 1
+            while lo < hi {
+                let pivot = values[(lo + hi) / 2]
+                var i = lo
+                var j = hi
+                while i <= j {
+                    while values[i] < pivot { i += 1 }
+                    while values[j] > pivot { j -= 1 }
+                    if i <= j {
+                        values.swapAt(i, j)
+                        i += 1
+                        j -= 1
+                    }
+                }
+                if k <= j { hi = j } else if k >= i { lo = i } else { return values[k] }
+            }
+            return values[k]
+        }
+        let n = values.count
+        let upper = select(n / 2)
+        return n % 2 == 1 ? upper : (select(n / 2 - 1) + upper) / 2
+    }
 }
 
 /// The fused Adam / Adam+L2 / AdamW loop: one pass over w, g, m, v. Each element goes through

@@ -38,10 +38,13 @@ public struct ClientUpdate: Sendable, Equatable {
     public var trainLoss: Double
     public var steps: Int
     public var state: OptimizerState?
+    /// The decay's effective per-step fraction at the client's last local step
+    /// (`Optimizer.effectiveDecay`), nil when its optimizer does not decay.
+    public var effectiveDecay: Double?
 
     public init(
         round: Int, clientID: Int, sampleCount: Int, delta: [Float], trainLoss: Double, steps: Int,
-        state: OptimizerState?
+        state: OptimizerState?, effectiveDecay: Double? = nil
     ) {
         self.round = round
         self.clientID = clientID
@@ -50,5 +53,6 @@ public struct ClientUpdate: Sendable, Equatable {
         self.trainLoss = trainLoss
         self.steps = steps
         self.state = state
+        self.effectiveDecay = effectiveDecay
     }
 }

@@ -8,6 +8,7 @@ struct ByteWriter {
     mutating func u32(_ x: UInt32) { withUnsafeBytes(of: x.littleEndian) { data += $0 } }
     mutating func u64(_ x: UInt64) { withUnsafeBytes(of: x.littleEndian) { data += $0 } }
     mutating func f64(_ x: Double) { u64(x.bitPattern) }
+    mutating func f32(_ x: Float) { u32(x.bitPattern) }
     /// Float32 values as little-endian bytes, copied once.
     mutating func floats(_ values: [Float]) { values.withUnsafeBytes { data.append(contentsOf: $0) } }
 }
@@ -29,6 +30,7 @@ struct ByteReader {
     mutating func u32() -> UInt32 { uint(4) }
     mutating func u64() -> UInt64 { uint(8) }
     mutating func f64() -> Double { Double(bitPattern: u64()) }
+    mutating func f32() -> Float { Float(bitPattern: u32()) }
     private mutating func uint<T: FixedWidthInteger>(_ n: Int) -> T {
         var x: T = 0
         for i in 0..<n where offset + i < data.count { x |= T(data[offset + i]) << (8 * i) }

@@ -67,7 +67,9 @@ public struct WireCodec: Sendable {
             w.u32(UInt32(u.steps))
             w.f64(u.trainLoss)
             w.u8(u.state == nil ? 0 : 1)
-            w.zeros(7)
+            w.u8(u.effectiveDecay == nil ? 0 : 1)
+            w.zeros(2)
+            w.f32(Float(u.effectiveDecay ?? 0))
             return [.bytes(w.data), .floats(u.delta)] + (u.state.map(encodeState) ?? [])
         case .heartbeat:
             header(.heartbeat)
@@ -157,6 +159,10 @@ public struct WireCodec: Sendable {
             let loss = r.f64()
             let hasState = r.u8()
             guard hasState <= 1 else { throw ProtocolError.invalidField("UPDATE has_state is \(hasState)") }
+            let hasDecay = r.u8()
+            guard hasDecay <= 1 else { throw ProtocolError.invalidField("UPDATE has_decay is \(hasDecay)") }
+            _ = r.u16()
+            let decay = r.f32()
             guard samples > 0 else { throw ProtocolError.invalidField("UPDATE sample count is 0") }
             try expect(length: 48, frames: hasState == 1 ? 4 : 2)
             // An update's values are checked where every run mode checks them: `UpdateValidator`.
@@ -169,7 +175,7 @@ public struct WireCodec: Sendable {
             return .update(
                 ClientUpdate(
                     round: round, clientID: client, sampleCount: samples, delta: delta,
-                    trainLoss: loss, steps: steps, state: state))
+                    trainLoss: loss, steps: steps, state: state, effectiveDecay: hasDecay == 1 ? Double(decay) : nil))
         case .heartbeat:
             try expect(length: 16, frames: 1)
             return .heartbeat

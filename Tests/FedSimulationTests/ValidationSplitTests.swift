@@ -147,6 +147,9 @@ final class RoundMetricsTests: XCTestCase {
         let total = Double(prepared.shards.reduce(0) { $0 + $1.count })
         XCTAssertEqual(try XCTUnwrap(r0.globalTrainLoss), lossSum / total, accuracy: 1e-9)
         XCTAssertNotEqual(records[2].globalTrainLoss, r0.globalTrainLoss)
+        // AdamW at lr 0.01 with its default λ = 0.01 removes ηλ = 10⁻⁴ of each weight per step.
+        XCTAssertEqual(try XCTUnwrap(records[1].effectiveDecay), Double(Float(1e-4)))
+        XCTAssertNil(r0.effectiveDecay)
         XCTAssertNil(try InProcessRun.records(PreparedRun.prepare(plain))[1].globalTrainLoss)
     }
 }

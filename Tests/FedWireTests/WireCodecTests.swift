@@ -31,6 +31,11 @@ final class WireCodecTests: XCTestCase {
                 ClientUpdate(
                     round: 9, clientID: 0, sampleCount: 1, delta: [0, 0, 0, 0, 0, 1], trainLoss: 2, steps: 1, state: nil
                 )),
+            .update(
+                ClientUpdate(
+                    round: 9, clientID: 0, sampleCount: 1, delta: [0, 0, 0, 0, 0, 1], trainLoss: 2, steps: 1,
+                    state: nil,
+                    effectiveDecay: Double(Float(2.5e-5)))),
             .heartbeat, .error(code: .other(77), message: "boom ✓"), .shutdown,
         ]
         for m in messages { XCTAssertEqual(try decode(frames(m)), m, m.kindName) }
@@ -92,6 +97,7 @@ final class WireCodecTests: XCTestCase {
                     $0[0][25] = 0
                 }, .invalidField("UPDATE sample count is 0")
             ),
+            (mutate(update) { $0[0][41] = 2 }, .invalidField("UPDATE has_decay is 2")),
             (mutate(frames(.heartbeat)) { $0[0].append(0) }, .headerLength(kind: "HEARTBEAT", got: 17, expected: 16)),
             (
                 mutate(frames(.hello(ranges: [0...1]))) { $0[0][16] = 0 },
