@@ -27,6 +27,9 @@ public final class ClientHost {
     private let snapshots: SnapshotStore?
     private let shouldStop: () -> Bool
     private var connection = 0
+    /// Tests only: runs right after the loop took the worker's outcomes, so a test can let a
+    /// training end exactly there — where the lost wakeup happened.
+    var afterTakingOutcomes: ((TrainingWorker) -> Void)?
 
     init(
         dial: @escaping (_ n: Int) throws -> MessageSocket, clock: RunClock = SystemClock(), spec: ClusterSpec,
@@ -89,8 +92,9 @@ public final class ClientHost {
                     return 2
                 }
             }
-            // While the worker trains, poll briefly so its updates leave at once.
-            let frames = try socket.receive(timeout: worker.isBusy ? 0.001 : spec.heartbeatInterval / 2)
+            afterTakingOutcomes?(worker)
+            // While the worker trains (or has results not taken), poll briefly so its updates leave at once.
+            let frames = try socket.receive(timeout: worker.hasWorkOrOutcomes ? 0.001 : spec.heartbeatInterval / 2)
             let now = clock.now
             if let frames {
                 lastHeard = now

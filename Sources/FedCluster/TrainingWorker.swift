@@ -49,6 +49,13 @@ final class TrainingWorker: Sendable {
     /// Jobs queued or running.
     var isBusy: Bool { pending.load(ordering: .sequentiallyConsistent) > 0 }
 
+    /// Jobs queued or running, or outcomes not taken yet. Read in this order on purpose: a job
+    /// appends its outcome before it stops counting as pending, so a job that ends after the
+    /// socket loop's `take()` is seen by one of the two — its update never waits out the idle
+    /// poll (the lost wakeup of issue 13: `isBusy` alone was false by then, and the finished
+    /// update sat for heartbeat_interval/2).
+    var hasWorkOrOutcomes: Bool { isBusy || !outcomes.withLock { $0.isEmpty } }
+
     /// Outcomes so far, oldest first.
     func take() -> [Outcome] {
         outcomes.withLock {

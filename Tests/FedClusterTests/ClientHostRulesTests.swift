@@ -15,9 +15,9 @@ final class ClientHostRulesTests: XCTestCase {
     var dials: [(id: String, at: Double)] = []
     var stop = false
 
-    func host(_ ranges: [ClosedRange<Int>] = [0...7], cluster: String = "") throws -> ClientHost {
+    func host(_ ranges: [ClosedRange<Int>] = [0...7], cluster: String = "", epochs: Int = 1) throws -> ClientHost {
         network = MemoryNetwork()
-        let prepared = try protocolTestRun(cluster)
+        let prepared = try protocolTestRun(cluster, epochs: epochs)
         coordinator = ScriptedCoordinator(network, codec: RunWire(prepared).codec)
         let events = EventLog(file: nil, prefix: "test", echo: false)
         return try ClientHost.make(
@@ -58,6 +58,36 @@ final class ClientHostRulesTests: XCTestCase {
         XCTAssertTrue(
             updates.allSatisfy { $0.delta.count == size && $0.delta.contains { $0 != 0 } && $0.sampleCount > 0 })
         XCTAssertEqual(coordinator.received.first?.message.kindName, "HELLO")
+    }
+
+    /// The lost wakeup: a training that ends after the loop took the worker's outcomes, but
+    /// before it chose how long to wait, left its update waiting for the idle poll
+    /// (heartbeat_interval/2) — seen in 5–15 % of `cluster-1000` rounds. The hook lets the
+    /// training end exactly there; the update must leave within a few polls, in virtual time.
+    func testAnUpdateFinishedRightAfterTheOutcomesWereTakenLeavesAtOnce() throws {
+        // A training long enough (3,000 epochs) that the loop takes the outcomes while it runs.
+        let h = try host(cluster: "heartbeat_interval: 4", epochs: 3000)
+        h.afterTakingOutcomes = { worker in
+            let deadline = Date().addingTimeInterval(10)
+            while worker.isBusy && Date() < deadline { usleep(200) }
+        }
+        let size = h.codec.parameterCount
+        var taskSentAt: Double?
+        var updateAt: Double?
+        coordinator.reply = { [unowned self] _, message in
+            switch message {
+            case .hello:
+                taskSentAt = self.network.clock.now
+                return [.welcome(roundsCompleted: 0, runID: 7), self.task(3, size: size)]
+            case .update:
+                updateAt = self.network.clock.now
+                return [.shutdown]
+            default: return []
+            }
+        }
+        XCTAssertEqual(try h.run(), 0)
+        let waited = try XCTUnwrap(updateAt) - XCTUnwrap(taskSentAt)
+        XCTAssertLessThan(waited, 0.1, "the update waited \(waited) virtual s (the idle poll is 2 s)")
     }
 
     func testWrongRunVersionOrIdsEndWithStatus2() throws {

@@ -6,7 +6,7 @@ import FedWire
 import Foundation
 
 /// A small prepared run for protocol tests: 8 clients on blobs, 4 per round.
-func protocolTestRun(_ cluster: String = "") throws -> PreparedRun {
+func protocolTestRun(_ cluster: String = "", epochs: Int = 1) throws -> PreparedRun {
     try PreparedRun.prepare(
         Topology.parse(
             """
@@ -15,7 +15,7 @@ func protocolTestRun(_ cluster: String = "") throws -> PreparedRun {
             rounds: 3
             data: {source: blobs, count: 240, features: 4, classes: 3}
             model: {kind: softmax}
-            clients: {count: 8, per_round: 4, local: {epochs: 1, batch_size: 10}, optimizer: {name: adamw, lr: 0.01}}
+            clients: {count: 8, per_round: 4, local: {epochs: \(epochs), batch_size: 10}, optimizer: {name: adamw, lr: 0.01}}
             cluster: {\(cluster)}
             """, baseDirectory: "/tmp"))
 }
