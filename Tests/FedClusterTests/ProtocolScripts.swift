@@ -15,7 +15,8 @@ func protocolTestRun(_ cluster: String = "", epochs: Int = 1) throws -> Prepared
             rounds: 3
             data: {source: blobs, count: 240, features: 4, classes: 3}
             model: {kind: softmax}
-            clients: {count: 8, per_round: 4, local: {epochs: \(epochs), batch_size: 10}, optimizer: {name: adamw, lr: 0.01}}
+            clients:
+              {count: 8, per_round: 4, local: {epochs: \(epochs), batch_size: 10}, optimizer: {name: adamw, lr: 0.01}}
             cluster: {\(cluster)}
             """, baseDirectory: "/tmp"))
 }
