@@ -87,12 +87,18 @@ public final class RunDriver {
         if first <= t.rounds {
             for round in first...t.rounds {
                 if shouldStop() { throw RunInterrupted() }
-                let outcome = try engine.runRound(round)
+                let start = DispatchTime.now().uptimeNanoseconds
+                var outcome = try engine.runRound(round)
                 for (client, reason) in outcome.rejected {
                     events.log("round \(round): left out the update of client \(client): \(reason)")
                     events.count("rejected.\(reason.counterName)")
                 }
-                for observer in observers { try observer.roundFinished(outcome, engine: engine) }
+                // `seconds` covers the whole round: each observer sees the time up to its turn, so
+                // the line in rounds.jsonl (written after the checkpoint) includes the checkpoint.
+                for observer in observers {
+                    outcome.record.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                    try observer.roundFinished(outcome, engine: engine)
+                }
                 last = outcome.record
             }
         }

@@ -103,6 +103,27 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(try engine.runRound(1).record.clientDrift), 1, accuracy: 1e-12)
     }
 
+    /// A round's `seconds` covers the whole round: here an observer before the log (standing in
+    /// for a slow checkpoint) takes 50 ms of a round whose training takes about 1 ms, and the
+    /// logged seconds include it (before, they stopped before evaluation, logs and checkpoint).
+    func testRoundSecondsIncludeWhatTheCheckpointAndLogsTake() throws {
+        let prepared = try PreparedRun.prepare(blobsTopology())
+        final class SlowObserver: RunObserver {
+            func runStarted(from record: RoundRecord, resumed: Bool, engine: RoundEngine) throws {}
+            func roundFinished(_ outcome: RoundOutcome, engine: RoundEngine) throws { usleep(50_000) }
+        }
+        let clients = prepared.makeClients(0..<prepared.topology.clients.count)
+        let collector = RecordCollector()
+        let driver = try RunDriver(
+            prepared: prepared, pool: InProcessPool(clients: (0..<8).map { clients[$0]! }), mode: .inProcess,
+            resume: nil, events: EventLog(file: nil, prefix: "run", echo: false),
+            observers: [SlowObserver(), collector])
+        _ = try driver.run()
+        for record in collector.records.dropFirst() {
+            XCTAssertGreaterThanOrEqual(record.seconds, 0.05, "\(record.round)")
+        }
+    }
+
     /// A pool that returns updates in reverse order gives the same weights as the direct one.
     func testArrivalOrderDoesNotChangeTheWeights() throws {
         let prepared = try PreparedRun.prepare(blobsTopology())
