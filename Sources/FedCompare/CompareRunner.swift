@@ -14,6 +14,7 @@ public struct CompareManifest: Codable, Sendable, Equatable {
     public var finalWindow: Int?
     public var baseline: String?
     public var tuning: CompareSpec.Tuning?
+    public var variantTunings: [String: CompareSpec.Tuning]?
     public var trials: [CompareSpec.Trial]?
 
     /// The run units (trials when tuned, else variants).
@@ -29,6 +30,7 @@ public struct CompareManifest: Codable, Sendable, Equatable {
         finalWindow = spec.finalWindow
         baseline = spec.baseline
         tuning = spec.tuning
+        variantTunings = spec.variantTunings
         trials = spec.trials
     }
 

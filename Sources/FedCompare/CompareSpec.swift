@@ -30,6 +30,11 @@ public struct CompareSpec: Sendable, Equatable {
     public var baseline: String?
     /// The search space every variant is tuned over (nil: each variant runs as given).
     public var tuning: Tuning?
+    /// Variants with a search space of their own (`tune:` inside the variant), by name.
+    public var variantTunings: [String: Tuning]?
+
+    /// The space variant `name` is tuned over.
+    public func tuning(of name: String) -> Tuning? { variantTunings?[name] ?? tuning }
     /// Every (variant, point of the space) to run, when tuned.
     public var trials: [Trial]?
 
@@ -124,13 +129,15 @@ public struct CompareSpec: Sendable, Equatable {
                     + "holds at most \(Self.maxRuns)")
         }
         var variants: [Variant] = []
+        var variantTuneMaps: [String: ConfigMap] = [:]
         if let items = try root.sequence("variants") {
             for (i, (path, node)) in items.enumerated() {
                 let v = try ConfigMap(node, path: path, file: file)
-                v.expected = ["name", "set"]
+                v.expected = ["name", "set", "tune"]
                 guard let name = try v.string("name") else { throw v.error(nil, "missing required key 'name'") }
                 let sets = try v.map("set").map { try overrides(of: $0) } ?? []
                 if let set = try v.map("set") { try refuseSeed(sets, set, "seed") }
+                if let tune = try v.map("tune") { variantTuneMaps[name] = tune }
                 try v.finish()
                 variants.append(Variant(id: slug(i, name), name: name, overrides: common + sets))
             }
@@ -191,19 +198,33 @@ public struct CompareSpec: Sendable, Equatable {
         var spec = CompareSpec(name: name, base: base, seeds: seeds, targetAccuracy: target, variants: variants)
         spec.finalWindow = finalWindow
         spec.baseline = baseline ?? variants.first?.name
-        if let tune = tuneMap {
-            let tuning = try readTuning(tune, task: try Topology.load(file: base, overrides: common).data.task)
-            var trials: [Trial] = []
-            let points = tuning.points
-            guard points.count * variants.count * seeds.count <= Self.maxRuns else {
+        if tuneMap != nil || !variantTuneMaps.isEmpty {
+            let task = try Topology.load(file: base, overrides: common).data.task
+            let shared = try tuneMap.map { try readTuning($0, task: task) }
+            var own: [String: Tuning] = [:]
+            for (name, map) in variantTuneMaps { own[name] = try readTuning(map, task: task) }
+            let tune = tuneMap ?? variantTuneMaps.values.first!
+            var runs = 0
+            for v in variants {
+                guard let tuning = own[v.name] ?? shared else {
+                    throw tune.error(
+                        nil, "variant '\(v.name)' has no search space: give tune: at the top, or to every variant")
+                }
+                guard tuning.metric == (shared ?? own.values.first!).metric else {
+                    throw tune.error("metric", "every variant must be ranked on the same metric")
+                }
+                runs += tuning.points.count * seeds.count
+            }
+            guard runs <= Self.maxRuns else {
                 throw tune.error(
                     "space",
-                    "\(points.count) points × \(variants.count) variant(s) × \(seeds.count) seed(s) is "
-                        + "\(points.count * variants.count * seeds.count) runs; a comparison holds at most "
+                    "the tuned points × \(seeds.count) seed(s) are \(runs) runs; a comparison holds at most "
                         + "\(Self.maxRuns): give a budget, fewer values or fewer variants")
             }
+            var trials: [Trial] = []
             for v in variants {
-                for (i, point) in points.enumerated() {
+                let tuning = own[v.name] ?? shared!
+                for (i, point) in tuning.points.enumerated() {
                     let label = zip(tuning.axes, point).map { axis, index in
                         "\(axis.key.split(separator: ".").last!)=\(axis.values[index])"
                     }.joined(separator: " ")
@@ -231,7 +252,8 @@ public struct CompareSpec: Sendable, Equatable {
                             + "data.validation_fraction (in the base topology or in set:)")
                 }
             }
-            spec.tuning = tuning
+            spec.tuning = shared ?? own[variants[0].name]
+            spec.variantTunings = own.isEmpty ? nil : own
             spec.trials = trials
         }
         return spec

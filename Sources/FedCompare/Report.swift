@@ -35,7 +35,8 @@ public enum Report {
         var rows: [(variant: String, name: String, runs: [Int: RunMetrics])] = []
         if let tuning = manifest.tuning, let trials = manifest.trials {
             let results = try TuningResults(
-                root: root, tuning: tuning, trials: trials, seeds: manifest.seeds, window: window, missing: &missing)
+                root: root, tuning: tuning, variantTunings: manifest.variantTunings, trials: trials,
+                seeds: manifest.seeds, window: window, missing: &missing)
             for variant in manifest.variants {
                 if let best = results.best[variant.name] {
                     rows.append((variant.name, best.trial.unit.name, best.runs))
@@ -71,12 +72,10 @@ public enum Report {
         try RunDirectory.writeAtomically(Data(markdownText.utf8), to: root.appendingPathComponent("summary.md"))
         let classification = lines.contains { $0.runs.contains { $0.rounds.contains { $0.testAccuracy != nil } } }
         let metrics: [Metric] = classification ? [.accuracy, .loss, .weightNorm] : [.loss, .rmse, .weightNorm]
-        var note =
-            "\(manifest.variants.count) variant(s)"
-            + (tuned.map {
-                " × \($0.pointCount) tuned point(s) (\($0.tuning.rule.rawValue), ranked on \($0.tuning.metric))"
-            } ?? "")
-            + " × \(manifest.seeds.count) seed(s) "
+        let tunedText: String = tuned.map { " × \($0.pointsText) (ranked on \($0.tuning.metric))" } ?? ""
+        var note: String = "\(manifest.variants.count) variant(s)" + tunedText
+        note +=
+            " × \(manifest.seeds.count) seed(s) "
             + "(\(manifest.seeds.map(String.init).joined(separator: ", "))), \(manifest.mode); base topology "
             + "\(manifest.base)."
         if !missing.isEmpty { note += " Not finished yet: \(missing.count) run(s)." }

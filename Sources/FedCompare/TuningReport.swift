@@ -15,20 +15,44 @@ struct TuningResults {
         var test: Interval
     }
 
+    /// The shared space (variants without one of their own use it) and the variants' own.
     let tuning: CompareSpec.Tuning
+    let variantTunings: [String: CompareSpec.Tuning]
     let results: [TrialResult]
     /// The best finished trial of each variant (by name): the highest score (lowest for a loss),
     /// the earliest trial on ties.
     let best: [String: TrialResult]
     let variantOrder: [String]
 
-    var pointCount: Int { tuning.points.count }
+    func tuning(of variant: String) -> CompareSpec.Tuning { variantTunings[variant] ?? tuning }
+
+    /// Points per variant ("7") or, when variants have spaces of their own, the trials in all ("12 trials").
+    var pointsText: String {
+        variantTunings.isEmpty ? "\(tuning.points.count) tuned point(s)" : "\(results.count) tuned trials"
+    }
+
+    /// Every axis key, in order of first appearance over the variants' spaces.
+    var allKeys: [String] {
+        var keys: [String] = []
+        for variant in variantOrder {
+            for axis in tuning(of: variant).axes where !keys.contains(axis.key) { keys.append(axis.key) }
+        }
+        return keys
+    }
+
+    /// A trial's value on axis `key` ("" when its space has no such axis).
+    func value(_ r: TrialResult, _ key: String) -> String {
+        let axes = tuning(of: r.trial.variant).axes
+        guard let a = axes.firstIndex(where: { $0.key == key }) else { return "" }
+        return axes[a].values[r.trial.coordinates[a]]
+    }
 
     init(
-        root: URL, tuning: CompareSpec.Tuning, trials: [CompareSpec.Trial], seeds: [Int], window: Int,
-        missing: inout [String]
+        root: URL, tuning: CompareSpec.Tuning, variantTunings: [String: CompareSpec.Tuning]?,
+        trials: [CompareSpec.Trial], seeds: [Int], window: Int, missing: inout [String]
     ) throws {
         self.tuning = tuning
+        self.variantTunings = variantTunings ?? [:]
         let accuracy = tuning.higherIsBetter
         var results: [TrialResult] = []
         for trial in trials {
@@ -65,14 +89,14 @@ struct TuningResults {
     /// `tuning.csv`: every trial with its coordinates, seeds finished, score and test window.
     var csv: String {
         var text =
-            "variant,trial," + tuning.axes.map(\.key).joined(separator: ",")
+            "variant,trial," + allKeys.joined(separator: ",")
             + ",seeds,score_mean,score_ci95,test_window_mean,test_window_ci95,best\n"
         func f(_ x: Double) -> String { x.isNaN ? "" : String(format: "%.6g", x) }
         func quoted(_ s: String) -> String {
             s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
         }
         for r in results {
-            let values = zip(tuning.axes, r.trial.coordinates).map { quoted($0.values[$1]) }
+            let values = allKeys.map { quoted(value(r, $0)) }
             let isBest = best[r.trial.variant]?.trial.unit.id == r.trial.unit.id
             text +=
                 ([quoted(r.trial.variant), quoted(r.trial.unit.name)] + values + [
@@ -89,7 +113,7 @@ struct TuningResults {
     var edgeWarnings: [String] {
         variantOrder.compactMap { variant in
             guard let b = best[variant] else { return nil }
-            let edges = zip(tuning.axes, b.trial.coordinates).filter { axis, i in
+            let edges = zip(tuning(of: variant).axes, b.trial.coordinates).filter { axis, i in
                 axis.values.count >= 3 && (i == 0 || i == axis.values.count - 1) && Double(axis.values[i]) != 0
             }
             guard !edges.isEmpty else { return nil }
@@ -105,9 +129,8 @@ struct TuningResults {
             "Each cell is one point of the space: the mean across seeds of each run's last-rounds mean \(metric). "
             + "All maps share one color scale; the outlined cell is the variant's best point, the one the summary "
             + "reports (its test numbers are reported, never used to choose)."
-        if tuning.axes.count > 2 {
-            text +=
-                " The space has \(tuning.axes.count) axes: each cell shows the best over the other axes' values."
+        if variantOrder.contains(where: { tuning(of: $0).axes.count > 2 }) {
+            text += " Where a space has more than two axes, each cell shows the best over the other axes' values."
         }
         if tuning.rule == .random { text += " Random search: untried cells are grey." }
         for warning in edgeWarnings { text += " Warning: " + warning }
@@ -117,14 +140,14 @@ struct TuningResults {
     /// The HTML table of every trial.
     var table: String {
         var html =
-            "<table><thead><tr><th>variant</th>" + tuning.axes.map { "<th>\(Report.escape($0.key))</th>" }.joined()
+            "<table><thead><tr><th>variant</th>" + allKeys.map { "<th>\(Report.escape($0))</th>" }.joined()
             + "<th>seeds</th><th>\(tuning.higherIsBetter ? "validation acc" : "validation loss")</th>"
             + "<th>\(tuning.higherIsBetter ? "test acc" : "test loss")</th></tr></thead><tbody>\n"
         for r in results {
             let isBest = best[r.trial.variant]?.trial.unit.id == r.trial.unit.id
             let cells =
                 [Report.escape(r.trial.variant)]
-                + zip(tuning.axes, r.trial.coordinates).map { Report.escape($0.values[$1]) }
+                + allKeys.map { Report.escape(value(r, $0)) }
                 + [String(r.score.count), (isBest ? "<b>" : "") + r.score.text + (isBest ? "</b>" : ""), r.test.text]
             html += "<tr>" + cells.map { "<td>\($0)</td>" }.joined() + "</tr>\n"
         }
@@ -134,12 +157,13 @@ struct TuningResults {
     /// One SVG per variant: x = the first axis, y = the second (one row for a one-axis space).
     /// Every cell carries `data-x`, `data-y` and `data-value` so its number can be read back.
     func heatMaps() -> [(variant: String, svg: String)] {
-        let xAxis = tuning.axes[0]
-        let yAxis = tuning.axes.count > 1 ? tuning.axes[1] : nil
         let scores = results.map(\.score.mean).filter(\.isFinite)
         let lo = scores.min() ?? 0
         let hi = scores.max() ?? 1
         return variantOrder.map { variant in
+            let axes = tuning(of: variant).axes
+            let xAxis = axes[0]
+            let yAxis = axes.count > 1 ? axes[1] : nil
             var cells: [[Double]] = Array(
                 repeating: Array(repeating: .nan, count: xAxis.values.count), count: yAxis?.values.count ?? 1)
             var bestCell: (Int, Int)?

@@ -47,7 +47,10 @@ struct CompareCommand: ParsableCommand {
         let compare = try reportingInputErrors { try CompareSpec.load(file: spec) }
         let root = URL(fileURLWithPath: out ?? "runs/compare-\(compare.name)")
         let total = compare.units.count * compare.seeds.count
-        let points = compare.tuning.map { " × \($0.points.count) tuned point(s)" } ?? ""
+        let points =
+            compare.variantTunings != nil
+            ? " (\(compare.units.count) tuned points in all)"
+            : compare.tuning.map { " × \($0.points.count) tuned point(s)" } ?? ""
         print(
             "FedSim compare '\(compare.name)': \(compare.variants.count) variant(s)\(points) × \(compare.seeds.count) "
                 + "seed(s) = \(total) runs, \(jobs) at a time\(cluster ? ", each as a local cluster" : ""); writing "

@@ -395,6 +395,57 @@ final class CompareTests: XCTestCase {
         XCTAssertTrue(output4.contains("both ends must be > 0"), output4)
     }
 
+    /// A variant can bring its own search space (a server strategy its server lr, say); the
+    /// others use the shared one. Each is reported at its own best point, with its own heat map.
+    func testVariantsCanHaveSearchSpacesOfTheirOwn() throws {
+        let spec = try write(
+            "own.yaml",
+            """
+            name: own
+            base: base.yaml
+            seeds: [1, 2]
+            set: {data.validation_fraction: 0.2, rounds: 3}
+            variants:
+              - {name: local, set: {clients.optimizer.name: adamw}}
+              - name: server
+                set: {server: {strategy: fedavgm}}
+                tune: {space: {server.lr: [0.1, 0.3, 1]}}
+            tune:
+              space:
+                clients.optimizer.lr: [0.01, 0.03]
+            """)
+        let out = dir.appendingPathComponent("own")
+        let (status, output) = try fedsim(["compare", spec, "--out", out.path])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertTrue(output.contains("(5 tuned points in all) × 2 seed(s) = 10 runs"), output)
+        let tuning = try String(contentsOf: out.appendingPathComponent("tuning.csv"), encoding: .utf8)
+            .split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        XCTAssertEqual(tuning[0].prefix(4), ["variant", "trial", "clients.optimizer.lr", "server.lr"])
+        XCTAssertEqual(tuning.filter { $0[0] == "local" }.map { $0[3] }, ["", ""], "no server.lr axis for 'local'")
+        XCTAssertEqual(tuning.filter { $0[0] == "server" }.map { $0[3] }, ["0.1", "0.3", "1"])
+        for (variant, cells) in [("local", 2), ("server", 3)] {
+            let svg = try String(
+                contentsOf: out.appendingPathComponent("charts/heatmap-\(variant).svg"), encoding: .utf8)
+            XCTAssertEqual(svg.components(separatedBy: "data-value=\"").count - 1, cells, variant)
+        }
+        let summary = try String(contentsOf: out.appendingPathComponent("summary.csv"), encoding: .utf8)
+        XCTAssertTrue(summary.contains("\nserver [lr="), summary)
+
+        let missing = try write(
+            "missing.yaml",
+            """
+            name: missing
+            base: base.yaml
+            set: {data.validation_fraction: 0.2}
+            variants:
+              - {name: a}
+              - {name: b, tune: {space: {server.lr: [0.5, 1]}}}
+            """)
+        let (refused, output2) = try fedsim(["compare", missing, "--out", dir.appendingPathComponent("m").path])
+        XCTAssertEqual(refused, 2, output2)
+        XCTAssertTrue(output2.contains("variant 'a' has no search space"), output2)
+    }
+
     /// `--cluster` runs each variant as a local cluster: the same numbers as in one process.
     func testCompareOverClustersGivesTheSameNumbers() throws {
         let spec = try write(
