@@ -149,7 +149,7 @@ let package = Package(
         .testTarget(
             name: "FedSimulationTests",
             dependencies: [
-                "FedCoordinator", "FedCore", "FedData", "FedModels", "FedOptim", "FedProtocol", "FedSimulation", "FedStrategy",
+                "FedClient", "FedCoordinator", "FedCore", "FedData", "FedModels", "FedOptim", "FedProtocol", "FedSimulation", "FedStrategy",
                 "FedTopology"
             ]),
         .testTarget(

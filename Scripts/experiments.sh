@@ -10,7 +10,7 @@ cd "$root"
 Scripts/install-deps.sh
 swift build -c release --product fedsim >/dev/null
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(adamw-vs-adaml2 adamw-vs-adaml2-iid zero-gradient state-policy batch-decay server-strategies)
+[ ${#names[@]} -gt 0 ] || names=(adamw-vs-adaml2 adamw-vs-adaml2-iid zero-gradient state-policy batch-decay server-strategies stragglers)
 for name in "${names[@]}"; do
   out="runs/experiments/$name"
   rm -rf "$out"

@@ -7,4 +7,6 @@ public enum SeedStream: UInt64 {
     case dropout
     /// The validation split held out from the training data.
     case validation
+    /// Which sampled clients straggle in a round, and how much of their work they manage.
+    case stragglers
 }

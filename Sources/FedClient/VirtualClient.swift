@@ -27,6 +27,8 @@ public final class VirtualClient {
     /// the gradient or after the step (`proximalCoupling`).
     public let proximalMu: Float
     public let proximalCoupling: ProximalCoupling
+    /// Under `partial`, a straggler trains only the part of its local work it managed.
+    public let stragglers: Stragglers
     private let seed: UInt64
     /// The state kept between rounds under *persist*.
     public private(set) var persistentState: OptimizerState?
@@ -38,7 +40,8 @@ public final class VirtualClient {
 
     public init(
         id: Int, shard: Dataset, model: Network, optimizer: Optimizer, policy: StatePolicy,
-        training: LocalTraining, seed: UInt64, proximalMu: Double = 0, proximalCoupling: ProximalCoupling = .coupled
+        training: LocalTraining, seed: UInt64, proximalMu: Double = 0, proximalCoupling: ProximalCoupling = .coupled,
+        stragglers: Stragglers = Stragglers()
     ) {
         self.id = id
         self.shard = shard
@@ -48,6 +51,7 @@ public final class VirtualClient {
         self.training = training
         self.proximalMu = Float(proximalMu)
         self.proximalCoupling = proximalCoupling
+        self.stragglers = stragglers
         self.seed = seed
     }
 
@@ -96,8 +100,12 @@ public final class VirtualClient {
 
         let n = shard.count
         let batch = training.batchSize == 0 ? n : min(training.batchSize, n)
+        var length = training.length
+        if stragglers.policy == .partial, stragglers.isStraggler(seed: seed, round: task.round, client: id) {
+            length = stragglers.partialLength(length, seed: seed, round: task.round, client: id)
+        }
         let totalSteps: Int =
-            switch training.length {
+            switch length {
             case .epochs(let e): e * ((n + batch - 1) / batch)
             case .steps(let k): k
             }

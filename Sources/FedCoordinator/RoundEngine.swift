@@ -1,3 +1,4 @@
+import FedClient
 import FedCore
 import FedData
 import FedModels
@@ -52,6 +53,9 @@ public struct RoundRecord: Codable, Sendable, Equatable {
     public var clientAccuracyMean: Double?
     public var clientAccuracyP10: Double?
     public var clientAccuracyMin: Double?
+    /// With `clients.stragglers`: how many of the sampled clients straggled this round (under
+    /// `drop` they were left out; under `partial` they sent part of their work).
+    public var stragglers: Int?
     /// The median over the participants of their effective per-step decay at their last local
     /// step (`Optimizer.effectiveDecay`; nil when no participant's optimizer decays).
     public var effectiveDecay: Double?
@@ -97,6 +101,7 @@ public struct RoundRecord: Codable, Sendable, Equatable {
         case validationRMSE = "validation_rmse"
         case clientDrift = "client_drift"
         case effectiveDecay = "effective_decay"
+        case stragglers
         case globalTrainLoss = "global_train_loss"
         case clientAccuracyMean = "client_accuracy_mean"
         case clientAccuracyP10 = "client_accuracy_p10"
@@ -142,6 +147,8 @@ public final class RoundEngine {
     public let stateAggregation: StateAggregation
     /// Each group's optimizer chain: it tells the averaging which bias corrections the moments carry.
     public let chainOfGroup: [[GradientTransform]]
+    /// Who straggles each round (drawn from the sampler's seed, as the clients draw it).
+    public let stragglers: Stragglers
     private let pool: ClientPool
     /// One per evaluation thread.
     private let workspaces: [Workspace]
@@ -153,7 +160,8 @@ public final class RoundEngine {
         clientEvaluationSets: [Dataset]? = nil, initialWeights: [Float],
         sampler: ClientSampler, server: ServerSpec,
         groupOfClient: [Int], policyOfGroup: [StatePolicy], stateAggregation: StateAggregation = StateAggregation(),
-        chainOfGroup: [[GradientTransform]] = [], pool: ClientPool, threads: Int = 1, sampleCounts: [Int]? = nil
+        chainOfGroup: [[GradientTransform]] = [], stragglers: Stragglers = Stragglers(), pool: ClientPool,
+        threads: Int = 1, sampleCounts: [Int]? = nil
     ) {
         precondition(initialWeights.count == model.parameterCount)
         self.model = model
@@ -168,6 +176,7 @@ public final class RoundEngine {
         self.policyOfGroup = policyOfGroup
         self.stateAggregation = stateAggregation
         self.chainOfGroup = chainOfGroup
+        self.stragglers = stragglers
         self.pool = pool
         workspaces = (0..<max(1, threads)).map { _ in Workspace() }
         self.sampleCounts = sampleCounts
@@ -190,7 +199,9 @@ public final class RoundEngine {
     /// (`UpdateValidator`), aggregates the accepted ones in client-id order and evaluates.
     public func runRound(_ round: Int) throws -> RoundOutcome {
         let start = DispatchTime.now().uptimeNanoseconds
-        let participants = sampler.sample(round: round)
+        let sampled = sampler.sample(round: round)
+        let late = Set(sampled.filter { stragglers.isStraggler(seed: sampler.seed, round: round, client: $0) })
+        let participants = stragglers.policy == .drop ? sampled.filter { !late.contains($0) } : sampled
         let tasks = participants.map { id in
             ClientTask(
                 round: round, clientID: id, globalWeights: weights,
@@ -221,6 +232,7 @@ public final class RoundEngine {
         var record = record(round: round, updates: updates, meanDelta: meanDelta, seconds: 0, payload: payload)
         // The evaluation is part of the round; the run driver extends this to what its
         // observers (checkpoint, logs) take before the round's line is written.
+        if stragglers.fraction > 0 { record.stragglers = late.count }
         record.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return RoundOutcome(record: record, accepted: updates, rejected: rejected)
     }

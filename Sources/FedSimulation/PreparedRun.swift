@@ -342,7 +342,8 @@ public struct PreparedRun: Sendable {
             result[id] = VirtualClient(
                 id: id, shard: shards[id], model: model, optimizer: optimizers[g],
                 policy: groups[g].state, training: topology.clients.local, seed: topology.trainSeed,
-                proximalMu: topology.server.proximalMu, proximalCoupling: topology.server.proximal)
+                proximalMu: topology.server.proximalMu, proximalCoupling: topology.server.proximal,
+                stragglers: topology.clients.stragglers)
         }
         return result
     }

@@ -59,6 +59,7 @@ public final class RunDriver {
             sampler: ClientSampler(seed: t.trainSeed, clientCount: t.clients.count, perRound: t.clients.perRound),
             server: t.server, groupOfClient: prepared.groupOfClient, policyOfGroup: prepared.groups.map(\.state),
             stateAggregation: t.clients.stateAggregation, chainOfGroup: prepared.groups.map(\.optimizer.chain),
+            stragglers: t.clients.stragglers,
             pool: pool, threads: t.threadCount,
             sampleCounts: prepared.shards.map(\.count))
         if let resume {

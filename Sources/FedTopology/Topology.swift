@@ -159,6 +159,8 @@ public struct Topology: Sendable, Equatable {
         public var groups: [ClientGroup]
         /// How the *aggregate* policy combines optimizer states.
         public var stateAggregation: StateAggregation
+        /// Which sampled clients straggle each round, and what becomes of their work.
+        public var stragglers = Stragglers()
 
         /// All groups, the default first: index 0 is the top-level optimizer and state.
         public var allGroups: [ClientGroup] {

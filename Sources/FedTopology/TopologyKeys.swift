@@ -26,7 +26,11 @@ public enum TopologyKeys {
             "model.layers",
             ["layer", "units", "channels", "kernel", "stride", "padding", "bias", "p", "groups", "body", "shortcut"]
         ),
-        ("clients", ["count", "per_round", "fraction", "local", "optimizer", "state", "groups", "aggregate"]),
+        (
+            "clients",
+            ["count", "per_round", "fraction", "local", "optimizer", "state", "groups", "aggregate", "stragglers"]
+        ),
+        ("clients.stragglers", ["fraction", "policy"]),
         ("clients.local", ["epochs", "steps", "batch_size"]),
         ("clients.groups", ["name", "clients", "optimizer", "state"]),
         ("clients.aggregate", ["moments", "weighting"]),

@@ -510,10 +510,19 @@ struct TopologyReader {
             aggregation.weighting = try a.choice("weighting", default: aggregation.weighting)
             try a.finish()
         }
+        var stragglers = Stragglers()
+        if let s = try m.map("stragglers") {
+            s.expected = TopologyKeys.of("clients.stragglers")
+            stragglers.fraction = try s.double("fraction", default: 0, in: .closed(0, 1))
+            stragglers.policy = try s.choice("policy", default: Stragglers.Policy.drop)
+            try s.finish()
+        }
         try m.finish()
-        return Topology.ClientsSpec(
+        var spec = Topology.ClientsSpec(
             count: count, perRound: perRound, local: local, optimizer: optimizer, state: state, groups: groups,
             stateAggregation: aggregation)
+        spec.stragglers = stragglers
+        return spec
     }
 
     func parseRange(_ text: String, count: Int, map: ConfigMap) throws -> ClosedRange<Int> {

@@ -184,6 +184,17 @@ extension Topology {
                     ], flow: true)
             ),
         ]
+        if clients.stragglers.fraction > 0 {
+            pairs.append(
+                (
+                    "stragglers",
+                    map(
+                        [
+                            ("fraction", number(clients.stragglers.fraction)),
+                            ("policy", scalar(clients.stragglers.policy.rawValue)),
+                        ], flow: true)
+                ))
+        }
         if !clients.groups.isEmpty {
             pairs.append(
                 (

@@ -91,6 +91,25 @@ final class ClusterProcessTests: XCTestCase {
         }
     }
 
+    /// Stragglers are drawn from the seed by the coordinator and by each client process alike:
+    /// with half the sampled clients straggling (partial work) or dropped, a 2-process cluster
+    /// gives the single-process weights.
+    func testStragglersAreTheSameInEveryProcess() throws {
+        for policy in ["partial", "drop"] {
+            let extra = ["--set", "clients.stragglers={fraction: 0.5, policy: \(policy)}", "--rounds", "6"]
+            let reference = dir.appendingPathComponent("run-\(policy)")
+            XCTAssertEqual(
+                try finish(start(["run", quickstart, "--out", reference.path, "--quiet"] + extra, log: "run.log")), 0,
+                log("run.log"))
+            let out = dir.appendingPathComponent("cluster-\(policy)")
+            let p = try start(
+                ["cluster", quickstart, "--out", out.path, "--endpoint", "ipc://\(dir.path)/s.ipc", "--quiet"] + extra,
+                log: "cluster.log")
+            XCTAssertEqual(try finish(p), 0, log("cluster.log"))
+            XCTAssertEqual(hashes(out), hashes(reference), policy)
+        }
+    }
+
     /// A client process killed with SIGKILL mid-run: the rounds go on without its clients (quorum
     /// 0.5); restarted, it rejoins and restores its clients' persistent optimizer state.
     func testKilledClientIsDroppedAndRejoinsWithItsState() throws {

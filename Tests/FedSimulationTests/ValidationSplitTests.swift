@@ -1,3 +1,4 @@
+import FedClient
 import FedCoordinator
 import FedData
 import FedModels
@@ -151,5 +152,86 @@ final class RoundMetricsTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(records[1].effectiveDecay), Double(Float(1e-4)))
         XCTAssertNil(r0.effectiveDecay)
         XCTAssertNil(try InProcessRun.records(PreparedRun.prepare(plain))[1].globalTrainLoss)
+    }
+}
+
+/// `clients.stragglers`: the FedProx paper's systems heterogeneity.
+final class StragglerTests: XCTestCase {
+    func testDrawsFollowTheFractionAndPartialWorkIsBelowTheFullWork() {
+        let s = Stragglers(fraction: 0.3, policy: .partial)
+        var late = 0
+        var lengths = Set<Int>()
+        for round in 1...100 {
+            for client in 0..<100 where s.isStraggler(seed: 9, round: round, client: client) {
+                late += 1
+                if case .epochs(let e) = s.partialLength(.epochs(20), seed: 9, round: round, client: client) {
+                    lengths.insert(e)
+                }
+            }
+        }
+        XCTAssertEqual(Double(late) / 10_000, 0.3, accuracy: 0.02)
+        XCTAssertEqual(lengths, Set(1...19), "uniform over [1, E) with E = 20")
+        XCTAssertEqual(s.partialLength(.steps(1), seed: 9, round: 1, client: 0), .steps(1))
+        XCTAssertFalse(Stragglers().isStraggler(seed: 9, round: 1, client: 0))
+    }
+
+    func testPartialStragglersTrainLessAndDroppedOnesAreLeftOut() throws {
+        func run(_ policy: String) throws -> (PreparedRun, [RoundOutcome]) {
+            let t = try Topology.parse(
+                """
+                seed: 4
+                rounds: 5
+                data: {source: blobs, count: 600, features: 4, classes: 3}
+                model: {kind: softmax}
+                clients:
+                  count: 10
+                  per_round: 6
+                  local: {epochs: 8, batch_size: 10}
+                  optimizer: {name: sgd, lr: 0.1}
+                  stragglers: {fraction: 0.5, policy: \(policy)}
+                """, baseDirectory: "/tmp")
+            XCTAssertEqual(
+                try Topology.parse(t.resolvedYAML(), baseDirectory: "/tmp").clients.stragglers, t.clients.stragglers)
+            let prepared = try PreparedRun.prepare(t)
+            final class Outcomes: RunObserver {
+                var all: [RoundOutcome] = []
+                func runStarted(from record: RoundRecord, resumed: Bool, engine: RoundEngine) throws {}
+                func roundFinished(_ outcome: RoundOutcome, engine: RoundEngine) throws { all.append(outcome) }
+            }
+            let clients = prepared.makeClients(0..<10)
+            let outcomes = Outcomes()
+            _ = try RunDriver(
+                prepared: prepared, pool: InProcessPool(clients: (0..<10).map { clients[$0]! }), mode: .inProcess,
+                resume: nil, events: EventLog(file: nil, prefix: "run", echo: false), observers: [outcomes]
+            ).run()
+            return (prepared, outcomes.all)
+        }
+        let (prepared, partial) = try run("partial")
+        let s = prepared.topology.clients.stragglers
+        var sawStraggler = false
+        for outcome in partial {
+            XCTAssertEqual(outcome.accepted.count, 6, "partial work is kept")
+            var late = 0
+            for u in outcome.accepted {
+                let n = prepared.shards[u.clientID].count
+                let fullSteps = 8 * ((n + 9) / 10)
+                if s.isStraggler(seed: 4, round: outcome.record.round, client: u.clientID) {
+                    late += 1
+                    sawStraggler = true
+                    XCTAssertLessThan(u.steps, fullSteps)
+                    XCTAssertEqual(u.steps % ((n + 9) / 10), 0, "whole epochs")
+                } else {
+                    XCTAssertEqual(u.steps, fullSteps)
+                }
+            }
+            XCTAssertEqual(outcome.record.stragglers, late)
+        }
+        XCTAssertTrue(sawStraggler)
+        let (_, dropped) = try run("drop")
+        for outcome in dropped {
+            XCTAssertEqual(outcome.accepted.count, 6 - outcome.record.stragglers!)
+            XCTAssertFalse(
+                outcome.accepted.contains { s.isStraggler(seed: 4, round: outcome.record.round, client: $0.clientID) })
+        }
     }
 }
