@@ -30,18 +30,23 @@ public final class VirtualClient {
     /// Under `partial`, a straggler trains only the part of its local work it managed.
     public let stragglers: Stragglers
     private let seed: UInt64
+    /// Where the *persist* state lives between rounds (nil: in this object).
+    public let stateStore: (any ClientStateStore)?
+    private var memoryState: OptimizerState?
+    private var memoryLastRound: Int?
+    private var memoryBefore: OptimizerState?
     /// The state kept between rounds under *persist*.
-    public private(set) var persistentState: OptimizerState?
+    public var persistentState: OptimizerState? { stored().state }
     /// The last round this client trained, and the persisted state it started that round from:
     /// a repeated task for the same round (a retried round, a resumed coordinator) starts from
     /// the same state again, so retries never change the numbers.
-    public private(set) var lastRound: Int?
-    public private(set) var stateBeforeLastRound: OptimizerState?
+    public var lastRound: Int? { stored().lastRound }
+    public var stateBeforeLastRound: OptimizerState? { stored().stateBeforeLastRound }
 
     public init(
         id: Int, shard: Dataset, model: Network, optimizer: Optimizer, policy: StatePolicy,
         training: LocalTraining, seed: UInt64, proximalMu: Double = 0, proximalCoupling: ProximalCoupling = .coupled,
-        stragglers: Stragglers = Stragglers()
+        stragglers: Stragglers = Stragglers(), stateStore: (any ClientStateStore)? = nil
     ) {
         self.id = id
         self.shard = shard
@@ -52,20 +57,36 @@ public final class VirtualClient {
         self.proximalMu = Float(proximalMu)
         self.proximalCoupling = proximalCoupling
         self.stragglers = stragglers
+        self.stateStore = policy == .persist ? stateStore : nil
         self.seed = seed
     }
 
     /// Restores a persisted state (e.g. from a snapshot after a restart).
     public func restore(_ snapshot: ClientSnapshot) {
-        persistentState = snapshot.state
-        lastRound = snapshot.lastRound
-        stateBeforeLastRound = snapshot.stateBeforeLastRound
+        if let stateStore {
+            stateStore.replace(
+                ClientSnapshot(
+                    client: id, state: snapshot.state, lastRound: snapshot.lastRound,
+                    stateBeforeLastRound: snapshot.stateBeforeLastRound))
+            return
+        }
+        memoryState = snapshot.state
+        memoryLastRound = snapshot.lastRound
+        memoryBefore = snapshot.stateBeforeLastRound
     }
 
     /// What must survive a restart of the process hosting this client.
-    public var snapshot: ClientSnapshot {
-        ClientSnapshot(
-            client: id, state: persistentState, lastRound: lastRound, stateBeforeLastRound: stateBeforeLastRound)
+    public var snapshot: ClientSnapshot { stored() }
+
+    /// The persisted state, last round and state before it, from the store or this object.
+    private func stored() -> ClientSnapshot {
+        guard let stateStore else {
+            return ClientSnapshot(
+                client: id, state: memoryState, lastRound: memoryLastRound, stateBeforeLastRound: memoryBefore)
+        }
+        let template = optimizer.initialState(params: [Float](repeating: 0, count: model.parameterCount))
+        return stateStore.load(client: id, template: template)
+            ?? ClientSnapshot(client: id, state: nil, lastRound: nil, stateBeforeLastRound: nil)
     }
 
     /// Trains from the task's global weights and returns the delta, in fresh scratch memory.
@@ -88,8 +109,11 @@ public final class VirtualClient {
             pull = [Float](repeating: 0, count: model.parameterCount)
         }
         defer { swap(&pull, &scratch.proximalPull) }
-        var kept = persistentState
-        if policy == .persist, let lastRound, task.round <= lastRound { kept = stateBeforeLastRound }
+        let saved =
+            policy == .persist
+            ? stored() : ClientSnapshot(client: id, state: nil, lastRound: nil, stateBeforeLastRound: nil)
+        var kept = saved.state
+        if let lastRound = saved.lastRound, task.round <= lastRound { kept = saved.stateBeforeLastRound }
         var state: OptimizerState =
             switch policy {
             case .persist: kept ?? optimizer.initialState(params: weights)
@@ -154,9 +178,13 @@ public final class VirtualClient {
             position = end
         }
         if policy == .persist {
-            stateBeforeLastRound = kept
-            lastRound = task.round
-            persistentState = state
+            if let stateStore {
+                stateStore.advance(client: id, state: state, round: task.round)
+            } else {
+                memoryBefore = kept
+                memoryLastRound = task.round
+                memoryState = state
+            }
         }
         var delta = weights
         weights = []

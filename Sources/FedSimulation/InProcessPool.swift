@@ -8,8 +8,8 @@ import Synchronization
 /// trained on up to `threads` threads at once. A product feature (tests, sweeps, `fedsim run`),
 /// not a mock. Each client's training is independent of the others and of the thread that runs
 /// it (each thread has its own scratch memory), so the updates are the same bits at any thread
-/// count; the engine aggregates them in client-id order. `RoundStateRecorder` saves the states
-/// of the clients it trained, so `fedsim run --resume` restores them.
+/// count; the engine aggregates them in client-id order. In `fedsim run` its *persist* clients keep
+/// their states in the run's `ClientStateFile`, so `fedsim run --resume` finds them there.
 public final class InProcessPool: ClientPool {
     public let clients: [VirtualClient]
     public let threads: Int

@@ -15,18 +15,24 @@ public enum InProcessRun {
     ) throws -> RunResult {
         let t = prepared.topology
         let runID = resume?.runIDValue ?? UInt64.random(in: 1...UInt64.max)
-        let states = try RoundStateLog(
-            directory: directory.url.appendingPathComponent("client-state"), fingerprint: prepared.fingerprint)
-        let clients = prepared.makeClients(0..<t.clients.count)
-        let pool = InProcessPool(clients: (0..<t.clients.count).map { clients[$0]! }, threads: t.threadCount)
-        if let resume {
-            let restored = try states.restore(pool.clients, through: resume.round)
-            if restored > 0 {
-                events.log("restored the optimizer state of \(restored) client(s) from \(states.directory.path)")
-            }
+        let stateDirectory = directory.url.appendingPathComponent("client-state")
+        let stateFile = stateDirectory.appendingPathComponent("states.bin")
+        if resume != nil, !FileManager.default.fileExists(atPath: stateFile.path),
+            let old = try? FileManager.default.contentsOfDirectory(atPath: stateDirectory.path),
+            old.contains(where: { $0.hasSuffix(".states") })
+        {
+            throw RunInputError(
+                "\(stateDirectory.path) holds client states in the per-round format of an earlier FedSim "
+                    + "(round-<r>.states); resume the run with the FedSim that wrote it")
         }
-        var observers: [RunObserver] = [
-            RoundStateRecorder(log: states, pool: pool),
+        if let resume, FileManager.default.fileExists(atPath: stateFile.path) {
+            events.log("resuming the clients' optimizer states from \(stateFile.path) (after round \(resume.round))")
+        }
+        let states = try prepared.clientStateFile(in: directory.url)
+        let clients = prepared.makeClients(0..<t.clients.count, stateStore: states)
+        let pool = InProcessPool(clients: (0..<t.clients.count).map { clients[$0]! }, threads: t.threadCount)
+        var observers: [RunObserver] = states.map { [ClientStateRecorder($0)] } ?? []
+        observers += [
             CheckpointRecorder(run: directory.url, fingerprint: prepared.fingerprint, runID: runID),
             RunDirectoryRecorder(directory),
         ]

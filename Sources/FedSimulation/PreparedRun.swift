@@ -326,6 +326,16 @@ public struct PreparedRun: Sendable {
         return values
     }
 
+    /// The in-process run's state file for its *persist* clients (`client-state/states.bin` in
+    /// `runDirectory`), nil when no group persists.
+    public func clientStateFile(in runDirectory: URL) throws -> ClientStateFile? {
+        guard groups.contains(where: { $0.state == .persist }) else { return nil }
+        return try ClientStateFile(
+            url: runDirectory.appendingPathComponent("client-state").appendingPathComponent("states.bin"),
+            fingerprint: fingerprint, clients: topology.clients.count,
+            halfBytes: ClientStateFile.halfBytes(for: groups.indices.map(freshState)))
+    }
+
     /// A fresh optimizer state of group `group`'s optimizer: the template that encoded states
     /// of that group are decoded against.
     public func freshState(group: Int) -> OptimizerState {
@@ -334,7 +344,11 @@ public struct PreparedRun: Sendable {
     }
 
     /// The virtual clients `ids` (a client process hosts a subset; the single-process run all).
-    public func makeClients(_ ids: some Sequence<Int>) -> [Int: VirtualClient] {
+    /// - Parameter stateStore: where *persist* clients keep their state between rounds (nil: in
+    ///   the client objects).
+    public func makeClients(
+        _ ids: some Sequence<Int>, stateStore: (any ClientStateStore)? = nil
+    ) -> [Int: VirtualClient] {
         let optimizers = groups.map { Optimizer($0.optimizer, layout: model.layout) }
         var result: [Int: VirtualClient] = [:]
         for id in ids {
@@ -343,7 +357,7 @@ public struct PreparedRun: Sendable {
                 id: id, shard: shards[id], model: model, optimizer: optimizers[g],
                 policy: groups[g].state, training: topology.clients.local, seed: topology.trainSeed,
                 proximalMu: topology.server.proximalMu, proximalCoupling: topology.server.proximal,
-                stragglers: topology.clients.stragglers)
+                stragglers: topology.clients.stragglers, stateStore: stateStore)
         }
         return result
     }
