@@ -14,11 +14,10 @@ public final class TrainingScratch {
     public init() {}
 }
 
-/// One simulated client: its shard, its model copy, its optimizer and its optimizer state.
-/// Not thread-safe; a virtual client is driven by one task at a time.
-public final class VirtualClient {
-    public let id: Int
-    public let shard: Dataset
+/// What the clients of one group share: the model, the optimizer and how they train — one
+/// object per group, not a copy per client (with a million clients the copies were most of
+/// the memory: about 0.6 KB each).
+public final class ClientSetup {
     public let model: Network
     public let optimizer: Optimizer
     public let policy: StatePolicy
@@ -29,7 +28,38 @@ public final class VirtualClient {
     public let proximalCoupling: ProximalCoupling
     /// Under `partial`, a straggler trains only the part of its local work it managed.
     public let stragglers: Stragglers
-    private let seed: UInt64
+    /// The train seed: shuffling, dropout and straggling derive from it.
+    public let seed: UInt64
+
+    public init(
+        model: Network, optimizer: Optimizer, policy: StatePolicy, training: LocalTraining, seed: UInt64,
+        proximalMu: Double = 0, proximalCoupling: ProximalCoupling = .coupled, stragglers: Stragglers = Stragglers()
+    ) {
+        self.model = model
+        self.optimizer = optimizer
+        self.policy = policy
+        self.training = training
+        self.proximalMu = Float(proximalMu)
+        self.proximalCoupling = proximalCoupling
+        self.stragglers = stragglers
+        self.seed = seed
+    }
+}
+
+/// One simulated client: its shard, its group's setup and its optimizer state.
+/// Not thread-safe; a virtual client is driven by one task at a time.
+public final class VirtualClient {
+    public let id: Int
+    public let shard: Dataset
+    public let setup: ClientSetup
+    public var model: Network { setup.model }
+    public var optimizer: Optimizer { setup.optimizer }
+    public var policy: StatePolicy { setup.policy }
+    public var training: LocalTraining { setup.training }
+    public var proximalMu: Float { setup.proximalMu }
+    public var proximalCoupling: ProximalCoupling { setup.proximalCoupling }
+    public var stragglers: Stragglers { setup.stragglers }
+    private var seed: UInt64 { setup.seed }
     /// Where the *persist* state lives between rounds (nil: in this object).
     public let stateStore: (any ClientStateStore)?
     private var memoryState: OptimizerState?
@@ -43,22 +73,24 @@ public final class VirtualClient {
     public var lastRound: Int? { stored().lastRound }
     public var stateBeforeLastRound: OptimizerState? { stored().stateBeforeLastRound }
 
-    public init(
+    public convenience init(
         id: Int, shard: Dataset, model: Network, optimizer: Optimizer, policy: StatePolicy,
         training: LocalTraining, seed: UInt64, proximalMu: Double = 0, proximalCoupling: ProximalCoupling = .coupled,
         stragglers: Stragglers = Stragglers(), stateStore: (any ClientStateStore)? = nil
     ) {
+        self.init(
+            id: id, shard: shard,
+            setup: ClientSetup(
+                model: model, optimizer: optimizer, policy: policy, training: training, seed: seed,
+                proximalMu: proximalMu, proximalCoupling: proximalCoupling, stragglers: stragglers),
+            stateStore: stateStore)
+    }
+
+    public init(id: Int, shard: Dataset, setup: ClientSetup, stateStore: (any ClientStateStore)? = nil) {
         self.id = id
         self.shard = shard
-        self.model = model
-        self.optimizer = optimizer
-        self.policy = policy
-        self.training = training
-        self.proximalMu = Float(proximalMu)
-        self.proximalCoupling = proximalCoupling
-        self.stragglers = stragglers
-        self.stateStore = policy == .persist ? stateStore : nil
-        self.seed = seed
+        self.setup = setup
+        self.stateStore = setup.policy == .persist ? stateStore : nil
     }
 
     /// Restores a persisted state (e.g. from a snapshot after a restart).

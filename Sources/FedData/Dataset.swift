@@ -69,6 +69,17 @@ public struct Dataset: Sendable, Equatable {
     public var isClassification: Bool { classCount > 0 }
 
     /// The samples at `indices`, in that order.
+    /// The targets of `indices` with a single zero feature each: what splitting and
+    /// partitioning read (counts and labels), without copying the features.
+    public func targetsOnly(_ indices: [Int]) -> Dataset {
+        let t: Targets =
+            switch targets {
+            case .classes(let labels, let k): .classes(indices.map { labels[$0] }, classCount: k)
+            case .values(let values): .values(indices.map { values[$0] })
+            }
+        return Dataset(features: [Float](repeating: 0, count: indices.count), featureCount: 1, targets: t)
+    }
+
     public func subset(_ indices: [Int]) -> Dataset {
         var f = [Float]()
         f.reserveCapacity(indices.count * featureCount)

@@ -7,6 +7,15 @@ import FedCore
 public func trainTestSplit(
     _ data: Dataset, testFraction: Double, rng: inout SeededRandom
 ) -> (train: Dataset, test: Dataset) {
+    let (train, test) = trainTestSplitIndices(data, testFraction: testFraction, rng: &rng)
+    return (data.subset(train), data.subset(test))
+}
+
+/// The indices `trainTestSplit` would put in each part, in the same order: for building the
+/// parts (and the clients' shards) straight from one data set, without a copy in between.
+public func trainTestSplitIndices(
+    _ data: Dataset, testFraction: Double, rng: inout SeededRandom
+) -> (train: [Int], test: [Int]) {
     precondition((0...1).contains(testFraction), "testFraction must be in 0...1, got \(testFraction)")
     var order = Array(0..<data.count)
     rng.shuffle(&order)
@@ -28,7 +37,7 @@ public func trainTestSplit(
         test = Array(order.prefix(testCount))
         train = Array(order.dropFirst(testCount))
     }
-    return (data.subset(train), data.subset(test))
+    return (train, test)
 }
 
 /// Test samples per class: `round(n_c·f)`, kept within 1...n_c−1 for classes that can be split.

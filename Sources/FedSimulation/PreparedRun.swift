@@ -83,25 +83,35 @@ public struct PreparedRun: Sendable {
                 clientTests = splits.map(\.test)
                 test = Dataset.concatenate(splits.map(\.test))
             default:
-                var split: (train: Dataset, test: Dataset)
+                // The training samples as indices into one data set: the clients' shards (and the
+                // test and validation sets) are cut from it directly, with no full copy of the
+                // training set in between (a million clients' data would need it twice).
+                let all: Dataset
+                var trainIndices: [Int]
                 if case .fashionMNIST(let path, let trainCount, let testCount) = t.data.source {
-                    split = try DataLoader.fashionMNIST(
+                    let split = try DataLoader.fashionMNIST(
                         directory: path.map(t.resolve) ?? DataLoader.fashionMNISTDirectory, trainCount: trainCount,
                         testCount: testCount)
+                    all = split.train
+                    trainIndices = Array(0..<split.train.count)
+                    test = split.test
                 } else {
-                    let all = try loadPooled(t, root: root)
+                    all = try loadPooled(t, root: root)
                     var rng = root.derive(SeedStream.split.rawValue)
-                    split = trainTestSplit(all, testFraction: t.data.testFraction, rng: &rng)
+                    let split = trainTestSplitIndices(all, testFraction: t.data.testFraction, rng: &rng)
+                    trainIndices = split.train
+                    test = all.subset(split.test)
                 }
                 if validationFraction > 0 && t.data.validation == .pooled {
                     var rng = root.derive(SeedStream.validation.rawValue)
-                    let held = trainTestSplit(split.train, testFraction: validationFraction, rng: &rng)
-                    split.train = held.train
-                    validation = held.test
+                    let held = trainTestSplitIndices(
+                        all.targetsOnly(trainIndices), testFraction: validationFraction, rng: &rng)
+                    validation = all.subset(held.test.map { trainIndices[$0] })
+                    trainIndices = held.train.map { trainIndices[$0] }
                 }
-                guard split.train.count >= t.clients.count else {
+                guard trainIndices.count >= t.clients.count else {
                     throw RunInputError(
-                        "the training set has \(split.train.count) samples, fewer than clients.count "
+                        "the training set has \(trainIndices.count) samples, fewer than clients.count "
                             + "(\(t.clients.count))"
                     )
                 }
@@ -109,9 +119,9 @@ public struct PreparedRun: Sendable {
                     throw RunInputError("internal: pooled data with a natural partition")
                 }
                 var prng = root.derive(SeedStream.partition.rawValue)
-                let partition = try Partitioner.split(split.train, clients: t.clients.count, scheme: scheme, rng: &prng)
-                train = partition.clients.map { split.train.subset($0) }
-                test = split.test
+                let partition = try Partitioner.split(
+                    all.targetsOnly(trainIndices), clients: t.clients.count, scheme: scheme, rng: &prng)
+                train = partition.clients.map { all.subset($0.map { trainIndices[$0] }) }
             }
         } catch let error as DataError {
             throw RunInputError(error.description)
@@ -154,14 +164,16 @@ public struct PreparedRun: Sendable {
             for i in clientTests?.indices ?? 0..<0 { standardizer.apply(to: &clientTests![i]) }
             for i in clientValidations?.indices ?? 0..<0 { standardizer.apply(to: &clientValidations![i]) }
         }
-        let pooled = Dataset.concatenate(train + [test] + (validation.map { [$0] } ?? []))
-        let classes = pooled.classCount
+        // What the model needs to know of all the data, read off the parts (a concatenated copy
+        // would double the memory of a large federation).
+        let allParts = train + [test] + (validation.map { [$0] } ?? [])
+        let classes = allParts.map(\.classCount).max() ?? 0
         if t.model.kind == .logistic && classes != 2 {
             throw RunInputError("model.kind logistic needs 2 classes (labels 0 and 1); the data has \(classes)")
         }
-        if pooled.isClassification && classes < 2 { throw RunInputError("the data has only one class") }
-        try checkModelSize(t, inputs: pooled.featureCount, classes: classes)
-        let model = try makeModel(t.model, input: pooled.shape, classes: classes)
+        if test.isClassification && classes < 2 { throw RunInputError("the data has only one class") }
+        try checkModelSize(t, inputs: test.featureCount, classes: classes)
+        let model = try makeModel(t.model, input: test.shape, classes: classes)
         let initial: [Float]
         if let file = t.model.initFile {
             initial = try loadWeights(t.resolve(file), count: model.parameterCount)
@@ -177,7 +189,8 @@ public struct PreparedRun: Sendable {
                     return Array(offset..<(offset + shard.count))
                 }
             }())
-        let summary = partition.summary(labels: Dataset.concatenate(train).labels, classCount: classes)
+        let summary = partition.summary(
+            labels: test.isClassification ? train.flatMap { $0.labels ?? [] } : nil, classCount: classes)
         var fingerprint = FNV1a64()
         fingerprint.add("FedSim run fingerprint 1\n\(Network.numericsVersion)\n\(t.numbersYAML)")
         for shard in train { fingerprint.add(shard) }
@@ -349,15 +362,16 @@ public struct PreparedRun: Sendable {
     public func makeClients(
         _ ids: some Sequence<Int>, stateStore: (any ClientStateStore)? = nil
     ) -> [Int: VirtualClient] {
-        let optimizers = groups.map { Optimizer($0.optimizer, layout: model.layout) }
+        let setups = groups.map {
+            ClientSetup(
+                model: model, optimizer: Optimizer($0.optimizer, layout: model.layout), policy: $0.state,
+                training: topology.clients.local, seed: topology.trainSeed, proximalMu: topology.server.proximalMu,
+                proximalCoupling: topology.server.proximal, stragglers: topology.clients.stragglers)
+        }
         var result: [Int: VirtualClient] = [:]
         for id in ids {
-            let g = groupOfClient[id]
             result[id] = VirtualClient(
-                id: id, shard: shards[id], model: model, optimizer: optimizers[g],
-                policy: groups[g].state, training: topology.clients.local, seed: topology.trainSeed,
-                proximalMu: topology.server.proximalMu, proximalCoupling: topology.server.proximal,
-                stragglers: topology.clients.stragglers, stateStore: stateStore)
+                id: id, shard: shards[id], setup: setups[groupOfClient[id]], stateStore: stateStore)
         }
         return result
     }
