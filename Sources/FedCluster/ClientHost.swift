@@ -9,9 +9,9 @@ import Foundation
 /// A client process's loop: it hosts many virtual clients, connects a DEALER socket to the
 /// coordinator, says HELLO, hands whatever tasks arrive to its training worker and sends the
 /// updates back. It heartbeats when idle — also while the worker trains — reconnects with
-/// back-off (1 s doubling to 32 s) when the coordinator falls silent, and snapshots each
-/// *persist* client's state to disk atomically after every round it takes part in, so a
-/// restarted process carries on where it stopped. Its rules are driven by the messages that
+/// back-off (1 s doubling to 32 s) when the coordinator falls silent, and keeps each *persist*
+/// client's state in its `ClientStateFile` (fsynced before the updates leave), so a restarted
+/// process carries on where it stopped. Its rules are driven by the messages that
 /// arrive and an injected clock, over sockets from `dial` (ZeroMQ in a run, memory in tests).
 /// Confined to the thread that calls `run()`.
 public final class ClientHost {
@@ -24,7 +24,7 @@ public final class ClientHost {
     private let clock: RunClock
     private let worker: TrainingWorker
     private let ranges: [ClosedRange<Int>]
-    private let snapshots: SnapshotStore?
+    private let states: ClientStateFile?
     private let shouldStop: () -> Bool
     private var connection = 0
     /// Tests only: runs right after the loop took the worker's outcomes, so a test can let a
@@ -34,7 +34,7 @@ public final class ClientHost {
     init(
         dial: @escaping (_ n: Int) throws -> MessageSocket, clock: RunClock = SystemClock(), spec: ClusterSpec,
         wire: RunWire,
-        worker: TrainingWorker, ranges: [ClosedRange<Int>], snapshots: SnapshotStore?, events: EventLog,
+        worker: TrainingWorker, ranges: [ClosedRange<Int>], events: EventLog,
         shouldStop: @escaping () -> Bool = { false }
     ) {
         self.dial = dial
@@ -43,7 +43,7 @@ public final class ClientHost {
         self.wire = wire
         self.worker = worker
         self.ranges = ranges
-        self.snapshots = snapshots
+        self.states = worker.states
         self.events = events
         self.shouldStop = shouldStop
     }
@@ -73,20 +73,25 @@ public final class ClientHost {
                 helloAgainAt = nil
                 try send(.hello(ranges: ranges), on: socket)
             }
-            // Updates the worker finished go out first.
-            for outcome in worker.take() {
+            // Updates the worker finished go out first, their clients' states on disk before them
+            // (one fsync for all of them: a process or machine that dies after the update left
+            // restarts from the state the coordinator's aggregate already reflects).
+            let outcomes = worker.take()
+            if let states, outcomes.contains(where: { if case .update = $0 { true } else { false } }) {
+                do { try states.sync() } catch {
+                    events.log("could not write the clients' optimizer states: \(error)")
+                    events.count("snapshot_failures")
+                }
+            }
+            for outcome in outcomes {
                 switch outcome {
                 case .update(let update):
                     try send(.update(update), on: socket)
                     lastSent = clock.now
                 case .restored(let count):
-                    if count > 0, let snapshots {
-                        events.log(
-                            "restored the optimizer state of \(count) client(s) from \(snapshots.directory.path)")
+                    if count > 0, let states {
+                        events.log("restored the optimizer state of \(count) client(s) from \(states.url.path)")
                     }
-                case .snapshotFailed(let error):
-                    events.log("could not snapshot a client's optimizer state: \(error)")
-                    events.count("snapshot_failures")
                 case .fatal(let error):
                     events.log("error: \(error)")
                     return 2
@@ -185,13 +190,25 @@ extension ClientHost {
         clock: RunClock = SystemClock(), shouldStop: @escaping () -> Bool,
         dial: @escaping (_ connection: Int) throws -> MessageSocket
     ) throws -> ClientHost {
-        let store = try stateDirectory.map { try SnapshotStore(directory: $0, fingerprint: prepared.fingerprint) }
+        let first = ranges.map(\.lowerBound).min()!
+        let last = ranges.map(\.upperBound).max()!
+        let persists = prepared.groups.contains { $0.state == .persist }
+        let states = try stateDirectory.flatMap { directory -> ClientStateFile? in
+            guard persists else { return nil }
+            return try ClientStateFile(
+                // Named by range and fingerprint: another topology's states in the same
+                // directory are neither restored nor overwritten.
+                url: directory.appendingPathComponent("states-\(first)-\(last)-\(prepared.fingerprintHex).bin"),
+                fingerprint: prepared.fingerprint,
+                firstClient: first, clients: last - first + 1,
+                halfBytes: ClientStateFile.halfBytes(for: prepared.groups.indices.map(prepared.freshState)))
+        }
         let worker = TrainingWorker(
-            prepared: prepared, ids: ranges.flatMap { Array($0) }, snapshots: store,
+            prepared: prepared, ids: ranges.flatMap { Array($0) }, states: states,
             threads: prepared.topology.threadCount)
         return ClientHost(
             dial: dial, clock: clock, spec: prepared.topology.cluster, wire: RunWire(prepared), worker: worker,
-            ranges: ranges, snapshots: store, events: events, shouldStop: shouldStop)
+            ranges: ranges, events: events, shouldStop: shouldStop)
     }
 
     /// A host whose connections are ZeroMQ DEALER sockets to `endpoint`, each with a readable

@@ -13,7 +13,7 @@ import Synchronization
 /// outcomes come out through locked queues.
 final class TrainingWorker: Sendable {
     enum Job: Sendable {
-        /// Restore every client's snapshot for this run id (others start fresh).
+        /// Keep the clients' states if they are this run's, else start them fresh.
         case restore(runID: UInt64)
         case train(ClientTask, runID: UInt64)
         case stop
@@ -22,8 +22,6 @@ final class TrainingWorker: Sendable {
     enum Outcome: Sendable {
         case update(ClientUpdate)
         case restored(count: Int)
-        /// The update went out, but its snapshot could not be written.
-        case snapshotFailed(String)
         /// Nothing sensible can continue (a damaged snapshot).
         case fatal(String)
     }
@@ -32,10 +30,14 @@ final class TrainingWorker: Sendable {
     private let outcomes = Mutex<[Outcome]>([])
     private let pending = Atomic<Int>(0)
 
-    init(prepared: PreparedRun, ids: [Int], snapshots: SnapshotStore?, threads: Int = 1) {
-        queue = JobQueue(clients: prepared.makeClients(ids))
+    /// Where the persist clients keep their states (nil: in memory, lost with the process).
+    let states: ClientStateFile?
+
+    init(prepared: PreparedRun, ids: [Int], states: ClientStateFile?, threads: Int = 1) {
+        self.states = states
+        queue = JobQueue(clients: prepared.makeClients(ids, stateStore: states))
         for index in 0..<max(1, threads) {
-            let thread = Thread { [self] in work(snapshots: snapshots) }
+            let thread = Thread { [self] in work() }
             thread.name = "fedsim-training-\(index)"
             thread.start()
         }
@@ -65,7 +67,7 @@ final class TrainingWorker: Sendable {
         }
     }
 
-    private func work(snapshots: SnapshotStore?) {
+    private func work() {
         let scratch = TrainingScratch()
         while let (job, clients) = queue.next() {
             var result: Outcome?
@@ -73,41 +75,20 @@ final class TrainingWorker: Sendable {
             case .stop:
                 return
             case .restore(let runID):
-                result = restore(clients, runID: runID, snapshots: snapshots)
-            case .train(let task, let runID):
-                let client = clients[task.clientID]!  // the socket loop only submits hosted ids
-                let update = client.train(task, scratch: scratch)
-                // The snapshot is on disk before the update leaves: a process killed in between
-                // restarts from the state the coordinator's aggregate already reflects.
-                if client.policy == .persist, let snapshots {
-                    do { try snapshots.save(client.snapshot, runID: runID) } catch {
-                        result = .snapshotFailed("\(error)")
-                    }
+                do { result = .restored(count: try states?.adopt(runID: runID) ?? 0) } catch {
+                    result = .fatal("\(error)")
                 }
+            case .train(let task, _):
+                let client = clients[task.clientID]!  // the socket loop only submits hosted ids
+                // A persist client's state is in the state file (written in place) before its
+                // update is queued; the socket loop fsyncs the file before the update leaves.
+                let update = client.train(task, scratch: scratch)
                 outcomes.withLock { $0.append(.update(update)) }
             }
             if let result { outcomes.withLock { $0.append(result) } }
             queue.finished(job)
             pending.subtract(1, ordering: .sequentiallyConsistent)
         }
-    }
-
-    private func restore(_ clients: [Int: VirtualClient], runID: UInt64, snapshots: SnapshotStore?) -> Outcome {
-        guard let snapshots else { return .restored(count: 0) }
-        var restored = 0
-        do {
-            for (id, client) in clients {
-                let template = client.optimizer.initialState(
-                    params: [Float](repeating: 0, count: client.model.parameterCount))
-                let snapshot = try snapshots.load(client: id, template: template, runID: runID)
-                client.restore(
-                    snapshot ?? ClientSnapshot(client: id, state: nil, lastRound: nil, stateBeforeLastRound: nil))
-                if snapshot != nil { restored += 1 }
-            }
-        } catch {
-            return .fatal("\(error)")
-        }
-        return .restored(count: restored)
     }
 }
 

@@ -12,7 +12,8 @@ import Synchronization
 /// one file per client.
 ///
 /// Layout (little-endian): a 4,096-byte header — `FSCS`, u32 version 1, u64 fingerprint, u64
-/// client count, u64 half size H — then one slot of 8 + 2H bytes per client. A slot is a u64
+/// first client id, u64 client count, u64 half size H, then the u64 run id the states belong
+/// to (a client process's; 0 in `fedsim run`) — then one slot of 8 + 2H bytes per client. A slot is a u64
 /// control word and two halves; a half is a u32 header length, the state's
 /// `OptimizerStateCoding` header and its Float32 data. The control word is 0 for a client that
 /// never trained, else `(last round + 1) << 2 | current half << 1 | has before`; the other half
@@ -28,6 +29,8 @@ public final class ClientStateFile: ClientStateStore, @unchecked Sendable {
     // client's own slot, and one client never trains on two threads at once, so no two threads
     // touch one slot; the one shared mutable value, `failure`, is behind a Mutex.
     public let url: URL
+    /// The slots hold clients `firstClient ..< firstClient + clients`.
+    public let firstClient: Int
     public let clients: Int
     let halfBytes: Int
     private let fd: Int32
@@ -44,8 +47,9 @@ public final class ClientStateFile: ClientStateStore, @unchecked Sendable {
 
     /// Opens the run's state file, creating it (sparse, every slot empty) when it does not
     /// exist; an existing file must be this run's (fingerprint, clients, slot size).
-    public init(url: URL, fingerprint: UInt64, clients: Int, halfBytes: Int) throws {
+    public init(url: URL, fingerprint: UInt64, firstClient: Int = 0, clients: Int, halfBytes: Int) throws {
         self.url = url
+        self.firstClient = firstClient
         self.clients = clients
         self.halfBytes = halfBytes
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -56,6 +60,7 @@ public final class ClientStateFile: ClientStateStore, @unchecked Sendable {
         header.bytes(Self.magic)
         header.u32(1)
         header.u64(fingerprint)
+        header.u64(UInt64(firstClient))
         header.u64(UInt64(clients))
         header.u64(UInt64(halfBytes))
         if exists {
@@ -81,7 +86,34 @@ public final class ClientStateFile: ClientStateStore, @unchecked Sendable {
 
     deinit { close(fd) }
 
-    private func offset(_ client: Int) -> off_t { off_t(Self.headerBytes + client * slotBytes) }
+    private func offset(_ client: Int) -> off_t { off_t(Self.headerBytes + (client - firstClient) * slotBytes) }
+
+    /// Where the run id sits in the header.
+    private var runIDOffset: off_t { off_t(Self.magic.count + 4 + 4 * 8) }
+
+    /// Makes the file hold run `runID`'s states: kept when they are that run's, every slot
+    /// emptied when they are an earlier run's (a new run of the same topology starts its clients
+    /// afresh). Returns how many clients have a state.
+    public func adopt(runID: UInt64) throws -> Int {
+        var stored: UInt64 = 0
+        let got = withUnsafeMutableBytes(of: &stored) { pread(fd, $0.baseAddress, 8, runIDOffset) }
+        guard got == 8 else { throw RunInputError("cannot read \(url.path): \(String(cString: strerror(errno)))") }
+        if UInt64(littleEndian: stored) != runID {
+            let size = off_t(Self.headerBytes + clients * slotBytes)
+            guard ftruncate(fd, off_t(Self.headerBytes)) == 0, ftruncate(fd, size) == 0 else {
+                throw RunInputError("cannot clear \(url.path): \(String(cString: strerror(errno)))")
+            }
+            var le = runID.littleEndian
+            let put = withUnsafeBytes(of: &le) { pwrite(fd, $0.baseAddress, 8, runIDOffset) }
+            guard put == 8, fsync(fd) == 0 else {
+                throw RunInputError("cannot write \(url.path): \(String(cString: strerror(errno)))")
+            }
+            return 0
+        }
+        var count = 0
+        for client in firstClient..<(firstClient + clients) where (readControl(client) ?? 0) != 0 { count += 1 }
+        return count
+    }
 
     private func fail(_ what: String) {
         failure.withLock { if $0 == nil { $0 = what } }
@@ -146,8 +178,10 @@ public final class ClientStateFile: ClientStateStore, @unchecked Sendable {
         }
     }
 
+    private func holds(_ client: Int) -> Bool { client >= firstClient && client < firstClient + clients }
+
     public func load(client: Int, template: OptimizerState) -> ClientSnapshot? {
-        guard client >= 0, client < clients, let word = readControl(client), word != 0 else { return nil }
+        guard holds(client), let word = readControl(client), word != 0 else { return nil }
         let current = Int((word >> 1) & 1)
         let state = readHalf(client, current, template: template)
         let before = word & 1 == 1 ? readHalf(client, 1 - current, template: template) : nil
@@ -155,7 +189,7 @@ public final class ClientStateFile: ClientStateStore, @unchecked Sendable {
     }
 
     public func advance(client: Int, state: OptimizerState, round: Int) {
-        guard client >= 0, client < clients, let word = readControl(client) else { return }
+        guard holds(client), let word = readControl(client) else { return }
         if word == 0 {
             writeHalf(client, 0, state)
             writeControl(client, UInt64(round + 1) << 2)
@@ -175,7 +209,7 @@ public final class ClientStateFile: ClientStateStore, @unchecked Sendable {
 
     public func replace(_ snapshot: ClientSnapshot) {
         let client = snapshot.client
-        guard client >= 0, client < clients else { return }
+        guard holds(client) else { return }
         guard let state = snapshot.state, let round = snapshot.lastRound else {
             writeControl(client, 0)
             return

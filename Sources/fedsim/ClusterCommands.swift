@@ -89,9 +89,9 @@ struct ClientCommand: ParsableCommand {
         abstract: "Host virtual clients in this process and train for a coordinator.",
         discussion: """
             Each virtual client derives its own data shard from the topology and seed (no \
-            training data crosses the wire), keeps its own model copy, optimizer and state, and \
-            snapshots its persistent optimizer state to --state-dir after every round it takes \
-            part in, so a restarted process carries on where it stopped.
+            training data crosses the wire), keeps its own optimizer state, and writes its \
+            persistent optimizer state into one file in --state-dir as it finishes each round \
+            (fsynced before its update leaves), so a restarted process carries on where it stopped.
 
             Examples:
               fedsim client Topologies/quickstart.yaml --clients 0-4 --connect tcp://127.0.0.1:5555
@@ -108,7 +108,7 @@ struct ClientCommand: ParsableCommand {
     @Option(help: "Coordinator endpoint (default: the topology's cluster.endpoint).")
     var connect: Endpoint?
 
-    @Option(help: "Directory for the clients' state snapshots (default: runs/<name>-client-state).")
+    @Option(help: "Directory for the clients' state file (default: runs/<name>-client-state).")
     var stateDir: String?
 
     @Option(help: "This process's CURVE key file (NAME.key from `fedsim keys generate`), when cluster.curve is set.")

@@ -44,34 +44,6 @@ final class StateCodingTests: XCTestCase {
                 data: Float32LE.bytes(OptimizerStateCoding.data(nan)),
                 template: template, requireFinite: true))
     }
-
-    func testSnapshotsRoundTripAndRefuseOtherRunsAndDamage() throws {
-        let snapshot = ClientSnapshot(client: 4, state: state, lastRound: 9, stateBeforeLastRound: nil)
-        let bytes = SnapshotCoding.encode(snapshot, fingerprint: 0xF00D, runID: 7)
-        XCTAssertEqual(
-            try SnapshotCoding.decode(bytes, client: 4, template: template, fingerprint: 0xF00D, runID: 7), snapshot)
-        XCTAssertNil(
-            try SnapshotCoding.decode(bytes, client: 4, template: template, fingerprint: 0xF00D, runID: 8),
-            "an earlier run's snapshot is ignored")
-        XCTAssertThrowsError(
-            try SnapshotCoding.decode(bytes, client: 4, template: template, fingerprint: 0xBEEF, runID: 7)
-        ) {
-            XCTAssertEqual($0 as? SnapshotCoding.Failure, .otherTopology(fingerprint: 0xF00D))
-        }
-        XCTAssertThrowsError(
-            try SnapshotCoding.decode(bytes, client: 5, template: template, fingerprint: 0xF00D, runID: 7))
-        // Every truncation and every single-byte change past the stamps is refused or decodes; none traps.
-        for cut in 0..<bytes.count {
-            XCTAssertThrowsError(
-                try SnapshotCoding.decode(
-                    Array(bytes.prefix(cut)), client: 4, template: template, fingerprint: 0xF00D, runID: 7))
-        }
-        for i in 30..<bytes.count {
-            var damaged = bytes
-            damaged[i] ^= 0xFF
-            _ = try? SnapshotCoding.decode(damaged, client: 4, template: template, fingerprint: 0xF00D, runID: 7)
-        }
-    }
 }
 
 /// The checkpoint's container: metadata and named arrays round-trip; truncation is refused.
