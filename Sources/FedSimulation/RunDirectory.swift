@@ -15,6 +15,8 @@ public final class RunDirectory {
     private let rounds: FileHandle
     private let roundsCSV: FileHandle
     private let clients: FileHandle
+    /// `tb/events.out.tfevents.*`: the rounds for TensorBoard (`TensorBoard`).
+    private let tensorBoard: FileHandle
     private let encoder: JSONEncoder
 
     static let csvHeader =
@@ -70,6 +72,7 @@ public final class RunDirectory {
         rounds = try create("rounds.jsonl")
         roundsCSV = try create("rounds.csv", RunDirectory.csvHeader)
         clients = try create("clients.jsonl")
+        tensorBoard = try RunDirectory.createTensorBoardFile(in: url, records: [])
         encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(
@@ -84,7 +87,23 @@ public final class RunDirectory {
         try? rounds.close()
         try? roundsCSV.close()
         try? clients.close()
+        try? tensorBoard.close()
         try? FileManager.default.removeItem(at: url)
+    }
+
+    /// Replaces `tb/` with one event file holding `records`, open for appending.
+    static func createTensorBoardFile(in url: URL, records: [RoundRecord]) throws -> FileHandle {
+        let tb = url.appendingPathComponent("tb")
+        try? FileManager.default.removeItem(at: tb)
+        try FileManager.default.createDirectory(at: tb, withIntermediateDirectories: true)
+        let now = Date().timeIntervalSince1970
+        let file = tb.appendingPathComponent("events.out.tfevents.\(Int(now)).fedsim")
+        var bytes = TensorBoard.versionRecord(wallTime: now)
+        for r in records { bytes += TensorBoard.roundRecord(r, wallTime: now) }
+        try RunDirectory.writeAtomically(Data(bytes), to: file)
+        let handle = try FileHandle(forWritingTo: file)
+        try handle.seekToEnd()
+        return handle
     }
 
     /// Reopens the directory of an interrupted run: keeps the metrics of rounds up to `round`
@@ -130,6 +149,7 @@ public final class RunDirectory {
         rounds = try open("rounds.jsonl")
         roundsCSV = try open("rounds.csv")
         self.clients = try open("clients.jsonl")
+        tensorBoard = try RunDirectory.createTensorBoardFile(in: url, records: records)
     }
 
     /// Appends one round (and its participants) to the metrics files.
@@ -139,6 +159,8 @@ public final class RunDirectory {
         var lines = Data()
         for c in clientRecords { lines += try encoder.encode(c) + Data("\n".utf8) }
         if !lines.isEmpty { try clients.write(contentsOf: lines) }
+        try tensorBoard.write(
+            contentsOf: Data(TensorBoard.roundRecord(record, wallTime: Date().timeIntervalSince1970)))
     }
 
     /// Writes the final weights (raw little-endian Float32) and a summary, then closes the files.
@@ -148,6 +170,7 @@ public final class RunDirectory {
         try? rounds.close()
         try? roundsCSV.close()
         try? clients.close()
+        try? tensorBoard.close()
     }
 
     static func csvRow(_ r: RoundRecord) -> String {
