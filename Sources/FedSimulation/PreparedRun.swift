@@ -255,6 +255,26 @@ public struct PreparedRun: Sendable {
         }
     }
 
+    /// `partition.txt`: every client's size and class histogram, one line each (the terminal gets
+    /// the first few, `partitionSummary`), then the summary line.
+    public func partitionListing() -> String {
+        var lines: [String] = []
+        lines.reserveCapacity(shards.count + 1)
+        for (k, shard) in shards.enumerated() {
+            var line = "client \(k): \(shard.count) samples"
+            if let labels = shard.labels {
+                var counts = [Int32: Int]()
+                for label in labels { counts[label, default: 0] += 1 }
+                line +=
+                    ", classes "
+                    + counts.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: " ")
+            }
+            lines.append(line)
+        }
+        lines.append(String(partitionSummary.split(separator: "\n").last ?? ""))
+        return lines.joined(separator: "\n")
+    }
+
     /// The fingerprint as 16 hex digits.
     public var fingerprintHex: String { String(format: "%016llx", fingerprint) }
 

@@ -30,7 +30,7 @@ public final class RunDirectory {
     public convenience init(out: String?, for prepared: PreparedRun) throws {
         try self.init(
             parent: out == nil ? URL(fileURLWithPath: "runs") : nil, exactly: out.map { URL(fileURLWithPath: $0) },
-            topology: prepared.topology, partitionSummary: prepared.partitionSummary)
+            topology: prepared.topology, partitionSummary: prepared.partitionListing())
     }
 
     /// Creates `parent/<name>-<UTC time>/` (or `exactly` when given; it must not exist yet).

@@ -235,3 +235,26 @@ final class StragglerTests: XCTestCase {
         }
     }
 }
+
+/// `partition.txt` lists every client (it stopped after 8: "… and 992 more").
+final class PartitionListingTests: XCTestCase {
+    func testEveryClientIsListed() throws {
+        let t = try Topology.parse(
+            """
+            data: {source: blobs, count: 2000, features: 3, classes: 4}
+            partition: {scheme: dirichlet, alpha: 0.3}
+            model: {kind: softmax}
+            clients: {count: 40, optimizer: {name: sgd}}
+            """, baseDirectory: "/tmp")
+        let prepared = try PreparedRun.prepare(t)
+        let lines = prepared.partitionListing().split(separator: "\n")
+        XCTAssertEqual(lines.count, 41)
+        let terminal = prepared.partitionSummary.split(separator: "\n")
+        XCTAssertEqual(Array(lines.prefix(8)), Array(terminal.prefix(8)), "the same lines as the terminal's")
+        XCTAssertEqual(lines.last, terminal.last)
+        XCTAssertTrue(terminal.contains { $0.hasPrefix("… and 32 more") })
+        XCTAssertEqual(
+            lines.dropLast().map { Int($0.split(separator: " ")[2])! }.reduce(0, +),
+            prepared.shards.reduce(0) { $0 + $1.count })
+    }
+}
