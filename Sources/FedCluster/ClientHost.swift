@@ -112,8 +112,12 @@ public final class ClientHost {
                     continue
                 }
                 switch message {
-                case .welcome(_, let id):
+                case .welcome(let completed, let id):
                     backoff = 1
+                    let hosted = ranges.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }
+                    events.log(
+                        "joined the coordinator (connection \(connection)) as clients \(hosted.joined(separator: ", ")); "
+                            + "run \(String(format: "%016llx", id)), \(completed) round(s) done")
                     if id != runID {
                         runID = id
                         worker.submit(.restore(runID: id))
@@ -130,6 +134,7 @@ public final class ClientHost {
                 case .heartbeat:
                     break
                 case .shutdown:
+                    events.log("the coordinator ended the run; leaving")
                     return 0
                 case .error(let code, let text):
                     events.log("coordinator error \(code): \(text)")

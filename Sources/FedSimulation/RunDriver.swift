@@ -23,8 +23,17 @@ public struct RunResult: Sendable {
 
 /// A run was stopped by SIGINT/SIGTERM between rounds; every finished round is on disk.
 public struct RunInterrupted: Error, CustomStringConvertible {
-    public init() {}
-    public var description: String { "interrupted" }
+    /// The last round that finished (its metrics and checkpoint are on disk), and the run's rounds.
+    public var round: Int?
+    public var rounds: Int?
+    public init(round: Int? = nil, rounds: Int? = nil) {
+        self.round = round
+        self.rounds = rounds
+    }
+    public var description: String {
+        guard let round, let rounds else { return "interrupted" }
+        return "interrupted after round \(round) of \(rounds)"
+    }
 }
 
 /// The one run loop, for every mode: a `RoundEngine` over some `ClientPool` (the clients in this
@@ -87,7 +96,7 @@ public final class RunDriver {
         let first = (resume?.round ?? 0) + 1
         if first <= t.rounds {
             for round in first...t.rounds {
-                if shouldStop() { throw RunInterrupted() }
+                if shouldStop() { throw RunInterrupted(round: round - 1, rounds: t.rounds) }
                 let start = DispatchTime.now().uptimeNanoseconds
                 var outcome = try engine.runRound(round)
                 for (client, reason) in outcome.rejected {

@@ -11,9 +11,10 @@ import Foundation
 func reportingRunErrors<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
-    } catch is RunInterrupted {
+    } catch let stop as RunInterrupted {
+        let rounds = stop.round.map { "rounds 0–\($0) are on disk" } ?? "every finished round is on disk"
         FileHandle.standardError.write(
-            Data("interrupted: stopped cleanly; every finished round is on disk (continue with --resume)\n".utf8))
+            Data("\(stop): stopped cleanly; \(rounds) (continue with --resume)\n".utf8))
         throw ExitCode(ExitStatus.interrupted.rawValue)
     } catch ClusterError.interrupted {
         FileHandle.standardError.write(

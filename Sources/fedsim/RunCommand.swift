@@ -159,11 +159,20 @@ struct ValidateCommand: ParsableCommand {
     var noData = false
 
     func run() throws {
-        let topology = try reportingInputErrors { () -> Topology in
+        let (topology, prepared) = try reportingInputErrors { () -> (Topology, PreparedRun?) in
             let topology = try options.load()
-            if !noData { _ = try PreparedRun.prepare(topology) }
-            return topology
+            return (topology, noData ? nil : try PreparedRun.prepare(topology))
         }
         print(topology.resolvedYAML(), terminator: "")
+        // The verdict, as a YAML comment so the output stays a valid topology.
+        if let prepared {
+            let samples = prepared.shards.reduce(0) { $0 + $1.count }
+            print(
+                "# valid: \(topology.clients.count) clients holding \(samples) training samples, "
+                    + "\(prepared.validationSet.map { "\($0.count) validation, " } ?? "")\(prepared.testSet.count) test; "
+                    + "\(prepared.model.parameterCount) parameters; fingerprint \(prepared.fingerprintHex)")
+        } else {
+            print("# valid as a file (data and model not checked: --no-data)")
+        }
     }
 }

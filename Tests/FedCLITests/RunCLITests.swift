@@ -161,7 +161,14 @@ final class RunCLITests: XCTestCase {
             let r = try Fedsim.run(["validate", repo.appendingPathComponent("Topologies/\(name).yaml").path])
             XCTAssertEqual(r.status, 0, "\(name): \(r.stderr)")
             XCTAssertTrue(r.stdout.contains("beta2: 0.999") && r.stdout.contains("cluster:"), r.stdout)
+            XCTAssertTrue(r.stdout.split(separator: "\n").last!.hasPrefix("# valid: "), "a verdict line: \(r.stdout)")
         }
+        let quick = try Fedsim.run(["validate", repo.appendingPathComponent("Topologies/quickstart.yaml").path])
+        XCTAssertTrue(quick.stdout.contains("# valid: 10 clients holding"), quick.stdout)
+        let file = try Fedsim.run([
+            "validate", repo.appendingPathComponent("Topologies/quickstart.yaml").path, "--no-data",
+        ])
+        XCTAssertTrue(file.stdout.hasSuffix("# valid as a file (data and model not checked: --no-data)\n"), file.stdout)
     }
 
     /// A model too large to hold is refused before anything is allocated, with one line

@@ -139,6 +139,8 @@ final class ClusterProcessTests: XCTestCase {
         try wait("the rejoin") { log("coordinator.log").contains("moved from an earlier process") }
         XCTAssertEqual(try finish(coordinator), 0, log("coordinator.log"))
         XCTAssertTrue(log("b2.log").contains("restored the optimizer state of"), log("b2.log"))
+        XCTAssertTrue(log("b2.log").contains("joined the coordinator (connection 1) as clients 5-9"), log("b2.log"))
+        XCTAssertTrue(log("b2.log").contains("the coordinator ended the run; leaving"), log("b2.log"))
         let records = rounds(run)
         XCTAssertEqual(records.count, 41)
         let counts = records.dropFirst().map { ($0["participants"] as? [Int])?.count ?? 0 }
