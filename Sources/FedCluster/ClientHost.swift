@@ -115,8 +115,9 @@ public final class ClientHost {
                 case .welcome(let completed, let id):
                     backoff = 1
                     let hosted = ranges.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }
+                    let who = hosted.joined(separator: ", ")
                     events.log(
-                        "joined the coordinator (connection \(connection)) as clients \(hosted.joined(separator: ", ")); "
+                        "joined the coordinator (connection \(connection)) as clients \(who); "
                             + "run \(String(format: "%016llx", id)), \(completed) round(s) done")
                     if id != runID {
                         runID = id

@@ -167,10 +167,11 @@ struct ValidateCommand: ParsableCommand {
         // The verdict, as a YAML comment so the output stays a valid topology.
         if let prepared {
             let samples = prepared.shards.reduce(0) { $0 + $1.count }
+            let validation = prepared.validationSet.map { "\($0.count) validation, " } ?? ""
             print(
                 "# valid: \(topology.clients.count) clients holding \(samples) training samples, "
-                    + "\(prepared.validationSet.map { "\($0.count) validation, " } ?? "")\(prepared.testSet.count) test; "
-                    + "\(prepared.model.parameterCount) parameters; fingerprint \(prepared.fingerprintHex)")
+                    + "\(validation)\(prepared.testSet.count) test; \(prepared.model.parameterCount) parameters; "
+                    + "fingerprint \(prepared.fingerprintHex)")
         } else {
             print("# valid as a file (data and model not checked: --no-data)")
         }
