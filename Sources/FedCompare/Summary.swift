@@ -137,14 +137,23 @@ public struct VariantSummary: Sendable {
         return n % 2 == 1 || lower == upper ? String(upper) : String(format: "%.1f", Double(lower + upper) / 2)
     }
 
+    /// The same median as a number; nil when half or more of the runs never reached the target.
+    public var roundsToTargetMedianValue: Double? {
+        guard !roundsToTarget.isEmpty else { return nil }
+        let sorted = roundsToTarget.map { $0 ?? Int.max }.sorted()
+        let n = sorted.count
+        guard sorted[n / 2] != Int.max else { return nil }
+        return n % 2 == 1 ? Double(sorted[n / 2]) : Double(sorted[(n - 1) / 2] + sorted[n / 2]) / 2
+    }
+
     public var reachedText: String { "\(roundsToTarget.compactMap { $0 }.count)/\(seeds)" }
 
     static let csvHeader =
-        "variant,seeds,final_acc_mean,final_acc_ci95,window_acc_mean,window_acc_ci95,window_loss_mean,"
+        "variant,n_seeds,final_acc_mean,final_acc_ci95,window_acc_mean,window_acc_ci95,window_loss_mean,"
         + "window_loss_ci95,selected_round_mean,selected_test_acc_mean,selected_test_acc_ci95,selected_test_loss_mean,"
         + "best_validation_mean,best_validation_ci95,best_test_acc_mean,final_loss_mean,final_loss_ci95,"
         + "final_weight_norm_mean,final_weight_norm_ci95,final_rmse_mean,final_rmse_ci95,rounds_to_target_median,"
-        + "reached_target,diff_vs_baseline,diff_ci95_low,diff_ci95_high,paired_t_p,sign_test_p,significant\n"
+        + "reached,diff_vs_baseline,diff_ci95_low,diff_ci95_high,paired_t_p,sign_test_p,significant\n"
 
     var csvRow: String {
         func f(_ x: Double?) -> String { x.map { $0.isNaN ? "" : String(format: "%.6g", $0) } ?? "" }
@@ -158,9 +167,10 @@ public struct VariantSummary: Sendable {
             f(selectedTestAccuracy?.mean), f(selectedTestAccuracy?.halfWidth), f(selectedTestLoss?.mean),
             f(bestValidation?.mean), f(bestValidation?.halfWidth), f(bestTestAccuracy.mean), f(finalLoss.mean),
             f(finalLoss.halfWidth), f(finalWeightNorm.mean), f(finalWeightNorm.halfWidth), f(finalRMSE.mean),
-            f(finalRMSE.halfWidth), target == nil ? "" : roundsToTargetMedian, target == nil ? "" : reachedText,
+            f(finalRMSE.halfWidth), target == nil ? "" : roundsToTargetMedianValue.map { f($0) } ?? "",
+            target == nil ? "" : String(roundsToTarget.compactMap { $0 }.count),
             f(paired?.difference.mean), f(paired?.difference.low), f(paired?.difference.high),
-            f(paired?.pairedTP), f(paired?.signTestP), paired.map { $0.significant ? "yes" : "no" } ?? "",
+            f(paired?.pairedTP), f(paired?.signTestP), paired.map { $0.significant ? "true" : "false" } ?? "",
         ].joined(separator: ",") + "\n"
     }
 }

@@ -90,7 +90,7 @@ struct TuningResults {
     var csv: String {
         var text =
             "variant,trial," + allKeys.joined(separator: ",")
-            + ",seeds,score_mean,score_ci95,test_window_mean,test_window_ci95,best\n"
+            + ",n_seeds,score_mean,score_ci95,test_window_mean,test_window_ci95,best\n"
         func f(_ x: Double) -> String { x.isNaN ? "" : String(format: "%.6g", x) }
         func quoted(_ s: String) -> String {
             s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
@@ -101,7 +101,7 @@ struct TuningResults {
             text +=
                 ([quoted(r.trial.variant), quoted(r.trial.unit.name)] + values + [
                     String(r.score.count), f(r.score.mean), f(r.score.halfWidth), f(r.test.mean), f(r.test.halfWidth),
-                    isBest ? "yes" : "no",
+                    isBest ? "true" : "false",
                 ]).joined(separator: ",") + "\n"
         }
         return text

@@ -21,7 +21,7 @@ public final class RunDirectory {
 
     static let csvHeader =
         "round,test_loss,test_accuracy,test_rmse,test_r2,train_loss,"
-        + "weight_norm,update_norm,participants,samples,payload_bytes,seconds,weights_hash,"
+        + "weight_norm,update_norm,participant_count,samples,payload_bytes,seconds,weights_hash,"
         + "validation_loss,validation_accuracy,validation_rmse,client_drift,global_train_loss,client_accuracy_mean,"
         + "client_accuracy_p10,client_accuracy_min,effective_decay,stragglers\n"
 

@@ -369,7 +369,7 @@ final class CompareTests: XCTestCase {
         XCTAssertTrue(md.contains("(baseline)") && md.contains(" ± "), md)
         let tuning = try String(contentsOf: out.appendingPathComponent("tuning.csv"), encoding: .utf8)
         XCTAssertEqual(tuning.split(separator: "\n").count, 13)
-        XCTAssertEqual(tuning.components(separatedBy: ",yes\n").count - 1, 2, "one best point per variant")
+        XCTAssertEqual(tuning.components(separatedBy: ",true\n").count - 1, 2, "one best point per variant")
 
         // Interrupted: a removed run is redone, the rest kept; the report is the same.
         let first = (trials[0]["unit"] as! [String: Any])["id"] as! String
