@@ -105,7 +105,7 @@ public enum Report {
             table: table(
                 summaries, target: manifest.targetAccuracy, classification: classification, window: window,
                 baseline: baselineName),
-            sections: sections)
+            sections: sections, seeds: manifest.seeds.count)
         try RunDirectory.writeAtomically(Data(html.utf8), to: root.appendingPathComponent("report.html"))
         return summaries
     }
@@ -122,7 +122,7 @@ public enum Report {
             title: "FedSim run: \(name)",
             note: "\(run.rounds.count - 1) rounds; last weights hash \(run.rounds.last?.weightsHash ?? "")",
             charts: metrics.map { "<figure>\(chart($0, [line]))</figure>" },
-            table: table([summary], target: nil, classification: classification, window: 5, baseline: nil))
+            table: table([summary], target: nil, classification: classification, window: 5, baseline: nil), seeds: 1)
         try RunDirectory.writeAtomically(Data(html.utf8), to: dir.appendingPathComponent("report.html"))
     }
 
@@ -135,6 +135,18 @@ public enum Report {
     static let palette = [
         "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
     ]
+    /// Solid, dashed, dotted, dash-dot: with the ten colours, 40 line styles before one repeats.
+    static let dashes = ["", "7 3", "2 2", "8 3 2 3"]
+
+    /// Line `index`'s colour and dash: every colour solid first, then every colour dashed, and so
+    /// on, so no two of the first 40 lines of a chart look alike.
+    static func style(_ index: Int) -> (color: String, dash: String) {
+        let dash = dashes[(index / palette.count) % dashes.count]
+        return (palette[index % palette.count], dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\"")
+    }
+
+    /// Seed bands are drawn up to this many lines; beyond, they only smear the chart.
+    static let maxBands = 6
 
     /// An SVG line chart: per variant the mean across seeds, and a band from min to max.
     static func chart(_ metric: Metric, _ lines: [ChartLine]) -> String {
@@ -176,15 +188,21 @@ public enum Report {
         hi += pad
         func x(_ r: Int) -> Double { left + (width - left - right) * Double(r) / Double(maxRound) }
         func y(_ v: Double) -> Double { top + (plotHeight - top - bottom) * (1 - (v - lo) / (hi - lo)) }
+        // The viewBox scales with the page (width 100 %), keeping the proportions.
         var svg =
             "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" "
-            + "width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" "
+            + "width=\"100%\" preserveAspectRatio=\"xMinYMin meet\" role=\"img\" "
             + "aria-label=\"\(escape(metric.rawValue))\">\n"
         svg +=
             "<text x=\"\(Int(left))\" y=\"18\" font-size=\"14\" font-weight=\"bold\">\(escape(metric.rawValue)) per "
             + "round</text>\n"
+        svg +=
+            String(
+                format: "<text x=\"14\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\" "
+                    + "transform=\"rotate(-90 14 %.1f)\">%@</text>\n", (top + plotHeight - bottom) / 2,
+                (top + plotHeight - bottom) / 2, escape(metric.rawValue))
         let ticks = niceTicks(lo, hi)
-        let decimals = ticks.count > 1 ? max(0, Int(-log10(ticks[1] - ticks[0]).rounded(.down))) : 2
+        let decimals = ticks.count > 1 ? decimalsShowing(ticks[1] - ticks[0]) : 2
         for v in ticks {
             svg += String(
                 format:
@@ -202,15 +220,14 @@ public enum Report {
             format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\">round</text>\n",
             (left + width - right) / 2, plotHeight - 6)
         for s in series {
-            let color = palette[s.line.index % palette.count]
-            let dash = s.line.index >= palette.count ? " stroke-dasharray=\"6 3\"" : ""
+            let (color, dash) = style(s.line.index)
             let upper = s.high.enumerated().filter { $0.element.isFinite }.map {
                 String(format: "%.1f,%.1f", x($0.offset), y($0.element))
             }
             let lower = s.low.enumerated().filter { $0.element.isFinite }.reversed().map {
                 String(format: "%.1f,%.1f", x($0.offset), y($0.element))
             }
-            if s.line.runs.count > 1 && !upper.isEmpty {
+            if s.line.runs.count > 1 && !upper.isEmpty && series.count <= maxBands {
                 svg +=
                     "<polygon points=\"\((upper + lower).joined(separator: " "))\" fill=\"\(color)\" "
                     + "fill-opacity=\"0.15\" stroke=\"none\"/>\n"
@@ -225,8 +242,7 @@ public enum Report {
         for (k, s) in series.enumerated() {
             let lx = left + Double(k % legendColumns) * (width - left) / Double(legendColumns)
             let ly = plotHeight + 10 + Double(k / legendColumns) * 16
-            let color = palette[s.line.index % palette.count]
-            let dash = s.line.index >= palette.count ? " stroke-dasharray=\"6 3\"" : ""
+            let (color, dash) = style(s.line.index)
             svg += String(
                 format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%@\" stroke-width=\"3\"%@/>",
                 lx, ly, lx + 18, ly, color, dash)
@@ -242,7 +258,9 @@ public enum Report {
     static func niceTicks(_ lo: Double, _ hi: Double) -> [Double] {
         let raw = (hi - lo) / 4
         let magnitude = pow(10, (log10(raw)).rounded(.down))
-        let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? raw
+        var step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? raw
+        // At least four labelled ticks: a coarse step over a short range left one or two.
+        while ((hi / step).rounded(.down) - (lo / step).rounded(.up)) + 1 < 4 { step /= 2 }
         var ticks: [Double] = []
         var v = (lo / step).rounded(.up) * step
         while v <= hi + step * 1e-9 && ticks.count < 12 {
@@ -250,6 +268,15 @@ public enum Report {
             v += step
         }
         return ticks
+    }
+
+    /// The fewest decimals that write a tick step exactly (0.25 needs 2, 0.5 needs 1).
+    static func decimalsShowing(_ step: Double) -> Int {
+        for d in 0...6 {
+            let scaled = step * pow(10, Double(d))
+            if abs(scaled - scaled.rounded()) < 1e-6 * max(1, scaled) { return d }
+        }
+        return 6
     }
 
     static func tick(_ v: Double, decimals: Int) -> String {
@@ -350,36 +377,42 @@ public enum Report {
         return text
     }
 
-    static func page(title: String, note: String, charts: [String], table: String, sections: [String] = []) -> String {
-        """
-        <!DOCTYPE html>
-        <html lang="en"><head><meta charset="utf-8"><title>\(escape(title))</title>
-        <style>
-        body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
-        table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
-        td:first-child,th:first-child{text-align:left}figure{margin:16px 0}
-        .legend{font-size:12px;display:flex;flex-wrap:wrap;gap:4px 14px;margin-left:64px}
-        .legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}
-        </style></head><body>
-        <h1>\(escape(title))</h1>
-        <p>\(escape(note)) Lines are means across seeds; shaded bands span the lowest to highest seed. \
-        Values are means across seeds ± the half-width of their 95 % Student-t confidence interval. \
-        “Last k rounds” averages each run's final k rounds; the best-validation round is chosen on the \
-        validation split (never the test set); “best test acc” is chosen on the test set and is optimistic. \
-        Rounds to target are medians over every seed, runs that never reached it counted as censored \
-        (“&gt; R” when half or more did not). Δ is each variant minus the baseline, seed by seed, on the \
-        last-k mean (test accuracy; test loss for regression); <b>n.s.</b> marks a difference the paired \
-        t-test does not separate from zero at the 5 % level.</p>
-        <h2>Summary</h2>
-        \(table)
-        \(sections.joined(separator: "\n"))
-        <h2>Charts</h2>
-        \(charts.joined(separator: "\n"))
-        <p style="font-size:12px;color:#666">Generated by FedSim (fedsim report) from the run directories' \
-        rounds.jsonl.</p>
-        </body></html>
+    static func page(
+        title: String, note: String, charts: [String], table: String, sections: [String] = [], seeds: Int = 2
+    ) -> String {
+        let explanation =
+            seeds < 2
+            ? "One seed: each line is that run; there are no intervals and no paired tests."
+            : "Lines are means across seeds; shaded bands (up to \(maxBands) lines) span the lowest to highest "
+                + "seed. Values are means across seeds ± the half-width of their 95 % Student-t confidence "
+                + "interval. “Last k rounds” averages each run's final k rounds; the best-validation round is "
+                + "chosen on the validation split (never the test set); “best test acc” is chosen on the test set "
+                + "and is optimistic. Rounds to target are medians over every seed, runs that never reached it "
+                + "counted as censored (“&gt; R” when half or more did not). Δ is each variant minus the baseline, "
+                + "seed by seed, on the last-k mean (test accuracy; test loss for regression); <b>n.s.</b> marks a "
+                + "difference the paired t-test does not separate from zero at the 5 % level."
+        return """
+            <!DOCTYPE html>
+            <html lang="en"><head><meta charset="utf-8"><title>\(escape(title))</title>
+            <style>
+            body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
+            table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+            td:first-child,th:first-child{text-align:left}figure{margin:16px 0}
+            .legend{font-size:12px;display:flex;flex-wrap:wrap;gap:4px 14px;margin-left:64px}
+            .legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}
+            </style></head><body>
+            <h1>\(escape(title))</h1>
+            <p>\(escape(note)) \(explanation)</p>
+            <h2>Summary</h2>
+            \(table)
+            \(sections.joined(separator: "\n"))
+            <h2>Charts</h2>
+            \(charts.joined(separator: "\n"))
+            <p style="font-size:12px;color:#666">Generated by FedSim (fedsim report) from the run directories' \
+            rounds.jsonl.</p>
+            </body></html>
 
-        """
+            """
     }
 
     static func escape(_ s: String) -> String {

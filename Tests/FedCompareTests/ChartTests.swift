@@ -1,0 +1,56 @@
+import FedCoordinator
+import Foundation
+import XCTest
+
+@testable import FedCompare
+
+/// Charts that read at 24 variants: no two lines share a style, bands are left out beyond six
+/// lines, the y axis has a title and at least four labelled ticks, and the SVG follows the page width.
+final class ChartTests: XCTestCase {
+    func run(_ offset: Double, rounds: Int = 10, spread: Double = 1) -> RunMetrics {
+        RunMetrics(
+            rounds: (0...rounds).map { r in
+                RoundRecord(
+                    round: r, testLoss: 1, testAccuracy: 0.5 + spread * (offset + Double(r)) / 1000, testRMSE: nil,
+                    testR2: nil, trainLoss: nil, weightNorm: 1, updateNorm: 0, participants: [], samples: 0,
+                    payloadBytes: 0, seconds: 0, weightsHash: "")
+            })
+    }
+
+    func attribute(_ name: String, in element: Substring) -> String? {
+        guard let start = element.range(of: " \(name)=\"") else { return nil }
+        return String(element[start.upperBound...].prefix { $0 != "\"" })
+    }
+
+    func testTwentyFourVariantsAreTellApartAndUnbanded() {
+        let lines = (0..<24).map { i in
+            Report.ChartLine(name: "v\(i)", index: i, runs: [run(Double(i)), run(Double(i) + 3)])
+        }
+        let svg = Report.chart(.accuracy, lines)
+        let polylines = svg.split(separator: "<polyline").dropFirst()
+        XCTAssertEqual(polylines.count, 24)
+        let styles = polylines.map {
+            "\(attribute("stroke", in: $0) ?? "")|\(attribute("stroke-dasharray", in: $0) ?? "solid")"
+        }
+        XCTAssertEqual(Set(styles).count, 24, "every line its own colour and dash: \(styles)")
+        XCTAssertFalse(svg.contains("<polygon"), "no seed bands beyond six lines")
+        XCTAssertTrue(svg.contains("width=\"100%\""))
+        XCTAssertTrue(svg.contains("rotate(-90") && svg.contains(">test accuracy</text>"), "a y-axis title")
+
+        let few = Report.chart(
+            .accuracy, (0..<3).map { Report.ChartLine(name: "v\($0)", index: $0, runs: [run(0), run(5)]) })
+        XCTAssertEqual(few.components(separatedBy: "<polygon").count - 1, 3, "bands for a few lines")
+    }
+
+    func testEvenANarrowRangeGetsFourTicks() {
+        for (lo, hi) in [(0.9512, 0.9518), (0.0, 1.0), (0.05, 1.02), (12.0, 13.5), (0.1, 0.1004), (-3.0, 250.0)] {
+            let ticks = Report.niceTicks(lo, hi)
+            XCTAssertGreaterThanOrEqual(ticks.count, 4, "\(lo)…\(hi): \(ticks)")
+            XCTAssertLessThanOrEqual(ticks.count, 12)
+            XCTAssertTrue(ticks.allSatisfy { $0 >= lo - 1e-12 && $0 <= hi + 1e-12 })
+            // Labels are written exactly: no two ticks print alike.
+            let labels = ticks.map { Report.tick($0, decimals: Report.decimalsShowing(ticks[1] - ticks[0])) }
+            XCTAssertEqual(Set(labels).count, labels.count, "\(labels)")
+        }
+    }
+}
