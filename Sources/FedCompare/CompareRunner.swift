@@ -94,17 +94,34 @@ public final class CompareRunner {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try RunDirectory.writeAtomically(encoder.encode(manifest), to: manifestURL)
         }
+        // Tuned with seeds of its own: the search runs on the tuning seeds, then each variant's
+        // chosen point runs on the reported seeds (a second stage, chosen from the first's
+        // validation scores only).
+        if let tuneSeeds = spec.tuning?.seeds {
+            let search = try runQueue(spec.units.flatMap { u in tuneSeeds.map { (u, $0) } })
+            guard search == .completed else { return search }
+            var none: [String] = []
+            let results = try TuningResults(
+                root: root, tuning: spec.tuning!, variantTunings: spec.variantTunings, trials: spec.trials!,
+                seeds: tuneSeeds, window: spec.finalWindow, missing: &none)
+            let chosen = spec.variants.compactMap { results.best[$0.name]?.trial.unit }
+            progress("tuning done; running each variant's chosen point on the \(spec.seeds.count) reported seed(s)")
+            return try runQueue(chosen.flatMap { u in spec.seeds.map { (u, $0) } })
+        }
+        return try runQueue(spec.units.flatMap { u in spec.seeds.map { (u, $0) } })
+    }
+
+    /// Runs every (unit, seed) not finished yet, `jobs` at a time.
+    private func runQueue(_ pairs: [(CompareSpec.Variant, Int)]) throws -> Outcome {
         var queue: [(CompareSpec.Variant, Int)] = []
         var finished = 0
-        for variant in spec.units {
-            for seed in spec.seeds {
-                let dir = CompareManifest.runDirectory(root, variant: variant, seed: seed)
-                if FileManager.default.fileExists(atPath: dir.appendingPathComponent("summary.json").path) {
-                    finished += 1
-                } else {
-                    try? FileManager.default.removeItem(at: dir)  // an unfinished run starts over
-                    queue.append((variant, seed))
-                }
+        for (variant, seed) in pairs {
+            let dir = CompareManifest.runDirectory(root, variant: variant, seed: seed)
+            if FileManager.default.fileExists(atPath: dir.appendingPathComponent("summary.json").path) {
+                finished += 1
+            } else {
+                try? FileManager.default.removeItem(at: dir)  // an unfinished run starts over
+                queue.append((variant, seed))
             }
         }
         let total = finished + queue.count

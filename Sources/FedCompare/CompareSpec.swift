@@ -56,6 +56,9 @@ public struct CompareSpec: Sendable, Equatable {
         /// mean validation accuracy (`validation_accuracy`, higher is better) or loss
         /// (`validation_loss`, lower is better).
         public var metric: String
+        /// Seeds the search runs on (nil: the comparison's seeds). With them, each variant's chosen
+        /// point is run again on the comparison's seeds, and only those runs are reported.
+        public var seeds: [Int]?
 
         public var higherIsBetter: Bool { metric == "validation_accuracy" }
     }
@@ -213,12 +216,13 @@ public struct CompareSpec: Sendable, Equatable {
                 guard tuning.metric == (shared ?? own.values.first!).metric else {
                     throw tune.error("metric", "every variant must be ranked on the same metric")
                 }
-                runs += tuning.points.count * seeds.count
+                runs +=
+                    tuning.points.count * (tuning.seeds?.count ?? seeds.count) + (tuning.seeds == nil ? 0 : seeds.count)
             }
             guard runs <= Self.maxRuns else {
                 throw tune.error(
                     "space",
-                    "the tuned points × \(seeds.count) seed(s) are \(runs) runs; a comparison holds at most "
+                    "the tuned points × their seeds are \(runs) runs; a comparison holds at most "
                         + "\(Self.maxRuns): give a budget, fewer values or fewer variants")
             }
             var trials: [Trial] = []
@@ -261,7 +265,7 @@ public struct CompareSpec: Sendable, Equatable {
 
     /// `tune: {space: {key.path: [values] | log[a, b, n] | lin[a, b, n]}, rule, budget, seed, metric}`.
     static func readTuning(_ m: ConfigMap, task: DataTask) throws -> Tuning {
-        m.expected = ["space", "rule", "budget", "seed", "metric"]
+        m.expected = ["space", "rule", "budget", "seed", "metric", "seeds"]
         guard let space = try m.map("space"), !space.keys.isEmpty else {
             throw m.error("space", "give the search space: key.path: [values], log[a, b, n] or lin[a, b, n]")
         }
@@ -290,9 +294,23 @@ public struct CompareSpec: Sendable, Equatable {
         if metric == "validation_accuracy" && task != .classification {
             throw m.error("metric", "validation_accuracy needs a classification task; use validation_loss")
         }
-        let tuning = Tuning(
+        var tuning = Tuning(
             axes: axes, rule: rule, budget: budget, seed: try m.int("seed", default: 0, in: 0...Int.max), metric: metric
         )
+        if let items = try m.sequence("seeds") {
+            let seeds = try items.map { path, node -> Int in
+                guard case .scalar(let s) = node, let seed = Int(s.string), seed >= 0 else {
+                    throw ConfigError(
+                        file: m.file, line: node.mark?.line, path: path, message: "expected a non-negative integer seed"
+                    )
+                }
+                return seed
+            }
+            guard !seeds.isEmpty, Set(seeds).count == seeds.count else {
+                throw m.error("seeds", "give at least one tuning seed, each once")
+            }
+            tuning.seeds = seeds
+        }
         try m.finish()
         return tuning
     }

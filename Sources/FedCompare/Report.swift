@@ -36,10 +36,14 @@ public enum Report {
         if let tuning = manifest.tuning, let trials = manifest.trials {
             let results = try TuningResults(
                 root: root, tuning: tuning, variantTunings: manifest.variantTunings, trials: trials,
-                seeds: manifest.seeds, window: window, missing: &missing)
+                seeds: tuning.seeds ?? manifest.seeds, window: window, missing: &missing)
             for variant in manifest.variants {
                 if let best = results.best[variant.name] {
-                    rows.append((variant.name, best.trial.unit.name, best.runs))
+                    // With tuning seeds of its own, the chosen point is reported on the comparison's seeds.
+                    let runs =
+                        tuning.seeds == nil
+                        ? best.runs : try finishedRuns(root, best.trial.unit, seeds: manifest.seeds, missing: &missing)
+                    if !runs.isEmpty { rows.append((variant.name, best.trial.unit.name, runs)) }
                 }
             }
             tuned = results

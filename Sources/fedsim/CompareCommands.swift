@@ -46,16 +46,21 @@ struct CompareCommand: ParsableCommand {
         stop.install()
         let compare = try reportingInputErrors { try CompareSpec.load(file: spec) }
         let root = URL(fileURLWithPath: out ?? "runs/compare-\(compare.name)")
-        let total = compare.units.count * compare.seeds.count
+        let total =
+            compare.tuning?.seeds.map { compare.units.count * $0.count + compare.variants.count * compare.seeds.count }
+            ?? compare.units.count * compare.seeds.count
         let points =
             compare.variantTunings != nil
             ? " (\(compare.units.count) tuned points in all)"
             : compare.tuning.map { " × \($0.points.count) tuned point(s)" } ?? ""
+        let seedsText =
+            compare.tuning?.seeds.map {
+                " × \(compare.seeds.count) seed(s), searched on \($0.count) tuning seed(s): up to"
+            } ?? " × \(compare.seeds.count) seed(s) ="
         print(
-            "FedSim compare '\(compare.name)': \(compare.variants.count) variant(s)\(points) × \(compare.seeds.count) "
-                + "seed(s) = \(total) runs, \(jobs) at a time\(cluster ? ", each as a local cluster" : ""); writing "
-                + "\(root.path)"
-        )
+            "FedSim compare '\(compare.name)': \(compare.variants.count) variant(s)\(points)\(seedsText) "
+                + "\(total) runs, "
+                + "\(jobs) at a time\(cluster ? ", each as a local cluster" : ""); writing \(root.path)")
         let start = Date()
         let runner = CompareRunner(
             spec: compare, root: root, jobs: jobs, cluster: cluster, executable: ClientProcesses.executable,

@@ -446,6 +446,60 @@ final class CompareTests: XCTestCase {
         XCTAssertTrue(output2.contains("variant 'a' has no search space"), output2)
     }
 
+    /// `tune.seeds`: the search runs on the tuning seeds only; each variant's chosen point then
+    /// runs on the comparison's seeds, and the summary reports those runs alone (chosen on one set
+    /// of seeds, measured on another).
+    func testTuningSeedsSearchApartFromTheReportedSeeds() throws {
+        let spec = try write(
+            "ts.yaml",
+            """
+            name: ts
+            base: base.yaml
+            seeds: [7, 8]
+            set: {data.validation_fraction: 0.2, rounds: 3}
+            variants:
+              - {name: adamw, set: {clients.optimizer.name: adamw}}
+            tune:
+              seeds: [1, 2]
+              space:
+                clients.optimizer.lr: [0.001, 0.01, 0.1]
+            """)
+        let out = dir.appendingPathComponent("ts")
+        let (status, output) = try fedsim(["compare", spec, "--out", out.path])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertTrue(output.contains("searched on 2 tuning seed(s): up to 8 runs"), output)
+        XCTAssertTrue(
+            output.contains("tuning done; running each variant's chosen point on the 2 reported seed(s)"), output)
+        let trials = try FileManager.default.contentsOfDirectory(
+            atPath: out.appendingPathComponent("runs/v01-adamw").path
+        ).filter { !$0.hasSuffix(".log") }.sorted()
+        XCTAssertEqual(trials.count, 3)
+        var reported: [String] = []
+        for trial in trials {
+            let seeds = try FileManager.default.contentsOfDirectory(
+                atPath: out.appendingPathComponent("runs/v01-adamw/\(trial)").path
+            ).sorted()
+            if seeds.contains("seed-7") {
+                XCTAssertEqual(seeds, ["seed-1", "seed-2", "seed-7", "seed-8"])
+                reported.append(trial)
+            } else {
+                XCTAssertEqual(seeds, ["seed-1", "seed-2"], "the other points ran on the tuning seeds only")
+            }
+        }
+        XCTAssertEqual(reported.count, 1, "one chosen point")
+        let summary = try String(contentsOf: out.appendingPathComponent("summary.csv"), encoding: .utf8)
+            .split(separator: "\n")
+        XCTAssertTrue(summary[1].hasPrefix("adamw [lr=") && summary[1].contains(",2,"), "\(summary)")
+        // The heat map reads the tuning seeds: three cells.
+        let svg = try String(contentsOf: out.appendingPathComponent("charts/heatmap-adamw.svg"), encoding: .utf8)
+        XCTAssertEqual(svg.components(separatedBy: "data-value=\"").count - 1, 3)
+        // Run again: nothing to do.
+        let (again, output2) = try fedsim(["compare", spec, "--out", out.path])
+        XCTAssertEqual(again, 0, output2)
+        XCTAssertTrue(output2.contains("6 of 6 runs already finished"), output2)
+        XCTAssertTrue(output2.contains("2 of 2 runs already finished"), output2)
+    }
+
     /// `--cluster` runs each variant as a local cluster: the same numbers as in one process.
     func testCompareOverClustersGivesTheSameNumbers() throws {
         let spec = try write(
