@@ -97,13 +97,42 @@ struct OptimizerCommand: ParsableCommand {
         func run() {
             for kind in OptimizerKind.allCases {
                 let spec = OptimizerSpec(kind)
-                let settings = kind.settings.map(\.rawValue).sorted().joined(separator: ", ")
+                let settings = kind.settings.sorted { $0.rawValue < $1.rawValue }.map {
+                    "\($0.rawValue)=\(Self.defaultValue($0, spec))"
+                }.joined(separator: ", ")
                 print("\(kind.rawValue)")
                 print("  chain:    " + spec.chain.map(\.label).joined(separator: " → "))
                 print("  lr:       \(spec.lr)" + (spec.weightDecay != 0 ? "   weight_decay: \(spec.weightDecay)" : ""))
                 print("  settings: \(settings)")
             }
-            print("\nEvery optimizer also takes: lr, clip_norm, decay_mask (all | no_bias), schedule, lookahead.")
+            print(
+                "\nEvery optimizer also takes: lr, clip_norm (none), decay_mask=all (or no_bias, no_bias_or_norm), "
+                    + "maximize=false, schedule={type: constant}, lookahead (none). docs/OPTIMIZERS.md has the ranges.")
+        }
+
+        /// A setting's default for `spec`'s optimizer, as the topology would write it.
+        static func defaultValue(_ key: OptimizerSpec.Key, _ spec: OptimizerSpec) -> String {
+            func number(_ x: Double) -> String { x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : "\(x)" }
+            switch key {
+            case .weightDecay: return number(spec.weightDecay)
+            case .momentum: return number(spec.momentum)
+            case .dampening: return number(spec.dampening)
+            case .nesterov: return String(spec.nesterov)
+            case .beta1: return number(spec.beta1)
+            case .beta2: return number(spec.beta2)
+            case .eps: return "\(spec.eps)"
+            case .amsgrad: return String(spec.amsgrad)
+            case .alpha: return number(spec.alpha)
+            case .centered: return String(spec.centered)
+            case .rho: return number(spec.rho)
+            case .lrDecay: return number(spec.lrDecay)
+            case .initialAccumulator: return number(spec.initialAccumulator)
+            case .momentumDecay: return number(spec.momentumDecay)
+            case .decayConvention: return spec.decayConvention.rawValue
+            case .decayMask: return spec.decayMask.rawValue
+            case .maximize: return String(spec.maximize)
+            case .name, .lr, .clipNorm, .schedule, .lookahead: return ""
+            }
         }
     }
 }

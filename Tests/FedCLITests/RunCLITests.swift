@@ -155,6 +155,16 @@ final class RunCLITests: XCTestCase {
         }
     }
 
+    /// `optimizer list` names every setting with its default.
+    func testOptimizerListShowsEveryDefault() throws {
+        let r = try Fedsim.run(["optimizer", "list"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("settings: dampening=0, momentum=0.9, nesterov=true, weight_decay=0"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("amsgrad=true, beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("decay_convention=lr_scaled, eps=1e-08, weight_decay=0.01"), r.stdout)
+        XCTAssertFalse(r.stdout.contains("settings: alpha, "), "no setting without its default")
+    }
+
     func testValidatePrintsTheResolvedTopology() throws {
         for name in ["quickstart", "digits-noniid", "digits-mixed", "quickstart-cluster", "cluster-10", "cluster-1000"]
         {
