@@ -1,24 +1,41 @@
 import FedClient
 import FedCore
+import Foundation
 
 /// Seeded client selection: the sample of round r depends only on (seed, r), so a resumed or
-/// distributed run selects exactly the same clients.
+/// distributed run selects exactly the same clients. Uniform without replacement, or — with
+/// `weights` — without replacement with probabilities proportional to the weights (the
+/// clients' sample counts under `clients.sampling: by_samples`).
 public struct ClientSampler: Sendable, Equatable {
     public let seed: UInt64
     public let clientCount: Int
     public let perRound: Int
+    /// Each client's sampling weight (nil: uniform).
+    public let weights: [Double]?
 
-    public init(seed: UInt64, clientCount: Int, perRound: Int) {
+    public init(seed: UInt64, clientCount: Int, perRound: Int, weights: [Double]? = nil) {
         precondition(clientCount > 0 && (1...clientCount).contains(perRound))
+        precondition(weights.map { $0.count == clientCount && $0.allSatisfy { $0 > 0 } } ?? true)
         self.seed = seed
         self.clientCount = clientCount
         self.perRound = perRound
+        self.weights = weights
     }
 
     /// The participants of round `round` (1-based), in increasing id order.
     public func sample(round: Int) -> [Int] {
         if perRound == clientCount { return Array(0..<clientCount) }
         var rng = SeededRandom(seed: seed).derive(SeedStream.sampling.rawValue, UInt64(round))
+        if let weights {
+            // Efraimidis–Spirakis: the perRound largest keys log(u)/w are a weighted sample
+            // without replacement (key u^(1/w), in logs so tiny weights cannot underflow).
+            var keyed = (0..<clientCount).map { i -> (key: Double, id: Int) in
+                let u = max(rng.nextUniform(), Double.leastNonzeroMagnitude)
+                return (log(u) / weights[i], i)
+            }
+            keyed.sort { $0.key != $1.key ? $0.key > $1.key : $0.id < $1.id }
+            return keyed.prefix(perRound).map(\.id).sorted()
+        }
         var ids = Array(0..<clientCount)
         for i in 0..<perRound {  // partial Fisher–Yates
             let j = i + rng.nextInt(below: clientCount - i)

@@ -65,7 +65,9 @@ public final class RunDriver {
             trainingShards: t.metrics.globalTrainLoss ? prepared.shards : nil,
             clientEvaluationSets: t.metrics.clientAccuracy ? prepared.clientEvaluationSets : nil,
             initialWeights: prepared.initialWeights,
-            sampler: ClientSampler(seed: t.trainSeed, clientCount: t.clients.count, perRound: t.clients.perRound),
+            sampler: ClientSampler(
+                seed: t.trainSeed, clientCount: t.clients.count, perRound: t.clients.perRound,
+                weights: t.clients.sampling == .bySamples ? prepared.shards.map { Double($0.count) } : nil),
             server: t.server, groupOfClient: prepared.groupOfClient, policyOfGroup: prepared.groups.map(\.state),
             stateAggregation: t.clients.stateAggregation, chainOfGroup: prepared.groups.map(\.optimizer.chain),
             stragglers: t.clients.stragglers,

@@ -161,6 +161,15 @@ public struct Topology: Sendable, Equatable {
         public var stateAggregation: StateAggregation
         /// Which sampled clients straggle each round, and what becomes of their work.
         public var stragglers = Stragglers()
+        /// How each round's participants are drawn.
+        public var sampling = Sampling.uniform
+
+        public enum Sampling: String, Sendable, Equatable, CaseIterable {
+            /// Every client equally likely (without replacement).
+            case uniform
+            /// Proportional to the client's training samples (without replacement).
+            case bySamples = "by_samples"
+        }
 
         /// All groups, the default first: index 0 is the top-level optimizer and state.
         public var allGroups: [ClientGroup] {

@@ -28,7 +28,10 @@ public enum TopologyKeys {
         ),
         (
             "clients",
-            ["count", "per_round", "fraction", "local", "optimizer", "state", "groups", "aggregate", "stragglers"]
+            [
+                "count", "per_round", "fraction", "local", "optimizer", "state", "groups", "aggregate", "stragglers",
+                "sampling",
+            ]
         ),
         ("clients.stragglers", ["fraction", "policy"]),
         ("clients.local", ["epochs", "steps", "batch_size"]),

@@ -510,6 +510,7 @@ struct TopologyReader {
             aggregation.weighting = try a.choice("weighting", default: aggregation.weighting)
             try a.finish()
         }
+        let sampling = try m.choice("sampling", default: Topology.ClientsSpec.Sampling.uniform)
         var stragglers = Stragglers()
         if let s = try m.map("stragglers") {
             s.expected = TopologyKeys.of("clients.stragglers")
@@ -522,6 +523,7 @@ struct TopologyReader {
             count: count, perRound: perRound, local: local, optimizer: optimizer, state: state, groups: groups,
             stateAggregation: aggregation)
         spec.stragglers = stragglers
+        spec.sampling = sampling
         return spec
     }
 

@@ -184,6 +184,7 @@ extension Topology {
                     ], flow: true)
             ),
         ]
+        if clients.sampling != .uniform { pairs.append(("sampling", scalar(clients.sampling.rawValue))) }
         if clients.stragglers.fraction > 0 {
             pairs.append(
                 (

@@ -258,3 +258,45 @@ final class PartitionListingTests: XCTestCase {
             prepared.shards.reduce(0) { $0 + $1.count })
     }
 }
+
+/// `clients.sampling: by_samples`: participants drawn in proportion to their samples.
+final class SamplingTests: XCTestCase {
+    func testBySamplesDrawsLargeClientsInProportion() {
+        let weighted = ClientSampler(seed: 3, clientCount: 4, perRound: 1, weights: [1, 1, 1, 97])
+        let uniform = ClientSampler(seed: 3, clientCount: 4, perRound: 1)
+        let rounds = 1...3000
+        let big = rounds.filter { weighted.sample(round: $0) == [3] }.count
+        let bigUniform = rounds.filter { uniform.sample(round: $0) == [3] }.count
+        XCTAssertEqual(Double(big) / 3000, 0.97, accuracy: 0.015)
+        XCTAssertEqual(Double(bigUniform) / 3000, 0.25, accuracy: 0.03)
+        // Without replacement, seeded, in id order.
+        let two = ClientSampler(seed: 3, clientCount: 5, perRound: 2, weights: [5, 4, 3, 2, 1])
+        for r in 1...200 {
+            let s = two.sample(round: r)
+            XCTAssertEqual(s.count, 2)
+            XCTAssertLessThan(s[0], s[1])
+            XCTAssertEqual(
+                s, ClientSampler(seed: 3, clientCount: 5, perRound: 2, weights: [5, 4, 3, 2, 1]).sample(round: r))
+        }
+    }
+
+    func testARunSamplesBySamplesAndWritesItBack() throws {
+        let t = try Topology.parse(
+            """
+            rounds: 40
+            data: {source: blobs, count: 1000, features: 3, classes: 3}
+            partition: {scheme: quantity, alpha: 0.3}
+            model: {kind: softmax}
+            clients: {count: 10, per_round: 2, sampling: by_samples, optimizer: {name: sgd}}
+            """, baseDirectory: "/tmp")
+        XCTAssertEqual(try Topology.parse(t.resolvedYAML(), baseDirectory: "/tmp").clients.sampling, .bySamples)
+        let prepared = try PreparedRun.prepare(t)
+        let records = try InProcessRun.records(prepared)
+        var counts = [Int](repeating: 0, count: 10)
+        for r in records.dropFirst() { for p in r.participants { counts[p] += 1 } }
+        let largest = prepared.shards.indices.max { prepared.shards[$0].count < prepared.shards[$1].count }!
+        let smallest = prepared.shards.indices.min { prepared.shards[$0].count < prepared.shards[$1].count }!
+        XCTAssertGreaterThan(
+            counts[largest], counts[smallest], "sizes \(prepared.shards.map(\.count)), draws \(counts)")
+    }
+}
