@@ -102,13 +102,7 @@ public struct CompareSpec: Sendable, Equatable {
         let baseTopology = try Topology.load(file: base)
         var seeds = [Int(baseTopology.seed)]
         if let items = try root.sequence("seeds") {
-            seeds = try items.map { path, node in
-                guard case .scalar(let s) = node, let seed = Int(s.string), seed >= 0 else {
-                    throw ConfigError(
-                        file: file, line: node.mark?.line, path: path, message: "expected a non-negative integer seed")
-                }
-                return seed
-            }
+            seeds = try seedList(items, file: file)
             guard !seeds.isEmpty, Set(seeds).count == seeds.count else {
                 throw root.error("seeds", "give at least one seed, each once")
             }
@@ -298,14 +292,7 @@ public struct CompareSpec: Sendable, Equatable {
             axes: axes, rule: rule, budget: budget, seed: try m.int("seed", default: 0, in: 0...Int.max), metric: metric
         )
         if let items = try m.sequence("seeds") {
-            let seeds = try items.map { path, node -> Int in
-                guard case .scalar(let s) = node, let seed = Int(s.string), seed >= 0 else {
-                    throw ConfigError(
-                        file: m.file, line: node.mark?.line, path: path, message: "expected a non-negative integer seed"
-                    )
-                }
-                return seed
-            }
+            let seeds = try seedList(items, file: m.file)
             guard !seeds.isEmpty, Set(seeds).count == seeds.count else {
                 throw m.error("seeds", "give at least one tuning seed, each once")
             }
@@ -339,6 +326,17 @@ public struct CompareSpec: Sendable, Equatable {
             let f = Double(i) / Double(n - 1)
             let v = kind == "log" ? exp(log(a) + (log(b) - log(a)) * f) : a + (b - a) * f
             return String(format: "%.6g", v)
+        }
+    }
+
+    /// A YAML list of non-negative integer seeds.
+    static func seedList(_ items: [(path: String, node: Node)], file: String?) throws -> [Int] {
+        try items.map { path, node in
+            guard case .scalar(let s) = node, let seed = Int(s.string), seed >= 0 else {
+                throw ConfigError(
+                    file: file, line: node.mark?.line, path: path, message: "expected a non-negative integer seed")
+            }
+            return seed
         }
     }
 

@@ -321,19 +321,23 @@ public enum Report {
                 cells.append(target == nil ? "—" : "\(r.roundsToTargetMedian); \(r.reachedText)")
             }
             cells += [r.finalLoss.text, r.finalWeightNorm.text]
-            if let p = r.versusBaseline {
-                let interval =
-                    p.difference.halfWidth.isNaN
-                    ? String(format: "%+.4f", p.difference.mean)
-                    : String(format: "%+.4f [%+.4f, %+.4f]", p.difference.mean, p.difference.low, p.difference.high)
-                cells.append(interval + (p.significant ? "" : " <b>n.s.</b>"))
-                cells.append(String(format: "%.3g; %.3g", p.pairedTP, p.signTestP))
-            } else {
-                cells += r.variant == baseline ? ["(baseline)", ""] : ["—", ""]
-            }
+            cells += pairedCells(r, baseline: baseline, notSignificant: " <b>n.s.</b>")
             html += "<tr>" + cells.map { "<td>\($0)</td>" }.joined() + "</tr>\n"
         }
         return html + "</tbody></table>"
+    }
+
+    /// The two paired-test cells of a row: Δ with its interval (marked when not significant) and
+    /// the p-values; "(baseline)" on the baseline's own row.
+    static func pairedCells(_ r: VariantSummary, baseline: String?, notSignificant: String) -> [String] {
+        guard let p = r.versusBaseline else { return [r.variant == baseline ? "(baseline)" : "—", ""] }
+        let interval =
+            p.difference.halfWidth.isNaN
+            ? String(format: "%+.4f", p.difference.mean)
+            : String(format: "%+.4f [%+.4f, %+.4f]", p.difference.mean, p.difference.low, p.difference.high)
+        return [
+            interval + (p.significant ? "" : notSignificant), String(format: "%.3g; %.3g", p.pairedTP, p.signTestP),
+        ]
     }
 
     /// `summary.md`: the summary as a Markdown table (for docs), every number with its interval.
@@ -360,17 +364,7 @@ public enum Report {
             }
             if classification && target != nil { cells.append("\(r.roundsToTargetMedian); \(r.reachedText)") }
             cells.append(r.finalWeightNorm.text)
-            if !paired {
-            } else if let p = r.versusBaseline {
-                let interval =
-                    p.difference.halfWidth.isNaN
-                    ? String(format: "%+.4f", p.difference.mean)
-                    : String(format: "%+.4f [%+.4f, %+.4f]", p.difference.mean, p.difference.low, p.difference.high)
-                cells.append(interval + (p.significant ? "" : " n.s."))
-                cells.append(String(format: "%.3g; %.3g", p.pairedTP, p.signTestP))
-            } else {
-                cells += [r.variant == baseline ? "(baseline)" : "—", ""]
-            }
+            if paired { cells += pairedCells(r, baseline: baseline, notSignificant: " n.s.") }
             text += "| " + cells.joined(separator: " | ") + " |\n"
         }
         text +=

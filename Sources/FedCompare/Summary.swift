@@ -95,8 +95,7 @@ public struct VariantSummary: Sendable {
         classification = ordered.contains { $0.1.rounds.contains { $0.testAccuracy != nil } }
         func each(_ f: (RunMetrics) -> Double?) -> Interval { Interval(ordered.map { f($0.1) ?? .nan }) }
         func window(_ run: RunMetrics, _ value: (RoundRecord) -> Double?) -> Double? {
-            let tail = run.rounds.dropFirst().suffix(finalWindow).compactMap(value)
-            return tail.isEmpty ? nil : tail.reduce(0, +) / Double(tail.count)
+            run.windowMean(finalWindow, value)
         }
         finalAccuracy = each { $0.rounds.last?.testAccuracy }
         windowAccuracy = each { window($0, \.testAccuracy) }
@@ -129,12 +128,8 @@ public struct VariantSummary: Sendable {
     /// censored (after its last round), not dropped: "12", or "> 30" when half or more never got there.
     public var roundsToTargetMedian: String {
         guard !roundsToTarget.isEmpty else { return "" }
-        let sorted = roundsToTarget.map { $0 ?? Int.max }.sorted()
-        let n = sorted.count
-        let upper = sorted[n / 2]
-        let lower = sorted[(n - 1) / 2]
-        if upper == Int.max { return "> \(rounds)" }
-        return n % 2 == 1 || lower == upper ? String(upper) : String(format: "%.1f", Double(lower + upper) / 2)
+        guard let median = roundsToTargetMedianValue else { return "> \(rounds)" }
+        return median == median.rounded() ? String(Int(median)) : String(format: "%.1f", median)
     }
 
     /// The same median as a number; nil when half or more of the runs never reached the target.
@@ -176,6 +171,13 @@ public struct VariantSummary: Sendable {
 }
 
 extension RunMetrics {
+    /// The mean of `value` over the run's last `k` rounds (round 0 excluded; rounds without the
+    /// value skipped), nil when none has it.
+    public func windowMean(_ k: Int, _ value: (RoundRecord) -> Double?) -> Double? {
+        let tail = rounds.dropFirst().suffix(k).compactMap(value)
+        return tail.isEmpty ? nil : tail.reduce(0, +) / Double(tail.count)
+    }
+
     /// The round with the best validation metric (highest accuracy, or lowest loss for
     /// regression; the earliest on ties), nil without validation metrics. Round 0 (the initial
     /// model) is not a candidate.

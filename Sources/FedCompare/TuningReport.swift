@@ -58,8 +58,7 @@ struct TuningResults {
         for trial in trials {
             let runs = try Report.finishedRuns(root, trial.unit, seeds: seeds, missing: &missing)
             func windowMean(_ run: RunMetrics, _ value: (RoundRecord) -> Double?) -> Double {
-                let tail = run.rounds.dropFirst().suffix(window).compactMap(value)
-                return tail.isEmpty ? .nan : tail.reduce(0, +) / Double(tail.count)
+                run.windowMean(window, value) ?? .nan
             }
             let ordered = runs.keys.sorted().map { runs[$0]! }
             results.append(

@@ -56,7 +56,7 @@ public final class ClientStateFile: ClientStateStore, @unchecked Sendable {
         let exists = FileManager.default.fileExists(atPath: url.path)
         fd = open(url.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw RunInputError("cannot open \(url.path): \(String(cString: strerror(errno)))") }
-        var header = ByteWriterLE()
+        var header = ByteWriter()
         header.bytes(Self.magic)
         header.u32(1)
         header.u64(fingerprint)
@@ -137,7 +137,7 @@ public final class ClientStateFile: ClientStateStore, @unchecked Sendable {
 
     private func writeHalf(_ client: Int, _ half: Int, _ state: OptimizerState) {
         let header = OptimizerStateCoding.header(state)
-        var bytes = ByteWriterLE()
+        var bytes = ByteWriter()
         bytes.u32(UInt32(header.count))
         bytes.bytes(header)
         for t in state.transforms { t.storage.withUnsafeBytes { bytes.data.append(contentsOf: $0) } }
@@ -231,14 +231,6 @@ public final class ClientStateFile: ClientStateStore, @unchecked Sendable {
             throw RunInputError("cannot write \(url.path) to disk: \(String(cString: strerror(errno)))")
         }
     }
-}
-
-/// A little-endian byte writer (FedWire's is internal to it).
-struct ByteWriterLE {
-    var data: [UInt8] = []
-    mutating func bytes(_ b: [UInt8]) { data += b }
-    mutating func u32(_ x: UInt32) { withUnsafeBytes(of: x.littleEndian) { data += $0 } }
-    mutating func u64(_ x: UInt64) { withUnsafeBytes(of: x.littleEndian) { data += $0 } }
 }
 
 /// Flushes the client-state file before each round's checkpoint, which relies on it.

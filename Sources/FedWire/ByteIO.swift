@@ -1,12 +1,13 @@
-/// Little-endian writer.
-struct ByteWriter {
-    var data: [UInt8] = []
-    mutating func bytes(_ b: [UInt8]) { data += b }
+/// Little-endian writer (also for FedSimulation's client-state file).
+public struct ByteWriter {
+    public var data: [UInt8] = []
+    public init() {}
+    public mutating func bytes(_ b: [UInt8]) { data += b }
     mutating func zeros(_ n: Int) { data += [UInt8](repeating: 0, count: n) }
     mutating func u8(_ x: UInt8) { data.append(x) }
     mutating func u16(_ x: UInt16) { withUnsafeBytes(of: x.littleEndian) { data += $0 } }
-    mutating func u32(_ x: UInt32) { withUnsafeBytes(of: x.littleEndian) { data += $0 } }
-    mutating func u64(_ x: UInt64) { withUnsafeBytes(of: x.littleEndian) { data += $0 } }
+    public mutating func u32(_ x: UInt32) { withUnsafeBytes(of: x.littleEndian) { data += $0 } }
+    public mutating func u64(_ x: UInt64) { withUnsafeBytes(of: x.littleEndian) { data += $0 } }
     mutating func f64(_ x: Double) { u64(x.bitPattern) }
     mutating func f32(_ x: Float) { u32(x.bitPattern) }
     /// Float32 values as little-endian bytes, copied once.
