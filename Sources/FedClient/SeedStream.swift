@@ -9,4 +9,6 @@ public enum SeedStream: UInt64 {
     case validation
     /// Which sampled clients straggle in a round, and how much of their work they manage.
     case stragglers
+    /// The virtual clock: each client's device, and who is online in a round.
+    case clock
 }

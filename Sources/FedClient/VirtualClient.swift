@@ -28,13 +28,17 @@ public final class ClientSetup {
     public let proximalCoupling: ProximalCoupling
     /// Under `partial`, a straggler trains only the part of its local work it managed.
     public let stragglers: Stragglers
+    /// With a deadline and `late: partial`, a client trains only the steps that fit before it.
+    public let clock: VirtualClock?
     /// The train seed: shuffling, dropout and straggling derive from it.
     public let seed: UInt64
 
     public init(
         model: Network, optimizer: Optimizer, policy: StatePolicy, training: LocalTraining, seed: UInt64,
-        proximalMu: Double = 0, proximalCoupling: ProximalCoupling = .coupled, stragglers: Stragglers = Stragglers()
+        proximalMu: Double = 0, proximalCoupling: ProximalCoupling = .coupled, stragglers: Stragglers = Stragglers(),
+        clock: VirtualClock? = nil
     ) {
+        self.clock = clock
         self.model = model
         self.optimizer = optimizer
         self.policy = policy
@@ -159,6 +163,15 @@ public final class VirtualClient {
         var length = training.length
         if stragglers.policy == .partial, stragglers.isStraggler(seed: seed, round: task.round, client: id) {
             length = stragglers.partialLength(length, seed: seed, round: task.round, client: id)
+        }
+        if let clock = setup.clock, clock.deadline != nil, clock.late == .partial {
+            // The same timing the coordinator computed when it chose this round's participants.
+            let payload = 4 * model.parameterCount
+            let timing = clock.timing(
+                seed: seed, client: id, samples: n, training: training,
+                downBytes: payload + 4 * (task.sharedState?.storageCount ?? 0),
+                upBytes: payload + (policy == .aggregate ? 4 * state.storageCount : 0))
+            if !timing.complete { length = .steps(max(1, timing.steps)) }
         }
         let totalSteps: Int =
             switch length {

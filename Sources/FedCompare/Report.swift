@@ -83,12 +83,16 @@ public enum Report {
             + "(\(manifest.seeds.map(String.init).joined(separator: ", "))), \(manifest.mode); base topology "
             + "\(manifest.base)."
         if !missing.isEmpty { note += " Not finished yet: \(missing.count) run(s)." }
-        let charts = metrics.map { chart($0, lines) }
+        var charts = metrics.map { chart($0, lines) }
+        var chartFiles = metrics.map(\.fileName)
+        if hasVirtualTime(lines) {
+            charts.insert(chart(metrics[0], lines, axis: .virtualTime), at: 1)
+            chartFiles.insert("\(metrics[0].fileName)-virtual-time", at: 1)
+        }
         let chartDirectory = root.appendingPathComponent("charts")
         try FileManager.default.createDirectory(at: chartDirectory, withIntermediateDirectories: true)
-        for (metric, svg) in zip(metrics, charts) {
-            try RunDirectory.writeAtomically(
-                Data(svg.utf8), to: chartDirectory.appendingPathComponent("\(metric.fileName).svg"))
+        for (file, svg) in zip(chartFiles, charts) {
+            try RunDirectory.writeAtomically(Data(svg.utf8), to: chartDirectory.appendingPathComponent("\(file).svg"))
         }
         var sections: [String] = []
         if let tuned {
@@ -125,7 +129,10 @@ public enum Report {
         let html = page(
             title: "FedSim run: \(name)",
             note: "\(run.rounds.count - 1) rounds; last weights hash \(run.rounds.last?.weightsHash ?? "")",
-            charts: metrics.map { "<figure>\(chart($0, [line]))</figure>" },
+            charts: (metrics.map { chart($0, [line]) }
+                + (hasVirtualTime([line]) ? [chart(metrics[0], [line], axis: .virtualTime)] : [])).map {
+                    "<figure>\($0)</figure>"
+                },
             table: table([summary], target: nil, classification: classification, window: 5, baseline: nil), seeds: 1)
         try RunDirectory.writeAtomically(Data(html.utf8), to: dir.appendingPathComponent("report.html"))
     }
@@ -152,8 +159,23 @@ public enum Report {
     /// Seed bands are drawn up to this many lines; beyond, they only smear the chart.
     static let maxBands = 6
 
-    /// An SVG line chart: per variant the mean across seeds, and a band from min to max.
-    static func chart(_ metric: Metric, _ lines: [ChartLine]) -> String {
+    /// What a chart's x axis counts.
+    enum XAxis {
+        case round
+        /// The virtual clock's seconds (`virtual_time`): round r sits at the seeds' mean virtual
+        /// time at its end, as FedScale plots accuracy against time.
+        case virtualTime
+    }
+
+    /// Whether every run of every line carries the virtual clock's time.
+    static func hasVirtualTime(_ lines: [ChartLine]) -> Bool {
+        !lines.isEmpty
+            && lines.allSatisfy { $0.runs.allSatisfy { $0.rounds.dropFirst().allSatisfy { $0.virtualTime != nil } } }
+    }
+
+    /// An SVG line chart: per variant the mean across seeds, and a band from min to max, per round
+    /// or against virtual time.
+    static func chart(_ metric: Metric, _ lines: [ChartLine], axis: XAxis = .round) -> String {
         let width = 760.0
         let plotHeight = 300.0
         let left = 64.0
@@ -164,23 +186,35 @@ public enum Report {
         let legendColumns = max(1, min(3, Int((width - left) / (longest * 6.2 + 36))))
         let legendRows = (lines.count + legendColumns - 1) / legendColumns
         let height = plotHeight + Double(legendRows) * 16 + 6
-        var series: [(line: ChartLine, mean: [Double], low: [Double], high: [Double])] = []
+        var series: [(line: ChartLine, mean: [Double], low: [Double], high: [Double], at: [Double])] = []
         for line in lines {
             let all = line.runs.map { $0.series(metric) }
             let length = all.map(\.count).min() ?? 0
             var mean: [Double] = []
             var low: [Double] = []
             var high: [Double] = []
+            var at: [Double] = []
             for r in 0..<length {
                 let values = all.map { $0[r] }.filter(\.isFinite)
                 mean.append(values.isEmpty ? .nan : values.reduce(0, +) / Double(values.count))
                 low.append(values.min() ?? .nan)
                 high.append(values.max() ?? .nan)
+                switch axis {
+                case .round: at.append(Double(r))
+                case .virtualTime:
+                    let times = line.runs.map { $0.rounds[r].virtualTime ?? 0 }
+                    at.append(times.reduce(0, +) / Double(max(1, times.count)))
+                }
             }
-            series.append((line, mean, low, high))
+            series.append((line, mean, low, high, at))
         }
         let finite = series.flatMap { $0.low + $0.high }.filter(\.isFinite)
         let maxRound = max(1, (series.map(\.mean.count).max() ?? 1) - 1)
+        let maxX: Double =
+            switch axis {
+            case .round: Double(maxRound)
+            case .virtualTime: max(1e-9, series.compactMap { $0.at.last }.max() ?? 1)
+            }
         var lo = finite.min() ?? 0
         var hi = finite.max() ?? 1
         if hi - lo < 1e-12 {
@@ -190,7 +224,7 @@ public enum Report {
         let pad = (hi - lo) * 0.05
         lo -= pad
         hi += pad
-        func x(_ r: Int) -> Double { left + (width - left - right) * Double(r) / Double(maxRound) }
+        func x(_ value: Double) -> Double { left + (width - left - right) * value / maxX }
         func y(_ v: Double) -> Double { top + (plotHeight - top - bottom) * (1 - (v - lo) / (hi - lo)) }
         // The viewBox scales with the page (width 100 %), keeping the proportions.
         var svg =
@@ -198,8 +232,8 @@ public enum Report {
             + "width=\"100%\" preserveAspectRatio=\"xMinYMin meet\" role=\"img\" "
             + "aria-label=\"\(escape(metric.rawValue))\">\n"
         svg +=
-            "<text x=\"\(Int(left))\" y=\"18\" font-size=\"14\" font-weight=\"bold\">\(escape(metric.rawValue)) per "
-            + "round</text>\n"
+            "<text x=\"\(Int(left))\" y=\"18\" font-size=\"14\" font-weight=\"bold\">\(escape(metric.rawValue)) "
+            + (axis == .round ? "per round" : "against virtual time") + "</text>\n"
         svg +=
             String(
                 format: "<text x=\"14\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\" "
@@ -214,22 +248,33 @@ public enum Report {
                     + "y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%@</text>\n",
                 left, y(v), width - right, y(v), left - 6, y(v) + 4, tick(v, decimals: decimals))
         }
-        let step = max(1, maxRound / 10)
-        for r in stride(from: 0, through: maxRound, by: step) {
-            svg += String(
-                format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">%d</text>\n", x(r),
-                plotHeight - bottom + 16, r)
+        switch axis {
+        case .round:
+            let step = max(1, maxRound / 10)
+            for r in stride(from: 0, through: maxRound, by: step) {
+                svg += String(
+                    format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">%d</text>\n",
+                    x(Double(r)), plotHeight - bottom + 16, r)
+            }
+        case .virtualTime:
+            let xTicks = niceTicks(0, maxX)
+            let xDecimals = xTicks.count > 1 ? decimalsShowing(xTicks[1] - xTicks[0]) : 0
+            for v in xTicks {
+                svg += String(
+                    format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">%@</text>\n",
+                    x(v), plotHeight - bottom + 16, tick(v, decimals: xDecimals))
+            }
         }
         svg += String(
-            format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\">round</text>\n",
-            (left + width - right) / 2, plotHeight - 6)
+            format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\">%@</text>\n",
+            (left + width - right) / 2, plotHeight - 6, axis == .round ? "round" : "virtual seconds")
         for s in series {
             let (color, dash) = style(s.line.index)
             let upper = s.high.enumerated().filter { $0.element.isFinite }.map {
-                String(format: "%.1f,%.1f", x($0.offset), y($0.element))
+                String(format: "%.1f,%.1f", x(s.at[$0.offset]), y($0.element))
             }
             let lower = s.low.enumerated().filter { $0.element.isFinite }.reversed().map {
-                String(format: "%.1f,%.1f", x($0.offset), y($0.element))
+                String(format: "%.1f,%.1f", x(s.at[$0.offset]), y($0.element))
             }
             if s.line.runs.count > 1 && !upper.isEmpty && series.count <= maxBands {
                 svg +=
@@ -237,7 +282,7 @@ public enum Report {
                     + "fill-opacity=\"0.15\" stroke=\"none\"/>\n"
             }
             let points = s.mean.enumerated().filter { $0.element.isFinite }.map {
-                String(format: "%.1f,%.1f", x($0.offset), y($0.element))
+                String(format: "%.1f,%.1f", x(s.at[$0.offset]), y($0.element))
             }
             svg +=
                 "<polyline points=\"\(points.joined(separator: " "))\" fill=\"none\" stroke=\"\(color)\" "

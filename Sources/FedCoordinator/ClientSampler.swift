@@ -23,24 +23,31 @@ public struct ClientSampler: Sendable, Equatable {
     }
 
     /// The participants of round `round` (1-based), in increasing id order.
-    public func sample(round: Int) -> [Int] {
-        if perRound == clientCount { return Array(0..<clientCount) }
+    public func sample(round: Int) -> [Int] { sample(round: round, count: perRound) }
+
+    /// `count` participants of round `round` drawn from `candidates` (ascending ids; nil: every
+    /// client), in increasing id order. The virtual clock draws more than `perRound`
+    /// (over-commitment) or only among the clients online (availability-aware sampling).
+    public func sample(round: Int, count: Int, among candidates: [Int]? = nil) -> [Int] {
+        let pool = candidates ?? Array(0..<clientCount)
+        precondition((0...pool.count).contains(count))
+        if count == pool.count { return pool }
         var rng = SeededRandom(seed: seed).derive(SeedStream.sampling.rawValue, UInt64(round))
         if let weights {
-            // Efraimidis–Spirakis: the perRound largest keys log(u)/w are a weighted sample
+            // Efraimidis–Spirakis: the `count` largest keys log(u)/w are a weighted sample
             // without replacement (key u^(1/w), in logs so tiny weights cannot underflow).
-            var keyed = (0..<clientCount).map { i -> (key: Double, id: Int) in
+            var keyed = pool.map { i -> (key: Double, id: Int) in
                 let u = max(rng.nextUniform(), Double.leastNonzeroMagnitude)
                 return (log(u) / weights[i], i)
             }
             keyed.sort { $0.key != $1.key ? $0.key > $1.key : $0.id < $1.id }
-            return keyed.prefix(perRound).map(\.id).sorted()
+            return keyed.prefix(count).map(\.id).sorted()
         }
-        var ids = Array(0..<clientCount)
-        for i in 0..<perRound {  // partial Fisher–Yates
-            let j = i + rng.nextInt(below: clientCount - i)
+        var ids = pool
+        for i in 0..<count {  // partial Fisher–Yates
+            let j = i + rng.nextInt(below: pool.count - i)
             ids.swapAt(i, j)
         }
-        return ids[0..<perRound].sorted()
+        return ids[0..<count].sorted()
     }
 }

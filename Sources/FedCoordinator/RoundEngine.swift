@@ -56,6 +56,13 @@ public struct RoundRecord: Codable, Sendable, Equatable {
     /// With `clients.stragglers`: how many of the sampled clients straggled this round (under
     /// `drop` they were left out; under `partial` they sent part of their work).
     public var stragglers: Int?
+    /// With `clock`: the round's length in virtual seconds (until the cohort's updates were in,
+    /// or the deadline) and the virtual time at its end (the sum of the rounds so far).
+    public var virtualSeconds: Double?
+    public var virtualTime: Double?
+    /// With `clock` and clients that can be offline: how many sampled clients were offline and
+    /// never answered (none under `clock.sample_online`).
+    public var offline: Int?
     /// The median over the participants of their effective per-step decay at their last local
     /// step (`Optimizer.effectiveDecay`; nil when no participant's optimizer decays).
     public var effectiveDecay: Double?
@@ -102,6 +109,9 @@ public struct RoundRecord: Codable, Sendable, Equatable {
         case clientDrift = "client_drift"
         case effectiveDecay = "effective_decay"
         case stragglers
+        case virtualSeconds = "virtual_seconds"
+        case virtualTime = "virtual_time"
+        case offline
         case globalTrainLoss = "global_train_loss"
         case clientAccuracyMean = "client_accuracy_mean"
         case clientAccuracyP10 = "client_accuracy_p10"
@@ -149,6 +159,14 @@ public final class RoundEngine {
     public let chainOfGroup: [[GradientTransform]]
     /// Who straggles each round (drawn from the sampler's seed, as the clients draw it).
     public let stragglers: Stragglers
+    /// Who is online, how long each client takes and who makes the deadline (nil: no virtual clock).
+    public let clock: VirtualClock?
+    /// How the clients train (the clock times their work).
+    public let training: LocalTraining
+    /// Floats in an optimizer state of each group (what an *aggregate* state moves on the wire).
+    public let stateFloatsOfGroup: [Int]
+    /// Virtual seconds elapsed after the last round (with `clock`).
+    public private(set) var virtualTime: Double = 0
     private let pool: ClientPool
     /// One per evaluation thread.
     private let workspaces: [Workspace]
@@ -160,9 +178,14 @@ public final class RoundEngine {
         clientEvaluationSets: [Dataset]? = nil, initialWeights: [Float],
         sampler: ClientSampler, server: ServerSpec,
         groupOfClient: [Int], policyOfGroup: [StatePolicy], stateAggregation: StateAggregation = StateAggregation(),
-        chainOfGroup: [[GradientTransform]] = [], stragglers: Stragglers = Stragglers(), pool: ClientPool,
+        chainOfGroup: [[GradientTransform]] = [], stragglers: Stragglers = Stragglers(), clock: VirtualClock? = nil,
+        training: LocalTraining = LocalTraining(), stateFloatsOfGroup: [Int] = [], pool: ClientPool,
         threads: Int = 1, sampleCounts: [Int]? = nil
     ) {
+        precondition(clock == nil || sampleCounts != nil, "the virtual clock times each client's samples")
+        self.clock = clock
+        self.training = training
+        self.stateFloatsOfGroup = stateFloatsOfGroup
         precondition(initialWeights.count == model.parameterCount)
         self.model = model
         self.testSet = testSet
@@ -183,8 +206,11 @@ public final class RoundEngine {
     }
 
     /// Continues from a checkpoint: the global weights and shared states after some round.
-    public func restore(weights: [Float], sharedStates: [Int: OptimizerState], serverState: ServerState) {
+    public func restore(
+        weights: [Float], sharedStates: [Int: OptimizerState], serverState: ServerState, virtualTime: Double = 0
+    ) {
         precondition(weights.count == model.parameterCount)
+        self.virtualTime = virtualTime
         self.weights = weights
         self.sharedStates = sharedStates
         self.serverState = serverState
@@ -192,16 +218,32 @@ public final class RoundEngine {
 
     /// The record of the model as it stands, before any round (round 0).
     public func initialRecord() -> RoundRecord {
-        record(round: 0, updates: [], meanDelta: [], seconds: 0, payload: 0)
+        var result = record(round: 0, updates: [], meanDelta: [], seconds: 0, payload: 0)
+        if clock != nil {
+            result.virtualSeconds = 0
+            result.virtualTime = 0
+        }
+        return result
     }
 
     /// Runs round `round` (1-based): sends the tasks, checks every update that arrived
     /// (`UpdateValidator`), aggregates the accepted ones in client-id order and evaluates.
     public func runRound(_ round: Int) throws -> RoundOutcome {
         let start = DispatchTime.now().uptimeNanoseconds
-        let sampled = sampler.sample(round: round)
-        let late = Set(sampled.filter { stragglers.isStraggler(seed: sampler.seed, round: round, client: $0) })
-        let participants = stragglers.policy == .drop ? sampled.filter { !late.contains($0) } : sampled
+        let sampled: [Int]
+        let participants: [Int]
+        var late = Set<Int>()
+        var timed: ClockedCohort?
+        if let clock {
+            let cohort = clockedCohort(round, clock)
+            timed = cohort
+            sampled = cohort.sampled
+            participants = cohort.participants
+        } else {
+            sampled = sampler.sample(round: round)
+            late = Set(sampled.filter { stragglers.isStraggler(seed: sampler.seed, round: round, client: $0) })
+            participants = stragglers.policy == .drop ? sampled.filter { !late.contains($0) } : sampled
+        }
         let tasks = participants.map { id in
             ClientTask(
                 round: round, clientID: id, globalWeights: weights,
@@ -233,8 +275,71 @@ public final class RoundEngine {
         // The evaluation is part of the round; the run driver extends this to what its
         // observers (checkpoint, logs) take before the round's line is written.
         if stragglers.fraction > 0 { record.stragglers = late.count }
+        if let timed, let clock {
+            virtualTime += timed.seconds
+            record.virtualSeconds = timed.seconds
+            record.virtualTime = virtualTime
+            if clock.deadline != nil { record.stragglers = timed.late }
+            if clock.hasAvailability { record.offline = timed.offline }
+        }
         record.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return RoundOutcome(record: record, accepted: updates, rejected: rejected)
+    }
+
+    /// A round's cohort under the virtual clock: who was sampled, who counts, how long it took.
+    struct ClockedCohort {
+        var sampled: [Int]
+        var participants: [Int]
+        var seconds: Double
+        var late: Int
+        var offline: Int
+    }
+
+    /// Samples ⌈overcommit · per_round⌉ clients (among the online ones under `sample_online`),
+    /// times each, and keeps the first per_round updates to arrive. The round ends when those
+    /// are in, or at the deadline when fewer arrive.
+    func clockedCohort(_ round: Int, _ clock: VirtualClock) -> ClockedCohort {
+        let seed = sampler.seed
+        let start = virtualTime
+        let wanted = min(sampler.clientCount, Int((clock.overcommit * Double(sampler.perRound)).rounded(.up)))
+        let checksOnline = clock.hasAvailability
+        let sampled: [Int]
+        if clock.sampleOnline && checksOnline {
+            let online = (0..<sampler.clientCount).filter {
+                clock.isOnline(seed: seed, round: round, client: $0, start: start)
+            }
+            sampled = sampler.sample(round: round, count: min(wanted, online.count), among: online)
+        } else {
+            sampled = sampler.sample(round: round, count: wanted)
+        }
+        var offline = 0
+        var late = 0
+        var arriving: [(finish: Double, id: Int)] = []
+        for id in sampled {
+            if checksOnline && !clock.sampleOnline
+                && !clock.isOnline(seed: seed, round: round, client: id, start: start)
+            {
+                offline += 1
+                continue
+            }
+            let group = groupOfClient[id]
+            let aggregated = policyOfGroup[group] == .aggregate
+            let stateFloats = group < stateFloatsOfGroup.count ? stateFloatsOfGroup[group] : 0
+            let payload = 4 * model.parameterCount
+            let timing = clock.timing(
+                seed: seed, client: id, samples: sampleCounts![id], training: training,
+                downBytes: payload + (aggregated && sharedStates[group] != nil ? 4 * stateFloats : 0),
+                upBytes: payload + (aggregated ? 4 * stateFloats : 0))
+            if !timing.complete { late += 1 }
+            if timing.arrives { arriving.append((timing.finish, id)) }
+        }
+        arriving.sort { $0.finish != $1.finish ? $0.finish < $1.finish : $0.id < $1.id }
+        let needed = min(sampler.perRound, sampled.count)
+        let kept = arriving.prefix(needed)
+        let seconds =
+            kept.count == needed ? (kept.last?.finish ?? 0) : (clock.deadline ?? kept.map(\.finish).max() ?? 0)
+        return ClockedCohort(
+            sampled: sampled, participants: kept.map(\.id).sorted(), seconds: seconds, late: late, offline: offline)
     }
 
     /// Whether client `id`'s group averages optimizer states (*aggregate* policy).
@@ -312,8 +417,3 @@ public final class RoundEngine {
 }
 
 func norm(_ v: [Double]) -> Double { v.reduce(0) { $0 + $1 * $1 }.squareRoot() }
-
-extension OptimizerState {
-    /// Floats held in all slots (what sending this state moves).
-    public var storageCount: Int { transforms.reduce(0) { $0 + $1.storage.count } }
-}

@@ -58,6 +58,9 @@ public struct OptimizerState: Codable, Sendable, Equatable {
         self.slowWeights = slowWeights
     }
 
+    /// Floats held in all slots (what sending this state moves).
+    public var storageCount: Int { transforms.reduce(0) { $0 + $1.storage.count } }
+
     /// The first buffer called `name` in any transform (e.g. `"m"`, `"v"`), for inspection.
     public func buffer(named name: String) -> [Float]? {
         for t in transforms { if let b = t[name] { return b } }

@@ -386,7 +386,8 @@ public struct PreparedRun: Sendable {
             ClientSetup(
                 model: model, optimizer: Optimizer($0.optimizer, layout: model.layout), policy: $0.state,
                 training: topology.clients.local, seed: topology.trainSeed, proximalMu: topology.server.proximalMu,
-                proximalCoupling: topology.server.proximal, stragglers: topology.clients.stragglers)
+                proximalCoupling: topology.server.proximal, stragglers: topology.clients.stragglers,
+                clock: topology.clock)
         }
         var result: [Int: VirtualClient] = [:]
         for id in ids {

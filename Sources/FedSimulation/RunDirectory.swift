@@ -23,7 +23,7 @@ public final class RunDirectory {
         "round,test_loss,test_accuracy,test_rmse,test_r2,train_loss,"
         + "weight_norm,update_norm,participant_count,samples,payload_bytes,seconds,weights_hash,"
         + "validation_loss,validation_accuracy,validation_rmse,client_drift,global_train_loss,client_accuracy_mean,"
-        + "client_accuracy_p10,client_accuracy_min,effective_decay,stragglers\n"
+        + "client_accuracy_p10,client_accuracy_min,effective_decay,stragglers,virtual_seconds,virtual_time,offline\n"
 
     /// Creates the directory of a new run of `prepared`: `--out` when given (it must not exist
     /// yet), else `runs/<name>-<UTC time>/`.
@@ -181,6 +181,7 @@ public final class RunDirectory {
             String(format: "%.6f", r.seconds), r.weightsHash, o(r.validationLoss), o(r.validationAccuracy),
             o(r.validationRMSE), o(r.clientDrift), o(r.globalTrainLoss), o(r.clientAccuracyMean),
             o(r.clientAccuracyP10), o(r.clientAccuracyMin), o(r.effectiveDecay), r.stragglers.map(String.init) ?? "",
+            o(r.virtualSeconds), o(r.virtualTime), r.offline.map(String.init) ?? "",
         ].joined(separator: ",") + "\n"
     }
 

@@ -70,7 +70,9 @@ public final class RunDriver {
                 weights: t.clients.sampling == .bySamples ? prepared.shards.map { Double($0.count) } : nil),
             server: t.server, groupOfClient: prepared.groupOfClient, policyOfGroup: prepared.groups.map(\.state),
             stateAggregation: t.clients.stateAggregation, chainOfGroup: prepared.groups.map(\.optimizer.chain),
-            stragglers: t.clients.stragglers,
+            stragglers: t.clients.stragglers, clock: t.clock, training: t.clients.local,
+            stateFloatsOfGroup: t.clock == nil
+                ? [] : prepared.groups.indices.map { prepared.freshState(group: $0).storageCount },
             pool: pool, threads: t.threadCount,
             sampleCounts: prepared.shards.map(\.count))
         if let resume {
@@ -83,7 +85,7 @@ public final class RunDriver {
             engine.restore(
                 weights: resume.weights,
                 sharedStates: try resume.decodedSharedStates(template: prepared.freshState),
-                serverState: resume.serverState)
+                serverState: resume.serverState, virtualTime: resume.record.virtualTime ?? 0)
         }
     }
 
@@ -210,6 +212,7 @@ public enum ProgressLine {
         parts.append(String(format: "‖Δ‖ %.4f", r.updateNorm))
         parts.append("\(r.participants.count) clients")
         parts.append(String(format: "%.2fs", r.seconds))
+        if let t = r.virtualTime { parts.append(String(format: "virtual %.1fs", t)) }
         parts.append(r.weightsHash)
         return parts.joined(separator: "  ")
     }

@@ -22,7 +22,8 @@ public enum TensorBoard {
             ("clients/accuracy_mean", r.clientAccuracyMean), ("clients/accuracy_p10", r.clientAccuracyP10),
             ("clients/accuracy_min", r.clientAccuracyMin), ("clients/participants", Double(r.participants.count)),
             ("clients/stragglers", r.stragglers.map(Double.init)), ("round/seconds", r.seconds),
-            ("round/payload_bytes", Double(r.payloadBytes)),
+            ("round/payload_bytes", Double(r.payloadBytes)), ("clock/round_seconds", r.virtualSeconds),
+            ("clock/time", r.virtualTime), ("clients/offline", r.offline.map(Double.init)),
         ]
         return all.compactMap { tag, value in value.flatMap { $0.isFinite ? (tag, $0) : nil } }
     }

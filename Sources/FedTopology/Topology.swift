@@ -29,6 +29,8 @@ public struct Topology: Sendable, Equatable {
     /// Extra per-round evaluations (each a pass over every client's data). What is logged, never
     /// what is computed: not part of the numbers (`numbersYAML`).
     public var metrics = MetricsSpec()
+    /// The virtual clock: devices, availability, deadlines (nil: every client is equal and instant).
+    public var clock: VirtualClock?
     /// The directory relative paths are resolved against (the topology file's directory).
     public var baseDirectory: String
 

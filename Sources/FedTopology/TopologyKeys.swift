@@ -8,9 +8,17 @@ public enum TopologyKeys {
             "",
             [
                 "name", "seed", "data_seed", "train_seed", "rounds", "threads", "data", "partition", "model", "clients",
-                "server", "cluster", "metrics",
+                "server", "cluster", "metrics", "clock",
             ]
         ),
+        (
+            "clock",
+            [
+                "seconds_per_sample", "speed", "latency", "upload", "download", "availability", "sample_online",
+                "deadline", "late", "overcommit", "trace",
+            ]
+        ),
+        ("clock.lognormal", ["median", "sigma"]),
         ("metrics", ["global_train_loss", "client_accuracy"]),
         (
             "data",

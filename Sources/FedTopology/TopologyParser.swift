@@ -156,6 +156,13 @@ struct TopologyReader {
             metrics.clientAccuracy = try m.bool("client_accuracy", default: false)
             try m.finish()
         }
+        let clock = try root.map("clock").map { try readClock($0, clientCount: clients.count) }
+        if clock != nil && clients.stragglers.fraction > 0 {
+            throw root.error(
+                "clock",
+                "give clients.stragglers (the FedProx paper's draw) or clock (a deadline decides who is late), "
+                    + "not both")
+        }
         let base = baseDirectory
         let cluster =
             try root.map("cluster").map { m in
@@ -182,6 +189,7 @@ struct TopologyReader {
             clients: clients, server: server, cluster: cluster, baseDirectory: baseDirectory)
         topology.threads = threads
         topology.metrics = metrics
+        topology.clock = clock
         topology.explicitDataSeed = dataSeed.map(UInt64.init)
         topology.explicitTrainSeed = trainSeed.map(UInt64.init)
         return topology

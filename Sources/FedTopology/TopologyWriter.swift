@@ -1,3 +1,4 @@
+import FedClient
 import FedModels
 import FedOptim
 import Foundation
@@ -44,8 +45,31 @@ extension Topology {
                     ])
                 ))
         }
+        if let clock { pairs.append(("clock", clockNode(clock, numbersOnly))) }
         if includeCluster { pairs.append(("cluster", cluster.node)) }
         return (try? Yams.serialize(node: map(pairs), sortKeys: false)) ?? ""
+    }
+
+    /// The clock with every setting spelled out; in the numbers, the trace by its content hash.
+    private func clockNode(_ c: VirtualClock, _ numbersOnly: Bool) -> Node {
+        func lognormal(_ d: LogNormal) -> Node {
+            d.sigma == 0
+                ? number(d.median) : map([("median", number(d.median)), ("sigma", number(d.sigma))], flow: true)
+        }
+        var pairs: [(String, Node)] = [
+            ("seconds_per_sample", number(c.secondsPerSample)), ("speed", lognormal(c.speed)),
+            ("latency", lognormal(c.latency)),
+        ]
+        if let upload = c.upload { pairs.append(("upload", lognormal(upload))) }
+        if let download = c.download { pairs.append(("download", lognormal(download))) }
+        pairs += [("availability", number(c.availability)), ("sample_online", scalar(String(c.sampleOnline)))]
+        if let deadline = c.deadline { pairs += [("deadline", number(deadline)), ("late", scalar(c.late.rawValue))] }
+        pairs.append(("overcommit", number(c.overcommit)))
+        if let trace = c.trace, let path = c.tracePath {
+            pairs.append(
+                ("trace", scalar(numbersOnly ? String(format: "fnv1a:%016llx", trace.contentHash) : resolve(path))))
+        }
+        return map(pairs)
     }
 
     private func serverNode() -> Node {

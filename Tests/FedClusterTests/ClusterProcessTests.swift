@@ -110,6 +110,33 @@ final class ClusterProcessTests: XCTestCase {
         }
     }
 
+    /// A heterogeneous federation under the virtual clock — lognormal speeds and bandwidths,
+    /// clients offline, a deadline with partial work, over-commitment — gives the same weights
+    /// and the same virtual times as a 2-process cluster and in one process: the coordinator and
+    /// the client processes time every client alike.
+    func testTheVirtualClockIsTheSameInEveryProcess() throws {
+        let clock =
+            "clock={seconds_per_sample: 0.002, speed: {median: 1, sigma: 1}, latency: 0.05, upload: 1.0e5, "
+            + "download: {median: 1.0e6, sigma: 0.5}, availability: 0.8, deadline: 0.5, late: partial, "
+            + "overcommit: 1.4}"
+        let extra = ["--set", clock, "--rounds", "6"]
+        let reference = dir.appendingPathComponent("run-clock")
+        XCTAssertEqual(
+            try finish(start(["run", quickstart, "--out", reference.path, "--quiet"] + extra, log: "run.log")), 0,
+            log("run.log"))
+        let out = dir.appendingPathComponent("cluster-clock")
+        let p = try start(
+            ["cluster", quickstart, "--out", out.path, "--endpoint", "ipc://\(dir.path)/c.ipc", "--quiet"] + extra,
+            log: "cluster.log")
+        XCTAssertEqual(try finish(p), 0, log("cluster.log"))
+        XCTAssertEqual(hashes(out), hashes(reference))
+        let times = { (run: URL) in Fedsim.rounds(run).compactMap { $0["virtual_time"] as? Double } }
+        XCTAssertEqual(times(out), times(reference))
+        XCTAssertEqual(times(out).count, 7, "rounds 0-6 carry the virtual time")
+        let cut = rounds(reference).compactMap { $0["stragglers"] as? Int }.reduce(0, +)
+        XCTAssertGreaterThan(cut, 0, "the deadline cuts some clients' work")
+    }
+
     /// A client process killed with SIGKILL mid-run: the rounds go on without its clients (quorum
     /// 0.5); restarted, it rejoins and restores its clients' persistent optimizer state.
     func testKilledClientIsDroppedAndRejoinsWithItsState() throws {

@@ -42,6 +42,32 @@ final class ChartTests: XCTestCase {
         XCTAssertEqual(few.components(separatedBy: "<polygon").count - 1, 3, "bands for a few lines")
     }
 
+    /// With the virtual clock, a chart against virtual time puts round r at the seeds' mean
+    /// virtual time: here seed A's rounds last 1 s and seed B's 3 s, so round r sits at 2r.
+    func testAChartAgainstVirtualTimePlacesRoundsAtTheirMeanTime() {
+        func timed(_ perRound: Double) -> RunMetrics {
+            var m = run(0, rounds: 10)
+            for r in m.rounds.indices { m.rounds[r].virtualTime = perRound * Double(r) }
+            return m
+        }
+        let lines = [Report.ChartLine(name: "a", index: 0, runs: [timed(1), timed(3)])]
+        XCTAssertTrue(Report.hasVirtualTime(lines))
+        XCTAssertFalse(Report.hasVirtualTime([Report.ChartLine(name: "b", index: 0, runs: [run(0)])]))
+        let svg = Report.chart(.accuracy, lines, axis: .virtualTime)
+        XCTAssertTrue(svg.contains("test accuracy against virtual time"))
+        XCTAssertTrue(svg.contains(">virtual seconds</text>"))
+        let points = attribute("points", in: svg.split(separator: "<polyline")[1])!.split(separator: " ").map {
+            Double($0.split(separator: ",")[0])!
+        }
+        XCTAssertEqual(points.count, 11)
+        // The plot spans x = 64 … 744 for 0 … 20 virtual seconds; round 5 is at 10 s, the middle.
+        XCTAssertEqual(points[5], 404, accuracy: 0.1)
+        XCTAssertEqual(points[10], 744, accuracy: 0.1)
+        for label in ["0", "5", "10", "15", "20"] {
+            XCTAssertTrue(svg.contains("text-anchor=\"middle\">\(label)</text>"), "x tick \(label)")
+        }
+    }
+
     func testEvenANarrowRangeGetsFourTicks() {
         for (lo, hi) in [(0.9512, 0.9518), (0.0, 1.0), (0.05, 1.02), (12.0, 13.5), (0.1, 0.1004), (-3.0, 250.0)] {
             let ticks = Report.niceTicks(lo, hi)
