@@ -350,6 +350,11 @@ public enum Report {
             head.append("best test acc (selected on test)")
             head.append("rounds to \(target.map { String(format: "%.2f", $0) } ?? "target") acc (median; reached)")
         }
+        let timed = rows.contains { $0.finalVirtualTime != nil }
+        if timed {
+            if classification && target != nil { head.append("virtual time to target (median)") }
+            head.append("virtual time of the run")
+        }
         head += ["final test loss", "final ‖w‖", "Δ vs \(baseline ?? "baseline") (95 % CI)", "p (paired t; sign)"]
         var html = "<table><thead><tr>" + head.map { "<th>\(escape($0))</th>" }.joined() + "</tr></thead><tbody>\n"
         for r in rows {
@@ -364,6 +369,10 @@ public enum Report {
             if classification {
                 cells.append(r.bestTestAccuracy.text)
                 cells.append(target == nil ? "—" : "\(r.roundsToTargetMedian); \(r.reachedText)")
+            }
+            if timed {
+                if classification && target != nil { cells.append(r.virtualTimeToTargetMedian) }
+                cells.append(r.finalVirtualTimeText)
             }
             cells += [r.finalLoss.text, r.finalWeightNorm.text]
             cells += pairedCells(r, baseline: baseline, notSignificant: " <b>n.s.</b>")
@@ -397,6 +406,11 @@ public enum Report {
         if classification && target != nil {
             head.append("rounds to \(String(format: "%.2f", target!)) (median; reached)")
         }
+        let timed = rows.contains { $0.finalVirtualTime != nil }
+        if timed {
+            if classification && target != nil { head.append("virtual time to \(String(format: "%.2f", target!))") }
+            head.append("virtual time of the run")
+        }
         head.append("final ‖w‖")
         let paired = seeds >= 2  // one seed: no interval and no test
         if paired { head += ["Δ vs baseline [95 % CI]", "p (paired t; sign)"] }
@@ -408,6 +422,10 @@ public enum Report {
                 cells.append(((classification ? r.selectedTestAccuracy : r.selectedTestLoss)?.text ?? "—"))
             }
             if classification && target != nil { cells.append("\(r.roundsToTargetMedian); \(r.reachedText)") }
+            if timed {
+                if classification && target != nil { cells.append(r.virtualTimeToTargetMedian) }
+                cells.append(r.finalVirtualTimeText)
+            }
             cells.append(r.finalWeightNorm.text)
             if paired { cells += pairedCells(r, baseline: baseline, notSignificant: " n.s.") }
             text += "| " + cells.joined(separator: " | ") + " |\n"

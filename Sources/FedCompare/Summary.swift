@@ -78,6 +78,11 @@ public struct VariantSummary: Sendable {
     public var finalRMSE: Interval
     /// First round whose test accuracy reaches the target, per seed (nil: never — censored).
     public var roundsToTarget: [Int?]
+    /// With the virtual clock: the virtual time at that round, per seed (nil: never), and the
+    /// virtual time each run took in all (nil without the clock).
+    public var virtualTimeToTarget: [Double?]
+    public var finalVirtualTime: Interval?
+    public var longestVirtualTime: Double?
     /// The rounds each run had (the censoring point of a run that never reached the target).
     public var rounds: Int
     public var target: Double?
@@ -117,6 +122,14 @@ public struct VariantSummary: Sendable {
         roundsToTarget = ordered.map { run in
             target.flatMap { t in run.1.rounds.first { ($0.testAccuracy ?? -1) >= t }?.round }
         }
+        let timed = !ordered.isEmpty && ordered.allSatisfy { $0.1.rounds.last?.virtualTime != nil }
+        virtualTimeToTarget =
+            timed
+            ? ordered.map { run in
+                target.flatMap { t in run.1.rounds.first { ($0.testAccuracy ?? -1) >= t }?.virtualTime }
+            } : []
+        finalVirtualTime = timed ? each { $0.rounds.last?.virtualTime } : nil
+        longestVirtualTime = timed ? ordered.compactMap { $0.1.rounds.last?.virtualTime }.max() : nil
         var primary: [Int: Double] = [:]
         for (seed, run) in ordered {
             if let v = window(run, { isClassification ? $0.testAccuracy : $0.testLoss }) { primary[seed] = v }
@@ -133,12 +146,39 @@ public struct VariantSummary: Sendable {
     }
 
     /// The same median as a number; nil when half or more of the runs never reached the target.
-    public var roundsToTargetMedianValue: Double? {
-        guard !roundsToTarget.isEmpty else { return nil }
-        let sorted = roundsToTarget.map { $0 ?? Int.max }.sorted()
+    public var roundsToTargetMedianValue: Double? { Self.censoredMedian(roundsToTarget.map { $0.map(Double.init) }) }
+
+    /// The median virtual time to the target, censored as the rounds are (nil: half or more never
+    /// got there, or no clock).
+    public var virtualTimeToTargetMedianValue: Double? { Self.censoredMedian(virtualTimeToTarget) }
+
+    /// "12.3 s", or "> 400 s" (the longest run's virtual time) when half or more never got there.
+    public var virtualTimeToTargetMedian: String {
+        guard !virtualTimeToTarget.isEmpty else { return "" }
+        guard let median = virtualTimeToTargetMedianValue else {
+            return String(format: "> %.4g s", longestVirtualTime ?? 0)
+        }
+        return String(format: "%.4g s", median)
+    }
+
+    /// "4511 ± 26 s": the run's virtual time across seeds (four significant digits).
+    public var finalVirtualTimeText: String {
+        guard let t = finalVirtualTime, !t.mean.isNaN else { return "—" }
+        // Four significant digits on the mean, and the half-width to the same decimal place.
+        let decimals = t.mean == 0 ? 2 : min(4, max(0, 3 - Int(log10(abs(t.mean)).rounded(.down))))
+        return t.halfWidth.isNaN
+            ? String(format: "%.*f s", decimals, t.mean)
+            : String(format: "%.*f ± %.*f s", decimals, t.mean, decimals, t.halfWidth)
+    }
+
+    /// The median of values where nil is censored (larger than every value): nil when the median
+    /// itself is censored.
+    static func censoredMedian(_ values: [Double?]) -> Double? {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.map { $0 ?? .infinity }.sorted()
         let n = sorted.count
-        guard sorted[n / 2] != Int.max else { return nil }
-        return n % 2 == 1 ? Double(sorted[n / 2]) : Double(sorted[(n - 1) / 2] + sorted[n / 2]) / 2
+        guard sorted[n / 2].isFinite else { return nil }
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[(n - 1) / 2] + sorted[n / 2]) / 2
     }
 
     public var reachedText: String { "\(roundsToTarget.compactMap { $0 }.count)/\(seeds)" }
@@ -148,7 +188,8 @@ public struct VariantSummary: Sendable {
         + "window_loss_ci95,selected_round_mean,selected_test_acc_mean,selected_test_acc_ci95,selected_test_loss_mean,"
         + "best_validation_mean,best_validation_ci95,best_test_acc_mean,final_loss_mean,final_loss_ci95,"
         + "final_weight_norm_mean,final_weight_norm_ci95,final_rmse_mean,final_rmse_ci95,rounds_to_target_median,"
-        + "reached,diff_vs_baseline,diff_ci95_low,diff_ci95_high,paired_t_p,sign_test_p,significant\n"
+        + "reached,diff_vs_baseline,diff_ci95_low,diff_ci95_high,paired_t_p,sign_test_p,significant,"
+        + "virtual_time_to_target_median,final_virtual_time_mean,final_virtual_time_ci95\n"
 
     var csvRow: String {
         func f(_ x: Double?) -> String { x.map { $0.isNaN ? "" : String(format: "%.6g", $0) } ?? "" }
@@ -166,6 +207,8 @@ public struct VariantSummary: Sendable {
             target == nil ? "" : String(roundsToTarget.compactMap { $0 }.count),
             f(paired?.difference.mean), f(paired?.difference.low), f(paired?.difference.high),
             f(paired?.pairedTP), f(paired?.signTestP), paired.map { $0.significant ? "true" : "false" } ?? "",
+            target == nil ? "" : f(virtualTimeToTargetMedianValue), f(finalVirtualTime?.mean),
+            f(finalVirtualTime?.halfWidth),
         ].joined(separator: ",") + "\n"
     }
 }
