@@ -166,13 +166,17 @@ final class RunCLITests: XCTestCase {
     }
 
     func testValidatePrintsTheResolvedTopology() throws {
-        for name in ["quickstart", "digits-noniid", "digits-mixed", "quickstart-cluster", "cluster-10", "cluster-1000"]
-        {
+        for name in [
+            "quickstart", "digits-noniid", "digits-mixed", "quickstart-cluster", "cluster-10", "cluster-1000",
+            "heterogeneous",
+        ] {
             let r = try Fedsim.run(["validate", repo.appendingPathComponent("Topologies/\(name).yaml").path])
             XCTAssertEqual(r.status, 0, "\(name): \(r.stderr)")
             XCTAssertTrue(r.stdout.contains("beta2: 0.999") && r.stdout.contains("cluster:"), r.stdout)
             XCTAssertTrue(r.stdout.split(separator: "\n").last!.hasPrefix("# valid: "), "a verdict line: \(r.stdout)")
         }
+        let clock = try Fedsim.run(["validate", repo.appendingPathComponent("Topologies/heterogeneous.yaml").path])
+        XCTAssertTrue(clock.stdout.contains("clock:\n") && clock.stdout.contains("late: partial"), clock.stdout)
         let quick = try Fedsim.run(["validate", repo.appendingPathComponent("Topologies/quickstart.yaml").path])
         XCTAssertTrue(quick.stdout.contains("# valid: 10 clients holding"), quick.stdout)
         let file = try Fedsim.run([
