@@ -125,8 +125,9 @@ let package = Package(
         .testTarget(
             name: "FedClusterTests",
             dependencies: [
-                "FedCluster", "FedProtocol", "FedSimulation", "FedTestSupport", "FedTopology", "FedTransport",
-                "FedTransportMemory", "FedTransportZMQ", "FedWire", "fedsim"
+                "FedClient", "FedCluster", "FedCore", "FedCoordinator", "FedProtocol", "FedSimulation",
+                "FedTestSupport", "FedTopology", "FedTransport", "FedTransportMemory", "FedTransportZMQ", "FedWire",
+                "fedsim",
             ]),
         .testTarget(
             name: "FedCompareTests",

@@ -21,7 +21,7 @@ struct Fedsim: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             RunCommand.self, ClusterCommand.self, CoordinatorCommand.self, ClientCommand.self, CompareCommand.self,
-            ReportCommand.self, ValidateCommand.self,
+            ReportCommand.self, ValidateCommand.self, ExportCommand.self,
             OptimizerCommand.self, BenchCommand.self, KeysCommand.self,
         ])
 

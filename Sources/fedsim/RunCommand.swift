@@ -177,3 +177,40 @@ struct ValidateCommand: ParsableCommand {
         }
     }
 }
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write what a client in another language needs to join a run: federation.json and its shards.",
+        discussion: """
+            DIR gets federation.json (the run fingerprint, the parameter layout by name and shape, the
+            local training, each client's optimizer and state policy, the heartbeat settings) and each
+            client's training shard as NumPy files (client-<id>-features.npy, client-<id>-targets.npy):
+            the samples the coordinator expects that client to claim. The Python client
+            (Sources/fedsim-python) reads it; docs/PROTOCOL.md says what goes on the wire.
+
+            Examples:
+              fedsim export Topologies/quickstart.yaml --clients 8-9 --out runs/py-clients
+              python3 -m fedsim_client --federation runs/py-clients --connect tcp://127.0.0.1:5555
+            """)
+
+    @OptionGroup var options: TopologyOptions
+
+    @Option(help: "The client ids to export, e.g. 8-9 or 0-4,7.")
+    var clients: ClientIDRanges
+
+    @Option(help: "The directory to create.")
+    var out: String
+
+    func run() throws {
+        let export = try reportingInputErrors { () -> FederationExport in
+            let prepared = try PreparedRun.prepare(try options.load())
+            return try FederationExport.write(
+                prepared, clients: clients.ranges.flatMap { Array($0) }, to: URL(fileURLWithPath: out))
+        }
+        let samples = export.clients.reduce(0) { $0 + $1.samples }
+        print(
+            "wrote \(out): \(export.clients.count) client(s) holding \(samples) samples; "
+                + "\(export.parameterCount) parameters; fingerprint \(export.fingerprint)")
+    }
+}

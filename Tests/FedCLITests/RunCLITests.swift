@@ -155,6 +155,36 @@ final class RunCLITests: XCTestCase {
         }
     }
 
+    /// `fedsim export` writes federation.json and the shards; what a foreign client cannot serve
+    /// as documented is refused with one line and status 2, and an existing directory is kept.
+    func testExportWritesTheFederationAndRefusesWhatItCannotServe() throws {
+        let out = dir.appendingPathComponent("federation")
+        let ok = try Fedsim.run(["export", Fedsim.topology("quickstart.yaml"), "--clients", "2-3,5", "--out", out.path])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        let meta = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("federation.json")))
+                as? [String: Any])
+        XCTAssertEqual(meta["parameter_count"] as? Int, 2410)
+        XCTAssertEqual((meta["clients"] as? [[String: Any]])?.map { $0["id"] as? Int }, [2, 3, 5])
+        XCTAssertEqual(
+            (meta["layout"] as? [[String: Any]])?.map { $0["name"] as? String },
+            ["layer0.weight", "layer0.bias", "layer1.weight", "layer1.bias"])
+        let npy = try Data(contentsOf: out.appendingPathComponent("client-2-features.npy"))
+        XCTAssertEqual(Array(npy.prefix(8)), [0x93] + Array("NUMPY".utf8) + [1, 0])
+        XCTAssertTrue(String(decoding: npy.prefix(128), as: UTF8.self).contains("'shape': (144, 64)"))
+        XCTAssertEqual(npy.count, 128 + 144 * 64 * 4, "a 128-byte header, then the float32 values")
+        for (extra, message) in [
+            (["--out", out.path], "already exists"),
+            (["--out", out.path + "-agg", "--set", "clients.state=aggregate"], "state: aggregate"),
+            (["--out", out.path + "-big", "--clients", "12"], "client 12 is outside 0-9"),
+        ] {
+            let r = try Fedsim.run(["export", Fedsim.topology("quickstart.yaml"), "--clients", "0"] + extra)
+            XCTAssertEqual(r.status, 2, r.stderr)
+            XCTAssertTrue(r.stderr.contains(message), r.stderr)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path + "-agg"))
+    }
+
     /// `optimizer list` names every setting with its default.
     func testOptimizerListShowsEveryDefault() throws {
         let r = try Fedsim.run(["optimizer", "list"])

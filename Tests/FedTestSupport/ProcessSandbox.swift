@@ -14,9 +14,20 @@ public final class ProcessSandbox {
     /// Starts `fedsim args`, with stdout and stderr in `dir/name`.
     @discardableResult
     public func start(_ args: [String], log name: String) throws -> Process {
+        try start(executable: Fedsim.binary, args, log: name)
+    }
+
+    /// Starts another program (e.g. the Python client), with `environment` added to this one's.
+    @discardableResult
+    public func start(
+        executable: URL, _ args: [String], log name: String, environment: [String: String] = [:]
+    ) throws -> Process {
         let p = Process()
-        p.executableURL = Fedsim.binary
+        p.executableURL = executable
         p.arguments = args
+        if !environment.isEmpty {
+            p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let url = dir.appendingPathComponent(name)
         _ = FileManager.default.createFile(atPath: url.path, contents: nil)
         let handle = try FileHandle(forWritingTo: url)
