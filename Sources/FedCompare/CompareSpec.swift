@@ -15,6 +15,27 @@ public struct CompareSpec: Sendable, Equatable {
         public var overrides: [String]
     }
 
+    /// Short names for grid keys in variant names: the last part of each key path
+    /// (`weight_decay`), its owner for a `name` (`clients.optimizer.name` → `optimizer`), and as
+    /// many more parts as it takes to tell keys apart (`optimizer.lr` and `server.lr`, not `lr` twice).
+    public static func gridLabels(_ keys: [String]) -> [String] {
+        let parts = keys.map { key -> [String] in
+            var p = key.split(separator: ".").map(String.init)
+            if p.count > 1 && p.last == "name" { p.removeLast() }
+            return p
+        }
+        var depth = parts.map { _ in 1 }
+        func label(_ i: Int) -> String { parts[i].suffix(depth[i]).joined(separator: ".") }
+        while true {
+            let labels = keys.indices.map(label)
+            let clashing = keys.indices.filter { i in
+                labels.enumerated().contains { $0.offset != i && $0.element == labels[i] } && depth[i] < parts[i].count
+            }
+            if clashing.isEmpty { return labels }
+            for i in clashing { depth[i] += 1 }
+        }
+    }
+
     /// The most runs (variants × seeds) one comparison may hold.
     public static let maxRuns = 10_000
 
@@ -168,8 +189,9 @@ public struct CompareSpec: Sendable, Equatable {
             for axis in axes {
                 combinations = combinations.flatMap { prefix in axis.values.map { prefix + [(axis.key, $0)] } }
             }
+            let labels = Dictionary(uniqueKeysWithValues: zip(axes.map(\.key), Self.gridLabels(axes.map(\.key))))
             for (i, combination) in combinations.enumerated() {
-                let name = combination.map { "\($0.0.split(separator: ".").last!)=\($0.1)" }.joined(separator: " ")
+                let name = combination.map { "\(labels[$0.0]!)=\($0.1)" }.joined(separator: " ")
                 variants.append(
                     Variant(id: slug(i, name), name: name, overrides: common + combination.map { "\($0.0)=\($0.1)" }))
             }

@@ -32,7 +32,7 @@ public enum Report {
         let window = manifest.finalWindow ?? 5
         var tuned: TuningResults?
         // Each row: the variant it stands for, the name shown, its runs.
-        var rows: [(variant: String, name: String, runs: [Int: RunMetrics])] = []
+        var rows: [(variant: String, name: String, runs: [Int: RunMetrics], overrides: [String])] = []
         if let tuning = manifest.tuning, let trials = manifest.trials {
             let results = try TuningResults(
                 root: root, tuning: tuning, variantTunings: manifest.variantTunings, trials: trials,
@@ -43,14 +43,16 @@ public enum Report {
                     let runs =
                         tuning.seeds == nil
                         ? best.runs : try finishedRuns(root, best.trial.unit, seeds: manifest.seeds, missing: &missing)
-                    if !runs.isEmpty { rows.append((variant.name, best.trial.unit.name, runs)) }
+                    if !runs.isEmpty {
+                        rows.append((variant.name, best.trial.unit.name, runs, best.trial.unit.overrides))
+                    }
                 }
             }
             tuned = results
         } else {
             for variant in manifest.variants {
                 let runs = try finishedRuns(root, variant, seeds: manifest.seeds, missing: &missing)
-                if !runs.isEmpty { rows.append((variant.name, variant.name, runs)) }
+                if !runs.isEmpty { rows.append((variant.name, variant.name, runs, variant.overrides)) }
             }
         }
         for (i, row) in rows.enumerated() {
@@ -89,6 +91,10 @@ public enum Report {
             charts.insert(chart(metrics[0], lines, axis: .virtualTime), at: 1)
             chartFiles.insert("\(metrics[0].fileName)-virtual-time", at: 1)
         }
+        if hasClientAccuracies(lines) {
+            charts.append(distributionChart(lines))
+            chartFiles.append("client-accuracy-distribution")
+        }
         let chartDirectory = root.appendingPathComponent("charts")
         try FileManager.default.createDirectory(at: chartDirectory, withIntermediateDirectories: true)
         for (file, svg) in zip(chartFiles, charts) {
@@ -105,14 +111,15 @@ public enum Report {
             }
             sections.append(
                 "<h2>Search space</h2>\n<p>\(escape(tuned.caption))</p>\n"
-                    + maps.map { "<figure>\($0.svg)</figure>" }.joined(separator: "\n") + "\n" + tuned.table)
+                    + "<div class=\"maps\">" + maps.map { "<figure>\($0.svg)</figure>" }.joined(separator: "\n")
+                    + "</div>\n" + tuned.table)
         }
         let html = page(
             title: "FedSim comparison: \(manifest.name)", note: note,
             charts: charts.map { "<figure>\($0)</figure>" },
             table: table(
                 summaries, target: manifest.targetAccuracy, classification: classification, window: window,
-                baseline: baselineName),
+                baseline: baselineName, overrides: rows.map(\.overrides)),
             sections: sections, seeds: manifest.seeds.count)
         try RunDirectory.writeAtomically(Data(html.utf8), to: root.appendingPathComponent("report.html"))
         return summaries
@@ -130,7 +137,8 @@ public enum Report {
             title: "FedSim run: \(name)",
             note: "\(run.rounds.count - 1) rounds; last weights hash \(run.rounds.last?.weightsHash ?? "")",
             charts: (metrics.map { chart($0, [line]) }
-                + (hasVirtualTime([line]) ? [chart(metrics[0], [line], axis: .virtualTime)] : [])).map {
+                + (hasVirtualTime([line]) ? [chart(metrics[0], [line], axis: .virtualTime)] : [])
+                + (hasClientAccuracies([line]) ? [distributionChart([line])] : [])).map {
                     "<figure>\($0)</figure>"
                 },
             table: table([summary], target: nil, classification: classification, window: 5, baseline: nil), seeds: 1)
@@ -141,6 +149,16 @@ public enum Report {
         var name: String
         var index: Int
         var runs: [RunMetrics]
+
+        /// The legend's label: the table's row number and the name without a tuned point's
+        /// `[…]`, cut at 46 characters (the table has the full name and every setting).
+        var label: String {
+            var short = name
+            if short.hasSuffix("]"), let open = short.range(of: " [", options: .backwards) {
+                short = String(short[..<open.lowerBound])
+            }
+            return "\(index + 1). " + (short.count > 46 ? String(short.prefix(45)) + "…" : short)
+        }
     }
 
     static let palette = [
@@ -182,7 +200,7 @@ public enum Report {
         let right = 16.0
         let top = 28.0
         let bottom = 40.0
-        let longest = Double(lines.map(\.name.count).max() ?? 0)
+        let longest = Double(lines.map(\.label.count).max() ?? 0)
         let legendColumns = max(1, min(3, Int((width - left) / (longest * 6.2 + 36))))
         let legendRows = (lines.count + legendColumns - 1) / legendColumns
         let height = plotHeight + Double(legendRows) * 16 + 6
@@ -296,11 +314,91 @@ public enum Report {
                 format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%@\" stroke-width=\"3\"%@/>",
                 lx, ly, lx + 18, ly, color, dash)
             svg += String(
-                format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\">%@</text>\n", lx + 24, ly + 4, escape(s.line.name)
+                format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\">%@</text>\n", lx + 24, ly + 4,
+                escape(s.line.label)
             )
         }
         svg += "</svg>"
         return svg
+    }
+
+    /// Whether every run of every line has the final per-client accuracies.
+    static func hasClientAccuracies(_ lines: [ChartLine]) -> Bool {
+        !lines.isEmpty && lines.allSatisfy { $0.runs.allSatisfy { !($0.clientAccuracies ?? []).isEmpty } }
+    }
+
+    /// The distribution over clients of the final model's accuracy on each client's own data: per
+    /// variant the empirical CDF, its seeds' clients pooled (y: the fraction of clients at or
+    /// below x). The worst-off clients are the left tail, which a mean hides.
+    static func distributionChart(_ lines: [ChartLine]) -> String {
+        let width = 760.0
+        let plotHeight = 300.0
+        let left = 64.0
+        let right = 16.0
+        let top = 28.0
+        let bottom = 40.0
+        let longest = Double(lines.map(\.label.count).max() ?? 0)
+        let legendColumns = max(1, min(3, Int((width - left) / (longest * 6.2 + 36))))
+        let legendRows = (lines.count + legendColumns - 1) / legendColumns
+        let height = plotHeight + Double(legendRows) * 16 + 6
+        let samples = lines.map { line in line.runs.flatMap { $0.clientAccuracies ?? [] }.filter(\.isFinite).sorted() }
+        let all = samples.flatMap { $0 }
+        var lo = max(0, (all.min() ?? 0) - 0.02)
+        let hi = min(1, (all.max() ?? 1) + 0.02)
+        if hi - lo < 0.05 { lo = max(0, hi - 0.05) }
+        func x(_ v: Double) -> Double { left + (width - left - right) * (v - lo) / (hi - lo) }
+        func y(_ f: Double) -> Double { top + (plotHeight - top - bottom) * (1 - f) }
+        var svg =
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" "
+            + "width=\"100%\" preserveAspectRatio=\"xMinYMin meet\" role=\"img\" "
+            + "aria-label=\"client accuracy distribution\">\n"
+        svg +=
+            "<text x=\"\(Int(left))\" y=\"18\" font-size=\"14\" font-weight=\"bold\">accuracy on each client's own "
+            + "data, final model (distribution over clients)</text>\n"
+        svg += String(
+            format: "<text x=\"14\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\" "
+                + "transform=\"rotate(-90 14 %.1f)\">fraction of clients ≤ x</text>\n", (top + plotHeight - bottom) / 2,
+            (top + plotHeight - bottom) / 2)
+        for f in [0.0, 0.25, 0.5, 0.75, 1.0] {
+            svg += String(
+                format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/><text x=\"%.1f\" "
+                    + "y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%@</text>\n",
+                left, y(f), width - right, y(f), left - 6, y(f) + 4, tick(f, decimals: 2))
+        }
+        let xTicks = niceTicks(lo, hi)
+        let xDecimals = xTicks.count > 1 ? decimalsShowing(xTicks[1] - xTicks[0]) : 2
+        for v in xTicks {
+            svg += String(
+                format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">%@</text>\n", x(v),
+                plotHeight - bottom + 16, tick(v, decimals: xDecimals))
+        }
+        svg += String(
+            format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\">test accuracy on the "
+                + "client's own data</text>\n", (left + width - right) / 2, plotHeight - 6)
+        for (line, values) in zip(lines, samples) where !values.isEmpty {
+            let (color, dash) = style(line.index)
+            // A step function: at each value the fraction jumps from i/n to (i+1)/n.
+            var points = [String(format: "%.1f,%.1f", x(values[0]), y(0))]
+            for (i, v) in values.enumerated() {
+                points.append(String(format: "%.1f,%.1f", x(v), y(Double(i) / Double(values.count))))
+                points.append(String(format: "%.1f,%.1f", x(v), y(Double(i + 1) / Double(values.count))))
+            }
+            svg +=
+                "<polyline points=\"\(points.joined(separator: " "))\" fill=\"none\" stroke=\"\(color)\" "
+                + "stroke-width=\"1.8\"\(dash)><title>\(escape(line.name)) (\(values.count) clients)</title>"
+                + "</polyline>\n"
+        }
+        for (k, line) in lines.enumerated() {
+            let lx = left + Double(k % legendColumns) * (width - left) / Double(legendColumns)
+            let ly = plotHeight + 10 + Double(k / legendColumns) * 16
+            let (color, dash) = style(line.index)
+            svg += String(
+                format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%@\" stroke-width=\"3\"%@/>",
+                lx, ly, lx + 18, ly, color, dash)
+            svg += String(
+                format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\">%@</text>\n", lx + 24, ly + 4, escape(line.label))
+        }
+        return svg + "</svg>"
     }
 
     /// Round tick values (steps of 1, 2 or 5 × 10ⁿ) inside [lo, hi].
@@ -335,10 +433,11 @@ public enum Report {
     }
 
     static func table(
-        _ rows: [VariantSummary], target: Double?, classification: Bool, window: Int, baseline: String?
+        _ rows: [VariantSummary], target: Double?, classification: Bool, window: Int, baseline: String?,
+        overrides: [[String]]? = nil
     ) -> String {
         let validated = rows.contains { $0.selectedRound != nil }
-        var head = ["variant", "seeds"]
+        var head = ["#", "variant", "seeds"]
         head +=
             classification
             ? ["final test acc", "test acc, last \(window) rounds"]
@@ -357,8 +456,11 @@ public enum Report {
         }
         head += ["final test loss", "final ‖w‖", "Δ vs \(baseline ?? "baseline") (95 % CI)", "p (paired t; sign)"]
         var html = "<table><thead><tr>" + head.map { "<th>\(escape($0))</th>" }.joined() + "</tr></thead><tbody>\n"
-        for r in rows {
-            var cells = [escape(r.variant), String(r.seeds)]
+        for (i, r) in rows.enumerated() {
+            // The variant's full settings under its name: the legends show only the number and a short name.
+            let settings = (overrides.map { i < $0.count ? $0[i] : [] } ?? []).map { "<code>\(escape($0))</code>" }
+            let name = escape(r.variant) + (settings.isEmpty ? "" : "<br>" + settings.joined(separator: " "))
+            var cells = [String(i + 1), name, String(r.seeds)]
             cells +=
                 classification ? [r.finalAccuracy.text, r.windowAccuracy.text] : [r.finalRMSE.text, r.windowLoss.text]
             if validated {
@@ -390,7 +492,8 @@ public enum Report {
             ? String(format: "%+.4f", p.difference.mean)
             : String(format: "%+.4f [%+.4f, %+.4f]", p.difference.mean, p.difference.low, p.difference.high)
         return [
-            interval + (p.significant ? "" : notSignificant), String(format: "%.3g; %.3g", p.pairedTP, p.signTestP),
+            interval + (p.significant || p.pairedTP.isNaN ? "" : notSignificant),
+            p.pairedTP.isNaN ? "—" : String(format: "%.3g; %.3g", p.pairedTP, p.signTestP),
         ]
     }
 
@@ -458,7 +561,9 @@ public enum Report {
             <style>
             body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
             table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
-            td:first-child,th:first-child{text-align:left}figure{margin:16px 0}
+            td:first-child,th:first-child,td:nth-child(2),th:nth-child(2){text-align:left}figure{margin:16px 0}
+            td code{font-size:10px;color:#555;white-space:normal;overflow-wrap:anywhere}td:nth-child(2){min-width:16em}
+            .maps{display:flex;flex-wrap:wrap;gap:4px 12px}.maps figure{margin:4px 0}
             .legend{font-size:12px;display:flex;flex-wrap:wrap;gap:4px 14px;margin-left:64px}
             .legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}
             </style></head><body>

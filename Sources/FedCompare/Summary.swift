@@ -5,8 +5,14 @@ import Foundation
 /// One run's per-round metrics, read back from its `rounds.jsonl`.
 public struct RunMetrics: Sendable {
     public var rounds: [RoundRecord]
+    /// The final model's accuracy on each client's own data (`client_accuracy.csv`, written
+    /// with `metrics.client_accuracy`), nil without it.
+    public var clientAccuracies: [Double]?
 
-    public init(rounds: [RoundRecord]) { self.rounds = rounds }
+    public init(rounds: [RoundRecord], clientAccuracies: [Double]? = nil) {
+        self.rounds = rounds
+        self.clientAccuracies = clientAccuracies
+    }
 
     public static func load(_ dir: URL) throws -> RunMetrics {
         let decoder = JSONDecoder()
@@ -20,7 +26,15 @@ public struct RunMetrics: Sendable {
                 throw RunInputError("\(dir.path)/rounds.jsonl:\(i + 1): not a round record")
             }
         }
-        return RunMetrics(rounds: rounds)
+        var accuracies: [Double]?
+        if let csv = try? String(
+            contentsOf: dir.appendingPathComponent(RunDirectory.clientAccuracyFile), encoding: .utf8)
+        {
+            accuracies = csv.split(separator: "\n").dropFirst().compactMap { line in
+                line.split(separator: ",", omittingEmptySubsequences: false).last.flatMap { Double($0) }
+            }
+        }
+        return RunMetrics(rounds: rounds, clientAccuracies: accuracies)
     }
 
     /// The metric used for charts: test accuracy, test loss, ‖w‖, or test RMSE.

@@ -187,7 +187,9 @@ struct TuningResults {
         let top = 34.0
         let columns = Double(xAxis.values.count)
         let rows = Double(cells.count)
-        let width = left + columns * cell + 16
+        // Wide enough for the title (bold 14 px: about 8 px a character).
+        let width = max(left + columns * cell + 16, left + Double(variant.count) * 8 + 16)
+        let labels = CompareSpec.gridLabels([xAxis.key] + (yAxis.map { [$0.key] } ?? []))
         let height = top + rows * cell + 44
         var s =
             "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" "
@@ -237,13 +239,13 @@ struct TuningResults {
         }
         s += String(
             format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\">%@</text>\n",
-            left + columns * cell / 2, top + rows * cell + 34, Report.escape(xAxis.key))
-        if let yAxis {
+            left + columns * cell / 2, top + rows * cell + 34, Report.escape(labels[0]))
+        if yAxis != nil {
             s += String(
                 format:
                     "<text x=\"14\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\" "
                     + "transform=\"rotate(-90 14 %.1f)\">%@</text>\n",
-                top + rows * cell / 2, top + rows * cell / 2, Report.escape(yAxis.key))
+                top + rows * cell / 2, top + rows * cell / 2, Report.escape(labels[1]))
         }
         return s + "</svg>"
     }

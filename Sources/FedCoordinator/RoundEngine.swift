@@ -165,6 +165,9 @@ public final class RoundEngine {
     public let training: LocalTraining
     /// Floats in an optimizer state of each group (what an *aggregate* state moves on the wire).
     public let stateFloatsOfGroup: [Int]
+    /// With `metrics.client_accuracy`: the model's accuracy on each client's own held-out data
+    /// after the last round evaluated, by client id (nil for a client without such data).
+    public private(set) var clientAccuracies: [Double?]?
     /// Virtual seconds elapsed after the last round (with `clock`).
     public private(set) var virtualTime: Double = 0
     private let pool: ClientPool
@@ -388,9 +391,11 @@ public final class RoundEngine {
             result.globalTrainLoss = count > 0 ? sum / Double(count) : nil
         }
         if let clientEvaluationSets {
-            let accuracies = clientEvaluationSets.compactMap { set in
+            let byClient = clientEvaluationSets.map { set in
                 set.count > 0 ? model.evaluate(params: weights, data: set, workspaces: workspaces).accuracy : nil
-            }.sorted()
+            }
+            clientAccuracies = byClient
+            let accuracies = byClient.compactMap { $0 }.sorted()
             if !accuracies.isEmpty {
                 result.clientAccuracyMean = accuracies.reduce(0, +) / Double(accuracies.count)
                 result.clientAccuracyP10 = accuracies[max(0, Int((0.1 * Double(accuracies.count)).rounded(.up)) - 1)]

@@ -173,6 +173,9 @@ public final class RunDirectory {
         try? tensorBoard.close()
     }
 
+    /// With `metrics.client_accuracy`: the final model's accuracy on each client's own data.
+    public static let clientAccuracyFile = "client_accuracy.csv"
+
     static func csvRow(_ r: RoundRecord) -> String {
         func o(_ x: Double?) -> String { x.map { "\($0)" } ?? "" }
         return [

@@ -143,6 +143,13 @@ public final class RunDirectoryRecorder: RunObserver {
     }
 
     public func runCompleted(_ summary: RunSummary, engine: RoundEngine) throws {
+        if let accuracies = engine.clientAccuracies {
+            // The final model on each client's own data: the distribution the report charts.
+            var csv = "client,accuracy\n"
+            for (id, a) in accuracies.enumerated() { csv += "\(id),\(a.map { "\($0)" } ?? "")\n" }
+            try RunDirectory.writeAtomically(
+                Data(csv.utf8), to: directory.url.appendingPathComponent(RunDirectory.clientAccuracyFile))
+        }
         try directory.finish(weights: engine.weights, summary: summary)
     }
 }

@@ -66,7 +66,7 @@ final class PythonClientTests: XCTestCase {
 
     func testAPythonClientJoinsAFederationAndItsDeltasAreAggregatedAsDocumented() throws {
         guard pythonHasItsModules() else {
-            return XCTFail("/usr/bin/python3 lacks pyzmq or NumPy: run Scripts/install-deps.sh")
+            return XCTFail("/usr/bin/python3 lacks pyzmq or NumPy: run Scripts/install-deps.sh --tests")
         }
         let topology = repo.appendingPathComponent("Topologies/quickstart.yaml").path
         let federation = dir.appendingPathComponent("federation")

@@ -68,6 +68,36 @@ final class ChartTests: XCTestCase {
         }
     }
 
+    /// The per-client accuracy chart is each variant's empirical CDF over its clients (seeds
+    /// pooled): one step up of 1/n at each client's accuracy, ending at 1.
+    func testTheClientAccuracyDistributionIsAStepFunctionOverTheClients() {
+        var a = run(0)
+        a.clientAccuracies = [0.9, 0.5]
+        var b = run(0)
+        b.clientAccuracies = [0.7, 1.0]
+        let lines = [Report.ChartLine(name: "pooled", index: 0, runs: [a, b])]
+        XCTAssertTrue(Report.hasClientAccuracies(lines))
+        XCTAssertFalse(Report.hasClientAccuracies([Report.ChartLine(name: "none", index: 0, runs: [run(0)])]))
+        let svg = Report.distributionChart(lines)
+        let points = attribute("points", in: svg.split(separator: "<polyline")[1])!.split(separator: " ").map {
+            $0.split(separator: ",").map { Double($0)! }
+        }
+        XCTAssertEqual(points.count, 1 + 2 * 4, "a start and two points per client")
+        XCTAssertEqual(Set(points.map { $0[1] }).count, 5, "fractions 0, 1/4, 1/2, 3/4, 1")
+        XCTAssertEqual(points.map { $0[0] }, points.map { $0[0] }.sorted(), "ordered by accuracy")
+        XCTAssertTrue(svg.contains("(4 clients)"))
+        XCTAssertTrue(svg.contains(">fraction of clients ≤ x</text>"))
+    }
+
+    /// Legends carry the table's number and a short name: no tuned point, at most 46 characters.
+    func testLegendLabelsAreNumberedAndShort() {
+        let long = Report.ChartLine(
+            name: "optimizer=adam_l2 alpha=0.1 batch_size=32 weight_decay=0.01 momentum=0.9 [lr=0.1]", index: 6,
+            runs: [])
+        XCTAssertEqual(long.label, "7. optimizer=adam_l2 alpha=0.1 batch_size=32 wei…")
+        XCTAssertEqual(Report.ChartLine(name: "adamw [lr=0.01]", index: 0, runs: []).label, "1. adamw")
+    }
+
     func testEvenANarrowRangeGetsFourTicks() {
         for (lo, hi) in [(0.9512, 0.9518), (0.0, 1.0), (0.05, 1.02), (12.0, 13.5), (0.1, 0.1004), (-3.0, 250.0)] {
             let ticks = Report.niceTicks(lo, hi)

@@ -67,7 +67,10 @@ final class CompareTests: XCTestCase {
                 """))
         XCTAssertEqual(grid.name, "g")
         XCTAssertEqual(grid.variants.count, 8)
-        XCTAssertEqual(grid.variants[0].name, "name=adamw weight_decay=0 hidden=[8]")
+        XCTAssertEqual(grid.variants[0].name, "optimizer=adamw weight_decay=0 hidden=[8]")
+        XCTAssertEqual(
+            CompareSpec.gridLabels(["clients.optimizer.lr", "server.lr", "clients.optimizer.name", "partition.alpha"]),
+            ["optimizer.lr", "server.lr", "optimizer", "alpha"], "no two keys share a label")
         XCTAssertEqual(
             grid.variants[7].overrides,
             [
@@ -223,18 +226,18 @@ final class CompareTests: XCTestCase {
         let csv = try String(contentsOf: out.appendingPathComponent("summary.csv"), encoding: .utf8).split(
             separator: "\n")
         XCTAssertEqual(csv.count, 3)
-        XCTAssertTrue(csv[1].hasPrefix("name=adamw weight_decay=0.1,2,"))
+        XCTAssertTrue(csv[1].hasPrefix("optimizer=adamw weight_decay=0.1,2,"))
         let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
         XCTAssertEqual(html.components(separatedBy: "<svg").count - 1, 3, "accuracy, loss and ‖w‖ charts")
         XCTAssertEqual(html.components(separatedBy: "<polyline").count - 1, 6, "a line per variant per chart")
-        XCTAssertTrue(html.contains("<td>name=adam_l2 weight_decay=0.1</td>"))
+        XCTAssertTrue(html.contains("<td>optimizer=adam_l2 weight_decay=0.1</td>"))
         XCTAssertFalse(html.contains("<script"), "self-contained, no scripts")
         XCTAssertFalse(
             html.contains("http://")
                 && html.replacingOccurrences(of: "http://www.w3.org/2000/svg", with: "").contains("http://"))
 
         // Interrupted halfway: a run without summary.json is redone; finished ones are not.
-        let run = out.appendingPathComponent("runs/v02-name_adam_l2_weight_decay_0.1/seed-2")
+        let run = out.appendingPathComponent("runs/v02-optimizer_adam_l2_weight_decay_0.1/seed-2")
         let hash = try String(contentsOf: run.appendingPathComponent("rounds.csv"), encoding: .utf8)
         try FileManager.default.removeItem(at: run.appendingPathComponent("summary.json"))
         let (again, output2) = try fedsim(["compare", spec, "--out", out.path])
