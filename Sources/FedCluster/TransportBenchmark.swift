@@ -82,23 +82,29 @@ public enum TransportBenchmark {
         let topology = try Topology.load(file: topologyFile, overrides: overrides)
         let prepared = try PreparedRun.prepare(topology)
         let single = try InProcessRun.records(prepared).dropFirst().map(\.seconds)
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("fedsim-bench-\(getpid())")
-        defer { try? FileManager.default.removeItem(at: out) }
-        let process = Process()
-        process.executableURL = executable
-        process.arguments =
-            ["cluster", topologyFile, "--out", out.path, "--quiet"] + overrides.flatMap { ["--set", $0] }
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw RunInputError("the cluster run failed (status \(process.terminationStatus))")
+        // Each mode as a user runs it, with its run directory, checkpoint and logs: `seconds` in
+        // rounds.jsonl covers the whole round in both.
+        func roundSeconds(_ command: String) throws -> [Double] {
+            let out = FileManager.default.temporaryDirectory.appendingPathComponent("fedsim-bench-\(getpid())-\(command)")
+            defer { try? FileManager.default.removeItem(at: out) }
+            let process = Process()
+            process.executableURL = executable
+            process.arguments =
+                [command, topologyFile, "--out", out.path, "--quiet"] + overrides.flatMap { ["--set", $0] }
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else {
+                throw RunInputError("the \(command) run failed (status \(process.terminationStatus))")
+            }
+            let lines = try String(contentsOf: out.appendingPathComponent("rounds.jsonl"), encoding: .utf8).split(
+                separator: "\n")
+            return lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+                .filter { ($0["round"] as? Int ?? 0) > 0 }.compactMap { $0["seconds"] as? Double }
         }
-        let lines = try String(contentsOf: out.appendingPathComponent("rounds.jsonl"), encoding: .utf8).split(
-            separator: "\n")
-        let cluster = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-            .filter { ($0["round"] as? Int ?? 0) > 0 }.compactMap { $0["seconds"] as? Double }
+        let whole = try roundSeconds("run")
+        let cluster = try roundSeconds("cluster")
         func median(_ x: [Double]) -> Double {
             let s = x.sorted()
             return s.isEmpty ? .nan : s[s.count / 2]
@@ -115,9 +121,15 @@ public enum TransportBenchmark {
             String(
                 format: "single process (compute: local training + aggregation + evaluation): %8.2f ms", compute * 1000)
         )
+        let inProcess = median(whole)
+        print(
+            String(
+                format: "single-process round as `fedsim run` runs it (with checkpoint and logs): %8.2f ms",
+                inProcess * 1000))
         print(
             String(format: "local cluster round, wall clock:                                    %8.2f ms", total * 1000)
         )
+        print(String(format: "cluster round ÷ single-process round:                               %8.2f×", total / inProcess))
         print(
             String(
                 format:
