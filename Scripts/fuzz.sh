@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes what FedSim reads from strangers and files with libFuzzer (Swift's toolchain carries it):
+# Fuzzes what FedSim reads from strangers and files with libFuzzer and AddressSanitizer (Swift's
+# toolchain carries both):
 # the wire decoder, the topology parser and the CSV, LIBSVM and IDX loaders
 # (Sources/FedFuzzTargets). Each target starts from its committed corpus in Tests/Fuzz/corpus/
 # and adds the inputs that find new code there; a crash or a hang (an input over 5 s) leaves
@@ -21,7 +22,10 @@ while [ $# -gt 0 ]; do
 done
 [ ${#targets[@]} -gt 0 ] || targets=(wire topology csv libsvm idx)
 Scripts/install-deps.sh
-swift build --scratch-path .build-fuzz --product fedsim-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING >&2
+# AddressSanitizer too: an out-of-bounds read or a use after free is a crash with its input kept.
+# Linked with lld (gold fails on -sanitize=fuzzer,address with an internal error).
+swift build --scratch-path .build-fuzz --product fedsim-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING \
+  -Xswiftc -use-ld=lld >&2
 binary=.build-fuzz/debug/fedsim-fuzz
 mkdir -p runs/fuzz
 for target in "${targets[@]}"; do

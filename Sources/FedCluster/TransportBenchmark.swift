@@ -85,7 +85,8 @@ public enum TransportBenchmark {
         // Each mode as a user runs it, with its run directory, checkpoint and logs: `seconds` in
         // rounds.jsonl covers the whole round in both.
         func roundSeconds(_ command: String) throws -> [Double] {
-            let out = FileManager.default.temporaryDirectory.appendingPathComponent("fedsim-bench-\(getpid())-\(command)")
+            let out = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "fedsim-bench-\(getpid())-\(command)")
             defer { try? FileManager.default.removeItem(at: out) }
             let process = Process()
             process.executableURL = executable
@@ -129,7 +130,10 @@ public enum TransportBenchmark {
         print(
             String(format: "local cluster round, wall clock:                                    %8.2f ms", total * 1000)
         )
-        print(String(format: "cluster round ÷ single-process round:                               %8.2f×", total / inProcess))
+        print(
+            String(
+                format: "cluster round ÷ single-process round:                               %8.2f×", total / inProcess)
+        )
         print(
             String(
                 format:

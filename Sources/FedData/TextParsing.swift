@@ -15,10 +15,28 @@ enum TextParsing {
             throw DataError(file: path, message: "no such file")
         }
         guard !isDirectory.boolValue else { throw DataError(file: path, message: "is a directory, expected a file") }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DataError(file: path, message: "cannot read file (permission denied?)")
+        // read(2) in 1 MB steps: no whole-file buffer handed over by Foundation (whose
+        // `contents(atPath:)` leaked 4 KB per empty file under AddressSanitizer's leak check).
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw DataError(file: path, message: "cannot read file: \(String(cString: strerror(errno)))")
         }
-        return [UInt8](data)
+        defer { close(fd) }
+        var info = stat()
+        let size = fstat(fd, &info) == 0 ? Int(info.st_size) : 0
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(size)
+        // A step as big as the file (plus one byte to see its end), at most 1 MB.
+        var chunk = [UInt8](repeating: 0, count: min(size + 1, 1 << 20))
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw DataError(file: path, message: "cannot read file: \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { return bytes }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
     }
 
     /// Calls `body` with each line (1-based number, content without `\r\n`/`\n`). A UTF-8 byte

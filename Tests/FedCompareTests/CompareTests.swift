@@ -230,7 +230,7 @@ final class CompareTests: XCTestCase {
         let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
         XCTAssertEqual(html.components(separatedBy: "<svg").count - 1, 3, "accuracy, loss and ‖w‖ charts")
         XCTAssertEqual(html.components(separatedBy: "<polyline").count - 1, 6, "a line per variant per chart")
-        XCTAssertTrue(html.contains("<td>optimizer=adam_l2 weight_decay=0.1</td>"))
+        XCTAssertTrue(html.contains("<td>optimizer=adam_l2 weight_decay=0.1<br><code>"))
         XCTAssertFalse(html.contains("<script"), "self-contained, no scripts")
         XCTAssertFalse(
             html.contains("http://")
