@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Loads every CSV FedSim writes — a run's rounds.csv, a tuned comparison's summary.csv and
-# tuning.csv — with pandas' read_csv and no arguments (pandas from PyPI in .build/pandas-venv,
+# Loads every CSV FedSim writes — a run's rounds.csv (with the virtual clock's columns) and
+# client_accuracy.csv, a tuned comparison's summary.csv and tuning.csv — with pandas' read_csv and no arguments (pandas from PyPI in .build/pandas-venv,
 # installed on first use), and checks that every column but the names, the hash and the flags
 # is numeric, with the row counts expected. Exits 1 on a failure.
 #   Scripts/pandas-check.sh
@@ -14,7 +14,8 @@ venv=.build/pandas-venv
 }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-.build/release/fedsim run Topologies/quickstart.yaml --out "$work/run" --quiet >/dev/null
+.build/release/fedsim run Topologies/quickstart.yaml --out "$work/run" --quiet \
+  --set metrics.client_accuracy=true --set "clock={seconds_per_sample: 0.001, deadline: 0.5}" >/dev/null
 cat > "$work/spec.yaml" <<YAML
 name: pandas
 base: $(pwd)/Topologies/quickstart.yaml
@@ -36,7 +37,8 @@ work = sys.argv[1]
 text = {"variant", "trial", "weights_hash"}
 flags = {"significant", "best"}
 bad = 0
-for name, rows in [("run/rounds.csv", 16), ("compare/summary.csv", 2), ("compare/tuning.csv", 4)]:
+for name, rows in [("run/rounds.csv", 16), ("run/client_accuracy.csv", 10), ("compare/summary.csv", 2),
+                   ("compare/tuning.csv", 4)]:
     frame = pd.read_csv(f"{work}/{name}")
     if len(frame) != rows:
         print(f"{name}: {len(frame)} rows, expected {rows}"); bad += 1

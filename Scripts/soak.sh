@@ -133,7 +133,10 @@ while kill -0 "$coordinator" 2>/dev/null; do
     kills=$(( kills + 1 ))
     next_kill=$(( next_kill + every ))
   fi
-  end=$(sample 2>/dev/null || true)
+  # Keep the last complete sample: one taken as the coordinator exits has no RSS or fds.
+  now=$(sample 2>/dev/null || true)
+  read -r now_rss now_fd <<< "${now:-}"
+  [ -n "${now_rss:-}" ] && [ -n "${now_fd:-}" ] && [ "$now_rss" -gt 0 ] 2>/dev/null && end="$now"
   sleep 0.05
 done
 status=0
