@@ -29,23 +29,25 @@ public struct ClientSampler: Sendable, Equatable {
     /// client), in increasing id order. The virtual clock draws more than `perRound`
     /// (over-commitment) or only among the clients online (availability-aware sampling).
     public func sample(round: Int, count: Int, among candidates: [Int]? = nil) -> [Int] {
-        let pool = candidates ?? Array(0..<clientCount)
-        precondition((0...pool.count).contains(count))
-        if count == pool.count { return pool }
+        // One array, uniquely owned when drawn among all clients: a second binding of it would make
+        // the shuffle below copy it (8 MB a round at a million clients).
+        var ids = candidates ?? Array(0..<clientCount)
+        precondition((0...ids.count).contains(count))
+        if count == ids.count { return ids }
         var rng = SeededRandom(seed: seed).derive(SeedStream.sampling.rawValue, UInt64(round))
         if let weights {
             // Efraimidis–Spirakis: the `count` largest keys log(u)/w are a weighted sample
             // without replacement (key u^(1/w), in logs so tiny weights cannot underflow).
-            var keyed = pool.map { i -> (key: Double, id: Int) in
+            var keyed = ids.map { i -> (key: Double, id: Int) in
                 let u = max(rng.nextUniform(), Double.leastNonzeroMagnitude)
                 return (log(u) / weights[i], i)
             }
             keyed.sort { $0.key != $1.key ? $0.key > $1.key : $0.id < $1.id }
             return keyed.prefix(count).map(\.id).sorted()
         }
-        var ids = pool
+        let n = ids.count
         for i in 0..<count {  // partial Fisher–Yates
-            let j = i + rng.nextInt(below: pool.count - i)
+            let j = i + rng.nextInt(below: n - i)
             ids.swapAt(i, j)
         }
         return ids[0..<count].sorted()

@@ -45,9 +45,15 @@ public final class ZMQContext: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
 
     public init() throws {
+        _ = ZMQContext.heapForLargeFrames
         guard let h = zmq_ctx_new() else { throw ZMQError.last("zmq_ctx_new") }
         handle = h
     }
+
+    /// Once per process, before the first frame: large blocks from the heap, kept for reuse
+    /// (`fedsim_keep_large_blocks_on_the_heap` in CZeroMQ's shim says why). A static `let` is
+    /// initialized exactly once, whichever thread gets here first.
+    private static let heapForLargeFrames: Void = fedsim_keep_large_blocks_on_the_heap()
 
     deinit {
         // Sockets keep their context alive, so by now every socket is closed and this returns.
