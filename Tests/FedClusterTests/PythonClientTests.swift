@@ -64,6 +64,38 @@ final class PythonClientTests: XCTestCase {
         }
     }
 
+    /// A Python client of another run (here: another seed) is refused by the coordinator and
+    /// exits 2 saying so; a directory that is not a federation is one line and status 2.
+    func testAPythonClientOfAnotherRunOrWithoutAFederationExits2() throws {
+        guard pythonHasItsModules() else {
+            return XCTFail("/usr/bin/python3 lacks pyzmq or NumPy: run Scripts/install-deps.sh --tests")
+        }
+        let topology = repo.appendingPathComponent("Topologies/quickstart.yaml").path
+        let other = dir.appendingPathComponent("other")
+        let export = try sandbox.start(
+            ["export", topology, "--set", "seed=7", "--clients", "9", "--out", other.path], log: "export.log")
+        XCTAssertEqual(try sandbox.finish(export), 0, sandbox.log("export.log"))
+        let endpoint = "ipc://\(dir.path)/other.ipc"
+        try sandbox.start(
+            ["coordinator", topology, "--endpoint", endpoint, "--out", dir.appendingPathComponent("run").path],
+            log: "coordinator.log")
+        let environment = ["PYTHONPATH": repo.appendingPathComponent("Sources/fedsim-python").path]
+        let refused = try sandbox.start(
+            executable: python, ["-m", "fedsim_client", "--federation", other.path, "--connect", endpoint],
+            log: "refused.log", environment: environment)
+        XCTAssertEqual(try sandbox.finish(refused, timeout: 30), 2, sandbox.log("refused.log"))
+        XCTAssertTrue(
+            sandbox.log("refused.log").contains("the coordinator refused this client"), sandbox.log("refused.log"))
+        let missing = try sandbox.start(
+            executable: python,
+            ["-m", "fedsim_client", "--federation", dir.appendingPathComponent("nowhere").path, "--connect", endpoint],
+            log: "missing.log", environment: environment)
+        XCTAssertEqual(try sandbox.finish(missing, timeout: 30), 2, sandbox.log("missing.log"))
+        let lines = sandbox.log("missing.log").split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, sandbox.log("missing.log"))
+        XCTAssertTrue(lines.first?.contains("cannot read") == true && lines.first?.contains("fedsim export") == true)
+    }
+
     func testAPythonClientJoinsAFederationAndItsDeltasAreAggregatedAsDocumented() throws {
         guard pythonHasItsModules() else {
             return XCTFail("/usr/bin/python3 lacks pyzmq or NumPy: run Scripts/install-deps.sh --tests")
