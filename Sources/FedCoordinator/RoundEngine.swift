@@ -304,7 +304,10 @@ public final class RoundEngine {
     func clockedCohort(_ round: Int, _ clock: VirtualClock) -> ClockedCohort {
         let seed = sampler.seed
         let start = virtualTime
-        let wanted = min(sampler.clientCount, Int((clock.overcommit * Double(sampler.perRound)).rounded(.up)))
+        // ⌈k · per_round⌉ of the decimal k: 1.1 × 100 is 110.00000000000001 in binary, which must
+        // give 110, not 111 (a relative nudge below the product absorbs the rounding).
+        let product = clock.overcommit * Double(sampler.perRound)
+        let wanted = min(sampler.clientCount, Int((product - product * 1e-12).rounded(.up)))
         let checksOnline = clock.hasAvailability
         let sampled: [Int]
         if clock.sampleOnline && checksOnline {

@@ -144,8 +144,33 @@ final class VirtualClockTests: XCTestCase {
         XCTAssertTrue(sawLate, "the deadline is tight enough that some clients are late")
     }
 
-    /// Over-commitment samples ⌈1.5 · 4⌉ = 6 clients and keeps the 4 that finish first.
+    /// Over-commitment samples ⌈1.5 · 4⌉ = 6 clients and keeps the 4 that finish first; 1.1 × 50
+    /// samples 55, not the 56 that 1.1 × 50 = 55.00000000000001 in binary would round up to.
     func testOvercommitKeepsTheFirstToFinish() throws {
+        var t13 = try topology("{seconds_per_sample: 0.01, speed: {median: 1, sigma: 1}, overcommit: 1.1}")
+        t13.clients.count = 60
+        t13.clients.perRound = 50
+        let (p13, rounds13, _) = try run(t13)
+        let c13 = t13.clock!
+        let sampler13 = ClientSampler(seed: t13.trainSeed, clientCount: 60, perRound: 50)
+        func firstFifty(_ round: Int, of count: Int) -> [Int] {
+            let bytes = 4 * p13.model.parameterCount
+            var timed: [(id: Int, finish: Double)] = []
+            for id in sampler13.sample(round: round, count: count) {
+                let timing = c13.timing(
+                    seed: t13.trainSeed, client: id, samples: p13.shards[id].count, training: t13.clients.local,
+                    downBytes: bytes, upBytes: bytes)
+                timed.append((id, timing.finish))
+            }
+            timed.sort { $0.finish != $1.finish ? $0.finish < $1.finish : $0.id < $1.id }
+            return timed.prefix(50).map(\.id).sorted()
+        }
+        for outcome in rounds13 {
+            XCTAssertEqual(outcome.record.participants, firstFifty(outcome.record.round, of: 55))
+        }
+        XCTAssertTrue(
+            rounds13.contains { firstFifty($0.record.round, of: 56) != firstFifty($0.record.round, of: 55) },
+            "56 sampled would have kept other clients in some round")
         let t = try topology("{seconds_per_sample: 0.01, speed: {median: 1, sigma: 1}, overcommit: 1.5}")
         let (prepared, outcomes, _) = try run(t)
         let c = t.clock!
