@@ -194,16 +194,8 @@ public enum Report {
     /// An SVG line chart: per variant the mean across seeds, and a band from min to max, per round
     /// or against virtual time.
     static func chart(_ metric: Metric, _ lines: [ChartLine], axis: XAxis = .round) -> String {
-        let width = 760.0
-        let plotHeight = 300.0
-        let left = 64.0
-        let right = 16.0
-        let top = 28.0
-        let bottom = 40.0
-        let longest = Double(lines.map(\.label.count).max() ?? 0)
-        let legendColumns = max(1, min(3, Int((width - left) / (longest * 6.2 + 36))))
-        let legendRows = (lines.count + legendColumns - 1) / legendColumns
-        let height = plotHeight + Double(legendRows) * 16 + 6
+        let (width, plotHeight, left, right) = (Frame.width, Frame.plotHeight, Frame.left, 16.0)
+        let (top, bottom) = (Frame.top, Frame.bottom)
         var series: [(line: ChartLine, mean: [Double], low: [Double], high: [Double], at: [Double])] = []
         for line in lines {
             let all = line.runs.map { $0.series(metric) }
@@ -244,19 +236,10 @@ public enum Report {
         hi += pad
         func x(_ value: Double) -> Double { left + (width - left - right) * value / maxX }
         func y(_ v: Double) -> Double { top + (plotHeight - top - bottom) * (1 - (v - lo) / (hi - lo)) }
-        // The viewBox scales with the page (width 100 %), keeping the proportions.
-        var svg =
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" "
-            + "width=\"100%\" preserveAspectRatio=\"xMinYMin meet\" role=\"img\" "
-            + "aria-label=\"\(escape(metric.rawValue))\">\n"
-        svg +=
-            "<text x=\"\(Int(left))\" y=\"18\" font-size=\"14\" font-weight=\"bold\">\(escape(metric.rawValue)) "
-            + (axis == .round ? "per round" : "against virtual time") + "</text>\n"
-        svg +=
-            String(
-                format: "<text x=\"14\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\" "
-                    + "transform=\"rotate(-90 14 %.1f)\">%@</text>\n", (top + plotHeight - bottom) / 2,
-                (top + plotHeight - bottom) / 2, escape(metric.rawValue))
+        var svg = Frame.opening(
+            label: metric.rawValue,
+            title: metric.rawValue + (axis == .round ? " per round" : " against virtual time"),
+            yTitle: metric.rawValue, lines: lines)
         let ticks = niceTicks(lo, hi)
         let decimals = ticks.count > 1 ? decimalsShowing(ticks[1] - ticks[0]) : 2
         for v in ticks {
@@ -306,20 +289,7 @@ public enum Report {
                 "<polyline points=\"\(points.joined(separator: " "))\" fill=\"none\" stroke=\"\(color)\" "
                 + "stroke-width=\"1.8\"\(dash)><title>\(escape(s.line.name))</title></polyline>\n"
         }
-        for (k, s) in series.enumerated() {
-            let lx = left + Double(k % legendColumns) * (width - left) / Double(legendColumns)
-            let ly = plotHeight + 10 + Double(k / legendColumns) * 16
-            let (color, dash) = style(s.line.index)
-            svg += String(
-                format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%@\" stroke-width=\"3\"%@/>",
-                lx, ly, lx + 18, ly, color, dash)
-            svg += String(
-                format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\">%@</text>\n", lx + 24, ly + 4,
-                escape(s.line.label)
-            )
-        }
-        svg += "</svg>"
-        return svg
+        return svg + Frame.legend(lines) + "</svg>"
     }
 
     /// Whether every run of every line has the final per-client accuracies.
@@ -331,16 +301,8 @@ public enum Report {
     /// variant the empirical CDF, its seeds' clients pooled (y: the fraction of clients at or
     /// below x). The worst-off clients are the left tail, which a mean hides.
     static func distributionChart(_ lines: [ChartLine]) -> String {
-        let width = 760.0
-        let plotHeight = 300.0
-        let left = 64.0
-        let right = 16.0
-        let top = 28.0
-        let bottom = 40.0
-        let longest = Double(lines.map(\.label.count).max() ?? 0)
-        let legendColumns = max(1, min(3, Int((width - left) / (longest * 6.2 + 36))))
-        let legendRows = (lines.count + legendColumns - 1) / legendColumns
-        let height = plotHeight + Double(legendRows) * 16 + 6
+        let (width, plotHeight, left, right) = (Frame.width, Frame.plotHeight, Frame.left, 16.0)
+        let (top, bottom) = (Frame.top, Frame.bottom)
         let samples = lines.map { line in line.runs.flatMap { $0.clientAccuracies ?? [] }.filter(\.isFinite).sorted() }
         let all = samples.flatMap { $0 }
         var lo = max(0, (all.min() ?? 0) - 0.02)
@@ -348,17 +310,10 @@ public enum Report {
         if hi - lo < 0.05 { lo = max(0, hi - 0.05) }
         func x(_ v: Double) -> Double { left + (width - left - right) * (v - lo) / (hi - lo) }
         func y(_ f: Double) -> Double { top + (plotHeight - top - bottom) * (1 - f) }
-        var svg =
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" "
-            + "width=\"100%\" preserveAspectRatio=\"xMinYMin meet\" role=\"img\" "
-            + "aria-label=\"client accuracy distribution\">\n"
-        svg +=
-            "<text x=\"\(Int(left))\" y=\"18\" font-size=\"14\" font-weight=\"bold\">accuracy on each client's own "
-            + "data, final model (distribution over clients)</text>\n"
-        svg += String(
-            format: "<text x=\"14\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\" "
-                + "transform=\"rotate(-90 14 %.1f)\">fraction of clients ≤ x</text>\n", (top + plotHeight - bottom) / 2,
-            (top + plotHeight - bottom) / 2)
+        var svg = Frame.opening(
+            label: "client accuracy distribution",
+            title: "accuracy on each client's own data, final model (distribution over clients)",
+            yTitle: "fraction of clients ≤ x", lines: lines)
         for f in [0.0, 0.25, 0.5, 0.75, 1.0] {
             svg += String(
                 format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/><text x=\"%.1f\" "
@@ -388,17 +343,58 @@ public enum Report {
                 + "stroke-width=\"1.8\"\(dash)><title>\(escape(line.name)) (\(values.count) clients)</title>"
                 + "</polyline>\n"
         }
-        for (k, line) in lines.enumerated() {
-            let lx = left + Double(k % legendColumns) * (width - left) / Double(legendColumns)
-            let ly = plotHeight + 10 + Double(k / legendColumns) * 16
-            let (color, dash) = style(line.index)
-            svg += String(
-                format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%@\" stroke-width=\"3\"%@/>",
-                lx, ly, lx + 18, ly, color, dash)
-            svg += String(
-                format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\">%@</text>\n", lx + 24, ly + 4, escape(line.label))
+        return svg + Frame.legend(lines) + "</svg>"
+    }
+
+    /// What the line and distribution charts share: the plot's geometry, the opening with the
+    /// title and the y-axis title, and the legend under the plot.
+    enum Frame {
+        static let width = 760.0
+        static let plotHeight = 300.0
+        static let left = 64.0
+        static let top = 28.0
+        static let bottom = 40.0
+
+        /// Legend columns (1–3, as the longest label allows) and the chart's whole height.
+        static func layout(_ lines: [ChartLine]) -> (columns: Int, height: Double) {
+            let longest = Double(lines.map(\.label.count).max() ?? 0)
+            let columns = max(1, min(3, Int((width - left) / (longest * 6.2 + 36))))
+            let rows = (lines.count + columns - 1) / columns
+            return (columns, plotHeight + Double(rows) * 16 + 6)
         }
-        return svg + "</svg>"
+
+        /// The `<svg>` element (its viewBox scales with the page, width 100 %, keeping the
+        /// proportions), the bold title and the rotated y-axis title.
+        static func opening(label: String, title: String, yTitle: String, lines: [ChartLine]) -> String {
+            let middle = (top + plotHeight - bottom) / 2
+            return
+                "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(layout(lines).height))\" "
+                + "width=\"100%\" preserveAspectRatio=\"xMinYMin meet\" role=\"img\" "
+                + "aria-label=\"\(escape(label))\">\n"
+                + "<text x=\"\(Int(left))\" y=\"18\" font-size=\"14\" font-weight=\"bold\">\(escape(title))</text>\n"
+                + String(
+                    format: "<text x=\"14\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\" "
+                        + "transform=\"rotate(-90 14 %.1f)\">%@</text>\n", middle, middle, escape(yTitle))
+        }
+
+        /// One swatch and label per line, in rows of `layout(lines).columns`.
+        static func legend(_ lines: [ChartLine]) -> String {
+            let columns = layout(lines).columns
+            var svg = ""
+            for (k, line) in lines.enumerated() {
+                let lx = left + Double(k % columns) * (width - left) / Double(columns)
+                let ly = plotHeight + 10 + Double(k / columns) * 16
+                let (color, dash) = style(line.index)
+                svg += String(
+                    format:
+                        "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%@\" stroke-width=\"3\"%@/>",
+                    lx, ly, lx + 18, ly, color, dash)
+                svg += String(
+                    format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\">%@</text>\n", lx + 24, ly + 4,
+                    escape(line.label))
+            }
+            return svg
+        }
     }
 
     /// Round tick values (steps of 1, 2 or 5 × 10ⁿ) inside [lo, hi].

@@ -96,18 +96,26 @@ final class ClusterProcessTests: XCTestCase {
     /// gives the single-process weights.
     func testStragglersAreTheSameInEveryProcess() throws {
         for policy in ["partial", "drop"] {
-            let extra = ["--set", "clients.stragglers={fraction: 0.5, policy: \(policy)}", "--rounds", "6"]
-            let reference = dir.appendingPathComponent("run-\(policy)")
-            XCTAssertEqual(
-                try finish(start(["run", quickstart, "--out", reference.path, "--quiet"] + extra, log: "run.log")), 0,
-                log("run.log"))
-            let out = dir.appendingPathComponent("cluster-\(policy)")
-            let p = try start(
-                ["cluster", quickstart, "--out", out.path, "--endpoint", "ipc://\(dir.path)/s.ipc", "--quiet"] + extra,
-                log: "cluster.log")
-            XCTAssertEqual(try finish(p), 0, log("cluster.log"))
+            let (reference, out) = try runInOneProcessAndAsACluster(
+                ["--set", "clients.stragglers={fraction: 0.5, policy: \(policy)}", "--rounds", "6"], name: policy)
             XCTAssertEqual(hashes(out), hashes(reference), policy)
         }
+    }
+
+    /// The quickstart with `extra` as `fedsim run` and as a 2-process `fedsim cluster`: both
+    /// run directories (each must exit 0).
+    func runInOneProcessAndAsACluster(_ extra: [String], name: String) throws -> (reference: URL, cluster: URL) {
+        let reference = dir.appendingPathComponent("run-\(name)")
+        XCTAssertEqual(
+            try finish(start(["run", quickstart, "--out", reference.path, "--quiet"] + extra, log: "run.log")), 0,
+            log("run.log"))
+        let out = dir.appendingPathComponent("cluster-\(name)")
+        let p = try start(
+            ["cluster", quickstart, "--out", out.path, "--endpoint", "ipc://\(dir.path)/\(name).ipc", "--quiet"]
+                + extra,
+            log: "cluster.log")
+        XCTAssertEqual(try finish(p), 0, log("cluster.log"))
+        return (reference, out)
     }
 
     /// A heterogeneous federation under the virtual clock — lognormal speeds and bandwidths,
@@ -119,16 +127,7 @@ final class ClusterProcessTests: XCTestCase {
             "clock={seconds_per_sample: 0.002, speed: {median: 1, sigma: 1}, latency: 0.05, upload: 1.0e5, "
             + "download: {median: 1.0e6, sigma: 0.5}, availability: 0.8, deadline: 0.5, late: partial, "
             + "overcommit: 1.4}"
-        let extra = ["--set", clock, "--rounds", "6"]
-        let reference = dir.appendingPathComponent("run-clock")
-        XCTAssertEqual(
-            try finish(start(["run", quickstart, "--out", reference.path, "--quiet"] + extra, log: "run.log")), 0,
-            log("run.log"))
-        let out = dir.appendingPathComponent("cluster-clock")
-        let p = try start(
-            ["cluster", quickstart, "--out", out.path, "--endpoint", "ipc://\(dir.path)/c.ipc", "--quiet"] + extra,
-            log: "cluster.log")
-        XCTAssertEqual(try finish(p), 0, log("cluster.log"))
+        let (reference, out) = try runInOneProcessAndAsACluster(["--set", clock, "--rounds", "6"], name: "clock")
         XCTAssertEqual(hashes(out), hashes(reference))
         let times = { (run: URL) in Fedsim.rounds(run).compactMap { $0["virtual_time"] as? Double } }
         XCTAssertEqual(times(out), times(reference))
