@@ -96,7 +96,7 @@ final class TrainingWorker: Sendable {
 /// lock guards every field, and `next()` hands a client to one thread at a time (it is marked
 /// busy until `finished`), so no two threads ever touch one `VirtualClient`. Hence the
 /// `@unchecked Sendable`.
-private final class JobQueue: @unchecked Sendable {
+final class JobQueue: @unchecked Sendable {
     private let condition = NSCondition()
     private var jobs: [TrainingWorker.Job] = []
     private var busy = Set<Int>()
@@ -123,28 +123,49 @@ private final class JobQueue: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         while true {
-            for (i, job) in jobs.enumerated() where !restoring {
-                switch job {
-                case .train(let task, _):
-                    guard !busy.contains(task.clientID) else { continue }
-                    busy.insert(task.clientID)
-                    running += 1
-                    jobs.remove(at: i)
-                    return (job, clients)
-                case .restore:
-                    if i == 0 && running == 0 {
-                        running += 1
-                        restoring = true
-                        jobs.remove(at: 0)
-                        return (job, clients)
-                    }
-                case .stop:
-                    if i == 0 && running == 0 { return nil }
-                }
-                break  // a restore or a stop holds back every job after it
+            switch pick() {
+            case .run(let job): return (job, clients)
+            case .stopped: return nil
+            case .wait: condition.wait()
             }
-            condition.wait()
         }
+    }
+
+    /// What a thread asking now would get, without waiting (the rules of `next`, for tests).
+    func tryNext() -> Pick {
+        condition.lock()
+        defer { condition.unlock() }
+        return pick()
+    }
+
+    enum Pick {
+        case run(TrainingWorker.Job)
+        case stopped
+        case wait
+    }
+
+    /// The rules, under the lock: the first job that may start now, taken off the queue.
+    private func pick() -> Pick {
+        guard !restoring else { return .wait }
+        for (i, job) in jobs.enumerated() {
+            switch job {
+            case .train(let task, _):
+                guard !busy.contains(task.clientID) else { continue }
+                busy.insert(task.clientID)
+                running += 1
+                jobs.remove(at: i)
+                return .run(job)
+            case .restore:
+                guard i == 0 && running == 0 else { return .wait }
+                running += 1
+                restoring = true
+                jobs.remove(at: 0)
+                return .run(job)
+            case .stop:
+                return i == 0 && running == 0 ? .stopped : .wait
+            }
+        }
+        return .wait
     }
 
     func finished(_ job: TrainingWorker.Job) {
