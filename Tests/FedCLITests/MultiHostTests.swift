@@ -8,17 +8,9 @@ import XCTest
 /// cannot be made (the script exits 77).
 final class MultiHostTests: XCTestCase {
     func testAFederationAcrossNamespacesSurvivesACutLink() throws {
-        let p = Process()
-        p.executableURL = Fedsim.repository.appendingPathComponent("Scripts/netns-test.sh")
-        p.arguments = [Fedsim.binary.path]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        if p.terminationStatus == 77 { throw XCTSkip(text) }
-        XCTAssertEqual(p.terminationStatus, 0, text)
+        let (status, text) = try Fedsim.runScript("netns-test.sh", [Fedsim.binary.path])
+        if status == 77 { throw XCTSkip(text) }
+        XCTAssertEqual(status, 0, text)
         XCTAssertTrue(text.contains("passed: the cut client was dropped, rejoined"), text)
         XCTAssertTrue(text.contains("declared dead"), text)
     }

@@ -121,9 +121,7 @@ final class PythonClientTests: XCTestCase {
             sandbox.log("python.log").contains("joined the coordinator as clients 7-9"), sandbox.log("python.log"))
 
         let rounds = Fedsim.rounds(run)
-        let summary = try XCTUnwrap(
-            JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("summary.json")))
-                as? [String: Any])
+        let summary = Fedsim.summary(run)
         XCTAssertEqual(summary["completed"] as? Bool, true)
         XCTAssertEqual((summary["counts"] as? [String: Any])?.isEmpty, true, "no update was rejected: \(summary)")
 

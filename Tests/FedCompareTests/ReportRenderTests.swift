@@ -46,19 +46,9 @@ final class ReportRenderTests: XCTestCase {
             encoding: .utf8)
         XCTAssertEqual(accuracies.split(separator: "\n").count, 9, "a header and one line per client")
 
-        let script = Process()
-        script.executableURL = URL(fileURLWithPath: "/bin/bash")
-        script.arguments = [
-            Fedsim.repository.appendingPathComponent("Scripts/report-render-check.sh").path, out.path, "24",
-        ]
-        let pipe = Pipe()
-        script.standardOutput = pipe
-        script.standardError = pipe
-        try script.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        script.waitUntilExit()
-        if script.terminationStatus == 77 { throw XCTSkip(output) }
-        XCTAssertEqual(script.terminationStatus, 0, output)
+        let (status, output) = try Fedsim.runScript("report-render-check.sh", [out.path, "24"])
+        if status == 77 { throw XCTSkip(output) }
+        XCTAssertEqual(status, 0, output)
         XCTAssertTrue(output.contains("rendered\n"), output)
         XCTAssertTrue(output.contains("28 charts, 96 lines, 96 heat-map cells"), output)
     }

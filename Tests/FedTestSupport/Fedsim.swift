@@ -68,6 +68,20 @@ public enum Fedsim {
     /// Every round's `weights_hash` in run directory `run`.
     public static func hashes(_ run: URL) -> [String] { rounds(run).compactMap { $0["weights_hash"] as? String } }
 
+    /// Runs `Scripts/<name>` with bash, stdout and stderr together: its exit status and output.
+    public static func runScript(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [repository.appendingPathComponent("Scripts/\(name)").path] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
     /// `summary.json` of run directory `run`.
     public static func summary(_ run: URL) -> [String: Any] {
         (try? Data(contentsOf: run.appendingPathComponent("summary.json")))
