@@ -2,7 +2,8 @@
 # A federation across hosts, for real, on one machine: a coordinator and two client processes in
 # three network namespaces of their own, joined by veth pairs to a bridge in a fourth, each on
 # its own 10.77.0.x address (nothing outside the namespaces is touched). The clients' links get
-# `tc netem` delay, jitter and 2 % loss; mid-run one client's link is cut for a few seconds. The
+# 15 ± 5 ms delay and 2 % loss each way (`tc netem`, or Scripts/link-impair.py on an NFQUEUE where
+# the kernel has no netem); mid-run one client's link is cut for a few seconds. The
 # run uses CURVE (the addresses are not loopback), quorum 1.0 and retries, so the cut client is
 # declared dead, its round is retried after it rejoins, and the final weights equal the
 # single-process run's. Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN); exits 77 ("skipped") where
@@ -40,13 +41,29 @@ for n in "${names[@]}"; do
   ip netns exec "$ns" ip link set "v$i-$tag" up
   ip netns exec "$ns" ip link set lo up
   if [ "$n" != coord ]; then
-    if ! ip netns exec "$ns" tc qdisc add dev "v$i-$tag" root netem delay 15ms 5ms loss 2% 2>/dev/null; then
-      [ -n "${netem_missing:-}" ] || echo "note: this kernel has no netem qdisc (sch_netem): links without delay and loss"
-      netem_missing=1
+    # 15 ± 5 ms and 2 % loss each way: netem where the kernel has it, else the same impairment
+    # from Scripts/link-impair.py through an NFQUEUE (real kernel packets, dropped or held).
+    if ip netns exec "$ns" tc qdisc add dev "v$i-$tag" root netem delay 15ms 5ms loss 2% 2>/dev/null; then
+      impaired="netem"
+    elif command -v iptables >/dev/null &&
+      ip netns exec "$ns" iptables -A OUTPUT -o "v$i-$tag" -j NFQUEUE --queue-num "$i" --queue-bypass &&
+      ip netns exec "$ns" iptables -A INPUT -i "v$i-$tag" -j NFQUEUE --queue-num "$i" --queue-bypass; then
+      ip netns exec "$ns" python3 Scripts/link-impair.py --queue "$i" --delay 15 --jitter 5 --loss 2 --seed "$i" \
+        --ready "$work/impair-$i" > "$work/impair-$i.log" 2>&1 &
+      for _ in $(seq 100); do [ -f "$work/impair-$i" ] && break; sleep 0.05; done
+      [ -f "$work/impair-$i" ] || { echo "error: link-impair.py did not start" >&2; cat "$work/impair-$i.log" >&2; exit 1; }
+      impaired="link-impair.py (this kernel has no sch_netem)"
+    else
+      impaired=""
     fi
   fi
   i=$((i + 1))
 done
+if [ -n "$impaired" ]; then
+  echo "client links: 15 ± 5 ms delay and 2 % loss each way, by $impaired"
+else
+  echo "note: no netem qdisc and no iptables here: client links without delay and loss"
+fi
 # Reachability: a TCP connection to a closed port of the coordinator's address is refused at once.
 ip netns exec "$tag-c1" python3 -c "
 import socket, sys
@@ -106,6 +123,9 @@ ip netns exec "$tag-c2" ip link set "v3-$tag" up
 echo "restored it"
 status=0
 wait "$coordinator" || status=$?
+for n in c1 c2; do ip netns pids "$tag-$n" | xargs -r kill -TERM 2>/dev/null || true; done
+sleep 0.3
+cat "$work"/impair-*.log 2>/dev/null | sed 's/^/  link: /' || true
 got=$(python3 -c "import json; print(json.load(open('run/summary.json'))['final_weights_hash'])" 2>/dev/null || echo none)
 dead=$(grep -c "declared dead" run/events.log || true)
 echo "coordinator exit $status; final weights $got (single process: $expected); peers declared dead: $dead"
