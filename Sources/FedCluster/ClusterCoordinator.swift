@@ -106,6 +106,7 @@ public final class ClusterCoordinator: ClientPool {
         let socket = try ZMQSocket(context: context, kind: .router)
         try socket.setRouterMandatory()
         try socket.setMaxMessageSize(codec.maxFrameBytes)
+        try socket.setReceiveHighWaterMark(spec.peerQueueMessages(maxFrameBytes: codec.maxFrameBytes))
         try socket.setLinger(1)  // at shutdown, up to a second to deliver SHUTDOWN
         var authenticator: CurveAuthenticator?
         if let security {

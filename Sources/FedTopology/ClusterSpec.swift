@@ -31,6 +31,10 @@ public struct ClusterSpec: Sendable, Equatable {
     public var curve: CurveSpec?
     /// Lets a run without CURVE bind or connect to an endpoint other than loopback.
     public var insecure = false
+    /// Bytes the coordinator queues for one connection at most: its inbound queue holds
+    /// ⌊peerQueueBytes / frame limit⌋ messages (at least one), so a flood of large frames from
+    /// one peer is bounded whatever the coordinator is doing.
+    public var peerQueueBytes = 64 << 20
 
     /// Where a run's CURVE keys are: the coordinator's public key (every process needs it) and
     /// the coordinator's allow-list of client keys and the ids each may hold. Absolute paths
@@ -55,6 +59,12 @@ public struct ClusterSpec: Sendable, Equatable {
     }
 
     public init() {}
+
+    /// The messages one connection's inbound queue may hold: as many frames of the largest
+    /// allowed size as fit in `peerQueueBytes`, at least one.
+    public func peerQueueMessages(maxFrameBytes: Int64) -> Int32 {
+        Int32(clamping: max(1, min(Int64(peerQueueBytes) / max(1, maxFrameBytes), 1_000_000)))
+    }
 
     /// The number of updates a round with `sampled` participants needs.
     public func minimumUpdates(sampled: Int) -> Int { max(1, Int((quorum * Double(sampled)).rounded(.up))) }
@@ -93,6 +103,7 @@ public struct ClusterSpec: Sendable, Equatable {
             try curve.finish()
         }
         c.insecure = try m.bool("insecure", default: false)
+        c.peerQueueBytes = try m.int("peer_queue_bytes", default: c.peerQueueBytes, in: 65_536...(1 << 40))
         try m.finish()
         return c
     }
@@ -108,6 +119,7 @@ public struct ClusterSpec: Sendable, Equatable {
                     (s("round_timeout"), d(roundTimeout)), (s("quorum"), d(quorum)),
                     (s("on_quorum_failure"), s(onQuorumFailure.rawValue)), (s("retries"), s(String(retries))),
                     (s("join_timeout"), d(joinTimeout)), (s("insecure"), s(String(insecure))),
+                    (s("peer_queue_bytes"), s(String(peerQueueBytes))),
                 ]
                     + (curve.map { curve in
                         [

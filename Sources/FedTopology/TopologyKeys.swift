@@ -54,7 +54,7 @@ public enum TopologyKeys {
             "cluster",
             [
                 "endpoint", "processes", "heartbeat_interval", "liveness", "round_timeout", "quorum",
-                "on_quorum_failure", "retries", "join_timeout", "curve", "insecure",
+                "on_quorum_failure", "retries", "join_timeout", "curve", "insecure", "peer_queue_bytes",
             ]
         ),
     ]

@@ -151,6 +151,14 @@ public final class ZMQSocket {
     /// libzmq drops the connection of a peer that sends a frame larger than this.
     public func setMaxMessageSize(_ bytes: Int64) throws { try setOption(ZMQ_MAXMSGSIZE, bytes) }
 
+    /// The most messages one connection's inbound queue holds (`ZMQ_RCVHWM`; on a ROUTER, per
+    /// connection). Once it is full libzmq stops reading that connection, so its sender waits.
+    /// Set before bind or connect: connections take the value they are made with.
+    public func setReceiveHighWaterMark(_ messages: Int32) throws { try setOption(ZMQ_RCVHWM, messages) }
+
+    /// The most messages this socket queues to send per connection (`ZMQ_SNDHWM`).
+    public func setSendHighWaterMark(_ messages: Int32) throws { try setOption(ZMQ_SNDHWM, messages) }
+
     /// The identity a ROUTER peer sees for this socket (set before connecting).
     public func setRoutingID(_ id: String) throws { try setOption(ZMQ_ROUTING_ID, bytes: Array(id.utf8)) }
 
