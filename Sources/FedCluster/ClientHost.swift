@@ -217,8 +217,7 @@ extension ClientHost {
             ranges: ranges, events: events, shouldStop: shouldStop)
     }
 
-    /// A host whose connections are ZeroMQ DEALER sockets to `endpoint`, each with a readable
-    /// routing id (`clients-A-B-pid<PID>-c<n>`).
+    /// A host whose connections are ZeroMQ DEALER sockets to `endpoint` (see `dealer`).
     /// - Parameter curve: the coordinator's public key and this process's key pair: every
     ///   connection is then CURVE-encrypted and authenticated.
     public static func make(
@@ -232,15 +231,36 @@ extension ClientHost {
         return try make(
             prepared: prepared, ranges: ranges, stateDirectory: stateDirectory, events: events, shouldStop: shouldStop
         ) {
-            let socket = try ZMQSocket(context: context, kind: .dealer)
-            try socket.setRoutingID("clients-\(first)-\(last)-pid\(getpid())-c\($0)")
-            try socket.setMaxMessageSize(maxFrame)
-            if let curve {
-                try socket.makeCurveClient(serverKey: curve.serverKey, keys: curve.keys)
-                try socket.watchForRefusedKeys()
-            }
-            try socket.connect(endpoint)
-            return socket
+            try dealer(
+                context: context, endpoint: endpoint, routingID: routingID(first: first, last: last, connection: $0),
+                maxFrameBytes: maxFrame, curve: curve)
         }
+    }
+
+    /// One connection's DEALER socket, connected to `endpoint`, frame limit set.
+    static func dealer(
+        context: ZMQContext, endpoint: String, routingID: String, maxFrameBytes: Int64,
+        curve: (serverKey: String, keys: CurveKeyPair)?
+    ) throws -> ZMQSocket {
+        let socket = try ZMQSocket(context: context, kind: .dealer)
+        try socket.setRoutingID(routingID)
+        try socket.setMaxMessageSize(maxFrameBytes)
+        if let curve {
+            try socket.makeCurveClient(serverKey: curve.serverKey, keys: curve.keys)
+            try socket.watchForRefusedKeys()
+        }
+        try socket.connect(endpoint)
+        return socket
+    }
+
+    /// A connection's routing id: readable in `events.log` (`clients-A-B-pid<PID>-c<n>-<nonce>`)
+    /// and not guessable. A ROUTER refuses a second connection with an id it already has, so a
+    /// predictable id (the PID and a counter, as before) let a stranger who connected first
+    /// under it keep the process out until the join timeout. The nonce comes from the system's
+    /// random source: it moves no number of the run.
+    static func routingID(first: Int, last: Int, connection: Int) -> String {
+        let nonce = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        let padded = String(repeating: "0", count: 16 - nonce.count) + nonce
+        return "clients-\(first)-\(last)-pid\(getpid())-c\(connection)-\(padded)"
     }
 }
