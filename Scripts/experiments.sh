@@ -13,7 +13,7 @@ swift build -c release --product fedsim >/dev/null
 update_docs=false
 if [ "${1:-}" = "--update-docs" ]; then update_docs=true; shift; fi
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(adamw-vs-adaml2 adamw-vs-adaml2-iid zero-gradient state-policy batch-decay server-strategies stragglers deadlines)
+[ ${#names[@]} -gt 0 ] || names=(adamw-vs-adaml2 adamw-vs-adaml2-iid zero-gradient state-policy batch-decay server-strategies stragglers deadlines cnn-adamw-vs-adaml2 cnn-adamw-vs-adaml2-iid)
 for name in "${names[@]}"; do
   out="runs/experiments/$name"
   rm -rf "$out"

@@ -22,7 +22,7 @@ struct CompareCommand: ParsableCommand {
               fedsim compare Topologies/experiments/adamw-vs-adaml2.yaml
               fedsim compare Topologies/experiments/state-policy.yaml --jobs 2 --out runs/state-policy
               fedsim compare Topologies/experiments/server-strategies.yaml --cluster
-              fedsim compare Topologies/experiments/lr-wd-heatmap.yaml
+              fedsim compare Topologies/experiments/cnn-adamw-vs-adaml2.yaml   # lr × wd maps on a conv net
             """)
 
     @Argument(help: "Comparison spec (YAML).")

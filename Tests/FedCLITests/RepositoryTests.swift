@@ -44,4 +44,26 @@ final class RepositoryTests: XCTestCase {
         let modules = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("Sources").path)
         XCTAssertEqual(listed, Set(modules), "every module in Sources/ has a row, and no other")
     }
+
+    /// Every file a command's `--help` example names (`Topologies/….yaml`, `Scripts/…`) exists:
+    /// one example named a spec that was never shipped.
+    func testEveryFileTheHelpExamplesNameExists() throws {
+        let dir = root.appendingPathComponent("Sources/fedsim")
+        var checked = 0
+        for file in try FileManager.default.contentsOfDirectory(atPath: dir.path) where file.hasSuffix(".swift") {
+            let text = try String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8)
+            for line in text.split(separator: "\n") where line.contains("fedsim ") || line.contains("Scripts/") {
+                for word in line.split(whereSeparator: { " \"'`(),".contains($0) }) {
+                    guard word.hasPrefix("Topologies/") || word.hasPrefix("Scripts/"), !word.contains("\\("),
+                        word.hasSuffix(".yaml") || word.hasSuffix(".sh") || word.hasSuffix(".json")
+                    else { continue }
+                    XCTAssertTrue(
+                        FileManager.default.fileExists(atPath: root.appendingPathComponent(String(word)).path),
+                        "\(file) names \(word), which does not exist")
+                    checked += 1
+                }
+            }
+        }
+        XCTAssertGreaterThan(checked, 10, "the check found the examples")
+    }
 }
