@@ -158,6 +158,56 @@ final class TopologyDocDefaultsTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(checked, 15, "the check covers the tables")
     }
 
+    /// The writer keeps every setting: each numeric key of the tables, set to a value other than
+    /// its default (its lower or upper bound), survives `resolvedYAML` and a second parse. A key
+    /// the writer dropped would come back as its default.
+    func testEveryNumericSettingSurvivesTheWriter() throws {
+        var checked = 0
+        var dropped: [String] = []
+        /// "0.5", "10⁷", "2⁶³", "10⁻⁴" as numbers.
+        func number(_ text: String) -> Double? {
+            if let x = Double(text) { return x }
+            let digits = "⁰¹²³⁴⁵⁶⁷⁸⁹"
+            guard let i = text.firstIndex(where: { digits.contains($0) || $0 == "⁻" }), let base = Double(text[..<i])
+            else { return nil }
+            var exponent = 0
+            var sign = 1
+            for c in text[i...] {
+                if c == "⁻" {
+                    sign = -1
+                } else if let d = digits.firstIndex(of: c) {
+                    exponent = exponent * 10 + digits.distance(from: digits.startIndex, to: d)
+                } else {
+                    return nil
+                }
+            }
+            return pow(base, Double(sign * exponent))
+        }
+        for row in rows where row.range.hasPrefix("[") || row.range.hasPrefix("(") {
+            let body = row.range.prefix { $0 != "]" && $0 != ")" }.dropFirst()
+            let bounds = body.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard bounds.count == 2, let lower = number(bounds[0]), let upper = number(bounds[1]) else { continue }
+            let path = (row.section.isEmpty ? "" : row.section + ".") + row.key
+            let isInteger = !bounds[0].contains(".") && !bounds[1].contains(".") && lower == lower.rounded()
+            func text(_ x: Double) -> String { isInteger && abs(x) < 1e15 ? String(Int(x)) : String(x) }
+            let inside = isInteger ? lower + 1 : lower + (min(upper, lower + 1) - lower) / 2
+            var candidates = [text(inside)]
+            if row.range.hasPrefix("[") { candidates.append(text(lower)) }
+            if row.range.contains("]") { candidates.append(text(upper)) }
+            for value in candidates {
+                guard let t = try? Topology.parse(minimal, baseDirectory: "/tmp", overrides: ["\(path)=\(value)"]),
+                    t != (try Topology.parse(minimal, baseDirectory: "/tmp"))
+                else { continue }
+                let again = try Topology.parse(t.resolvedYAML(), baseDirectory: "/tmp")
+                if again != t { dropped.append("\(path)=\(value)") }
+                checked += 1
+                break
+            }
+        }
+        XCTAssertEqual(dropped, [], "settings the writer loses")
+        XCTAssertGreaterThanOrEqual(checked, 15, "the check covers the tables")
+    }
+
     func testStatedUpperBoundsAreTheParsersBounds() throws {
         var checked = 0
         for row in rows where row.range.hasPrefix("[") || row.range.hasPrefix("(") {
