@@ -163,6 +163,40 @@ final class ClientHostRulesTests: XCTestCase {
         XCTAssertEqual(dials.count, 1, "a coordinator that answers is never left")
     }
 
+    /// A local training that outlasts liveness × heartbeat_interval: the host keeps heartbeating
+    /// while its worker trains, so the coordinator never sees it fall silent, and it never gives up
+    /// on the coordinator either. (The real-process form of this test took 13 s; here the
+    /// training runs on the worker's real thread while the host's polls move the virtual clock.)
+    func testATrainingLongerThanTheLivenessWindowKeepsHeartbeating() throws {
+        let interval = 0.05
+        let h = try host(cluster: "heartbeat_interval: \(interval), liveness: 3", epochs: 3000)
+        let size = h.codec.parameterCount
+        var taskSentAt: Double?
+        var updateAt: Double?
+        var heard: [Double] = []
+        coordinator.reply = { [unowned self] _, message in
+            if taskSentAt != nil && updateAt == nil { heard.append(self.network.clock.now) }
+            switch message {
+            case .hello:
+                taskSentAt = self.network.clock.now
+                return [.welcome(roundsCompleted: 0, runID: 7), self.task(3, size: size)]
+            case .heartbeat: return [.heartbeat]
+            case .update:
+                updateAt = self.network.clock.now
+                return [.shutdown]
+            default: return []
+            }
+        }
+        XCTAssertEqual(try h.run(), 0)
+        let start = try XCTUnwrap(taskSentAt)
+        let end = try XCTUnwrap(updateAt)
+        XCTAssertGreaterThan(end - start, 3 * interval * 2, "the training outlasts the liveness window twice")
+        let gaps = zip(heard, [start] + heard).map { $0 - $1 }
+        XCTAssertLessThanOrEqual(gaps.max() ?? .infinity, interval * 1.1, "heartbeat gaps while training: \(gaps)")
+        XCTAssertGreaterThanOrEqual(heard.count, 6, "heartbeats while training")
+        XCTAssertEqual(dials.count, 1, "it never reconnected")
+    }
+
     /// Garbage, truncated, wrong-version and wrong-run frames from the coordinator's side are
     /// dropped and counted; the host keeps serving.
     func testHostileFramesFromTheCoordinatorSideAreDropped() throws {

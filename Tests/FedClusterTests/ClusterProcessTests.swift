@@ -208,10 +208,15 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertEqual(try finish(b), 0)
     }
 
-    /// A hostile peer sends garbage, truncated, oversized, wrong-version, wrong-run and NaN
-    /// frames while a healthy cluster runs: each is rejected and counted, and the run's numbers
-    /// are exactly those of the single-process run.
-    func testHostilePeerDoesNotHarmAHealthyRun() throws {
+    /// Two hostile peers while a healthy cluster runs, and the run's numbers are exactly those of
+    /// the single-process run:
+    /// - one sends garbage, truncated, oversized, wrong-version, wrong-run and NaN frames: each is
+    ///   rejected and counted;
+    /// - one sends up to 30,000 HEARTBEATs of another run and never reads the ERROR replies (the
+    ///   hang found by the security review): the coordinator drops what it cannot queue and keeps
+    ///   serving the honest processes. (Before, it blocked for good in zmq_send once that peer's
+    ///   queue was full.)
+    func testHostilePeersDoNotHarmAHealthyRun() throws {
         let settings = ["--set", "rounds=30", "--set", "clients.local.epochs=3"]
         let reference = dir.appendingPathComponent("reference")
         XCTAssertEqual(
@@ -259,8 +264,23 @@ final class ClusterProcessTests: XCTestCase {
             .bytes(codec.encode(.heartbeat)[0].received),
             .bytes([UInt8](repeating: 7, count: Int(codec.maxFrameBytes) + 1)),
         ])
-        XCTAssertEqual(try finish(cluster), 0, log("cluster.log"))
+        // The flood: as fast as the coordinator takes them, for at most 30,000 messages or 20 s.
+        let flood = try ZMQSocket(context: context, kind: .dealer)
+        try flood.setRoutingID("flood")
+        try flood.connect(endpoint)
+        let foreignHeartbeat = WireCodec(fingerprint: 1, parameterCount: 1).encode(.heartbeat)
+        var flooded = 0
+        let deadline = Date().addingTimeInterval(20)
+        while flooded < 30_000 && Date() < deadline && cluster.isRunning {
+            if try flood.send(foreignHeartbeat, dontWait: true) {
+                flooded += 1
+            } else {
+                Thread.sleep(forTimeInterval: 0.001)
+            }
+        }
+        XCTAssertEqual(try finish(cluster, timeout: 60), 0, log("cluster.log"))
         XCTAssertEqual(hashes(run), hashes(reference))
+        flood.close()
         let events = (try? String(contentsOf: run.appendingPathComponent("events.log"), encoding: .utf8)) ?? ""
         for reason in [
             "bad magic", "header truncated", "unsupported protocol version 9", "run fingerprint", "UPDATE delta has",
@@ -276,7 +296,9 @@ final class ClusterProcessTests: XCTestCase {
         let counts = try XCTUnwrap(RunSummary.load(from: run)?.counts)
         XCTAssertEqual(counts["rejected.bad_magic"], 6)
         XCTAssertEqual(counts["rejected.wrong_version"], 3)
-        XCTAssertEqual(counts["rejected.wrong_run"], 3)
+        let foreign = (counts["rejected.wrong_run"] ?? 0) - 3  // the other three are the garbage's
+        XCTAssertGreaterThan(foreign, 3000, "more of the flood than both queues hold: \(counts)")
+        XCTAssertLessThanOrEqual(foreign, flooded)
         XCTAssertEqual(counts["rejected.unknown_peer"], 6)
         XCTAssertEqual(counts["rejected.bad_payload_length"], 3)
         XCTAssertNil(counts["rejected.non_finite"])
@@ -395,67 +417,5 @@ final class ClusterProcessTests: XCTestCase {
             XCTAssertEqual(hashes(run), hashes(reference), "run \(attempt)")
             XCTAssertFalse(log("a\(attempt).log").contains("restored"), log("a\(attempt).log"))
         }
-    }
-
-    /// A local training longer than liveness × heartbeat_interval: the client process keeps
-    /// heartbeating while its worker trains, so it is never declared dead, and the numbers still
-    /// equal the single-process run.
-    /// The heartbeat interval is chosen from the measured training time (a sixth of one client's
-    /// training, so liveness × interval is half of it), so the test means the same on a fast CPU
-    /// as on a slow one.
-    func testLongLocalTrainingKeepsHeartbeating() throws {
-        let training = ["--set", "rounds=2", "--set", "clients.local.epochs=600"]
-        let reference = dir.appendingPathComponent("reference")
-        XCTAssertEqual(
-            try finish(start(["run", quickstart, "--out", reference.path, "--quiet"] + training, log: "ref.log")), 0)
-        let seconds = (rounds(reference).last?["seconds"] as? Double ?? 0) / 5
-        let interval = max(0.01, seconds / 6)
-        let settings =
-            training + [
-                "--set", "cluster.heartbeat_interval=\(interval)", "--set", "cluster.liveness=3",
-                "--set", "cluster.quorum=0.2",
-            ]
-        let run = dir.appendingPathComponent("run")
-        let p = try start(["cluster", quickstart, "--out", run.path] + settings, log: "cluster.log")
-        XCTAssertEqual(try finish(p), 0, log("cluster.log"))
-        XCTAssertGreaterThan(
-            seconds, 3 * interval * 1.5, "one client's training (\(seconds) s) outlasts liveness × interval")
-        XCTAssertFalse(log("cluster.log").contains("declared dead"), log("cluster.log"))
-        XCTAssertEqual(hashes(run), hashes(reference))
-    }
-
-    /// A peer that sends 30,000 HEARTBEATs and never reads the ERROR replies (the hang found by
-    /// the security review): the coordinator drops what it cannot queue, keeps serving the
-    /// honest processes, and the run finishes with the single-process numbers. (Before, it
-    /// blocked for good in zmq_send once the peer's queue was full.)
-    func testAPeerThatNeverReadsCannotHangTheCoordinator() throws {
-        let settings = ["--set", "rounds=8"]
-        let reference = dir.appendingPathComponent("reference")
-        XCTAssertEqual(
-            try finish(start(["run", quickstart, "--out", reference.path, "--quiet"] + settings, log: "ref.log")), 0)
-        let run = dir.appendingPathComponent("run")
-        let endpoint = "ipc://\(dir.path)/flood.ipc"
-        let cluster = try start(
-            ["cluster", quickstart, "--endpoint", endpoint, "--out", run.path, "--quiet"] + settings, log: "c.log")
-        try wait("the coordinator to bind") {
-            FileManager.default.fileExists(atPath: run.appendingPathComponent("endpoint").path)
-        }
-        let codec = WireCodec(fingerprint: 1, parameterCount: 1)  // any run: every message is answered with an ERROR
-        let context = try ZMQContext()
-        let socket = try ZMQSocket(context: context, kind: .dealer)
-        try socket.setRoutingID("flood")
-        try socket.connect(endpoint)
-        let heartbeat = codec.encode(.heartbeat)
-        // As fast as the coordinator takes them, for at most 30,000 messages or 20 s.
-        var sent = 0
-        let deadline = Date().addingTimeInterval(20)
-        while sent < 30_000 && Date() < deadline && cluster.isRunning {
-            if try socket.send(heartbeat, dontWait: true) { sent += 1 } else { Thread.sleep(forTimeInterval: 0.001) }
-        }
-        XCTAssertEqual(try finish(cluster, timeout: 60), 0, log("c.log"))
-        XCTAssertEqual(hashes(run), hashes(reference))
-        let counts = try XCTUnwrap(RunSummary.load(from: run)?.counts)
-        XCTAssertGreaterThan(counts["rejected.wrong_run"] ?? 0, 3000, "more than both queues hold: \(counts)")
-        socket.close()
     }
 }
