@@ -54,7 +54,8 @@ public final class ClientSetup {
 /// Not thread-safe; a virtual client is driven by one task at a time.
 public final class VirtualClient {
     public let id: Int
-    public let shard: Dataset
+    /// The client's training samples: rows of the run's one pooled data set.
+    public let shard: DataView
     public let setup: ClientSetup
     public var model: Network { setup.model }
     public var optimizer: Optimizer { setup.optimizer }
@@ -83,14 +84,20 @@ public final class VirtualClient {
         stragglers: Stragglers = Stragglers(), stateStore: (any ClientStateStore)? = nil
     ) {
         self.init(
-            id: id, shard: shard,
+            id: id, shard: DataView(whole: shard),
             setup: ClientSetup(
                 model: model, optimizer: optimizer, policy: policy, training: training, seed: seed,
                 proximalMu: proximalMu, proximalCoupling: proximalCoupling, stragglers: stragglers),
             stateStore: stateStore)
     }
 
-    public init(id: Int, shard: Dataset, setup: ClientSetup, stateStore: (any ClientStateStore)? = nil) {
+    public convenience init(
+        id: Int, shard: Dataset, setup: ClientSetup, stateStore: (any ClientStateStore)? = nil
+    ) {
+        self.init(id: id, shard: DataView(whole: shard), setup: setup, stateStore: stateStore)
+    }
+
+    public init(id: Int, shard: DataView, setup: ClientSetup, stateStore: (any ClientStateStore)? = nil) {
         self.id = id
         self.shard = shard
         self.setup = setup
@@ -179,6 +186,8 @@ public final class VirtualClient {
             case .steps(let k): k
             }
         var order = Array(0..<n)
+        let rows = shard.rows
+        var batchRows = [Int](repeating: 0, count: batch)  // this step's samples as rows of the pooled data
         var epoch = 0
         var position = n  // forces a shuffle before the first batch
         var lossSum = 0.0
@@ -195,11 +204,12 @@ public final class VirtualClient {
                 position = 0
             }
             let end = min(position + batch, n)
-            let loss = order[position..<end].withUnsafeBufferPointer { idx in
+            for i in position..<end { batchRows[i - position] = rows[order[i]] }
+            let loss = batchRows[0..<(end - position)].withUnsafeBufferPointer { idx in
                 weights.withUnsafeBufferPointer { w in
                     gradient.withUnsafeMutableBufferPointer { g in
                         model.lossAndGradient(
-                            params: w, data: shard, indices: idx, gradient: g, workspace: workspace,
+                            params: w, data: shard.base, indices: idx, gradient: g, workspace: workspace,
                             randomness: stochastic
                                 ? root.derive(SeedStream.dropout.rawValue, UInt64(id), UInt64(task.round), UInt64(step))
                                 : nil)

@@ -141,9 +141,9 @@ public final class RoundEngine {
     public let testSet: Dataset
     public let validationSet: Dataset?
     /// Every client's training shard, when the global training loss is logged.
-    public let trainingShards: [Dataset]?
+    public let trainingShards: [DataView]?
     /// Every client's held-out data, when per-client accuracy is logged.
-    public let clientEvaluationSets: [Dataset]?
+    public let clientEvaluationSets: [DataView]?
     public let sampler: ClientSampler
     public let server: ServerSpec
     /// Group index of every client (clients of one group share an optimizer and state policy).
@@ -177,8 +177,8 @@ public final class RoundEngine {
     private let sampleCounts: [Int]?
 
     public init(
-        model: Network, testSet: Dataset, validationSet: Dataset? = nil, trainingShards: [Dataset]? = nil,
-        clientEvaluationSets: [Dataset]? = nil, initialWeights: [Float],
+        model: Network, testSet: Dataset, validationSet: Dataset? = nil, trainingShards: [DataView]? = nil,
+        clientEvaluationSets: [DataView]? = nil, initialWeights: [Float],
         sampler: ClientSampler, server: ServerSpec,
         groupOfClient: [Int], policyOfGroup: [StatePolicy], stateAggregation: StateAggregation = StateAggregation(),
         chainOfGroup: [[GradientTransform]] = [], stragglers: Stragglers = Stragglers(), clock: VirtualClock? = nil,
@@ -388,14 +388,14 @@ public final class RoundEngine {
             var sum = 0.0
             var count = 0
             for shard in trainingShards where shard.count > 0 {
-                sum += model.evaluate(params: weights, data: shard, workspaces: workspaces).loss * Double(shard.count)
+                sum += model.evaluate(params: weights, view: shard, workspaces: workspaces).loss * Double(shard.count)
                 count += shard.count
             }
             result.globalTrainLoss = count > 0 ? sum / Double(count) : nil
         }
         if let clientEvaluationSets {
             let byClient = clientEvaluationSets.map { set in
-                set.count > 0 ? model.evaluate(params: weights, data: set, workspaces: workspaces).accuracy : nil
+                set.count > 0 ? model.evaluate(params: weights, view: set, workspaces: workspaces).accuracy : nil
             }
             clientAccuracies = byClient
             let accuracies = byClient.compactMap { $0 }.sorted()

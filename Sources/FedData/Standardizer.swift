@@ -14,17 +14,29 @@ public struct Standardizer: Sendable, Codable, Equatable {
     }
 
     /// Fits mean and population standard deviation of every feature of `data` (sums in Double).
-    public init(fitting data: Dataset) {
-        let d = data.featureCount
-        let n = data.count
+    public init(fitting data: Dataset) { self.init(fitting: [DataView(whole: data)]) }
+
+    /// The same fit over the views' rows one after another, as if they were concatenated (the
+    /// same sums in the same order), without the concatenated copy.
+    public init(fitting views: [DataView]) {
+        let d = views.first?.featureCount ?? 0
+        let n = views.reduce(0) { $0 + $1.count }
         var sum = [Double](repeating: 0, count: d)
-        for i in 0..<n { for j in 0..<d { sum[j] += Double(data.features[i * d + j]) } }
+        for view in views {
+            view.base.features.withUnsafeBufferPointer { f in
+                for i in view.rows { for j in 0..<d { sum[j] += Double(f[i * d + j]) } }
+            }
+        }
         let mean = sum.map { n > 0 ? $0 / Double(n) : 0 }
         var squares = [Double](repeating: 0, count: d)
-        for i in 0..<n {
-            for j in 0..<d {
-                let deviation = Double(data.features[i * d + j]) - mean[j]
-                squares[j] += deviation * deviation
+        for view in views {
+            view.base.features.withUnsafeBufferPointer { f in
+                for i in view.rows {
+                    for j in 0..<d {
+                        let deviation = Double(f[i * d + j]) - mean[j]
+                        squares[j] += deviation * deviation
+                    }
+                }
             }
         }
         let std = squares.map { n > 0 ? ($0 / Double(n)).squareRoot() : 0 }
@@ -34,21 +46,32 @@ public struct Standardizer: Sendable, Codable, Equatable {
     /// Fits one mean and population standard deviation per image channel (over every pixel of
     /// that channel in every sample; sums in Double), as `transforms.Normalize` uses them. A
     /// sample that is a vector counts as one channel.
-    public init(fittingChannelsOf data: Dataset) {
-        let d = data.featureCount
-        let channels = data.shape.count == 3 ? data.shape[0] : 1
+    public init(fittingChannelsOf data: Dataset) { self.init(fittingChannelsOf: [DataView(whole: data)]) }
+
+    /// The same fit over the views' rows one after another, without the concatenated copy.
+    public init(fittingChannelsOf views: [DataView]) {
+        let d = views.first?.featureCount ?? 0
+        let shape = views.first?.shape ?? []
+        let count = views.reduce(0) { $0 + $1.count }
+        let channels = shape.count == 3 ? shape[0] : 1
         let plane = d / channels
         var sum = [Double](repeating: 0, count: channels)
-        for i in 0..<data.count {
-            for j in 0..<d { sum[j / plane] += Double(data.features[i * d + j]) }
+        for view in views {
+            view.base.features.withUnsafeBufferPointer { f in
+                for i in view.rows { for j in 0..<d { sum[j / plane] += Double(f[i * d + j]) } }
+            }
         }
-        let values = Double(max(data.count * plane, 1))
+        let values = Double(max(count * plane, 1))
         let mean = sum.map { $0 / values }
         var squares = [Double](repeating: 0, count: channels)
-        for i in 0..<data.count {
-            for j in 0..<d {
-                let deviation = Double(data.features[i * d + j]) - mean[j / plane]
-                squares[j / plane] += deviation * deviation
+        for view in views {
+            view.base.features.withUnsafeBufferPointer { f in
+                for i in view.rows {
+                    for j in 0..<d {
+                        let deviation = Double(f[i * d + j]) - mean[j / plane]
+                        squares[j / plane] += deviation * deviation
+                    }
+                }
             }
         }
         let std = squares.map { ($0 / values).squareRoot() }

@@ -394,16 +394,30 @@ public struct Network: Sendable, Equatable {
     /// The same, with the chunks spread over one thread per workspace. The chunks' sums are
     /// combined in chunk order, so the metrics are the same bits at any number of workspaces.
     public func evaluate(params: [Float], data: Dataset, workspaces: [Workspace], chunk: Int? = nil) -> Metrics {
+        evaluate(params: params, data: data, rows: nil, workspaces: workspaces, chunk: chunk)
+    }
+
+    /// The same over a view's rows (a client's shard), without copying them out.
+    public func evaluate(params: [Float], view: DataView, workspaces: [Workspace], chunk: Int? = nil) -> Metrics {
+        evaluate(params: params, data: view.base, rows: view.rows, workspaces: workspaces, chunk: chunk)
+    }
+
+    /// Evaluates `rows` of `data` in that order (all of it, in order, when nil).
+    private func evaluate(
+        params: [Float], data: Dataset, rows: [Int]?, workspaces: [Workspace], chunk: Int?
+    ) -> Metrics {
         precondition(!workspaces.isEmpty && params.count == parameterCount)
         let chunk = max(1, chunk ?? evaluationChunk)
-        let n = data.count
+        let n = rows?.count ?? data.count
         guard n > 0 else { return Metrics(loss: .nan, accuracy: nil, rmse: nil, r2: nil, count: 0) }
         let chunks = (n + chunk - 1) / chunk
         let results = Mutex([ChunkResult?](repeating: nil, count: chunks))
         let shared = WorkerWorkspaces(all: workspaces)
         ParallelWork.run(workers: workspaces.count, items: chunks) { worker, c in
-            let result = evaluateChunk(
-                params, data, start: c * chunk, rows: min(chunk, n - c * chunk), shared.all[worker])
+            let start = c * chunk
+            let count = min(chunk, n - start)
+            let indices = rows.map { Array($0[start..<(start + count)]) } ?? Array(start..<(start + count))
+            let result = evaluateChunk(params, data, indices: indices, shared.all[worker])
             results.withLock { $0[c] = result }
         }
         var lossSum = 0.0
@@ -418,7 +432,8 @@ public struct Network: Sendable, Equatable {
         switch data.targets {
         case .classes:
             return Metrics(loss: loss, accuracy: Double(correct) / Double(n), rmse: nil, r2: nil, count: n)
-        case .values(let values):
+        case .values(let all):
+            let values = rows.map { $0.map { all[$0] } } ?? all
             let mean = values.reduce(0.0) { $0 + Double($1) } / Double(n)
             let total = values.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) }
             return Metrics(
@@ -436,11 +451,9 @@ public struct Network: Sendable, Equatable {
     }
 
     private func evaluateChunk(
-        _ params: [Float], _ data: Dataset, start: Int, rows: Int, _ workspace: Workspace
-    )
-        -> ChunkResult
-    {
-        let indices = Array(start..<(start + rows))
+        _ params: [Float], _ data: Dataset, indices: [Int], _ workspace: Workspace
+    ) -> ChunkResult {
+        let rows = indices.count
         let k = outputCount
         return params.withUnsafeBufferPointer { p in
             indices.withUnsafeBufferPointer { idx in

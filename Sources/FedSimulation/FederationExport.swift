@@ -102,7 +102,7 @@ public struct FederationExport: Codable, Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var clients: [Client] = []
         for id in ids {
-            let shard = prepared.shards[id]
+            let shard = prepared.shards[id].materialized()
             let features = "client-\(id)-features.npy"
             let targets = "client-\(id)-targets.npy"
             try Data(NumpyArrayFile.float32(shard.features, shape: [shard.count] + shard.shape)).write(

@@ -20,14 +20,14 @@ public struct PreparedRun: Sendable {
     public let topology: Topology
     public let model: Network
     /// Each client's training shard, by client id.
-    public let shards: [Dataset]
+    public let shards: [DataView]
     public let testSet: Dataset
     /// The validation samples (`data.validation_fraction` of the training data), nil without.
     public let validationSet: Dataset?
     /// Each client's own held-out samples — its test share for naturally split data, its
     /// validation share under `validation: per_client`, else its training shard — for the
     /// per-client accuracy metric.
-    public let clientEvaluationSets: [Dataset]
+    public let clientEvaluationSets: [DataView]
     public let initialWeights: [Float]
     /// The resolved optimizer of every group (index 0 is the default group).
     public let groups: [Topology.ClientGroup]
@@ -45,13 +45,18 @@ public struct PreparedRun: Sendable {
     public let fingerprintParts: String
 
     /// Loads or generates the data, splits and partitions it, and initializes the model.
+    ///
+    /// Every client's training shard is a view into one pooled data set (`DataView`): the
+    /// training samples are never copied per client. Natural splits (a directory of client files,
+    /// FedProx's generator) pool their clients' training parts one after another.
     public static func prepare(_ t: Topology) throws -> PreparedRun {
         let root = SeededRandom(seed: t.dataSeed)
-        var train: [Dataset]
+        var base: Dataset  // the pooled samples the shards are rows of
+        var trainRows: [[Int]]  // each client's training shard, as rows of `base`
         var test: Dataset
         var validation: Dataset?
         var clientTests: [Dataset]?
-        var clientValidations: [Dataset]?
+        var clientValidationRows: [[Int]]?
         let validationFraction = t.data.validationFraction
         do {
             switch t.data.source {
@@ -79,34 +84,37 @@ public struct PreparedRun: Sendable {
                     }
                     splits.append(trainTestSplit(data, testFraction: t.data.testFraction, rng: &rng))
                 }
-                train = splits.map(\.train)
+                base = Dataset.concatenate(splits.map(\.train))
+                var offset = 0
+                trainRows = splits.map { split in
+                    defer { offset += split.train.count }
+                    return Array(offset..<(offset + split.train.count))
+                }
                 clientTests = splits.map(\.test)
                 test = Dataset.concatenate(splits.map(\.test))
             default:
-                // The training samples as indices into one data set: the clients' shards (and the
-                // test and validation sets) are cut from it directly, with no full copy of the
-                // training set in between (a million clients' data would need it twice).
-                let all: Dataset
+                // The training samples as indices into one data set: the clients' shards are rows
+                // of it (the test and validation sets are cut from it), never copies.
                 var trainIndices: [Int]
                 if case .fashionMNIST(let path, let trainCount, let testCount) = t.data.source {
                     let split = try DataLoader.fashionMNIST(
                         directory: path.map(t.resolve) ?? DataLoader.fashionMNISTDirectory, trainCount: trainCount,
                         testCount: testCount)
-                    all = split.train
+                    base = split.train
                     trainIndices = Array(0..<split.train.count)
                     test = split.test
                 } else {
-                    all = try loadPooled(t, root: root)
+                    base = try loadPooled(t, root: root)
                     var rng = root.derive(SeedStream.split.rawValue)
-                    let split = trainTestSplitIndices(all, testFraction: t.data.testFraction, rng: &rng)
+                    let split = trainTestSplitIndices(base, testFraction: t.data.testFraction, rng: &rng)
                     trainIndices = split.train
-                    test = all.subset(split.test)
+                    test = base.subset(split.test)
                 }
                 if validationFraction > 0 && t.data.validation == .pooled {
                     var rng = root.derive(SeedStream.validation.rawValue)
                     let held = trainTestSplitIndices(
-                        all.targetsOnly(trainIndices), testFraction: validationFraction, rng: &rng)
-                    validation = all.subset(held.test.map { trainIndices[$0] })
+                        base.targetsOnly(trainIndices), testFraction: validationFraction, rng: &rng)
+                    validation = base.subset(held.test.map { trainIndices[$0] })
                     trainIndices = held.train.map { trainIndices[$0] }
                 }
                 guard trainIndices.count >= t.clients.count else {
@@ -120,27 +128,28 @@ public struct PreparedRun: Sendable {
                 }
                 var prng = root.derive(SeedStream.partition.rawValue)
                 let partition = try Partitioner.split(
-                    all.targetsOnly(trainIndices), clients: t.clients.count, scheme: scheme, rng: &prng)
-                train = partition.clients.map { all.subset($0.map { trainIndices[$0] }) }
+                    base.targetsOnly(trainIndices), clients: t.clients.count, scheme: scheme, rng: &prng)
+                trainRows = partition.clients.map { $0.map { trainIndices[$0] } }
             }
         } catch let error as DataError {
             throw RunInputError(error.description)
         }
         if validationFraction > 0 && t.data.validation == .perClient {
-            var pieces: [Dataset] = []
-            for k in train.indices {
+            var held: [[Int]] = []
+            for k in trainRows.indices {
                 var rng = root.derive(SeedStream.validation.rawValue, UInt64(k))
-                let held = trainTestSplit(train[k], testFraction: validationFraction, rng: &rng)
-                guard held.train.count > 0 else {
+                let split = trainTestSplitIndices(
+                    base.targetsOnly(trainRows[k]), testFraction: validationFraction, rng: &rng)
+                guard split.train.count > 0 else {
                     throw RunInputError(
-                        "client \(k) has \(train[k].count) training sample(s); holding out validation_fraction "
+                        "client \(k) has \(trainRows[k].count) training sample(s); holding out validation_fraction "
                             + "\(validationFraction) leaves none")
                 }
-                train[k] = held.train
-                pieces.append(held.test)
+                held.append(split.test.map { trainRows[k][$0] })
+                trainRows[k] = split.train.map { trainRows[k][$0] }
             }
-            validation = Dataset.concatenate(pieces)
-            clientValidations = pieces
+            validation = base.subset(held.flatMap { $0 })
+            clientValidationRows = held
         }
         if let shape = t.data.shape {
             guard let reshaped = test.reshaped(shape) else {
@@ -149,25 +158,26 @@ public struct PreparedRun: Sendable {
                         + "each sample has \(test.featureCount) features")
             }
             test = reshaped
-            train = train.map { $0.reshaped(shape)! }
+            base = base.reshaped(shape)!
             validation = validation.map { $0.reshaped(shape)! }
             clientTests = clientTests?.map { $0.reshaped(shape)! }
-            clientValidations = clientValidations?.map { $0.reshaped(shape)! }
         }
         if t.data.standardize || t.data.normalize {
-            let fitted = Dataset.concatenate(train)
-            let standardizer =
-                t.data.normalize ? Standardizer(fittingChannelsOf: fitted) : Standardizer(fitting: fitted)
-            for i in train.indices { standardizer.apply(to: &train[i]) }
+            // Fitted on the training rows in client order (as the concatenated shards were), then
+            // applied to the whole pool: rows outside the shards are never read through it.
+            let standardizer: Standardizer = {
+                let shards = trainRows.map { DataView(base, rows: $0) }
+                return t.data.normalize ? Standardizer(fittingChannelsOf: shards) : Standardizer(fitting: shards)
+            }()
+            standardizer.apply(to: &base)
             standardizer.apply(to: &test)
             if validation != nil { standardizer.apply(to: &validation!) }
             for i in clientTests?.indices ?? 0..<0 { standardizer.apply(to: &clientTests![i]) }
-            for i in clientValidations?.indices ?? 0..<0 { standardizer.apply(to: &clientValidations![i]) }
         }
-        // What the model needs to know of all the data, read off the parts (a concatenated copy
-        // would double the memory of a large federation).
-        let allParts = train + [test] + (validation.map { [$0] } ?? [])
-        let classes = allParts.map(\.classCount).max() ?? 0
+        let train = trainRows.map { DataView(base, rows: $0) }
+        trainRows = []
+        let clientValidations = clientValidationRows.map { $0.map { DataView(base, rows: $0) } }
+        let classes = max(base.classCount, test.classCount, validation?.classCount ?? 0)
         if t.model.kind == .logistic && classes != 2 {
             throw RunInputError("model.kind logistic needs 2 classes (labels 0 and 1); the data has \(classes)")
         }
@@ -223,7 +233,7 @@ public struct PreparedRun: Sendable {
         ]
         return PreparedRun(
             topology: t, model: model, shards: train, testSet: test, validationSet: validation,
-            clientEvaluationSets: clientTests ?? clientValidations ?? train,
+            clientEvaluationSets: clientTests.map { $0.map(DataView.init(whole:)) } ?? clientValidations ?? train,
             initialWeights: initial,
             groups: t.clients.allGroups, groupOfClient: t.clients.groupOfClient, partitionSummary: summary,
             fingerprint: fingerprint.value,
@@ -399,6 +409,24 @@ public struct PreparedRun: Sendable {
 }
 
 extension FNV1a64 {
+    /// A view's shape, features and targets: the same bytes as its materialized copy's.
+    mutating func add(_ view: DataView) {
+        add(integer: Int64(view.count))
+        add(integer: Int64(view.featureCount))
+        let d = view.featureCount
+        view.base.features.withUnsafeBufferPointer { f in
+            for i in view.rows { add(UnsafeBufferPointer(rebasing: f[(i * d)..<((i + 1) * d)])) }
+        }
+        switch view.base.targets {
+        case .classes(let labels, let classCount):
+            add(integer: Int64(classCount))
+            for i in view.rows { withUnsafeBytes(of: labels[i]) { add($0) } }
+        case .values(let values):
+            add(integer: Int64(-1))
+            for i in view.rows { withUnsafeBytes(of: values[i].bitPattern.littleEndian) { add($0) } }
+        }
+    }
+
     /// A data set's shape, features and targets.
     mutating func add(_ data: Dataset) {
         add(integer: Int64(data.count))

@@ -25,6 +25,7 @@ final class ValidationSplitTests: XCTestCase {
     func rows(_ d: Dataset) -> Set<[Float]> {
         Set((0..<d.count).map { Array(d.features[($0 * d.featureCount)..<(($0 + 1) * d.featureCount)]) })
     }
+    func rows(_ v: DataView) -> Set<[Float]> { rows(v.materialized()) }
 
     func testPooledValidationComesOutOfTrainingOnlyStratifiedAndSeeded() throws {
         let plain = try PreparedRun.prepare(try topology())
@@ -135,7 +136,7 @@ final class RoundMetricsTests: XCTestCase {
         let model = prepared.model
         let w = prepared.initialWeights
         let accuracies = prepared.clientEvaluationSets.map {
-            model.evaluate(params: w, data: $0, workspaces: [Workspace()]).accuracy!
+            model.evaluate(params: w, data: $0.materialized(), workspaces: [Workspace()]).accuracy!
         }.sorted()
         let r0 = records[0]
         XCTAssertEqual(try XCTUnwrap(r0.clientAccuracyMean), accuracies.reduce(0, +) / 12, accuracy: 1e-12)
@@ -143,7 +144,9 @@ final class RoundMetricsTests: XCTestCase {
         XCTAssertEqual(r0.clientAccuracyMin, accuracies[0])
         var lossSum = 0.0
         for shard in prepared.shards {
-            lossSum += model.evaluate(params: w, data: shard, workspaces: [Workspace()]).loss * Double(shard.count)
+            lossSum +=
+                model.evaluate(params: w, data: shard.materialized(), workspaces: [Workspace()]).loss
+                * Double(shard.count)
         }
         let total = Double(prepared.shards.reduce(0) { $0 + $1.count })
         XCTAssertEqual(try XCTUnwrap(r0.globalTrainLoss), lossSum / total, accuracy: 1e-9)
