@@ -20,6 +20,15 @@ public struct RoundOutcome: Sendable {
     public var record: RoundRecord
     public var accepted: [ClientUpdate]
     public var rejected: [(clientID: Int, reason: UpdateRejection)]
+    /// The accepted updates' lines for `clients.jsonl` (and the checkpoint), computed once.
+    public var clientRecords: [ClientRecord]
+
+    public init(record: RoundRecord, accepted: [ClientUpdate], rejected: [(clientID: Int, reason: UpdateRejection)]) {
+        self.record = record
+        self.accepted = accepted
+        self.rejected = rejected
+        self.clientRecords = RoundEngine.clientRecords(accepted)
+    }
 }
 
 /// The global model's quality and the round's bookkeeping, one per round (round 0 is the
@@ -419,7 +428,8 @@ public final class RoundEngine {
         updates.map {
             ClientRecord(
                 round: $0.round, client: $0.clientID, samples: $0.sampleCount, steps: $0.steps,
-                trainLoss: $0.trainLoss, deltaNorm: norm($0.delta.map(Double.init)))
+                trainLoss: $0.trainLoss,
+                deltaNorm: $0.delta.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot())  // no Double copy
         }
     }
 }

@@ -139,7 +139,7 @@ public final class RunDirectoryRecorder: RunObserver {
     }
 
     public func roundFinished(_ outcome: RoundOutcome, engine: RoundEngine) throws {
-        try directory.append(outcome.record, clients: RoundEngine.clientRecords(outcome.accepted))
+        try directory.append(outcome.record, clients: outcome.clientRecords)
     }
 
     public func runCompleted(_ summary: RunSummary, engine: RoundEngine) throws {
@@ -181,7 +181,7 @@ public final class CheckpointRecorder: RunObserver {
         let round = outcome.record.round
         try Checkpoint(
             fingerprint: fingerprint, runID: runID, round: round, engine: engine, record: outcome.record,
-            clients: RoundEngine.clientRecords(outcome.accepted)
+            clients: outcome.clientRecords
         ).save(in: run)
         afterSave(round)
     }
