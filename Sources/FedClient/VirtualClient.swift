@@ -32,12 +32,21 @@ public final class ClientSetup {
     public let clock: VirtualClock?
     /// The train seed: shuffling, dropout and straggling derive from it.
     public let seed: UInt64
+    /// FedBN (`model.batch_norm: local`): the parameter ranges each client keeps as its own —
+    /// every batch norm's weight, bias and running statistics. Empty: every parameter comes
+    /// from the global model.
+    public let localRanges: [Range<Int>]
+    /// How many parameters `localRanges` hold.
+    public let localCount: Int
 
     public init(
         model: Network, optimizer: Optimizer, policy: StatePolicy, training: LocalTraining, seed: UInt64,
         proximalMu: Double = 0, proximalCoupling: ProximalCoupling = .coupled, stragglers: Stragglers = Stragglers(),
-        clock: VirtualClock? = nil
+        clock: VirtualClock? = nil, localRanges: [Range<Int>] = []
     ) {
+        precondition(localRanges.isEmpty || policy == .persist, "local parameters live in the persistent state")
+        self.localRanges = localRanges
+        self.localCount = localRanges.reduce(0) { $0 + $1.count }
         self.clock = clock
         self.model = model
         self.optimizer = optimizer
@@ -47,6 +56,38 @@ public final class ClientSetup {
         self.proximalCoupling = proximalCoupling
         self.stragglers = stragglers
         self.seed = seed
+    }
+
+    /// The name of the extra transform state that carries a client's local parameters.
+    public static let localTransformName = "local_parameters"
+
+    /// A fresh persistent state of this group: the optimizer's, and with local parameters one
+    /// more transform state holding them (what the state file's slots and snapshots must hold).
+    public func persistentTemplate() -> OptimizerState {
+        var state = optimizer.initialState(params: [Float](repeating: 0, count: model.parameterCount))
+        if localCount > 0 {
+            state.transforms.append(TransformState(names: [Self.localTransformName], count: localCount))
+        }
+        return state
+    }
+
+    /// Splits a stored state into the optimizer's part and the local parameters (nil without).
+    func split(_ stored: OptimizerState) -> (optimizer: OptimizerState, local: [Float]?) {
+        guard localCount > 0, stored.transforms.last?.names == [Self.localTransformName] else { return (stored, nil) }
+        var state = stored
+        let local = state.transforms.removeLast().storage
+        return (state, local)
+    }
+
+    /// The optimizer state with `weights`' local parameters appended, as it is stored.
+    func joined(_ state: OptimizerState, localFrom weights: [Float]) -> OptimizerState {
+        guard localCount > 0 else { return state }
+        var stored = state
+        var local = TransformState(names: [Self.localTransformName], count: 0)
+        local.storage.reserveCapacity(localCount)
+        for range in localRanges { local.storage += weights[range] }
+        stored.transforms.append(local)
+        return stored
     }
 }
 
@@ -127,8 +168,7 @@ public final class VirtualClient {
             return ClientSnapshot(
                 client: id, state: memoryState, lastRound: memoryLastRound, stateBeforeLastRound: memoryBefore)
         }
-        let template = optimizer.initialState(params: [Float](repeating: 0, count: model.parameterCount))
-        return stateStore.load(client: id, template: template)
+        return stateStore.load(client: id, template: setup.persistentTemplate())
             ?? ClientSnapshot(client: id, state: nil, lastRound: nil, stateBeforeLastRound: nil)
     }
 
@@ -157,6 +197,19 @@ public final class VirtualClient {
             ? stored() : ClientSnapshot(client: id, state: nil, lastRound: nil, stateBeforeLastRound: nil)
         var kept = saved.state
         if let lastRound = saved.lastRound, task.round <= lastRound { kept = saved.stateBeforeLastRound }
+        let startedFrom = kept  // as stored: a retry of this round starts from it again
+        if let stored = kept {
+            // FedBN: the client's own batch norms replace the global model's before it trains.
+            let (optimizerPart, local) = setup.split(stored)
+            kept = optimizerPart
+            if let local {
+                var offset = 0
+                for range in setup.localRanges {
+                    weights.replaceSubrange(range, with: local[offset..<(offset + range.count)])
+                    offset += range.count
+                }
+            }
+        }
         var state: OptimizerState =
             switch policy {
             case .persist: kept ?? optimizer.initialState(params: weights)
@@ -233,12 +286,13 @@ public final class VirtualClient {
             position = end
         }
         if policy == .persist {
+            let stored = setup.joined(state, localFrom: weights)
             if let stateStore {
-                stateStore.advance(client: id, state: state, round: task.round)
+                stateStore.advance(client: id, state: stored, round: task.round)
             } else {
-                memoryBefore = kept
+                memoryBefore = startedFrom
                 memoryLastRound = task.round
-                memoryState = state
+                memoryState = stored
             }
         }
         var delta = weights

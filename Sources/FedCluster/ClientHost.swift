@@ -207,7 +207,7 @@ extension ClientHost {
                 url: directory.appendingPathComponent("states-\(first)-\(last)-\(prepared.fingerprintHex).bin"),
                 fingerprint: prepared.fingerprint,
                 firstClient: first, clients: last - first + 1,
-                halfBytes: ClientStateFile.halfBytes(for: prepared.groups.indices.map(prepared.freshState)))
+                halfBytes: ClientStateFile.halfBytes(for: prepared.groups.indices.map(prepared.persistentTemplate)))
         }
         let worker = TrainingWorker(
             prepared: prepared, ids: ranges.flatMap { Array($0) }, states: states,

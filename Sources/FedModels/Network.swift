@@ -284,6 +284,19 @@ public struct Network: Sendable, Equatable {
     }
 
     /// Whether the network has batch norms, whose running statistics training updates.
+    /// Where each batch norm's parameters lie — weight, bias, running mean and running variance,
+    /// appended one after another, so one contiguous range of 4 × channels per layer, nested
+    /// blocks included. What FedBN (`model.batch_norm: local`) keeps on each client.
+    public var batchNormRanges: [Range<Int>] {
+        let entries = layout.entries
+        return entries.indices.compactMap { i in
+            guard entries[i].role == .normStatistic, entries[i].name.hasSuffix(".running_mean"), i >= 2,
+                i + 1 < entries.count
+            else { return nil }
+            return entries[i - 2].offset..<entries[i + 1].range.upperBound
+        }
+    }
+
     public var hasRunningStatistics: Bool {
         plan.contains { layer in
             if case .batchNorm = layer.spec { return true }

@@ -93,6 +93,10 @@ public struct FederationExport: Codable, Sendable {
             throw RunInputError(
                 "clients.stragglers with policy partial: the partial work is FedSim's draw; not exported")
         }
+        if t.model.batchNorm == .local {
+            throw RunInputError(
+                "model.batch_norm: local: keeping batch norms local is FedSim's client logic; not exported")
+        }
         if let clock = t.clock, clock.deadline != nil, clock.late == .partial {
             throw RunInputError("clock.late: partial: the steps that fit are FedSim's timing; not exported")
         }

@@ -184,6 +184,16 @@ public struct PreparedRun: Sendable {
         if test.isClassification && classes < 2 { throw RunInputError("the data has only one class") }
         try checkModelSize(t, inputs: test.featureCount, classes: classes)
         let model = try makeModel(t.model, input: test.shape, classes: classes)
+        if t.model.batchNorm == .local {
+            guard !model.batchNormRanges.isEmpty else {
+                throw RunInputError("model.batch_norm: local keeps batch-norm layers local, but the model has none")
+            }
+            if let group = t.clients.allGroups.first(where: { $0.state != .persist }) {
+                throw RunInputError(
+                    "model.batch_norm: local keeps each client's batch norms in its persistent state, so every "
+                        + "client needs clients.state: persist (group '\(group.name)' has \(group.state.rawValue))")
+            }
+        }
         let initial: [Float]
         if let file = t.model.initFile {
             initial = try loadWeights(t.resolve(file), count: model.parameterCount)
@@ -376,7 +386,19 @@ public struct PreparedRun: Sendable {
         return try ClientStateFile(
             url: runDirectory.appendingPathComponent("client-state").appendingPathComponent("states.bin"),
             fingerprint: fingerprint, clients: topology.clients.count,
-            halfBytes: ClientStateFile.halfBytes(for: groups.indices.map(freshState)))
+            halfBytes: ClientStateFile.halfBytes(for: groups.indices.map(persistentTemplate)))
+    }
+
+    /// FedBN's local parameters (`model.batch_norm: local`): every batch norm's range; else none.
+    public var localRanges: [Range<Int>] { topology.model.batchNorm == .local ? model.batchNormRanges : [] }
+
+    /// What a *persist* client of group `group` stores: its optimizer's state and, under
+    /// `batch_norm: local`, one more transform state with its own batch norms.
+    public func persistentTemplate(group: Int) -> OptimizerState {
+        var state = freshState(group: group)
+        let local = localRanges.reduce(0) { $0 + $1.count }
+        if local > 0 { state.transforms.append(TransformState(names: [ClientSetup.localTransformName], count: local)) }
+        return state
     }
 
     /// A fresh optimizer state of group `group`'s optimizer: the template that encoded states
@@ -397,7 +419,7 @@ public struct PreparedRun: Sendable {
                 model: model, optimizer: Optimizer($0.optimizer, layout: model.layout), policy: $0.state,
                 training: topology.clients.local, seed: topology.trainSeed, proximalMu: topology.server.proximalMu,
                 proximalCoupling: topology.server.proximal, stragglers: topology.clients.stragglers,
-                clock: topology.clock)
+                clock: topology.clock, localRanges: localRanges)
         }
         var result: [Int: VirtualClient] = [:]
         for id in ids {

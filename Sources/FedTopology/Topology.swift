@@ -134,6 +134,18 @@ public struct Topology: Sendable, Equatable {
         /// Initial global weights from a file (JSON array or raw little-endian Float32);
         /// nil means seeded PyTorch-style initialization.
         public var initFile: String?
+        /// The federated policy of batch-norm layers.
+        public var batchNorm: BatchNormPolicy = .averaged
+    }
+
+    /// What happens to batch-norm layers in a federation.
+    public enum BatchNormPolicy: String, Sendable, Equatable, CaseIterable {
+        /// Weights, biases and running statistics travel in the delta and are aggregated like
+        /// every other parameter.
+        case averaged
+        /// FedBN (Li et al. 2021): each client keeps its own batch norms (weights, biases, running
+        /// statistics) across rounds and trains with them in place of the global model's.
+        case local
     }
 
     /// A group of clients that trains differently from the default (e.g. half AdamW, half Adam+L2).

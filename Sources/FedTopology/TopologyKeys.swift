@@ -29,7 +29,7 @@ public enum TopologyKeys {
             ]
         ),
         ("partition", ["scheme", "alpha", "classes_per_client"]),
-        ("model", ["kind", "hidden", "bias", "preset", "layers", "init"]),
+        ("model", ["kind", "hidden", "bias", "preset", "layers", "init", "batch_norm"]),
         (
             "model.layers",
             ["layer", "units", "channels", "kernel", "stride", "padding", "bias", "p", "groups", "body", "shortcut"]

@@ -348,6 +348,7 @@ struct TopologyReader {
         let bias = layered ? true : try m.bool("bias", default: true)
         var initFile: String?
         if let value = try m.string("init"), value != "seeded" { initFile = value }
+        let batchNorm = try m.choice("batch_norm", default: Topology.BatchNormPolicy.averaged)
         var preset: NetworkPreset?
         var layers: [LayerSpec] = []
         switch kind {
@@ -379,6 +380,7 @@ struct TopologyReader {
         var spec = Topology.ModelSpec(kind: kind, hidden: hidden, bias: bias, initFile: initFile)
         spec.preset = preset
         spec.layers = layers
+        spec.batchNorm = batchNorm
         return spec
     }
 

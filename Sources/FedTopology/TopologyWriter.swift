@@ -157,6 +157,9 @@ extension Topology {
             pairs.append(("layers", .sequence(.init(model.layers.map(layerNode)))))
         }
         pairs.append(("init", scalar(model.initFile.map(resolve) ?? "seeded")))
+        // Written only when local, so the topologies (and fingerprints) of averaged runs are
+        // those from before the key existed.
+        if model.batchNorm != .averaged { pairs.append(("batch_norm", scalar(model.batchNorm.rawValue))) }
         return map(pairs)
     }
 

@@ -102,6 +102,17 @@ final class ClusterProcessTests: XCTestCase {
         }
     }
 
+    /// FedBN (`model.batch_norm: local`): the client processes keep each client's batch norms in
+    /// their state files, and a 2-process cluster gives the single-process weights.
+    func testLocalBatchNormsAreTheSameInEveryProcess() throws {
+        let model =
+            "model={kind: sequential, layers: [{layer: dense, units: 32}, batch_norm, relu, "
+            + "{layer: dense, units: 10}], batch_norm: local}"
+        let (reference, out) = try runInOneProcessAndAsACluster(["--set", model, "--rounds", "6"], name: "fedbn")
+        XCTAssertEqual(hashes(out), hashes(reference))
+        XCTAssertEqual(hashes(out).count, 7)
+    }
+
     /// The quickstart with `extra` as `fedsim run` and as a 2-process `fedsim cluster`: both
     /// run directories (each must exit 0).
     func runInOneProcessAndAsACluster(_ extra: [String], name: String) throws -> (reference: URL, cluster: URL) {
