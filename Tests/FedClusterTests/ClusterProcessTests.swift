@@ -93,24 +93,20 @@ final class ClusterProcessTests: XCTestCase {
 
     /// Stragglers are drawn from the seed by the coordinator and by each client process alike:
     /// with half the sampled clients straggling (partial work) or dropped, a 2-process cluster
-    /// gives the single-process weights.
-    func testStragglersAreTheSameInEveryProcess() throws {
-        for policy in ["partial", "drop"] {
-            let (reference, out) = try runInOneProcessAndAsACluster(
-                ["--set", "clients.stragglers={fraction: 0.5, policy: \(policy)}", "--rounds", "6"], name: policy)
-            XCTAssertEqual(hashes(out), hashes(reference), policy)
-        }
-    }
-
-    /// FedBN (`model.batch_norm: local`): the client processes keep each client's batch norms in
-    /// their state files, and a 2-process cluster gives the single-process weights.
-    func testLocalBatchNormsAreTheSameInEveryProcess() throws {
-        let model =
+    /// gives the single-process weights. The partial run also keeps batch norms local (FedBN,
+    /// `model.batch_norm: local`): the client processes keep each client's own in their state
+    /// files, and the weights still agree.
+    func testStragglersAndLocalBatchNormsAreTheSameInEveryProcess() throws {
+        let fedbn =
             "model={kind: sequential, layers: [{layer: dense, units: 32}, batch_norm, relu, "
             + "{layer: dense, units: 10}], batch_norm: local}"
-        let (reference, out) = try runInOneProcessAndAsACluster(["--set", model, "--rounds", "6"], name: "fedbn")
-        XCTAssertEqual(hashes(out), hashes(reference))
-        XCTAssertEqual(hashes(out).count, 7)
+        for (policy, extra) in [("partial", ["--set", fedbn]), ("drop", [])] {
+            let (reference, out) = try runInOneProcessAndAsACluster(
+                ["--set", "clients.stragglers={fraction: 0.5, policy: \(policy)}", "--rounds", "6"] + extra,
+                name: policy)
+            XCTAssertEqual(hashes(out), hashes(reference), policy)
+            XCTAssertEqual(hashes(out).count, 7, policy)
+        }
     }
 
     /// The quickstart with `extra` as `fedsim run` and as a 2-process `fedsim cluster`: both
