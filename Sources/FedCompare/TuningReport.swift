@@ -165,21 +165,26 @@ struct TuningResults {
             let yAxis = axes.count > 1 ? axes[1] : nil
             var cells: [[Double]] = Array(
                 repeating: Array(repeating: .nan, count: xAxis.values.count), count: yAxis?.values.count ?? 1)
+            var intervals: [[Interval?]] = cells.map { $0.map { _ in nil } }
             var bestCell: (Int, Int)?
             for r in results where r.trial.variant == variant && r.score.mean.isFinite {
                 let x = r.trial.coordinates[0]
                 let y = yAxis == nil ? 0 : r.trial.coordinates[1]
                 let current = cells[y][x]
                 let better = tuning.higherIsBetter ? r.score.mean > current : r.score.mean < current
-                if current.isNaN || better { cells[y][x] = r.score.mean }
+                if current.isNaN || better {
+                    cells[y][x] = r.score.mean
+                    intervals[y][x] = r.score
+                }
                 if best[variant]?.trial.unit.id == r.trial.unit.id { bestCell = (x, y) }
             }
-            return (variant, svg(variant, cells, xAxis, yAxis, lo, hi, bestCell))
+            return (variant, svg(variant, cells, intervals, xAxis, yAxis, lo, hi, bestCell))
         }
     }
 
     private func svg(
-        _ variant: String, _ cells: [[Double]], _ xAxis: CompareSpec.Tuning.Axis, _ yAxis: CompareSpec.Tuning.Axis?,
+        _ variant: String, _ cells: [[Double]], _ intervals: [[Interval?]], _ xAxis: CompareSpec.Tuning.Axis,
+        _ yAxis: CompareSpec.Tuning.Axis?,
         _ lo: Double, _ hi: Double, _ bestCell: (Int, Int)?
     ) -> String {
         let cell = 58.0
@@ -207,6 +212,15 @@ struct TuningResults {
             }
             for (x, value) in row.enumerated() {
                 let px = left + Double(x) * cell
+                // Over several (tuning) seeds a cell carries its 95 % interval: in its tooltip, and
+                // as a second line under the mean.
+                let interval = intervals[y][x]
+                let spread = interval.map { $0.halfWidth.isFinite ? String(format: "±%.3f", $0.halfWidth) : nil } ?? nil
+                let tooltip =
+                    value.isNaN
+                    ? "not run"
+                    : (interval.map { "\($0.text) (\($0.count) seed\($0.count == 1 ? "" : "s"))" }
+                        ?? String(format: "%.4f", value))
                 let fill = value.isNaN ? "#e5e5e5" : color((value - lo) / max(hi - lo, 1e-12))
                 let dark = value.isNaN ? false : (value - lo) / max(hi - lo, 1e-12) < 0.6
                 s += String(
@@ -215,14 +229,21 @@ struct TuningResults {
                         + "data-y=\"%@\" data-value=\"%@\"><title>%@</title></rect>\n",
                     px, py, cell, cell, fill, Report.escape(xAxis.values[x]),
                     Report.escape(yAxis?.values[y] ?? ""), value.isNaN ? "" : String(format: "%.6g", value),
-                    value.isNaN ? "not run" : String(format: "%.4f", value))
+                    Report.escape(tooltip))
                 if !value.isNaN {
                     s += String(
                         format:
                             "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\" "
                             + "fill=\"%@\">%@</text>\n",
-                        px + cell / 2, py + cell / 2 + 4, dark ? "#fff" : "#000",
+                        px + cell / 2, py + cell / 2 + (spread == nil ? 4 : -1), dark ? "#fff" : "#000",
                         String(format: abs(value) < 10 ? "%.3f" : "%.3g", value))
+                    if let spread {
+                        s += String(
+                            format:
+                                "<text x=\"%.1f\" y=\"%.1f\" font-size=\"9\" text-anchor=\"middle\" "
+                                + "fill=\"%@\">%@</text>\n",
+                            px + cell / 2, py + cell / 2 + 11, dark ? "#fff" : "#000", spread)
+                    }
                 }
             }
         }

@@ -496,6 +496,20 @@ final class CompareTests: XCTestCase {
         // The heat map reads the tuning seeds: three cells.
         let svg = try String(contentsOf: out.appendingPathComponent("charts/heatmap-adamw.svg"), encoding: .utf8)
         XCTAssertEqual(svg.components(separatedBy: "data-value=\"").count - 1, 3)
+        // Each cell carries its interval over the two tuning seeds, as tuning.csv gives it.
+        let tuning = try String(contentsOf: out.appendingPathComponent("tuning.csv"), encoding: .utf8)
+            .split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let header = try String(contentsOf: out.appendingPathComponent("tuning.csv"), encoding: .utf8)
+            .split(separator: "\n")[0].split(separator: ",")
+        let mean = try XCTUnwrap(header.firstIndex(of: "score_mean"))
+        let ci = try XCTUnwrap(header.firstIndex(of: "score_ci95"))
+        XCTAssertEqual(tuning.count, 3)
+        for row in tuning {
+            let (m, h) = (Double(row[mean])!, Double(row[ci])!)
+            XCTAssertTrue(
+                svg.contains(String(format: "%.4f ± %.4f (2 seeds)", m, h)), "the cell of \(row) in its tooltip")
+            XCTAssertTrue(svg.contains(String(format: "±%.3f", h)), "and under its mean")
+        }
         // Run again: nothing to do.
         let (again, output2) = try fedsim(["compare", spec, "--out", out.path])
         XCTAssertEqual(again, 0, output2)
