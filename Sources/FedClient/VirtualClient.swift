@@ -64,10 +64,14 @@ public final class ClientSetup {
     /// A fresh persistent state of this group: the optimizer's, and with local parameters one
     /// more transform state holding them (what the state file's slots and snapshots must hold).
     public func persistentTemplate() -> OptimizerState {
-        var state = optimizer.initialState(params: [Float](repeating: 0, count: model.parameterCount))
-        if localCount > 0 {
-            state.transforms.append(TransformState(names: [Self.localTransformName], count: localCount))
-        }
+        Self.persistentTemplate(
+            optimizer.initialState(params: [Float](repeating: 0, count: model.parameterCount)), localCount: localCount)
+    }
+
+    /// `fresh` (an optimizer's initial state) with room for `localCount` local parameters.
+    public static func persistentTemplate(_ fresh: OptimizerState, localCount: Int) -> OptimizerState {
+        var state = fresh
+        if localCount > 0 { state.transforms.append(TransformState(names: [localTransformName], count: localCount)) }
         return state
     }
 

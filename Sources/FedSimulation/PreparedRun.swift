@@ -395,10 +395,7 @@ public struct PreparedRun: Sendable {
     /// What a *persist* client of group `group` stores: its optimizer's state and, under
     /// `batch_norm: local`, one more transform state with its own batch norms.
     public func persistentTemplate(group: Int) -> OptimizerState {
-        var state = freshState(group: group)
-        let local = localRanges.reduce(0) { $0 + $1.count }
-        if local > 0 { state.transforms.append(TransformState(names: [ClientSetup.localTransformName], count: local)) }
-        return state
+        ClientSetup.persistentTemplate(freshState(group: group), localCount: localRanges.reduce(0) { $0 + $1.count })
     }
 
     /// A fresh optimizer state of group `group`'s optimizer: the template that encoded states
