@@ -24,11 +24,11 @@ public final class ClientHost {
     private let clock: RunClock
     private let worker: TrainingWorker
     private let ranges: [ClosedRange<Int>]
-    private let states: ClientStateFile?
+    let states: ClientStateFile?
     private let shouldStop: () -> Bool
     private var connection = 0
-    /// Tests only: runs right after the loop took the worker's outcomes, so a test can let a
-    /// training end exactly there — where the lost wakeup happened.
+    /// Tests only: runs right after the loop looked at the worker, before it waits, so a test can
+    /// let a training end exactly there — where the lost wakeup happened.
     var afterTakingOutcomes: ((TrainingWorker) -> Void)?
 
     init(
@@ -50,17 +50,30 @@ public final class ClientHost {
 
     /// The run instance the coordinator named in WELCOME; snapshots are restored for it.
     private var runID: UInt64?
+    /// How many reconnect attempts in a row have failed (sets the back-off).
+    private var backoff = 1.0
+    /// When to say HELLO again after the coordinator refused it (ids still held by a live peer).
+    private var helloAgainAt: Double?
+    /// Messages read in one go before the loop looks at the worker again, so a burst of TASKs
+    /// is queued whole (and trains as one batch) while a flood cannot hold the loop.
+    static let messagesPerPump = 64
+    /// Finished updates held back at most, waiting for the rest of their batch.
+    static let updatesPerBatch = 64
 
     /// Runs until SHUTDOWN (returns 0) or a fatal error from the coordinator (returns 2), or
     /// until `shouldStop` (returns 130).
+    ///
+    /// Updates leave in batches: once every task that arrived has trained (or 64 updates wait),
+    /// the clients' states go to disk with one fsync and all the updates leave after it — one
+    /// fsync per process per round, not one per update, and a process or machine that dies after
+    /// the updates left restarts from the states the coordinator's aggregate already reflects.
+    /// Between batches the loop waits in one poll for a message, the worker's `wakeup` (a job
+    /// ended) or the next heartbeat, so it neither spins nor oversleeps while the worker trains.
     public func run() throws -> Int32 {
         defer { worker.submit(.stop) }
         var socket = try connect()
         var lastHeard = clock.now
         var lastSent = clock.now
-        var backoff = 1.0
-        /// When to say HELLO again after the coordinator refused it (ids still held by a live peer).
-        var helloAgainAt: Double?
         while true {
             if shouldStop() { return 130 }
             if socket.refusedByPeer {
@@ -73,86 +86,26 @@ public final class ClientHost {
                 helloAgainAt = nil
                 try send(.hello(ranges: ranges), on: socket)
             }
-            // Updates the worker finished go out first, their clients' states on disk before them
-            // (one fsync for all of them: a process or machine that dies after the update left
-            // restarts from the state the coordinator's aggregate already reflects).
-            let outcomes = worker.take()
-            if let states, outcomes.contains(where: { if case .update = $0 { true } else { false } }) {
-                do { try states.sync() } catch {
-                    events.log("could not write the clients' optimizer states: \(error)")
-                    events.count("snapshot_failures")
-                }
-            }
-            for outcome in outcomes {
-                switch outcome {
-                case .update(let update):
-                    try send(.update(update), on: socket)
-                    lastSent = clock.now
-                case .restored(let count):
-                    if count > 0, let states {
-                        events.log("restored the optimizer state of \(count) client(s) from \(states.url.path)")
-                    }
-                case .fatal(let error):
-                    events.log("error: \(error)")
-                    return 2
-                }
+            // Lowered before the worker is looked at: a job that ends from here on raises it again,
+            // so the poll below returns at once instead of waiting past it.
+            worker.wakeup.clear()
+            if !worker.isBusy || worker.outcomeCount >= Self.updatesPerBatch {
+                if let status = try flush(worker.take(), on: socket, lastSent: &lastSent) { return status }
             }
             afterTakingOutcomes?(worker)
-            // While the worker trains (or has results not taken), poll briefly so its updates leave at once.
-            let frames = try socket.receive(timeout: worker.hasWorkOrOutcomes ? 0.001 : spec.heartbeatInterval / 2)
+            // One expression for when the next heartbeat is due, here and below: `now - lastSent >=
+            // interval` can stay false while `lastSent + interval - now` is already 0 (rounding).
+            var nextHeartbeat = lastSent + spec.heartbeatInterval
+            var frames = try socket.receive(
+                timeout: min(spec.heartbeatInterval / 2, max(0, nextHeartbeat - clock.now)), wakeup: worker.wakeup)
             let now = clock.now
-            if let frames {
+            if frames != nil {
                 lastHeard = now
-                let message: WireMessage
-                do {
-                    message = try codec.decode(frames, stateTemplate: wire.stateTemplate)
-                } catch {
-                    events.log("rejected a message from the coordinator: \(error)")
-                    events.count("rejected")
-                    continue
-                }
-                switch message {
-                case .welcome(let completed, let id):
-                    backoff = 1
-                    let hosted = ranges.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }
-                    let who = hosted.joined(separator: ", ")
-                    events.log(
-                        "joined the coordinator (connection \(connection)) as clients \(who); "
-                            + "run \(String(format: "%016llx", id)), \(completed) round(s) done")
-                    if id != runID {
-                        runID = id
-                        worker.submit(.restore(runID: id))
-                    }
-                case .task(let task):
-                    guard ranges.contains(where: { $0.contains(task.clientID) }) else {
-                        events.log("rejected a task for client \(task.clientID), which this process does not host")
-                        try send(
-                            .error(code: .clientNotHosted, message: "client \(task.clientID) is not hosted here"),
-                            on: socket)
-                        continue
-                    }
-                    worker.submit(.train(task, runID: runID ?? 0))
-                case .heartbeat:
-                    break
-                case .shutdown:
-                    events.log("the coordinator ended the run; leaving")
-                    return 0
-                case .error(let code, let text):
-                    events.log("coordinator error \(code): \(text)")
-                    if code == .wrongRun {
-                        let differing = wire.differingParts(text)
-                        if !differing.isEmpty {
-                            events.log(
-                                "this process's \(differing.joined(separator: ", ")) differ(s) from the coordinator's: "
-                                    + "run both from the same topology (those sections), seed and data files")
-                        }
-                    }
-                    if code == .unknownPeer { try send(.hello(ranges: ranges), on: socket) }  // it restarted
-                    // Ids still held by a live peer: ask again once their holder may be dead.
-                    if code == .clientIDsHeld { helloAgainAt = now + spec.heartbeatInterval }
-                    if code.isFatal { return 2 }  // wrong run, version or ids
-                case .hello, .update:
-                    events.log("rejected a \(message.kindName) from the coordinator")
+                var read = 0
+                while let message = frames {
+                    if let status = try handle(message, on: socket, now: now) { return status }
+                    read += 1
+                    frames = read < Self.messagesPerPump ? try socket.receive(timeout: 0) : nil
                 }
             } else if now - lastHeard > spec.heartbeatInterval * Double(spec.liveness) {
                 events.log(
@@ -169,11 +122,98 @@ public final class ClientHost {
                 socket = try connect()
                 lastHeard = clock.now
             }
-            if clock.now - lastSent >= spec.heartbeatInterval {
+            nextHeartbeat = lastSent + spec.heartbeatInterval
+            if clock.now >= nextHeartbeat {
                 try send(.heartbeat, on: socket)
                 lastSent = clock.now
             }
         }
+    }
+
+    /// Sends what the worker finished, its clients' states on disk first (one fsync for all).
+    /// Returns an exit status when an outcome ends the process.
+    private func flush(
+        _ outcomes: [TrainingWorker.Outcome], on socket: MessageSocket, lastSent: inout Double
+    )
+        throws -> Int32?
+    {
+        if let states, outcomes.contains(where: { if case .update = $0 { true } else { false } }) {
+            do { try states.sync() } catch {
+                events.log("could not write the clients' optimizer states: \(error)")
+                events.count("snapshot_failures")
+            }
+        }
+        for outcome in outcomes {
+            switch outcome {
+            case .update(let update):
+                try send(.update(update), on: socket)
+                lastSent = clock.now
+            case .restored(let count):
+                if count > 0, let states {
+                    events.log("restored the optimizer state of \(count) client(s) from \(states.url.path)")
+                }
+            case .fatal(let error):
+                events.log("error: \(error)")
+                return 2
+            }
+        }
+        return nil
+    }
+
+    /// Acts on one message from the coordinator. Returns an exit status when it ends the process.
+    private func handle(_ frames: [Frame], on socket: MessageSocket, now: Double) throws -> Int32? {
+        let message: WireMessage
+        do {
+            message = try codec.decode(frames, stateTemplate: wire.stateTemplate)
+        } catch {
+            events.log("rejected a message from the coordinator: \(error)")
+            events.count("rejected")
+            return nil
+        }
+        switch message {
+        case .welcome(let completed, let id):
+            backoff = 1
+            let hosted = ranges.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }
+            let who = hosted.joined(separator: ", ")
+            events.log(
+                "joined the coordinator (connection \(connection)) as clients \(who); "
+                    + "run \(String(format: "%016llx", id)), \(completed) round(s) done")
+            if id != runID {
+                runID = id
+                worker.submit(.restore(runID: id))
+            }
+        case .task(let task):
+            guard ranges.contains(where: { $0.contains(task.clientID) }) else {
+                events.log("rejected a task for client \(task.clientID), which this process does not host")
+                try send(
+                    .error(code: .clientNotHosted, message: "client \(task.clientID) is not hosted here"),
+                    on: socket)
+                return nil
+            }
+            worker.submit(.train(task, runID: runID ?? 0))
+        case .heartbeat:
+            break
+        case .shutdown:
+            events.log("the coordinator ended the run; leaving")
+            return 0
+        case .error(let code, let text):
+            events.log("coordinator error \(code): \(text)")
+            if code == .wrongRun {
+                let differing = wire.differingParts(text)
+                if !differing.isEmpty {
+                    events.log(
+                        "this process's \(differing.joined(separator: ", ")) differ(s) from the coordinator's: "
+                            + "run both from the same topology (those sections), seed and data files")
+                }
+            }
+            if code == .unknownPeer { try send(.hello(ranges: ranges), on: socket) }  // it restarted
+            // Ids still held by a live peer: ask again once their holder may be dead.
+            if code == .clientIDsHeld { helloAgainAt = now + spec.heartbeatInterval }
+            if code.isFatal { return 2 }  // wrong run, version or ids
+        case .hello, .update:
+            events.log("rejected a \(message.kindName) from the coordinator")
+        }
+        return nil
     }
 
     private func connect() throws -> MessageSocket {

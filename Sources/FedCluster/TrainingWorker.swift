@@ -1,6 +1,7 @@
 import FedClient
 import FedProtocol
 import FedSimulation
+import FedTransport
 import Foundation
 import Synchronization
 
@@ -51,12 +52,14 @@ final class TrainingWorker: Sendable {
     /// Jobs queued or running.
     var isBusy: Bool { pending.load(ordering: .sequentiallyConsistent) > 0 }
 
-    /// Jobs queued or running, or outcomes not taken yet. Read in this order on purpose: a job
-    /// appends its outcome before it stops counting as pending, so a job that ends after the
-    /// socket loop's `take()` is seen by one of the two — its update never waits out the idle
-    /// poll (the lost wakeup of issue 13: `isBusy` alone was false by then, and the finished
-    /// update sat for heartbeat_interval/2).
-    var hasWorkOrOutcomes: Bool { isBusy || !outcomes.withLock { $0.isEmpty } }
+    /// Outcomes waiting to be taken.
+    var outcomeCount: Int { outcomes.withLock { $0.count } }
+
+    /// Raised each time a job ends (its outcome queued, and it no longer counts as busy), so the
+    /// socket loop waits for "a message or a finished job" in one poll. Raised after both, so a
+    /// loop that lowers it, then finds the worker busy and waits, is always woken by the job's
+    /// end (the lost wakeup of issue 13 was a loop that polled past a job that had just ended).
+    let wakeup = Wakeup()
 
     /// Outcomes so far, oldest first.
     func take() -> [Outcome] {
@@ -88,6 +91,9 @@ final class TrainingWorker: Sendable {
             if let result { outcomes.withLock { $0.append(result) } }
             queue.finished(job)
             pending.subtract(1, ordering: .sequentiallyConsistent)
+            // Raised after the outcome is queued and the job stops counting: a socket loop that
+            // saw the worker busy and waits is woken, and then finds it idle with the outcome.
+            wakeup.raise()
         }
     }
 }

@@ -27,7 +27,7 @@ import Synchronization
 public final class ClientStateFile: ClientStateStore, @unchecked Sendable {
     // @unchecked Sendable: the file descriptor is only used with positional I/O at each
     // client's own slot, and one client never trains on two threads at once, so no two threads
-    // touch one slot; the one shared mutable value, `failure`, is behind a Mutex.
+    // touch one slot; the shared mutable values, `failure` and `syncs`, are a Mutex and an Atomic.
     public let url: URL
     /// The slots hold clients `firstClient ..< firstClient + clients`.
     public let firstClient: Int
@@ -35,6 +35,7 @@ public final class ClientStateFile: ClientStateStore, @unchecked Sendable {
     let halfBytes: Int
     private let fd: Int32
     private let failure = Mutex<String?>(nil)
+    private let syncs = Atomic<Int>(0)
     static let headerBytes = 4096
     static let magic = Array("FSCS".utf8)
 
@@ -230,7 +231,12 @@ public final class ClientStateFile: ClientStateStore, @unchecked Sendable {
         guard fsync(fd) == 0 else {
             throw RunInputError("cannot write \(url.path) to disk: \(String(cString: strerror(errno)))")
         }
+        syncs.add(1, ordering: .relaxed)
     }
+
+    /// How many times `sync()` flushed the file (a client process should flush once per batch
+    /// of updates, not once per update).
+    public var syncCount: Int { syncs.load(ordering: .relaxed) }
 }
 
 /// Flushes the client-state file before each round's checkpoint, which relies on it.

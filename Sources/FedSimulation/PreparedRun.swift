@@ -251,6 +251,35 @@ public struct PreparedRun: Sendable {
                 separator: " "))
     }
 
+    /// This run as a client process hosting clients `ids` holds it: their shards copied into a
+    /// data set of their own, every other client's shard empty, and no test or validation
+    /// samples. The fingerprint, model and initial weights stay as prepared from the whole, so the
+    /// process still proves it runs the coordinator's numbers; once the whole is released, the
+    /// process keeps only its own clients' samples — 1/P of the training data among P processes.
+    /// Each hosted client trains exactly as before: its view has the same samples in the same order.
+    public func hosting(_ ids: some Sequence<Int>) -> PreparedRun {
+        let hosted = Set(ids)
+        var starts: [Int: Int] = [:]
+        var parts: [Dataset] = []
+        var count = 0
+        for id in shards.indices where hosted.contains(id) {
+            starts[id] = count
+            count += shards[id].count
+            parts.append(shards[id].materialized())
+        }
+        let pooled = parts.isEmpty ? testSet.subset([]) : Dataset.concatenate(parts)
+        parts = []
+        let views = shards.indices.map { id -> DataView in
+            guard let start = starts[id] else { return DataView(pooled, rows: []) }
+            return DataView(pooled, rows: Array(start..<(start + shards[id].count)))
+        }
+        return PreparedRun(
+            topology: topology, model: model, shards: views, testSet: testSet.subset([]),
+            validationSet: validationSet?.subset([]), clientEvaluationSets: views, initialWeights: initialWeights,
+            groups: groups, groupOfClient: groupOfClient, partitionSummary: partitionSummary, fingerprint: fingerprint,
+            fingerprintParts: fingerprintParts)
+    }
+
     /// The topology's network for samples of shape `input`; a network that does not fit the data
     /// is one line naming the layer.
     static func makeModel(_ spec: Topology.ModelSpec, input: [Int], classes: Int) throws -> Network {

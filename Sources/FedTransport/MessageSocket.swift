@@ -18,8 +18,9 @@ public protocol MessageSocket: AnyObject {
     @discardableResult
     func send(_ parts: [OutgoingFrame], dontWait: Bool) throws -> Bool
 
-    /// Waits up to `timeout` seconds for a message; nil when none arrived.
-    func receive(timeout: Double) throws -> [Frame]?
+    /// Waits up to `timeout` seconds for a message — or, with a `wakeup`, until it is raised;
+    /// nil when no message arrived.
+    func receive(timeout: Double, wakeup: Wakeup?) throws -> [Frame]?
 
     /// The authenticated key of the last received message's sender (CURVE), if any.
     var lastSenderKey: String? { get }
@@ -34,6 +35,9 @@ public protocol MessageSocket: AnyObject {
 extension MessageSocket {
     @discardableResult
     public func send(_ parts: [OutgoingFrame]) throws -> Bool { try send(parts, dontWait: false) }
+
+    /// Waits up to `timeout` seconds for a message; nil when none arrived.
+    public func receive(timeout: Double) throws -> [Frame]? { try receive(timeout: timeout, wakeup: nil) }
 }
 
 /// Monotonic seconds, as the coordinator's and client host's deadlines, heartbeats and

@@ -105,10 +105,11 @@ public final class MemoryNetwork {
     }
 
     /// Every receive lets the actors run first (peers work while a socket reads, even when its
-    /// queue is never empty); an empty queue then costs the whole timeout.
-    fileprivate func wait(_ timeout: Double, until ready: () -> Bool) {
+    /// queue is never empty); an empty queue then costs the whole timeout, unless the wait's
+    /// wakeup is raised (by a real thread, e.g. a client host's training), which ends it at once.
+    fileprivate func wait(_ timeout: Double, wakeup: Wakeup?, until ready: () -> Bool) {
         runActors()
-        if ready() || acting { return }
+        if ready() || acting || wakeup?.isRaised == true { return }
         clock.advance(by: timeout)
         runActors()
     }
@@ -142,9 +143,9 @@ public final class MemoryRouter: MessageSocket {
         return true
     }
 
-    public func receive(timeout: Double) throws -> [Frame]? {
+    public func receive(timeout: Double, wakeup: Wakeup?) throws -> [Frame]? {
         guard !isClosed else { throw MemorySocketError.closed }
-        network.wait(timeout) { network.routerHasMail }
+        network.wait(timeout, wakeup: wakeup) { network.routerHasMail }
         return network.takeForRouter()
     }
 
@@ -177,9 +178,9 @@ public final class MemoryDealer: MessageSocket {
         return true
     }
 
-    public func receive(timeout: Double) throws -> [Frame]? {
+    public func receive(timeout: Double, wakeup: Wakeup?) throws -> [Frame]? {
         guard !isClosed else { throw MemorySocketError.closed }
-        network.wait(timeout) { !inbox.isEmpty }
+        network.wait(timeout, wakeup: wakeup) { !inbox.isEmpty }
         return inbox.isEmpty ? nil : inbox.removeFirst()
     }
 

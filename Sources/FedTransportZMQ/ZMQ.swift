@@ -245,11 +245,18 @@ public final class ZMQSocket {
     }
 
     /// Waits up to `timeout` seconds for a message (nil: nothing arrived). Returns all its parts.
-    public func receive(timeout: Double) throws -> [Frame]? {
+    public func receive(timeout: Double, wakeup: Wakeup?) throws -> [Frame]? {
         let s = try socket()
-        var item = zmq_pollitem_t(socket: s, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
+        // The socket, and the wakeup's pipe beside it (libzmq polls a plain descriptor too).
+        var items = [zmq_pollitem_t(socket: s, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)]
+        if let wakeup {
+            items.append(zmq_pollitem_t(socket: nil, fd: wakeup.readDescriptor, events: Int16(ZMQ_POLLIN), revents: 0))
+        }
         let milliseconds = timeout < 0 ? -1 : Int(max(0, timeout * 1000).rounded(.up))
-        guard let ready = try zmqCall("zmq_poll", { zmq_poll(&item, 1, milliseconds) }), ready > 0 else { return nil }
+        let count = Int32(items.count)
+        guard let ready = try zmqCall("zmq_poll", { zmq_poll(&items, count, milliseconds) }), ready > 0,
+            items[0].revents & Int16(ZMQ_POLLIN) != 0
+        else { return nil }
         var frames: [Frame] = []
         while true {
             var message = zmq_msg_t()

@@ -137,7 +137,8 @@ struct ClientCommand: ParsableCommand {
             if endpoint == "auto" {
                 throw InputError("the topology's cluster.endpoint is auto: give --connect ENDPOINT")
             }
-            return (try PreparedRun.prepare(t), ranges, endpoint)
+            // Only the hosted clients' samples stay; the rest of the data is released here.
+            return (try PreparedRun.prepare(t).hosting(ranges.joined()), ranges, endpoint)
         }
         let name = ranges.map { "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ",")
         let events = EventLog(file: nil, prefix: "clients \(name)")

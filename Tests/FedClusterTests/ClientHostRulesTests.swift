@@ -15,13 +15,16 @@ final class ClientHostRulesTests: XCTestCase {
     var dials: [(id: String, at: Double)] = []
     var stop = false
 
-    func host(_ ranges: [ClosedRange<Int>] = [0...7], cluster: String = "", epochs: Int = 1) throws -> ClientHost {
+    func host(
+        _ ranges: [ClosedRange<Int>] = [0...7], cluster: String = "", epochs: Int = 1, state: String = "reset",
+        stateDirectory: URL? = nil
+    ) throws -> ClientHost {
         network = MemoryNetwork()
-        let prepared = try protocolTestRun(cluster, epochs: epochs)
+        let prepared = try protocolTestRun(cluster, epochs: epochs, state: state)
         coordinator = ScriptedCoordinator(network, codec: RunWire(prepared).codec)
         let events = EventLog(file: nil, prefix: "test", echo: false)
         return try ClientHost.make(
-            prepared: prepared, ranges: ranges, stateDirectory: nil, events: events, clock: network.clock,
+            prepared: prepared, ranges: ranges, stateDirectory: stateDirectory, events: events, clock: network.clock,
             shouldStop: { [unowned self] in self.stop }
         ) { [unowned self] n in
             let id = "host-c\(n)"
@@ -88,6 +91,32 @@ final class ClientHostRulesTests: XCTestCase {
         XCTAssertEqual(try h.run(), 0)
         let waited = try XCTUnwrap(updateAt) - XCTUnwrap(taskSentAt)
         XCTAssertLessThan(waited, 0.1, "the update waited \(waited) virtual s (the idle poll is 2 s)")
+    }
+
+    /// A client process writes its clients' states to disk once per batch of updates, not once per
+    /// update: tasks that arrive together train, then leave together after one fsync. (Before,
+    /// each update that was done when the loop looked left after an fsync of its own: two or three
+    /// fsyncs for these three tasks, each one on the round's critical path.)
+    func testTasksThatArriveTogetherLeaveAfterOneStateSync() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fedsim-batch-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let h = try host(epochs: 200, state: "persist", stateDirectory: directory)
+        let size = h.codec.parameterCount
+        var answered: [Int] = []
+        coordinator.reply = { [unowned self] _, message in
+            switch message {
+            case .hello:
+                return [.welcome(roundsCompleted: 0, runID: 7)] + [3, 5, 6].map { self.task($0, size: size) }
+            case .update(let u):
+                answered.append(u.clientID)
+                return answered.count == 3 ? [.shutdown] : []
+            case .heartbeat: return [.heartbeat]
+            default: return []
+            }
+        }
+        XCTAssertEqual(try h.run(), 0)
+        XCTAssertEqual(answered.sorted(), [3, 5, 6])
+        XCTAssertEqual(try XCTUnwrap(h.states).syncCount, 1, "one fsync for the batch of three updates")
     }
 
     func testWrongRunVersionOrIdsEndWithStatus2() throws {

@@ -6,7 +6,7 @@ import FedWire
 import Foundation
 
 /// A small prepared run for protocol tests: 8 clients on blobs, 4 per round.
-func protocolTestRun(_ cluster: String = "", epochs: Int = 1) throws -> PreparedRun {
+func protocolTestRun(_ cluster: String = "", epochs: Int = 1, state: String = "reset") throws -> PreparedRun {
     try PreparedRun.prepare(
         Topology.parse(
             """
@@ -16,7 +16,11 @@ func protocolTestRun(_ cluster: String = "", epochs: Int = 1) throws -> Prepared
             data: {source: blobs, count: 240, features: 4, classes: 3}
             model: {kind: softmax}
             clients:
-              {count: 8, per_round: 4, local: {epochs: \(epochs), batch_size: 10}, optimizer: {name: adamw, lr: 0.01}}
+              count: 8
+              per_round: 4
+              local: {epochs: \(epochs), batch_size: 10}
+              optimizer: {name: adamw, lr: 0.01}
+              state: \(state)
             cluster: {\(cluster)}
             """, baseDirectory: "/tmp"))
 }

@@ -1,5 +1,6 @@
 import FedCore
 import FedData
+import FedProtocol
 import FedTopology
 import Foundation
 import XCTest
@@ -50,5 +51,35 @@ final class PreparedDataTests: XCTestCase {
                 XCTAssertEqual(view.value, copy.value, "\(what): a view hashes as its copy")
             }
         }
+    }
+
+    /// A client process keeps only its own clients' samples (`PreparedRun.hosting`): their shards
+    /// hold the same samples in the same order, in a data set of their own; every other shard and
+    /// the test set are empty; the fingerprint is the whole run's; and a hosted client trains to
+    /// the same bits as in the whole run.
+    func testAClientProcessKeepsOnlyItsOwnClientsSamples() throws {
+        let whole = try PreparedRun.prepare(Topology.load(file: repo.path + "/Topologies/quickstart.yaml"))
+        let ids = [2, 3, 7]
+        let hosted = whole.hosting(ids)
+        XCTAssertEqual(hosted.fingerprint, whole.fingerprint)
+        XCTAssertEqual(hosted.fingerprintParts, whole.fingerprintParts)
+        XCTAssertEqual(hosted.testSet.count, 0)
+        XCTAssertEqual(hosted.shards.count, whole.shards.count)
+        let own = ids.reduce(0) { $0 + whole.shards[$1].count }
+        XCTAssertEqual(hosted.shards[2].base.count, own, "the pool holds the hosted samples only")
+        XCTAssertLessThan(own, whole.shards[0].base.count / 2)
+        for id in whole.shards.indices {
+            if ids.contains(id) {
+                XCTAssertEqual(hosted.shards[id].materialized(), whole.shards[id].materialized(), "client \(id)")
+            } else {
+                XCTAssertEqual(hosted.shards[id].count, 0, "client \(id) is not hosted")
+            }
+        }
+        let task = ClientTask(round: 1, clientID: 3, globalWeights: whole.initialWeights, sharedState: nil)
+        let a = try XCTUnwrap(whole.makeClients([3])[3]).train(task)
+        let b = try XCTUnwrap(hosted.makeClients([3])[3]).train(task)
+        XCTAssertEqual(a.delta, b.delta)
+        XCTAssertEqual(a.trainLoss, b.trainLoss)
+        XCTAssertEqual(a.sampleCount, b.sampleCount)
     }
 }
