@@ -258,17 +258,25 @@ public struct PreparedRun: Sendable {
     /// process keeps only its own clients' samples — 1/P of the training data among P processes.
     /// Each hosted client trains exactly as before: its view has the same samples in the same order.
     public func hosting(_ ids: some Sequence<Int>) -> PreparedRun {
-        let hosted = Set(ids)
+        let hosted = shards.indices.filter(Set(ids).contains)
         var starts: [Int: Int] = [:]
-        var parts: [Dataset] = []
-        var count = 0
-        for id in shards.indices where hosted.contains(id) {
-            starts[id] = count
-            count += shards[id].count
-            parts.append(shards[id].materialized())
+        var rows: [Int] = []
+        for id in hosted {
+            starts[id] = rows.count
+            rows += shards[id].rows
         }
-        let pooled = parts.isEmpty ? testSet.subset([]) : Dataset.concatenate(parts)
-        parts = []
+        // Shards of one pooled data set (every prepared run's) are gathered from it in one copy;
+        // views into several data sets, one by one.
+        func storage(_ view: DataView) -> UnsafePointer<Float>? {
+            view.base.features.withUnsafeBufferPointer { $0.baseAddress }
+        }
+        let first = hosted.first.map { storage(shards[$0]) }
+        let pooled =
+            hosted.isEmpty
+            ? testSet.subset([])
+            : hosted.allSatisfy({ storage(shards[$0]) == first })
+                ? shards[hosted[0]].base.subset(rows) : Dataset.concatenate(hosted.map { shards[$0].materialized() })
+        rows = []
         let views = shards.indices.map { id -> DataView in
             guard let start = starts[id] else { return DataView(pooled, rows: []) }
             return DataView(pooled, rows: Array(start..<(start + shards[id].count)))
