@@ -50,7 +50,7 @@ public final class ClientHost {
 
     /// The run instance the coordinator named in WELCOME; snapshots are restored for it.
     private var runID: UInt64?
-    /// How many reconnect attempts in a row have failed (sets the back-off).
+    /// Seconds to wait before the next reconnect: 1, doubling to 32; a WELCOME resets it.
     private var backoff = 1.0
     /// When to say HELLO again after the coordinator refused it (ids still held by a live peer).
     private var helloAgainAt: Double?
