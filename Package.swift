@@ -33,9 +33,12 @@ let package = Package(
         /// Data sets: loaders (CSV, LIBSVM, IDX images plain or gzip, Fashion-MNIST), synthetic generators,
         /// partitions.
         .target(name: "FedData", dependencies: ["CZlib", "FedCore"]),
-        /// FedSim's own matrix product: the same bits on every CPU (vectors across columns, sums in
-        /// order, no fused multiply-add), where BLAS kernels differ from machine to machine.
-        .target(name: "CFedKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
+        /// FedSim's own matrix products and image kernels: the same bits on every CPU (vectors across
+        /// columns, sums in order; multiply-adds fused only where asked, as exact FMA), where BLAS
+        /// kernels differ from machine to machine. libm: the fused product's portable path calls fmaf.
+        .target(
+            name: "CFedKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])],
+            linkerSettings: [.linkedLibrary("m")]),
         /// Networks of layers on one contiguous parameter buffer: dense models, conv nets, presets.
         .target(name: "FedModels", dependencies: ["CFedKernels", "FedCore", "FedData"], swiftSettings: numericsFlags),
         /// Optimizers as composable gradient transforms with explicit, serializable state.

@@ -5,48 +5,69 @@
 
 // Build flags (Package.swift): -O3 -ffp-contract=off, so no sum here is fused or reordered.
 
-// A kernel row of `n` floats: 3 and 5 (every preset) as fixed-size copies the compiler inlines,
-// instead of a call to memcpy or memset for 12 or 20 bytes.
-static inline void copy_row(float *dst, const float *src, int n) {
-    if (n == 5) __builtin_memcpy(dst, src, 5 * sizeof(float));
-    else if (n == 3) __builtin_memcpy(dst, src, 3 * sizeof(float));
-    else memcpy(dst, src, sizeof(float) * (size_t)n);
+// The output columns ow whose tap kw falls inside a row of `width` pixels: lo ..< hi.
+static inline void tap_range(int width, int kernel_tap, int stride, int padding, int out_width, int *lo, int *hi) {
+    const int before = padding - kernel_tap;  // ow·stride must reach this to be inside
+    int first = before <= 0 ? 0 : (before + stride - 1) / stride;
+    const int last_reach = width - 1 + padding - kernel_tap;
+    int end = last_reach < 0 ? 0 : last_reach / stride + 1;
+    if (end > out_width) end = out_width;
+    if (first > end) first = end;
+    *lo = first;
+    *hi = end;
 }
 
-static inline void zero_row(float *dst, int n) {
-    if (n == 5) __builtin_memset(dst, 0, 5 * sizeof(float));
-    else if (n == 3) __builtin_memset(dst, 0, 3 * sizeof(float));
-    else memset(dst, 0, sizeof(float) * (size_t)n);
-}
-
-void fedsim_im2col(int batch, int channels, int height, int width, int kernel, int stride, int padding,
-                   int out_height, int out_width, const float *x, float *cols) {
-    const ptrdiff_t plane = (ptrdiff_t)height * width;
+void fedsim_im2col_planes(int channels, int height, int width, int kernel, int stride, int padding, int out_height,
+                          int out_width, const float *x, float *cols) {
+    const ptrdiff_t plane = (ptrdiff_t)out_height * out_width;
     float *row = cols;
-    for (int b = 0; b < batch; b++) {
-        const float *sample = x + (ptrdiff_t)b * channels * plane;
-        for (int oh = 0; oh < out_height; oh++) {
-            for (int ow = 0; ow < out_width; ow++) {
-                for (int c = 0; c < channels; c++) {
-                    const float *image = sample + c * plane;
-                    for (int kh = 0; kh < kernel; kh++) {
-                        int ih = oh * stride - padding + kh;
-                        if (ih < 0 || ih >= height) {
-                            zero_row(row, kernel);
-                            row += kernel;
-                            continue;
-                        }
-                        const float *line = image + (ptrdiff_t)ih * width;
-                        int iw0 = ow * stride - padding;
-                        if (iw0 >= 0 && iw0 + kernel <= width) {
-                            copy_row(row, line + iw0, kernel);
-                            row += kernel;
-                            continue;
-                        }
-                        for (int kw = 0; kw < kernel; kw++) {
-                            int iw = iw0 + kw;
-                            *row++ = (iw >= 0 && iw < width) ? line[iw] : 0.0f;
-                        }
+    for (int c = 0; c < channels; c++) {
+        const float *image = x + (ptrdiff_t)c * height * width;
+        for (int kh = 0; kh < kernel; kh++) {
+            for (int kw = 0; kw < kernel; kw++, row += plane) {
+                int lo, hi;
+                tap_range(width, kw, stride, padding, out_width, &lo, &hi);
+                for (int oh = 0; oh < out_height; oh++) {
+                    float *out = row + (ptrdiff_t)oh * out_width;
+                    const int ih = oh * stride - padding + kh;
+                    if (ih < 0 || ih >= height) {
+                        memset(out, 0, sizeof(float) * (size_t)out_width);
+                        continue;
+                    }
+                    const float *line = image + (ptrdiff_t)ih * width - padding + kw;
+                    for (int ow = 0; ow < lo; ow++) out[ow] = 0;
+                    if (stride == 1) {
+                        memcpy(out + lo, line + lo, sizeof(float) * (size_t)(hi - lo));
+                    } else {
+                        for (int ow = lo; ow < hi; ow++) out[ow] = line[ow * stride];
+                    }
+                    for (int ow = hi; ow < out_width; ow++) out[ow] = 0;
+                }
+            }
+        }
+    }
+}
+
+void fedsim_col2im_planes(int channels, int height, int width, int kernel, int stride, int padding, int out_height,
+                          int out_width, const float *cols, float *dx) {
+    const ptrdiff_t plane = (ptrdiff_t)out_height * out_width;
+    memset(dx, 0, sizeof(float) * (size_t)channels * (size_t)height * (size_t)width);
+    const float *row = cols;
+    for (int c = 0; c < channels; c++) {
+        float *image = dx + (ptrdiff_t)c * height * width;
+        for (int kh = 0; kh < kernel; kh++) {
+            for (int kw = 0; kw < kernel; kw++, row += plane) {
+                int lo, hi;
+                tap_range(width, kw, stride, padding, out_width, &lo, &hi);
+                for (int oh = 0; oh < out_height; oh++) {
+                    const int ih = oh * stride - padding + kh;
+                    if (ih < 0 || ih >= height) continue;
+                    const float *in = row + (ptrdiff_t)oh * out_width;
+                    float *line = image + (ptrdiff_t)ih * width - padding + kw;
+                    if (stride == 1) {
+                        for (int ow = lo; ow < hi; ow++) line[ow] += in[ow];
+                    } else {
+                        for (int ow = lo; ow < hi; ow++) line[ow * stride] += in[ow];
                     }
                 }
             }
@@ -54,40 +75,34 @@ void fedsim_im2col(int batch, int channels, int height, int width, int kernel, i
     }
 }
 
-void fedsim_col2im(int batch, int channels, int height, int width, int kernel, int stride, int padding,
-                   int out_height, int out_width, const float *cols, float *dx) {
-    const ptrdiff_t plane = (ptrdiff_t)height * width;
-    memset(dx, 0, sizeof(float) * (size_t)batch * (size_t)channels * (size_t)plane);
-    const float *row = cols;
-    for (int b = 0; b < batch; b++) {
-        float *sample = dx + (ptrdiff_t)b * channels * plane;
-        for (int oh = 0; oh < out_height; oh++) {
-            for (int ow = 0; ow < out_width; ow++) {
-                for (int c = 0; c < channels; c++) {
-                    float *image = sample + c * plane;
-                    for (int kh = 0; kh < kernel; kh++) {
-                        int ih = oh * stride - padding + kh;
-                        if (ih < 0 || ih >= height) {
-                            row += kernel;
-                            continue;
-                        }
-                        float *line = image + (ptrdiff_t)ih * width;
-                        int iw0 = ow * stride - padding;
-                        if (iw0 >= 0 && iw0 + kernel <= width) {
-                            // Inside the image: the same adds in the same order, without the checks.
-                            float *target = line + iw0;
-                            for (int kw = 0; kw < kernel; kw++) target[kw] += row[kw];
-                        } else {
-                            for (int kw = 0; kw < kernel; kw++) {
-                                int iw = iw0 + kw;
-                                if (iw >= 0 && iw < width) line[iw] += row[kw];
-                            }
-                        }
-                        row += kernel;
-                    }
-                }
+void fedsim_relu(ptrdiff_t count, const float *restrict x, float *restrict y) {
+    for (ptrdiff_t i = 0; i < count; i++) y[i] = 0.0f >= x[i] ? 0.0f : x[i];
+}
+
+void fedsim_relu_backward(ptrdiff_t count, const float *restrict y, const float *restrict dy, float *restrict dx) {
+    for (ptrdiff_t i = 0; i < count; i++) dx[i] = y[i] <= 0.0f ? 0.0f : dy[i];
+}
+
+typedef float lanes8 __attribute__((vector_size(32), aligned(4)));
+
+void fedsim_plane_sums(int batch, int channels, int plane, const float *x, float *sums) {
+    for (int c = 0; c < channels; c++) {
+        lanes8 acc = {0};
+        for (int b = 0; b < batch; b++) {
+            const float *row = x + ((ptrdiff_t)b * channels + c) * plane;
+            int i = 0;
+            for (; i + 8 <= plane; i += 8) {
+                lanes8 v;
+                memcpy(&v, row + i, sizeof v);
+                acc = acc + v;
+            }
+            if (i < plane) {
+                lanes8 v = {0};
+                memcpy(&v, row + i, sizeof(float) * (size_t)(plane - i));
+                acc = acc + v;
             }
         }
+        sums[c] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
     }
 }
 

@@ -1,5 +1,6 @@
 #include "FedKernels.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,110 +14,126 @@ typedef float v16 __attribute__((vector_size(64), aligned(4)));
 #define SPLAT8(x) ({ float s_ = (x); (v8){s_, s_, s_, s_, s_, s_, s_, s_}; })
 #define SPLAT16(x) ({ float s_ = (x); (v16){s_, s_, s_, s_, s_, s_, s_, s_, s_, s_, s_, s_, s_, s_, s_, s_}; })
 
-#define ROWS 6 /* rows of C per micro-tile; a tile is ROWS × two vectors of columns */
-
 // Cache blocks: a KC × NC panel of B (256 KB) stays in L2 while every row of A streams past it.
 // Blocking changes no bit: each element still sums its terms in increasing k, and between
 // blocks its partial sum is stored and reloaded exactly.
 #define KC 256
 #define NC 256
 
-// One body, compiled for 8-lane vectors (portable and AVX) and 16-lane vectors (AVX-512), with
-// VT the vector type and W its lanes. Per element the arithmetic is `c = c + a * b` for
-// k = 0, 1, ... in order, whichever branch computes it: the lanes run across n, never across k.
-#define GEMM_BODY(VT, W)                                                                          \
-    const size_t bytes = sizeof(VT);                                                              \
-    for (int m0 = 0; m0 < M; m0 += ROWS) {                                                        \
-        int rows = M - m0 < ROWS ? M - m0 : ROWS;                                                 \
-        int n0 = 0;                                                                               \
-        if (rows == ROWS) {                                                                       \
-            for (; n0 + 2 * W <= N; n0 += 2 * W) {                                                \
-                VT c[ROWS][2];                                                                    \
-                for (int r = 0; r < ROWS; r++) {                                                  \
-                    if (accumulate) {                                                             \
-                        memcpy(&c[r][0], C + (m0 + r) * ldc + n0, bytes);                         \
-                        memcpy(&c[r][1], C + (m0 + r) * ldc + n0 + W, bytes);                     \
-                    } else {                                                                      \
-                        c[r][0] = (VT){0}; c[r][1] = (VT){0};                                     \
-                    }                                                                             \
-                }                                                                                 \
-                for (int k = 0; k < K; k++) {                                                     \
-                    VT b0, b1;                                                                    \
-                    memcpy(&b0, B + k * ldb + n0, bytes);                                         \
-                    memcpy(&b1, B + k * ldb + n0 + W, bytes);                                     \
-                    for (int r = 0; r < ROWS; r++) {                                              \
-                        VT av = SPLAT##W(A[(m0 + r) * a_row_stride + k * a_col_stride]);          \
-                        c[r][0] = c[r][0] + av * b0;                                              \
-                        c[r][1] = c[r][1] + av * b1;                                              \
-                    }                                                                             \
-                }                                                                                 \
-                for (int r = 0; r < ROWS; r++) {                                                  \
-                    memcpy(C + (m0 + r) * ldc + n0, &c[r][0], bytes);                             \
-                    memcpy(C + (m0 + r) * ldc + n0 + W, &c[r][1], bytes);                         \
-                }                                                                                 \
-            }                                                                                     \
-        }                                                                                         \
-        /* W more columns at a time, for every row of the block (one vector per row). */        \
-        for (; n0 + W <= N; n0 += W) {                                                           \
-            VT c[ROWS];                                                                           \
-            for (int r = 0; r < rows; r++) {                                                      \
-                if (accumulate) memcpy(&c[r], C + (m0 + r) * ldc + n0, bytes);                    \
-                else c[r] = (VT){0};                                                              \
-            }                                                                                     \
-            for (int k = 0; k < K; k++) {                                                         \
-                VT b0;                                                                            \
-                memcpy(&b0, B + k * ldb + n0, bytes);                                             \
-                for (int r = 0; r < rows; r++) {                                                  \
-                    VT av = SPLAT##W(A[(m0 + r) * a_row_stride + k * a_col_stride]);              \
-                    c[r] = c[r] + av * b0;                                                        \
-                }                                                                                 \
-            }                                                                                     \
-            for (int r = 0; r < rows; r++) memcpy(C + (m0 + r) * ldc + n0, &c[r], bytes);         \
-        }                                                                                         \
-        /* The edge: the last (fewer than W) columns, in one vector per row whose lanes past   \
-           the edge hold zeros that are computed but never stored. */                           \
-        if (n0 < N) {                                                                             \
-            const size_t edge = sizeof(float) * (size_t)(N - n0);                                 \
-            VT c[ROWS];                                                                           \
-            for (int r = 0; r < rows; r++) {                                                      \
-                c[r] = (VT){0};                                                                   \
-                if (accumulate) memcpy(&c[r], C + (m0 + r) * ldc + n0, edge);                     \
-            }                                                                                     \
-            for (int k = 0; k < K; k++) {                                                         \
-                VT b0 = (VT){0};                                                                  \
-                memcpy(&b0, B + k * ldb + n0, edge);                                              \
-                for (int r = 0; r < rows; r++) {                                                  \
-                    VT av = SPLAT##W(A[(m0 + r) * a_row_stride + k * a_col_stride]);              \
-                    c[r] = c[r] + av * b0;                                                        \
-                }                                                                                 \
-            }                                                                                     \
-            for (int r = 0; r < rows; r++) memcpy(C + (m0 + r) * ldc + n0, &c[r], edge);          \
-        }                                                                                         \
-    }
+// One step of an element's sum: a rounded multiply, then a rounded add (fedsim_gemm), or one
+// fused multiply-add rounded once (fedsim_gemm_fused). Both are exact IEEE-754 operations, so a
+// lane computes the same bits on every CPU: the fused one as vfmadd where the CPU has FMA, and as
+// libm's correctly rounded fmaf (one call per lane) where it does not.
+#define MAC_SEPARATE(c, a, b) ((c) + (a) * (b))
+#define MAC_FUSED(c, a, b) __builtin_elementwise_fma((a), (b), (c))
 
-static void gemm_portable(int M, int N, int K, const float *A, ptrdiff_t a_row_stride, ptrdiff_t a_col_stride,
-                          const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, int accumulate) {
-    GEMM_BODY(v8, 8)
+// A tile of C: R rows from m0 × V vectors of W columns from n0, its R·V partial sums held in
+// registers across the whole k loop, reading B's strip at BP (row k at BP + k·BSTRIDE, BBYTES of
+// it). EDGE = 1 for the last (fewer than W) columns: CBYTES of them are loaded and stored, and
+// the lanes past the edge hold zeros that are computed but never stored. Per element the
+// arithmetic is `c = MAC(c, a, b)` for k = 0, 1, ... in order, whatever the tile: the lanes run
+// across n, never across k.
+#define TILE(VT, W, MAC, R, V, EDGE, CBYTES, BP, BSTRIDE, BBYTES)                                 \
+    do {                                                                                          \
+        VT c[R][V];                                                                               \
+        for (int r = 0; r < R; r++)                                                               \
+            for (int v = 0; v < V; v++) {                                                         \
+                if (EDGE || !accumulate) c[r][v] = (VT){0};                                       \
+                if (accumulate) memcpy(&c[r][v], C + (m0 + r) * ldc + n0 + v * W, CBYTES);        \
+            }                                                                                     \
+        const float *a = A + (ptrdiff_t)m0 * a_row_stride;                                        \
+        for (int k = 0; k < K; k++) {                                                             \
+            VT b[V];                                                                              \
+            for (int v = 0; v < V; v++) {                                                         \
+                if (EDGE) b[v] = (VT){0};                                                         \
+                memcpy(&b[v], (BP) + k * (BSTRIDE) + v * W, BBYTES);                              \
+            }                                                                                     \
+            for (int r = 0; r < R; r++) {                                                         \
+                VT av = SPLAT##W(a[r * a_row_stride + k * a_col_stride]);                         \
+                for (int v = 0; v < V; v++) c[r][v] = MAC(c[r][v], av, b[v]);                     \
+            }                                                                                     \
+        }                                                                                         \
+        for (int r = 0; r < R; r++)                                                               \
+            for (int v = 0; v < V; v++) memcpy(C + (m0 + r) * ldc + n0 + v * W, &c[r][v], CBYTES); \
+    } while (0)
+
+// R rows from m0 across every column: strips of two vectors, then one, then the edge. B is
+// either packed (see pack_strips: the strip from n0 at packed + K·n0, its rows as wide as the
+// strip, zeros past the edge) or read in place.
+#define ROW_BLOCK(VT, W, MAC, R)                                                                  \
+    do {                                                                                          \
+        int n0 = 0;                                                                               \
+        if (packed) {                                                                             \
+            for (; n0 + 2 * W <= N; n0 += 2 * W)                                                  \
+                TILE(VT, W, MAC, R, 2, 0, sizeof(VT), packed + (ptrdiff_t)K * n0, 2 * W, sizeof(VT)); \
+            for (; n0 + W <= N; n0 += W)                                                          \
+                TILE(VT, W, MAC, R, 1, 0, sizeof(VT), packed + (ptrdiff_t)K * n0, W, sizeof(VT)); \
+            if (n0 < N) TILE(VT, W, MAC, R, 1, 1, edge, packed + (ptrdiff_t)K * n0, W, sizeof(VT)); \
+        } else {                                                                                  \
+            for (; n0 + 2 * W <= N; n0 += 2 * W) TILE(VT, W, MAC, R, 2, 0, sizeof(VT), B + n0, ldb, sizeof(VT)); \
+            for (; n0 + W <= N; n0 += W) TILE(VT, W, MAC, R, 1, 0, sizeof(VT), B + n0, ldb, sizeof(VT)); \
+            if (n0 < N) TILE(VT, W, MAC, R, 1, 1, edge, B + n0, ldb, edge);                       \
+        }                                                                                         \
+    } while (0)
+
+// One body, compiled for 8-lane vectors (portable and AVX) and 16-lane vectors (AVX-512), with
+// VT the vector type, W its lanes, MAC the step above and ROWS the rows of a full tile (as many
+// as the registers hold: ROWS × 2 accumulators, two vectors of B and a broadcast). Rows go in
+// tiles of ROWS, then 4, 2 and 1; each tile of A (ROWS × K ≤ KC floats) stays in L1 while it
+// meets every strip of B, and the packed block of B (at most KC × NC floats) stays in L2.
+#define GEMM_BODY(VT, W, MAC, ROWS)                                                               \
+    const size_t edge = sizeof(float) * (size_t)(N % W);                                          \
+    if (packed) pack_strips(K, N, W, B, ldb, packed);                                             \
+    int m0 = 0;                                                                                   \
+    for (; m0 + ROWS <= M; m0 += ROWS) ROW_BLOCK(VT, W, MAC, ROWS);                               \
+    if (M - m0 >= 4) { ROW_BLOCK(VT, W, MAC, 4); m0 += 4; }                                       \
+    if (M - m0 >= 2) { ROW_BLOCK(VT, W, MAC, 2); m0 += 2; }                                       \
+    if (M - m0 >= 1) { ROW_BLOCK(VT, W, MAC, 1); m0 += 1; }
+
+// Copies B's K × N block into strips as ROW_BLOCK reads them: aligned, contiguous rows, so that
+// every load of B is one aligned vector. A copy changes no bit.
+static void pack_strips(int K, int N, int W, const float *B, ptrdiff_t ldb, float *packed) {
+    int n0 = 0;
+    for (; n0 + 2 * W <= N; n0 += 2 * W)
+        for (int k = 0; k < K; k++) memcpy(packed + (ptrdiff_t)K * n0 + k * 2 * W, B + k * ldb + n0, sizeof(float) * 2 * W);
+    for (; n0 + W <= N; n0 += W)
+        for (int k = 0; k < K; k++) memcpy(packed + (ptrdiff_t)K * n0 + k * W, B + k * ldb + n0, sizeof(float) * W);
+    if (n0 < N) {
+        for (int k = 0; k < K; k++) {
+            float *row = packed + (ptrdiff_t)K * n0 + k * W;
+            memset(row, 0, sizeof(float) * W);
+            memcpy(row, B + k * ldb + n0, sizeof(float) * (size_t)(N - n0));
+        }
+    }
 }
+
+#define KERNEL_ARGS                                                                               \
+    int M, int N, int K, const float *A, ptrdiff_t a_row_stride, ptrdiff_t a_col_stride, const float *B, \
+        ptrdiff_t ldb, float *C, ptrdiff_t ldc, int accumulate, float *packed
+
+static void gemm_portable(KERNEL_ARGS) { GEMM_BODY(v8, 8, MAC_SEPARATE, 6) }
+static void fused_portable(KERNEL_ARGS) { GEMM_BODY(v8, 8, MAC_FUSED, 6) }
 
 #if defined(__x86_64__)
-__attribute__((target("avx")))
-static void gemm_avx(int M, int N, int K, const float *A, ptrdiff_t a_row_stride, ptrdiff_t a_col_stride,
-                     const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, int accumulate) {
-    GEMM_BODY(v8, 8)
-}
-
-__attribute__((target("avx512f")))
-static void gemm_avx512(int M, int N, int K, const float *A, ptrdiff_t a_row_stride, ptrdiff_t a_col_stride,
-                        const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, int accumulate) {
-    GEMM_BODY(v16, 16)
-}
+__attribute__((target("avx"))) static void gemm_avx(KERNEL_ARGS) { GEMM_BODY(v8, 8, MAC_SEPARATE, 6) }
+__attribute__((target("avx512f"))) static void gemm_avx512(KERNEL_ARGS) { GEMM_BODY(v16, 16, MAC_SEPARATE, 8) }
+__attribute__((target("avx2,fma"))) static void fused_avx2(KERNEL_ARGS) { GEMM_BODY(v8, 8, MAC_FUSED, 6) }
+__attribute__((target("avx512f,fma"))) static void fused_avx512(KERNEL_ARGS) { GEMM_BODY(v16, 16, MAC_FUSED, 8) }
 #endif
 
 int fedsim_cpu_has_avx(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+int fedsim_cpu_has_fma(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
 #else
     return 0;
 #endif
@@ -131,30 +148,67 @@ int fedsim_cpu_has_avx512(void) {
 #endif
 }
 
-typedef void (*gemm_kernel)(int, int, int, const float *, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t, float *,
-                            ptrdiff_t, int);
+typedef void (*gemm_kernel)(KERNEL_ARGS);
 
+// Each thread's block of packed B (KC × NC floats, 256 KB), allocated on first use and freed when
+// the thread ends; NULL (and B read in place) if it cannot be had.
+static pthread_key_t pack_key;
+static pthread_once_t pack_once = PTHREAD_ONCE_INIT;
+static void make_pack_key(void) { pthread_key_create(&pack_key, free); }
 
-void fedsim_gemm_path(int path, int M, int N, int K, const float *A, ptrdiff_t a_row_stride, ptrdiff_t a_col_stride,
-                      const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, int accumulate) {
+static float *pack_buffer(void) {
+    pthread_once(&pack_once, make_pack_key);
+    float *buffer = pthread_getspecific(pack_key);
+    if (!buffer) {
+        buffer = aligned_alloc(64, sizeof(float) * KC * NC);
+        if (buffer && pthread_setspecific(pack_key, buffer) != 0) {
+            free(buffer);
+            buffer = NULL;
+        }
+    }
+    return buffer;
+}
+
+// Runs `kernel` over cache blocks: a KC × NC panel of B at a time, every block after the first
+// in k accumulating onto the partial sums before it. B is packed when at least two tiles of rows
+// read it (below that the copy costs more than it saves).
+static void blocked(gemm_kernel kernel, int M, int N, int K, const float *A, ptrdiff_t a_row_stride,
+                    ptrdiff_t a_col_stride, const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, int accumulate) {
     if (M <= 0 || N <= 0) return;
-    gemm_kernel kernel = gemm_portable;
-#if defined(__x86_64__)
-    if (path == 1 && fedsim_cpu_has_avx()) kernel = gemm_avx;
-    if (path == 2 && fedsim_cpu_has_avx512()) kernel = gemm_avx512;
-#endif
     if (K <= 0) {
-        kernel(M, N, 0, A, a_row_stride, a_col_stride, B, ldb, C, ldc, accumulate);
+        kernel(M, N, 0, A, a_row_stride, a_col_stride, B, ldb, C, ldc, accumulate, NULL);
         return;
     }
+    float *packed = M >= 12 ? pack_buffer() : NULL;
     for (int n0 = 0; n0 < N; n0 += NC) {
         int nc = N - n0 < NC ? N - n0 : NC;
         for (int k0 = 0; k0 < K; k0 += KC) {
             int kc = K - k0 < KC ? K - k0 : KC;
             kernel(M, nc, kc, A + (ptrdiff_t)k0 * a_col_stride, a_row_stride, a_col_stride, B + (ptrdiff_t)k0 * ldb + n0,
-                   ldb, C + n0, ldc, k0 == 0 ? accumulate : 1);
+                   ldb, C + n0, ldc, k0 == 0 ? accumulate : 1, packed);
         }
     }
+}
+
+void fedsim_gemm_path(int path, int M, int N, int K, const float *A, ptrdiff_t a_row_stride, ptrdiff_t a_col_stride,
+                      const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, int accumulate) {
+    gemm_kernel kernel = gemm_portable;
+#if defined(__x86_64__)
+    if (path == 1 && fedsim_cpu_has_avx()) kernel = gemm_avx;
+    if (path == 2 && fedsim_cpu_has_avx512()) kernel = gemm_avx512;
+#endif
+    blocked(kernel, M, N, K, A, a_row_stride, a_col_stride, B, ldb, C, ldc, accumulate);
+}
+
+void fedsim_gemm_fused_path(int path, int M, int N, int K, const float *A, ptrdiff_t a_row_stride,
+                            ptrdiff_t a_col_stride, const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc,
+                            int accumulate) {
+    gemm_kernel kernel = fused_portable;
+#if defined(__x86_64__)
+    if (path >= 1 && fedsim_cpu_has_fma()) kernel = fused_avx2;
+    if (path == 2 && fedsim_cpu_has_avx512()) kernel = fused_avx512;
+#endif
+    blocked(kernel, M, N, K, A, a_row_stride, a_col_stride, B, ldb, C, ldc, accumulate);
 }
 
 static int chosen_path = -1;
@@ -177,6 +231,11 @@ const char *fedsim_kernel_name(int path) { return path == 2 ? "avx512" : path ==
 void fedsim_gemm(int M, int N, int K, const float *A, ptrdiff_t a_row_stride, ptrdiff_t a_col_stride,
                  const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, int accumulate) {
     fedsim_gemm_path(fedsim_kernel_path(), M, N, K, A, a_row_stride, a_col_stride, B, ldb, C, ldc, accumulate);
+}
+
+void fedsim_gemm_fused(int M, int N, int K, const float *A, ptrdiff_t a_row_stride, ptrdiff_t a_col_stride,
+                       const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, int accumulate) {
+    fedsim_gemm_fused_path(fedsim_kernel_path(), M, N, K, A, a_row_stride, a_col_stride, B, ldb, C, ldc, accumulate);
 }
 
 void fedsim_transpose(int rows, int cols, const float *src, ptrdiff_t lds, float *dst, ptrdiff_t ldd) {

@@ -56,6 +56,7 @@ enum LayerKernels {
         let c, h, w, k, stride, padding, out, oh, ow: Int
         var patch: Int { c * k * k }
         var plane: Int { oh * ow }
+        var image: Int { c * h * w }
         init(_ layer: Network.PlannedLayer) {
             guard case .conv2d(let channels, let kernel, let stride, let padding, _) = layer.spec else {
                 preconditionFailure("not a conv layer")
@@ -64,16 +65,20 @@ enum LayerKernels {
             (k, self.stride, self.padding, out) = (kernel, stride, padding, channels)
             (oh, ow) = (layer.output[1], layer.output[2])
         }
-        func im2col(rows: Int, _ x: UnsafePointer<Float>, _ cols: UnsafeMutablePointer<Float>) {
-            fedsim_im2col(
-                Int32(rows), Int32(c), Int32(h), Int32(w), Int32(k), Int32(stride), Int32(padding), Int32(oh),
-                Int32(ow), x, cols)
+        /// One image's patches as columns: [C·k·k, OH·OW].
+        func im2col(_ x: UnsafePointer<Float>, _ cols: UnsafeMutablePointer<Float>) {
+            fedsim_im2col_planes(
+                Int32(c), Int32(h), Int32(w), Int32(k), Int32(stride), Int32(padding), Int32(oh), Int32(ow), x, cols)
+        }
+        func col2im(_ cols: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
+            fedsim_col2im_planes(
+                Int32(c), Int32(h), Int32(w), Int32(k), Int32(stride), Int32(padding), Int32(oh), Int32(ow), cols, dx)
         }
     }
 
     /// Fills `rows` rows of `count` floats with copies of `row` (a bias before the product adds
-    /// to it). The copied region doubles each time, so a conv's 25,000 rows of 6 biases take 15
-    /// copies instead of one call per row.
+    /// to it). The copied region doubles each time, so 25,000 rows take 15 copies instead of one
+    /// call per row.
     static func repeatRow(_ row: UnsafePointer<Float>, count: Int, rows: Int, into y: UnsafeMutablePointer<Float>) {
         guard rows > 0, count > 0 else { return }
         y.update(from: row, count: count)
@@ -85,71 +90,72 @@ enum LayerKernels {
         }
     }
 
-    /// Scratch floats a conv layer needs for `rows` samples: the transposed weight (or weight
-    /// gradient) and the output in pixel-major order.
+    /// Scratch floats a conv layer's backward pass needs: the transposed weight gradient and one
+    /// sample's output gradient in pixel-major order.
     static func convScratch(_ layer: Network.PlannedLayer, rows: Int) -> Int {
         let s = ConvShape(layer)
-        return s.patch * s.out + rows * s.plane * s.out
+        return s.patch * s.out + s.plane * s.out
     }
 
-    /// Floats of a conv layer's patch rows for `rows` samples: kept from the forward pass for
-    /// the backward one.
+    /// Floats of a conv layer's patches for `rows` samples: kept from the forward pass for the
+    /// backward one.
     static func convColumns(_ layer: Network.PlannedLayer, rows: Int) -> Int {
         let s = ConvShape(layer)
         return rows * s.plane * s.patch
     }
 
-    /// Patches as rows (im2col), then one product for the whole batch: Y' [rows·OH·OW, O] =
-    /// patches · Wᵀ + b, each element summing over (c, kh, kw) in order; then Y' goes back to NCHW.
+    /// Per sample: its patches as columns (im2col), then Y [O, OH·OW] = b + W · patches, each
+    /// element the bias followed by a fused multiply-add per (c, kh, kw) in order. Y comes out in
+    /// NCHW order, and the product's columns are the output pixels, so every vector is full even
+    /// when the layer has few channels (LeNet-5's 6).
     static func convForward(
         _ layer: Network.PlannedLayer, _ p: UnsafePointer<Float>, rows: Int,
         x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, cols: UnsafeMutablePointer<Float>,
         scratch: UnsafeMutablePointer<Float>
     ) {
         let s = ConvShape(layer)
-        let pixels = rows * s.plane
-        let wt = scratch
-        let yp = wt + s.patch * s.out
-        s.im2col(rows: rows, x, cols)
-        fedsim_transpose(Int32(s.out), Int32(s.patch), p + layer.weight!, s.patch, wt, s.out)
-        if let b = layer.bias {
-            repeatRow(p + b, count: s.out, rows: pixels, into: yp)
-        }
-        fedsim_gemm(
-            Int32(pixels), Int32(s.out), Int32(s.patch), cols, s.patch, 1, wt, s.out, yp, s.out,
-            layer.bias != nil ? 1 : 0)
+        let w = p + layer.weight!
         for r in 0..<rows {
-            fedsim_transpose(
-                Int32(s.plane), Int32(s.out), yp + r * s.plane * s.out, s.out, y + r * s.out * s.plane, s.plane)
+            let patches = cols + r * s.patch * s.plane
+            let out = y + r * s.out * s.plane
+            s.im2col(x + r * s.image, patches)
+            if let b = layer.bias {
+                for o in 0..<s.out { (out + o * s.plane).update(repeating: p[b + o], count: s.plane) }
+            }
+            fedsim_gemm_fused(
+                Int32(s.out), Int32(s.plane), Int32(s.patch), w, s.patch, 1, patches, s.plane, out, s.plane,
+                layer.bias != nil ? 1 : 0)
         }
     }
 
-    /// dY to pixel-major order; db = Σ dY; dWᵀ = patchesᵀ · dY'; dPatches = dY' · W (over the
-    /// forward's patches, no longer needed), then col2im.
+    /// db = Σ dY (`fedsim_plane_sums`); per sample in order, dWᵀ += patches · dY_bᵀ (so each
+    /// weight sums its terms over samples, then pixels, in order); dPatches = Wᵀ · dY_b over the
+    /// sample's patches (no longer needed), then col2im.
     static func convBackward(
         _ layer: Network.PlannedLayer, _ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, rows: Int,
         dy: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?, cols: UnsafeMutablePointer<Float>,
         scratch: UnsafeMutablePointer<Float>
     ) {
         let s = ConvShape(layer)
-        let pixels = rows * s.plane
+        let w = p + layer.weight!
         let dwt = scratch
-        let dyp = dwt + s.patch * s.out
+        let dyt = dwt + s.patch * s.out
+        if let b = layer.bias { fedsim_plane_sums(Int32(rows), Int32(s.out), Int32(s.plane), dy, g + b) }
+        if rows == 0 { (g + layer.weight!).update(repeating: 0, count: s.patch * s.out) }
         for r in 0..<rows {
-            fedsim_transpose(
-                Int32(s.out), Int32(s.plane), dy + r * s.out * s.plane, s.plane, dyp + r * s.plane * s.out, s.out)
-        }
-        if let b = layer.bias { columnSums(dyp, rows: pixels, columns: s.out, into: g + b) }
-        fedsim_gemm(Int32(s.patch), Int32(s.out), Int32(pixels), cols, 1, s.patch, dyp, s.out, dwt, s.out, 0)
-        fedsim_transpose(Int32(s.patch), Int32(s.out), dwt, s.out, g + layer.weight!, s.patch)
-        if let dx {
-            fedsim_gemm(
-                Int32(pixels), Int32(s.patch), Int32(s.out), dyp, s.out, 1, p + layer.weight!, s.patch, cols, s.patch, 0
+            let patches = cols + r * s.patch * s.plane
+            let gradient = dy + r * s.out * s.plane
+            fedsim_transpose(Int32(s.out), Int32(s.plane), gradient, s.plane, dyt, s.out)
+            fedsim_gemm_fused(
+                Int32(s.patch), Int32(s.out), Int32(s.plane), patches, s.plane, 1, dyt, s.out, dwt, s.out, r > 0 ? 1 : 0
             )
-            fedsim_col2im(
-                Int32(rows), Int32(s.c), Int32(s.h), Int32(s.w), Int32(s.k), Int32(s.stride), Int32(s.padding),
-                Int32(s.oh), Int32(s.ow), cols, dx)
+            if let dx {
+                fedsim_gemm_fused(
+                    Int32(s.patch), Int32(s.plane), Int32(s.out), w, 1, s.patch, gradient, s.plane, patches, s.plane, 0)
+                s.col2im(patches, dx + r * s.image)
+            }
         }
+        if rows > 0 { fedsim_transpose(Int32(s.patch), Int32(s.out), dwt, s.out, g + layer.weight!, s.patch) }
     }
 
     // MARK: Pooling

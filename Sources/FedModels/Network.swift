@@ -8,8 +8,8 @@ import Synchronization
 /// engine, the codec and the optimizers see. Linear, logistic and softmax regression and the MLP
 /// are its all-dense cases; conv nets are lists of `LayerSpec`s. Weights use PyTorch's layouts
 /// (`nn.Linear` `[out, in]`, `nn.Conv2d` `[out, in, kh, kw]`) and initialization, so they can be
-/// exchanged with PyTorch. Products go through FedSim's own `fedsim_gemm`, which gives the same
-/// bits on every CPU (see `Sources/CFedKernels`).
+/// exchanged with PyTorch. Products go through FedSim's own `fedsim_gemm` (dense layers) and
+/// `fedsim_gemm_fused` (conv layers), which give the same bits on every CPU (see `Sources/CFedKernels`).
 public struct Network: Sendable, Equatable {
     public let kind: ModelKind
     /// One sample's shape: `[D]` or `[C, H, W]`.
@@ -34,9 +34,25 @@ public struct Network: Sendable, Equatable {
         var outputCount: Int { output.reduce(1, *) }
     }
 
-    /// Names the numeric kernels. Part of every run fingerprint, so processes whose kernels
-    /// could round differently never join one run; bump it when a kernel's arithmetic changes.
-    public static let numericsVersion = "fedsim_gemm 1: sums in increasing k, rounded multiply then add, no FMA"
+    /// Names the numeric kernels this network runs. Part of every run fingerprint, so processes
+    /// whose kernels could round differently never join one run; bump it when a kernel's
+    /// arithmetic changes. Dense layers keep the arithmetic the dense models' hashes were pinned
+    /// with; conv layers use the fused product (one rounding per multiply-add), which is twice the
+    /// arithmetic per cycle on CPUs with FMA and the same bits on every CPU.
+    public var numericsVersion: String {
+        hasConv ? Self.denseNumerics + "; " + Self.convNumerics : Self.denseNumerics
+    }
+    static let denseNumerics = "fedsim_gemm 1: sums in increasing k, rounded multiply then add, no FMA"
+    static let convNumerics =
+        "conv2d 2: fedsim_gemm_fused, per sample, sums in increasing k with one fused multiply-add per term"
+
+    /// Whether a conv layer runs anywhere in this network (residual blocks included).
+    var hasConv: Bool {
+        plan.contains { layer in
+            if case .conv2d = layer.spec { return true }
+            return layer.children.contains { $0.hasConv }
+        }
+    }
 
     /// The all-dense models `linear`, `logistic`, `softmax` and `mlp`.
     /// - Parameters:
@@ -535,7 +551,7 @@ public struct Network: Sendable, Equatable {
             case .avgPool2d:
                 LayerKernels.avgPoolForward(layer, rows: rows, x: x, y: y)
             case .relu:
-                for i in 0..<(rows * layer.outputCount) { y[i] = max(x[i], 0) }
+                fedsim_relu(rows * layer.outputCount, x, y)
             case .flatten:
                 y.update(from: x, count: rows * layer.outputCount)
             case .dropout(let probability):
@@ -655,7 +671,7 @@ public struct Network: Sendable, Equatable {
                 if let dx { LayerKernels.avgPoolBackward(layer, rows: rows, dy: dy, dx: dx) }
             case .relu:
                 // Through the ReLU: dx = dy ⊙ [y > 0].
-                if let dx { for i in 0..<(rows * layer.outputCount) { dx[i] = y[i] <= 0 ? 0 : dy[i] } }
+                if let dx { fedsim_relu_backward(rows * layer.outputCount, y, dy, dx) }
             case .flatten:
                 dx?.update(from: dy, count: rows * layer.outputCount)
             case .dropout:

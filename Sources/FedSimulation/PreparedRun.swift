@@ -212,7 +212,7 @@ public struct PreparedRun: Sendable {
         let summary = partition.summary(
             labels: test.isClassification ? train.flatMap { $0.labels ?? [] } : nil, classCount: classes)
         var fingerprint = FNV1a64()
-        fingerprint.add("FedSim run fingerprint 1\n\(Network.numericsVersion)\n\(t.numbersYAML)")
+        fingerprint.add("FedSim run fingerprint 1\n\(model.numericsVersion)\n\(t.numbersYAML)")
         for shard in train { fingerprint.add(shard) }
         fingerprint.add(test)
         if let validation { fingerprint.add(validation) }  // absent: the fingerprint of before validation existed
@@ -239,7 +239,7 @@ public struct PreparedRun: Sendable {
         weights.add(initial)
         parts += [
             ("data_content", content.value), ("initial_weights", weights.value),
-            ("kernels", FNV1a64.hash(Network.numericsVersion)),
+            ("kernels", FNV1a64.hash(model.numericsVersion)),
         ]
         return PreparedRun(
             topology: t, model: model, shards: train, testSet: test, validationSet: validation,

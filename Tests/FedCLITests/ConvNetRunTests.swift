@@ -76,6 +76,51 @@ final class ConvNetRunTests: XCTestCase {
         XCTAssertLessThan(try XCTUnwrap(summary["final_test_loss"] as? Double), initialLoss - 0.03)
     }
 
+    /// Conv layers use fused multiply-adds: vfmadd on the AVX-512 and AVX2 paths, libm's fmaf on
+    /// the portable one. FMA is one exact IEEE-754 operation, so all three give the same weights
+    /// every round — also with glibc's own FMA code hidden, as on a CPU without it, where fmaf
+    /// falls back to its exact software path (some 40 times slower, hence the small network).
+    func testAConvNetGivesTheSameBitsOnEveryKernelPath() throws {
+        let topology = dir.appendingPathComponent("paths.yaml")
+        try """
+        name: fmnist-paths
+        seed: 6
+        rounds: 2
+        data: {source: fashion-mnist, count: 96, test_count: 32}
+        model:
+          kind: sequential
+          layers:
+            - {layer: conv2d, channels: 4, kernel: 5, stride: 2, padding: 2}
+            - relu
+            - {layer: maxpool2d, kernel: 2}
+            - flatten
+            - {layer: dense, units: 10}
+        clients:
+          count: 3
+          per_round: 2
+          local: {epochs: 1, batch_size: 16}
+          optimizer: {name: adamw, lr: 0.002, weight_decay: 0.01}
+        """.write(to: topology, atomically: true, encoding: .utf8)
+        var hashes: [String: [String]] = [:]
+        let environments: [(String, [String: String])] = [
+            ("dispatched", [:]), ("avx2", ["FEDSIM_KERNEL": "avx"]),
+            (
+                "portable without FMA",
+                ["FEDSIM_KERNEL": "portable", "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2,-FMA,-AVX"]
+            ),
+        ]
+        for (name, environment) in environments {
+            let out = dir.appendingPathComponent("run-\(hashes.count)")
+            let r = try Fedsim.run(
+                ["run", topology.path, "--out", out.path, "--quiet", "--threads", "1"], environment: environment)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            hashes[name] = try roundHashes(out)
+        }
+        XCTAssertEqual(Set(hashes["dispatched"] ?? []).count, 3, "round 0 and two rounds that move the weights")
+        XCTAssertEqual(hashes["avx2"], hashes["dispatched"])
+        XCTAssertEqual(hashes["portable without FMA"], hashes["dispatched"])
+    }
+
     /// A layer that does not fit the images is one line naming the layer, exit status 2.
     func testANetworkThatDoesNotFitTheImagesIsOneError() throws {
         let topology = dir.appendingPathComponent("bad.yaml")

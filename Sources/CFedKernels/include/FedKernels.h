@@ -26,11 +26,32 @@ void fedsim_gemm_path(int path, int M, int N, int K,
                       const float *B, ptrdiff_t ldb,
                       float *C, ptrdiff_t ldc, int accumulate);
 
+/// The same product with each step a fused multiply-add, rounded once:
+///
+///     C[m, n] = fma(A(m, K−1), B[K−1, n], ... fma(A(m, 0), B[0, n], C₀[m, n]))
+///
+/// Conv layers use it (they came after the dense models' hashes were pinned, which keep
+/// fedsim_gemm). FMA is an exact IEEE-754 operation, so the vfmadd of the AVX2 and AVX-512 paths
+/// and the portable path's libm fmaf give the same bits: again the lanes run across n only.
+void fedsim_gemm_fused(int M, int N, int K,
+                       const float *A, ptrdiff_t a_row_stride, ptrdiff_t a_col_stride,
+                       const float *B, ptrdiff_t ldb,
+                       float *C, ptrdiff_t ldc, int accumulate);
+
+/// fedsim_gemm_fused on a chosen path (as fedsim_gemm_path; path 1 needs AVX2 and FMA).
+void fedsim_gemm_fused_path(int path, int M, int N, int K,
+                            const float *A, ptrdiff_t a_row_stride, ptrdiff_t a_col_stride,
+                            const float *B, ptrdiff_t ldb,
+                            float *C, ptrdiff_t ldc, int accumulate);
+
 /// dst[c, r] = src[r, c] for a rows × cols matrix (leading dimensions lds and ldd), in cache blocks.
 void fedsim_transpose(int rows, int cols, const float *src, ptrdiff_t lds, float *dst, ptrdiff_t ldd);
 
 /// 1 when this CPU and OS run AVX code, else 0.
 int fedsim_cpu_has_avx(void);
+
+/// 1 when this CPU and OS run AVX2 code with FMA3, else 0.
+int fedsim_cpu_has_fma(void);
 
 /// 1 when this CPU and OS run AVX-512F code, else 0.
 int fedsim_cpu_has_avx512(void);
@@ -42,16 +63,29 @@ const char *fedsim_kernel_name(int path);
 
 // MARK: - Image layers (NCHW), sequential loops: the same bits on every CPU
 
-/// Patches as rows: for each sample b and output pixel (oh, ow), one row of C·k·k values
-/// ordered (c, kh, kw), which is the order of a PyTorch conv weight's [C, kh, kw]; zero outside
-/// the image. `cols` holds batch·OH·OW rows of C·k·k floats.
-void fedsim_im2col(int batch, int channels, int height, int width, int kernel, int stride, int padding,
-                   int out_height, int out_width, const float *x, float *cols);
+/// One image's patches as columns, the layout a conv's products use: row (c, kh, kw) of
+/// `cols` holds, for every output pixel (oh, ow) in order, the input pixel that kernel tap sees
+/// (zero outside the image), so `cols` is [C·k·k, OH·OW] and W[O, C·k·k] · cols is the conv
+/// output in NCHW order.
+void fedsim_im2col_planes(int channels, int height, int width, int kernel, int stride, int padding, int out_height,
+                          int out_width, const float *x, float *cols);
 
-/// The adjoint of fedsim_im2col: dx = 0, then each patch value is added back to its pixel,
-/// in the order of the rows.
-void fedsim_col2im(int batch, int channels, int height, int width, int kernel, int stride, int padding,
-                   int out_height, int out_width, const float *cols, float *dx);
+/// The adjoint of fedsim_im2col_planes for one image: dx = 0, then every entry of `cols` is
+/// added to the pixel it came from, rows in order (so each pixel sums its taps in (c, kh, kw)
+/// order).
+void fedsim_col2im_planes(int channels, int height, int width, int kernel, int stride, int padding, int out_height,
+                          int out_width, const float *cols, float *dx);
+
+/// sums[c] = Σ_b Σ_i x[b, c, i] over NCHW data with `plane` = H·W (a conv's bias gradient): each
+/// channel in eight fixed lanes (i mod 8, samples in order), the lanes then added in a fixed
+/// tree. The same bits on every CPU: this function is compiled once, for the baseline ISA.
+void fedsim_plane_sums(int batch, int channels, int plane, const float *x, float *sums);
+
+/// y = max(x, 0) elementwise, as Swift's `max(x, 0)`: NaN stays NaN and −0 becomes +0.
+void fedsim_relu(ptrdiff_t count, const float *x, float *y);
+
+/// dx = dy where y > 0, else 0 (the ReLU's backward pass from its output y).
+void fedsim_relu_backward(ptrdiff_t count, const float *y, const float *dy, float *dx);
 
 /// Max pooling without padding; `argmax` receives each window's winner as an offset into its
 /// channel plane (ih·W + iw). The first maximum wins, and NaN propagates, as in PyTorch.

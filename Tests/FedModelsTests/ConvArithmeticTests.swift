@@ -1,0 +1,133 @@
+import FedCore
+import FedModels
+import XCTest
+
+/// A conv layer's documented arithmetic, bit for bit: the order of every sum and where each
+/// multiply-add is fused. PyTorch's fixtures prove the numbers within float tolerance; this
+/// proves the exact contract the cross-machine hashes rest on, against plain scalar loops.
+final class ConvArithmeticTests: XCTestCase {
+    struct Conv {
+        var c, h, w, out, k, stride, padding: Int
+        var bias: Bool
+        var oh: Int { (h + 2 * padding - k) / stride + 1 }
+        var ow: Int { (w + 2 * padding - k) / stride + 1 }
+        var plane: Int { oh * ow }
+        var patch: Int { c * k * k }
+        /// The input pixel kernel tap (kh, kw) sees at output (oh, ow), or nil in the padding.
+        func pixel(_ oh: Int, _ ow: Int, _ kh: Int, _ kw: Int) -> (Int, Int)? {
+            let (ih, iw) = (oh * stride - padding + kh, ow * stride - padding + kw)
+            return ih >= 0 && ih < h && iw >= 0 && iw < w ? (ih, iw) : nil
+        }
+    }
+
+    func check(_ s: Conv, rows: Int, seed: UInt64) throws {
+        let network = try Network(
+            input: [s.c, s.h, s.w],
+            layers: [.conv2d(channels: s.out, kernel: s.k, stride: s.stride, padding: s.padding, bias: s.bias)])
+        var rng = SeededRandom(seed: seed)
+        let params = (0..<network.parameterCount).map { _ in Float(rng.nextUniform() * 2 - 1) }
+        let x = (0..<(rows * s.c * s.h * s.w)).map { _ in Float(rng.nextNormal()) }
+        let dy = (0..<(rows * s.out * s.plane)).map { _ in Float(rng.nextNormal()) }
+        let got = network.forwardAndBackward(
+            params: params, inputs: x, rows: rows, outputGradient: dy, workspace: Workspace())
+        let weight = try XCTUnwrap(network.layout["0.weight"]).offset
+        let bias = network.layout["0.bias"]?.offset
+        XCTAssertEqual(bias != nil, s.bias)
+        func input(_ b: Int, _ c: Int, _ oh: Int, _ ow: Int, _ kh: Int, _ kw: Int) -> Float {
+            guard let (ih, iw) = s.pixel(oh, ow, kh, kw) else { return 0 }
+            return x[((b * s.c + c) * s.h + ih) * s.w + iw]
+        }
+        func w(_ o: Int, _ c: Int, _ kh: Int, _ kw: Int) -> Float {
+            params[weight + ((o * s.c + c) * s.k + kh) * s.k + kw]
+        }
+        func grad(_ b: Int, _ o: Int, _ pix: Int) -> Float { dy[(b * s.out + o) * s.plane + pix] }
+
+        // Forward: the bias (or 0), then one fused multiply-add per tap in (c, kh, kw) order,
+        // taps in the padding included (they add w·0).
+        var y: [Float] = []
+        for b in 0..<rows {
+            for o in 0..<s.out {
+                for oh in 0..<s.oh {
+                    for ow in 0..<s.ow {
+                        var sum: Float = bias.map { params[$0 + o] } ?? 0
+                        for c in 0..<s.c {
+                            for kh in 0..<s.k {
+                                for kw in 0..<s.k {
+                                    sum = sum.addingProduct(w(o, c, kh, kw), input(b, c, oh, ow, kh, kw))
+                                }
+                            }
+                        }
+                        y.append(sum)
+                    }
+                }
+            }
+        }
+        let bits = { (v: [Float]) in v.map(\.bitPattern) }
+        XCTAssertEqual(bits(got.output), bits(y), "forward \(s)")
+
+        // Weight gradient: fused multiply-adds over samples, then pixels, in order.
+        var dw = [Float](repeating: 0, count: s.out * s.patch)
+        for o in 0..<s.out {
+            for c in 0..<s.c {
+                for kh in 0..<s.k {
+                    for kw in 0..<s.k {
+                        var sum: Float = 0
+                        for b in 0..<rows {
+                            for oh in 0..<s.oh {
+                                for ow in 0..<s.ow {
+                                    sum = sum.addingProduct(input(b, c, oh, ow, kh, kw), grad(b, o, oh * s.ow + ow))
+                                }
+                            }
+                        }
+                        dw[((o * s.c + c) * s.k + kh) * s.k + kw] = sum
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(bits(Array(got.parameterGradient[weight..<(weight + dw.count)])), bits(dw), "dW \(s)")
+
+        // Bias gradient: eight lanes (pixel mod 8, samples in order), then a fixed tree.
+        if let bias {
+            var db: [Float] = []
+            for o in 0..<s.out {
+                var lanes = [Float](repeating: 0, count: 8)
+                for b in 0..<rows { for pix in 0..<s.plane { lanes[pix % 8] += grad(b, o, pix) } }
+                let l = lanes
+                db.append(((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7])))
+            }
+            XCTAssertEqual(bits(Array(got.parameterGradient[bias..<(bias + s.out)])), bits(db), "db \(s)")
+        }
+
+        // Input gradient: each patch value is Σ_o fused W·dY in channel order; then every pixel
+        // adds up the patch values that came from it, taps in (c, kh, kw) order.
+        var dx = [Float](repeating: 0, count: rows * s.c * s.h * s.w)
+        for b in 0..<rows {
+            for c in 0..<s.c {
+                for kh in 0..<s.k {
+                    for kw in 0..<s.k {
+                        for oh in 0..<s.oh {
+                            for ow in 0..<s.ow {
+                                var value: Float = 0
+                                for o in 0..<s.out {
+                                    value = value.addingProduct(w(o, c, kh, kw), grad(b, o, oh * s.ow + ow))
+                                }
+                                guard let (ih, iw) = s.pixel(oh, ow, kh, kw) else { continue }
+                                dx[((b * s.c + c) * s.h + ih) * s.w + iw] += value
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(bits(got.inputGradient), bits(dx), "dX \(s)")
+    }
+
+    func testForwardAndGradientsFollowTheDocumentedOrderBitForBit() throws {
+        // Stride 2 with padding on a non-square image; a 5×5 kernel padded by 2 without bias (the
+        // presets' shape); enough channels (13 outputs, 2·3·3 = 18 patch values) that the product
+        // packs its operand and runs every row tile.
+        try check(Conv(c: 2, h: 7, w: 6, out: 13, k: 3, stride: 2, padding: 1, bias: true), rows: 3, seed: 1)
+        try check(Conv(c: 1, h: 9, w: 9, out: 2, k: 5, stride: 1, padding: 2, bias: false), rows: 2, seed: 2)
+        try check(Conv(c: 3, h: 5, w: 5, out: 4, k: 1, stride: 2, padding: 0, bias: true), rows: 4, seed: 3)
+    }
+}
