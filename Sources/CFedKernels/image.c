@@ -5,6 +5,26 @@
 
 // Build flags (Package.swift): -O3 -ffp-contract=off, so no sum here is fused or reordered.
 
+// dst[0 ..< n] = src[0 ..< n] for the short rows of an image (a few dozen floats), inline: eight
+// at a time and a last, overlapping eight (or four, two, one) instead of a call to memcpy per row.
+static inline void copy_floats(float *restrict dst, const float *restrict src, int n) {
+    if (n >= 8) {
+        int i = 0;
+        for (; i + 8 <= n; i += 8) __builtin_memcpy_inline(dst + i, src + i, 8 * sizeof(float));
+        if (i < n) __builtin_memcpy_inline(dst + n - 8, src + n - 8, 8 * sizeof(float));
+        return;
+    }
+    if (n >= 4) {
+        __builtin_memcpy_inline(dst, src, 4 * sizeof(float));
+        __builtin_memcpy_inline(dst + n - 4, src + n - 4, 4 * sizeof(float));
+    } else if (n >= 2) {
+        __builtin_memcpy_inline(dst, src, 2 * sizeof(float));
+        __builtin_memcpy_inline(dst + n - 2, src + n - 2, 2 * sizeof(float));
+    } else if (n == 1) {
+        dst[0] = src[0];
+    }
+}
+
 // The output columns ow whose tap kw falls inside a row of `width` pixels: lo ..< hi.
 static inline void tap_range(int width, int kernel_tap, int stride, int padding, int out_width, int *lo, int *hi) {
     const int before = padding - kernel_tap;  // ow·stride must reach this to be inside
@@ -17,16 +37,50 @@ static inline void tap_range(int width, int kernel_tap, int stride, int padding,
     *hi = end;
 }
 
+// The output rows oh whose tap kh falls inside the image's `height` rows: lo ..< hi.
+static inline void line_range(int height, int kernel_tap, int stride, int padding, int out_height, int *lo, int *hi) {
+    tap_range(height, kernel_tap, stride, padding, out_height, lo, hi);
+}
+
+// A "same" conv (stride 1, as wide out as in): a tap's output lines are its input lines shifted
+// by a constant, so the lines it sees are one contiguous run of the image, from (first line, lo)
+// to (last line, hi). The few entries in between that fall in the padding — the columns before
+// lo and from hi on, of every line — are the ones the run gets wrong, and they are set apart.
+static inline int is_same_conv(int width, int stride, int out_width) { return stride == 1 && out_width == width; }
+
 void fedsim_im2col_planes(int channels, int height, int width, int kernel, int stride, int padding, int out_height,
-                          int out_width, const float *x, float *cols) {
+                          int out_width, const float *restrict x, float *restrict cols) {
     const ptrdiff_t plane = (ptrdiff_t)out_height * out_width;
     float *row = cols;
+    const int same = is_same_conv(width, stride, out_width);
     for (int c = 0; c < channels; c++) {
         const float *image = x + (ptrdiff_t)c * height * width;
         for (int kh = 0; kh < kernel; kh++) {
+            int first, end;
+            line_range(height, kh, stride, padding, out_height, &first, &end);
             for (int kw = 0; kw < kernel; kw++, row += plane) {
                 int lo, hi;
                 tap_range(width, kw, stride, padding, out_width, &lo, &hi);
+                if (same) {
+                    // Lines in the padding are zeros; the valid lines are one copy of the run,
+                    // then their columns in the padding are set to zero.
+                    memset(row, 0, sizeof(float) * (size_t)first * out_width);
+                    memset(row + (ptrdiff_t)end * out_width, 0, sizeof(float) * (size_t)(out_height - end) * out_width);
+                    if (first >= end || lo >= hi) {
+                        memset(row + (ptrdiff_t)first * out_width, 0, sizeof(float) * (size_t)(end - first) * out_width);
+                        continue;
+                    }
+                    const ptrdiff_t start = (ptrdiff_t)first * out_width + lo;
+                    const ptrdiff_t count = (ptrdiff_t)(end - 1 - first) * out_width + (hi - lo);
+                    memcpy(row + start, image + (ptrdiff_t)(first - padding + kh) * width + lo - padding + kw,
+                           sizeof(float) * (size_t)count);
+                    for (int oh = first; oh < end; oh++) {
+                        float *out = row + (ptrdiff_t)oh * out_width;
+                        for (int ow = 0; ow < lo; ow++) out[ow] = 0;
+                        for (int ow = hi; ow < out_width; ow++) out[ow] = 0;
+                    }
+                    continue;
+                }
                 for (int oh = 0; oh < out_height; oh++) {
                     float *out = row + (ptrdiff_t)oh * out_width;
                     const int ih = oh * stride - padding + kh;
@@ -37,7 +91,7 @@ void fedsim_im2col_planes(int channels, int height, int width, int kernel, int s
                     const float *line = image + (ptrdiff_t)ih * width - padding + kw;
                     for (int ow = 0; ow < lo; ow++) out[ow] = 0;
                     if (stride == 1) {
-                        memcpy(out + lo, line + lo, sizeof(float) * (size_t)(hi - lo));
+                        copy_floats(out + lo, line + lo, hi - lo);
                     } else {
                         for (int ow = lo; ow < hi; ow++) out[ow] = line[ow * stride];
                     }
@@ -49,16 +103,36 @@ void fedsim_im2col_planes(int channels, int height, int width, int kernel, int s
 }
 
 void fedsim_col2im_planes(int channels, int height, int width, int kernel, int stride, int padding, int out_height,
-                          int out_width, const float *cols, float *dx) {
+                          int out_width, float *restrict cols, float *restrict dx) {
     const ptrdiff_t plane = (ptrdiff_t)out_height * out_width;
     memset(dx, 0, sizeof(float) * (size_t)channels * (size_t)height * (size_t)width);
-    const float *row = cols;
+    float *row = cols;
+    const int same = is_same_conv(width, stride, out_width);
     for (int c = 0; c < channels; c++) {
         float *image = dx + (ptrdiff_t)c * height * width;
         for (int kh = 0; kh < kernel; kh++) {
+            int first, end;
+            line_range(height, kh, stride, padding, out_height, &first, &end);
             for (int kw = 0; kw < kernel; kw++, row += plane) {
                 int lo, hi;
                 tap_range(width, kw, stride, padding, out_width, &lo, &hi);
+                if (same) {
+                    // The entries in the padding columns become zeros, then the whole run is
+                    // added: each pixel gets the same value as below, or +0 (which changes no
+                    // sum: one that starts at +0 is never −0).
+                    if (first >= end || lo >= hi) continue;
+                    for (int oh = first; oh < end; oh++) {
+                        float *in = row + (ptrdiff_t)oh * out_width;
+                        for (int ow = 0; ow < lo; ow++) in[ow] = 0;
+                        for (int ow = hi; ow < out_width; ow++) in[ow] = 0;
+                    }
+                    const ptrdiff_t start = (ptrdiff_t)first * out_width + lo;
+                    const ptrdiff_t count = (ptrdiff_t)(end - 1 - first) * out_width + (hi - lo);
+                    const float *in = row + start;
+                    float *target = image + (ptrdiff_t)(first - padding + kh) * width + lo - padding + kw;
+                    for (ptrdiff_t i = 0; i < count; i++) target[i] += in[i];
+                    continue;
+                }
                 for (int oh = 0; oh < out_height; oh++) {
                     const int ih = oh * stride - padding + kh;
                     if (ih < 0 || ih >= height) continue;
@@ -80,7 +154,11 @@ void fedsim_relu(ptrdiff_t count, const float *restrict x, float *restrict y) {
 }
 
 void fedsim_relu_backward(ptrdiff_t count, const float *restrict y, const float *restrict dy, float *restrict dx) {
-    for (ptrdiff_t i = 0; i < count; i++) dx[i] = y[i] <= 0.0f ? 0.0f : dy[i];
+    // dy is loaded whatever the test says, so that the loop is a select the compiler vectorizes.
+    for (ptrdiff_t i = 0; i < count; i++) {
+        const float d = dy[i];
+        dx[i] = y[i] <= 0.0f ? 0.0f : d;
+    }
 }
 
 typedef float lanes8 __attribute__((vector_size(32), aligned(4)));
@@ -108,26 +186,34 @@ void fedsim_plane_sums(int batch, int channels, int plane, const float *x, float
 
 // The 2×2, stride-2 window every preset uses, unrolled: the same comparisons in the same order
 // (row by row, the first maximum wins, NaN propagates) as the general loop below.
-static void maxpool2(int planes, int height, int width, int out_height, int out_width, const float *x, float *y,
-                     int *argmax) {
+static void maxpool2(int planes, int height, int width, int out_height, int out_width, const float *restrict x,
+                     float *restrict y, int *restrict argmax) {
     for (int p = 0; p < planes; p++) {
         const float *image = x + (ptrdiff_t)p * height * width;
         for (int oh = 0; oh < out_height; oh++) {
             const int top = 2 * oh * width;
+            // Branch-free, so the loop vectorizes: the first value is taken as it is (a start
+            // of −∞ would take it too, or keep −∞ with the same offset), then each later one
+            // wins if greater or NaN.
+            const float *r0 = image + top, *r1 = image + top + width;
             for (int ow = 0; ow < out_width; ow++) {
-                const int at[4] = {top + 2 * ow, top + 2 * ow + 1, top + width + 2 * ow, top + width + 2 * ow + 1};
-                float best = -INFINITY;
-                int where = at[0];
-                for (int i = 0; i < 4; i++) {
-                    const float v = image[at[i]];
-                    if (v > best || isnan(v)) {
-                        best = v;
-                        where = at[i];
-                    }
-                }
-                *y++ = best;
-                *argmax++ = where;
+                float best = r0[2 * ow];
+                int where = top + 2 * ow;
+                const float v1 = r0[2 * ow + 1], v2 = r1[2 * ow], v3 = r1[2 * ow + 1];
+                int take = v1 > best || v1 != v1;
+                best = take ? v1 : best;
+                where = take ? top + 2 * ow + 1 : where;
+                take = v2 > best || v2 != v2;
+                best = take ? v2 : best;
+                where = take ? top + width + 2 * ow : where;
+                take = v3 > best || v3 != v3;
+                best = take ? v3 : best;
+                where = take ? top + width + 2 * ow + 1 : where;
+                y[ow] = best;
+                argmax[ow] = where;
             }
+            y += out_width;
+            argmax += out_width;
         }
     }
 }

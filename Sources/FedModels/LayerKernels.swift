@@ -6,11 +6,25 @@ import CFedKernels
 enum LayerKernels {
     // MARK: Dense
 
+    /// C = A·B (+ C): `fedsim_gemm_fused` where `fused`, else `fedsim_gemm` (see `Network.fusedProducts`).
+    @inline(__always)
+    static func gemm(
+        _ fused: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ aRow: Int, _ aCol: Int,
+        _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, accumulate: Bool
+    ) {
+        if fused {
+            fedsim_gemm_fused(Int32(m), Int32(n), Int32(k), a, aRow, aCol, b, ldb, c, ldc, accumulate ? 1 : 0)
+        } else {
+            fedsim_gemm(Int32(m), Int32(n), Int32(k), a, aRow, aCol, b, ldb, c, ldc, accumulate ? 1 : 0)
+        }
+    }
+
     /// Y = X·Wᵀ + b. Either way below, every element is the bias plus Σ_i W[o,i]·X[r,i] in
     /// increasing i — the same bits; the smaller transpose wins.
     static func denseForward(
         _ layer: Network.PlannedLayer, _ p: UnsafePointer<Float>, rows: Int,
-        x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+        x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+        fused: Bool
     ) {
         let inputs = layer.inputCount
         let outputs = layer.outputCount
@@ -25,28 +39,26 @@ enum LayerKernels {
             let yt = scratch + rows * inputs
             fedsim_transpose(Int32(rows), Int32(inputs), x, inputs, xt, rows)
             fedsim_transpose(Int32(rows), Int32(outputs), y, outputs, yt, rows)
-            fedsim_gemm(Int32(outputs), Int32(rows), Int32(inputs), w, inputs, 1, xt, rows, yt, rows, hasBias ? 1 : 0)
+            gemm(fused, outputs, rows, inputs, w, inputs, 1, xt, rows, yt, rows, accumulate: hasBias)
             fedsim_transpose(Int32(outputs), Int32(rows), yt, rows, y, outputs)
         } else {
             fedsim_transpose(Int32(outputs), Int32(inputs), w, inputs, scratch, outputs)
-            fedsim_gemm(
-                Int32(rows), Int32(outputs), Int32(inputs), x, inputs, 1, scratch, outputs, y, outputs, hasBias ? 1 : 0)
+            gemm(fused, rows, outputs, inputs, x, inputs, 1, scratch, outputs, y, outputs, accumulate: hasBias)
         }
     }
 
     /// dW = dYᵀ·X, db = Σ_rows dY, dX = dY·W.
     static func denseBackward(
         _ layer: Network.PlannedLayer, _ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, rows: Int,
-        x: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?
+        x: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?,
+        fused: Bool
     ) {
         let inputs = layer.inputCount
         let outputs = layer.outputCount
         let w = layer.weight!
-        fedsim_gemm(Int32(outputs), Int32(inputs), Int32(rows), dy, 1, outputs, x, inputs, g + w, inputs, 0)
+        gemm(fused, outputs, inputs, rows, dy, 1, outputs, x, inputs, g + w, inputs, accumulate: false)
         if let b = layer.bias { columnSums(dy, rows: rows, columns: outputs, into: g + b) }
-        if let dx {
-            fedsim_gemm(Int32(rows), Int32(inputs), Int32(outputs), dy, outputs, 1, p + w, inputs, dx, inputs, 0)
-        }
+        if let dx { gemm(fused, rows, inputs, outputs, dy, outputs, 1, p + w, inputs, dx, inputs, accumulate: false) }
     }
 
     // MARK: Conv2d
@@ -70,7 +82,8 @@ enum LayerKernels {
             fedsim_im2col_planes(
                 Int32(c), Int32(h), Int32(w), Int32(k), Int32(stride), Int32(padding), Int32(oh), Int32(ow), x, cols)
         }
-        func col2im(_ cols: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
+        /// Adds one image's patches back to its pixels; may overwrite the patches' padding entries.
+        func col2im(_ cols: UnsafeMutablePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
             fedsim_col2im_planes(
                 Int32(c), Int32(h), Int32(w), Int32(k), Int32(stride), Int32(padding), Int32(oh), Int32(ow), cols, dx)
         }
@@ -90,18 +103,14 @@ enum LayerKernels {
         }
     }
 
-    /// Scratch floats a conv layer's backward pass needs: the transposed weight gradient and one
-    /// sample's output gradient in pixel-major order.
+    /// Scratch floats a conv layer needs: one sample's patches (forward and backward), the
+    /// transposed weight gradient and one sample's output gradient in pixel-major order. One
+    /// sample at a time keeps the patches in L2 (627 KB for fedavg-cnn's second conv, where the
+    /// batch's would be 20 MB): the backward pass computes them again rather than reading them
+    /// back from memory.
     static func convScratch(_ layer: Network.PlannedLayer, rows: Int) -> Int {
         let s = ConvShape(layer)
-        return s.patch * s.out + s.plane * s.out
-    }
-
-    /// Floats of a conv layer's patches for `rows` samples: kept from the forward pass for the
-    /// backward one.
-    static func convColumns(_ layer: Network.PlannedLayer, rows: Int) -> Int {
-        let s = ConvShape(layer)
-        return rows * s.plane * s.patch
+        return s.patch * s.plane + s.patch * s.out + s.plane * s.out
     }
 
     /// Per sample: its patches as columns (im2col), then Y [O, OH·OW] = b + W · patches, each
@@ -110,13 +119,12 @@ enum LayerKernels {
     /// when the layer has few channels (LeNet-5's 6).
     static func convForward(
         _ layer: Network.PlannedLayer, _ p: UnsafePointer<Float>, rows: Int,
-        x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, cols: UnsafeMutablePointer<Float>,
-        scratch: UnsafeMutablePointer<Float>
+        x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
     ) {
         let s = ConvShape(layer)
         let w = p + layer.weight!
+        let patches = scratch
         for r in 0..<rows {
-            let patches = cols + r * s.patch * s.plane
             let out = y + r * s.out * s.plane
             s.im2col(x + r * s.image, patches)
             if let b = layer.bias {
@@ -128,23 +136,24 @@ enum LayerKernels {
         }
     }
 
-    /// db = Σ dY (`fedsim_plane_sums`); per sample in order, dWᵀ += patches · dY_bᵀ (so each
-    /// weight sums its terms over samples, then pixels, in order); dPatches = Wᵀ · dY_b over the
-    /// sample's patches (no longer needed), then col2im.
+    /// db = Σ dY (`fedsim_plane_sums`); per sample in order, its patches again, then dWᵀ +=
+    /// patches · dY_bᵀ (so each weight sums its terms over samples, then pixels, in order) and
+    /// dPatches = Wᵀ · dY_b over the patches, then col2im.
     static func convBackward(
         _ layer: Network.PlannedLayer, _ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, rows: Int,
-        dy: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?, cols: UnsafeMutablePointer<Float>,
+        x: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?,
         scratch: UnsafeMutablePointer<Float>
     ) {
         let s = ConvShape(layer)
         let w = p + layer.weight!
-        let dwt = scratch
+        let patches = scratch
+        let dwt = patches + s.patch * s.plane
         let dyt = dwt + s.patch * s.out
         if let b = layer.bias { fedsim_plane_sums(Int32(rows), Int32(s.out), Int32(s.plane), dy, g + b) }
         if rows == 0 { (g + layer.weight!).update(repeating: 0, count: s.patch * s.out) }
         for r in 0..<rows {
-            let patches = cols + r * s.patch * s.plane
             let gradient = dy + r * s.out * s.plane
+            s.im2col(x + r * s.image, patches)
             fedsim_transpose(Int32(s.out), Int32(s.plane), gradient, s.plane, dyt, s.out)
             fedsim_gemm_fused(
                 Int32(s.patch), Int32(s.out), Int32(s.plane), patches, s.plane, 1, dyt, s.out, dwt, s.out, r > 0 ? 1 : 0

@@ -18,7 +18,7 @@ public struct Network: Sendable, Equatable {
     public let head: OutputHead
     public let layout: ParameterLayout
     /// Each layer with its shapes and the offsets of its parameters.
-    let plan: [PlannedLayer]
+    private(set) var plan: [PlannedLayer]
 
     struct PlannedLayer: Sendable, Equatable {
         let spec: LayerSpec
@@ -36,15 +36,26 @@ public struct Network: Sendable, Equatable {
 
     /// Names the numeric kernels this network runs. Part of every run fingerprint, so processes
     /// whose kernels could round differently never join one run; bump it when a kernel's
-    /// arithmetic changes. Dense layers keep the arithmetic the dense models' hashes were pinned
-    /// with; conv layers use the fused product (one rounding per multiply-add), which is twice the
-    /// arithmetic per cycle on CPUs with FMA and the same bits on every CPU.
-    public var numericsVersion: String {
-        hasConv ? Self.denseNumerics + "; " + Self.convNumerics : Self.denseNumerics
-    }
+    /// arithmetic changes. All-dense networks keep the arithmetic their pinned hashes were made
+    /// with; networks with a conv layer use the fused product (one rounding per multiply-add),
+    /// which is twice the arithmetic per cycle on CPUs with FMA and the same bits on every CPU.
+    public var numericsVersion: String { fusedProducts ? Self.convNetNumerics : Self.denseNumerics }
     static let denseNumerics = "fedsim_gemm 1: sums in increasing k, rounded multiply then add, no FMA"
-    static let convNumerics =
-        "conv2d 2: fedsim_gemm_fused, per sample, sums in increasing k with one fused multiply-add per term"
+    static let convNetNumerics =
+        "conv nets 2: fedsim_gemm_fused for every product (dense, and conv per sample), sums in increasing k "
+        + "with one fused multiply-add per term; ReLU in C"
+
+    /// Whether every product (dense and conv layers alike) is the fused one: in networks with a
+    /// conv layer, yes; the all-dense networks keep `fedsim_gemm`, whose results their pinned
+    /// hashes hold. Set for the whole network, residual blocks included.
+    private(set) var fusedProducts = false
+
+    private mutating func setFusedProducts(_ fused: Bool) {
+        fusedProducts = fused
+        for i in plan.indices {
+            for c in plan[i].children.indices { plan[i].children[c].setFusedProducts(fused) }
+        }
+    }
 
     /// Whether a conv layer runs anywhere in this network (residual blocks included).
     var hasConv: Bool {
@@ -183,6 +194,7 @@ public struct Network: Sendable, Equatable {
         }
         self.layout = layout
         self.plan = plan
+        setFusedProducts(hasConv)
         let perSample = Workspace.floats(for: self, rows: 1)
         guard perSample <= Self.maxScratchPerSample else {
             throw ModelShapeError(
@@ -542,10 +554,10 @@ public struct Network: Sendable, Equatable {
             let y = ws.activations[index + 1]
             switch layer.spec {
             case .dense:
-                LayerKernels.denseForward(layer, p, rows: rows, x: x, y: y, scratch: ws.scratch)
+                LayerKernels.denseForward(layer, p, rows: rows, x: x, y: y, scratch: ws.scratch, fused: fusedProducts)
             case .conv2d:
                 LayerKernels.convForward(
-                    layer, p, rows: rows, x: x, y: y, cols: ws.columns[index]!, scratch: ws.scratch)
+                    layer, p, rows: rows, x: x, y: y, scratch: ws.scratch)
             case .maxPool2d:
                 LayerKernels.maxPoolForward(layer, rows: rows, x: x, y: y, argmax: ws.argmax[index]!)
             case .avgPool2d:
@@ -661,10 +673,10 @@ public struct Network: Sendable, Equatable {
             let dx: UnsafeMutablePointer<Float>? = index > 0 || inputGradient ? ws.deltas[index] : nil
             switch layer.spec {
             case .dense:
-                LayerKernels.denseBackward(layer, p, g, rows: rows, x: x, dy: dy, dx: dx)
+                LayerKernels.denseBackward(layer, p, g, rows: rows, x: x, dy: dy, dx: dx, fused: fusedProducts)
             case .conv2d:
                 LayerKernels.convBackward(
-                    layer, p, g, rows: rows, dy: dy, dx: dx, cols: ws.columns[index]!, scratch: ws.scratch)
+                    layer, p, g, rows: rows, x: x, dy: dy, dx: dx, scratch: ws.scratch)
             case .maxPool2d:
                 if let dx { LayerKernels.maxPoolBackward(layer, rows: rows, dy: dy, argmax: ws.argmax[index]!, dx: dx) }
             case .avgPool2d:

@@ -5,13 +5,10 @@ public final class Workspace {
     private(set) var activations: [UnsafeMutablePointer<Float>] = []
     /// `deltas[i]`: dLoss/d`activations[i]`.
     private(set) var deltas: [UnsafeMutablePointer<Float>] = []
-    /// Shared by the layers in turn: transposes, conv patches, pixel-major outputs.
+    /// Shared by the layers in turn: transposes, one sample's conv patches, pixel-major outputs.
     private(set) var scratch = UnsafeMutablePointer<Float>.allocate(capacity: 0)
     /// Each max-pool layer's winners (nil for other layers).
     private(set) var argmax: [UnsafeMutablePointer<Int32>?] = []
-    /// Each conv layer's patch rows, from its forward pass to its backward pass (nil for others).
-    private(set) var columns: [UnsafeMutablePointer<Float>?] = []
-    private var columnCapacities: [Int] = []
     /// Each group-norm layer's per-sample, per-group means then reciprocal deviations; each
     /// dropout layer's mask.
     private(set) var stats: [UnsafeMutablePointer<Float>?] = []
@@ -28,17 +25,15 @@ public final class Workspace {
     private static func sizes(
         for network: Network, rows: Int
     ) -> (
-        buffers: [Int], scratch: Int, argmax: [Int], columns: [Int], stats: [Int]
+        buffers: [Int], scratch: Int, argmax: [Int], stats: [Int]
     ) {
         let rows = max(rows, 1)
         let buffers = [network.inputCount * rows] + network.plan.map { $0.outputCount * rows }
         var scratch = 0
         var argmax: [Int] = []
-        var columns: [Int] = []
         var stats: [Int] = []
         for layer in network.plan {
             var pooled = 0
-            var patches = 0
             var groupStats = 0
             switch layer.spec {
             case .dense:
@@ -46,7 +41,6 @@ public final class Workspace {
                 scratch = max(scratch, weights, rows * (layer.inputCount + layer.outputCount))
             case .conv2d:
                 scratch = max(scratch, LayerKernels.convScratch(layer, rows: rows))
-                patches = LayerKernels.convColumns(layer, rows: rows)
             case .maxPool2d:
                 pooled = layer.outputCount * rows
             case .groupNorm(let groups):
@@ -59,10 +53,9 @@ public final class Workspace {
                 break
             }
             argmax.append(pooled)
-            columns.append(patches)
             stats.append(groupStats)
         }
-        return (buffers, scratch, argmax, columns, stats)
+        return (buffers, scratch, argmax, stats)
     }
 
     /// All the floats a pass over `rows` samples holds (activations, deltas and scratch).
@@ -71,7 +64,7 @@ public final class Workspace {
         let children = network.plan.reduce(0) { sum, layer in
             layer.children.reduce(sum) { $0 + floats(for: $1, rows: rows) }
         }
-        return 2 * s.buffers.reduce(0, +) + s.scratch + s.argmax.reduce(0, +) + s.columns.reduce(0, +)
+        return 2 * s.buffers.reduce(0, +) + s.scratch + s.argmax.reduce(0, +)
             + s.stats.reduce(0, +) + children
     }
 
@@ -90,7 +83,6 @@ public final class Workspace {
         if needed.buffers.count == capacities.count && zip(needed.buffers, capacities).allSatisfy({ $0 <= $1 })
             && needed.scratch <= scratchCapacity && needed.argmax.count == argmaxCapacities.count
             && zip(needed.argmax, argmaxCapacities).allSatisfy({ $0 <= $1 })
-            && zip(needed.columns, columnCapacities).allSatisfy({ $0 <= $1 })
             && needed.stats.count == statCapacities.count && zip(needed.stats, statCapacities).allSatisfy({ $0 <= $1 })
         {
             return
@@ -103,8 +95,6 @@ public final class Workspace {
         scratchCapacity = needed.scratch
         argmaxCapacities = needed.argmax
         argmax = needed.argmax.map { $0 > 0 ? UnsafeMutablePointer<Int32>.allocate(capacity: $0) : nil }
-        columnCapacities = needed.columns
-        columns = needed.columns.map { $0 > 0 ? UnsafeMutablePointer<Float>.allocate(capacity: $0) : nil }
         statCapacities = needed.stats
         stats = needed.stats.map { $0 > 0 ? UnsafeMutablePointer<Float>.allocate(capacity: $0) : nil }
     }
@@ -113,9 +103,6 @@ public final class Workspace {
         activations.forEach { $0.deallocate() }
         deltas.forEach { $0.deallocate() }
         argmax.forEach { $0?.deallocate() }
-        columns.forEach { $0?.deallocate() }
-        columns = []
-        columnCapacities = []
         stats.forEach { $0?.deallocate() }
         stats = []
         statCapacities = []

@@ -129,5 +129,11 @@ final class ConvArithmeticTests: XCTestCase {
         try check(Conv(c: 2, h: 7, w: 6, out: 13, k: 3, stride: 2, padding: 1, bias: true), rows: 3, seed: 1)
         try check(Conv(c: 1, h: 9, w: 9, out: 2, k: 5, stride: 1, padding: 2, bias: false), rows: 2, seed: 2)
         try check(Conv(c: 3, h: 5, w: 5, out: 4, k: 1, stride: 2, padding: 0, bias: true), rows: 4, seed: 3)
+        // "Same" convs (stride 1, as wide out as in), which copy and add whole runs of lines: a
+        // 3×3 on a non-square image, and a 5×5 on an image narrower than the kernel's reach.
+        try check(Conv(c: 2, h: 6, w: 5, out: 3, k: 3, stride: 1, padding: 1, bias: true), rows: 2, seed: 4)
+        try check(Conv(c: 1, h: 2, w: 1, out: 2, k: 5, stride: 1, padding: 2, bias: true), rows: 2, seed: 5)
+        // No padding, stride 1 (LeNet-5's second conv): the line-by-line path.
+        try check(Conv(c: 2, h: 7, w: 7, out: 3, k: 3, stride: 1, padding: 0, bias: true), rows: 2, seed: 6)
     }
 }

@@ -72,9 +72,9 @@ void fedsim_im2col_planes(int channels, int height, int width, int kernel, int s
 
 /// The adjoint of fedsim_im2col_planes for one image: dx = 0, then every entry of `cols` is
 /// added to the pixel it came from, rows in order (so each pixel sums its taps in (c, kh, kw)
-/// order).
+/// order). Entries of `cols` for taps in the padding may be overwritten (with zeros).
 void fedsim_col2im_planes(int channels, int height, int width, int kernel, int stride, int padding, int out_height,
-                          int out_width, const float *cols, float *dx);
+                          int out_width, float *cols, float *dx);
 
 /// sums[c] = Σ_b Σ_i x[b, c, i] over NCHW data with `plane` = H·W (a conv's bias gradient): each
 /// channel in eight fixed lanes (i mod 8, samples in order), the lanes then added in a fixed
