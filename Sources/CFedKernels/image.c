@@ -103,17 +103,17 @@ void fedsim_im2col_planes(int channels, int height, int width, int kernel, int s
                     float *out = row + (ptrdiff_t)oh * out_width;
                     const int ih = oh * stride - padding + kh;
                     if (ih < 0 || ih >= height) {
-                        memset(out, 0, sizeof(float) * (size_t)out_width);
+                        zero_floats(out, out_width);
                         continue;
                     }
                     const float *line = image + (ptrdiff_t)ih * width - padding + kw;
-                    for (int ow = 0; ow < lo; ow++) out[ow] = 0;
+                    zero_floats(out, lo);
                     if (stride == 1) {
                         copy_floats(out + lo, line + lo, hi - lo);
                     } else {
                         for (int ow = lo; ow < hi; ow++) out[ow] = line[ow * stride];
                     }
-                    for (int ow = hi; ow < out_width; ow++) out[ow] = 0;
+                    zero_floats(out + hi, out_width - hi);
                 }
             }
         }

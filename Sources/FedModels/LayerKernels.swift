@@ -1,8 +1,8 @@
 import CFedKernels
 
 /// Forward and backward passes of the layers with arithmetic, on raw batch buffers. Every sum
-/// runs in a fixed order (through `fedsim_gemm` or sequential C loops), so results are the same
-/// bits on every CPU and at every thread count.
+/// runs in a fixed order (through `fedsim_gemm`, `fedsim_gemm_fused` or C loops of fixed order),
+/// so results are the same bits on every CPU and at every thread count.
 enum LayerKernels {
     // MARK: Dense
 

@@ -8,8 +8,9 @@ import Synchronization
 /// engine, the codec and the optimizers see. Linear, logistic and softmax regression and the MLP
 /// are its all-dense cases; conv nets are lists of `LayerSpec`s. Weights use PyTorch's layouts
 /// (`nn.Linear` `[out, in]`, `nn.Conv2d` `[out, in, kh, kw]`) and initialization, so they can be
-/// exchanged with PyTorch. Products go through FedSim's own `fedsim_gemm` (dense layers) and
-/// `fedsim_gemm_fused` (conv layers), which give the same bits on every CPU (see `Sources/CFedKernels`).
+/// exchanged with PyTorch. Products go through FedSim's own `fedsim_gemm` (all-dense networks) and
+/// `fedsim_gemm_fused` (networks with a conv layer), which give the same bits on every CPU (see
+/// `Sources/CFedKernels` and `fusedProducts`).
 public struct Network: Sendable, Equatable {
     public let kind: ModelKind
     /// One sample's shape: `[D]` or `[C, H, W]`.
