@@ -28,7 +28,14 @@ public final class InProcessPool: ClientPool {
         precondition(Set(lastTrained).count == tasks.count, "one task per client and round")
         let updates = Mutex([ClientUpdate?](repeating: nil, count: tasks.count))
         let work = ExclusiveWork(clients: clients, scratch: scratch)
-        ParallelWork.run(workers: threads, items: tasks.count) { worker, i in
+        // The largest clients first (longest-processing-time order): under a Dirichlet split the
+        // clients' sizes differ by an order of magnitude, and a big one claimed last would
+        // leave the other threads idle while it trains. Which thread trains a task, and when,
+        // changes no bit of its update, which goes to the task's own slot.
+        let size = tasks.map { clients[$0.clientID].shard.count }
+        let order = tasks.indices.sorted { size[$0] != size[$1] ? size[$0] > size[$1] : $0 < $1 }
+        ParallelWork.run(workers: threads, items: tasks.count) { worker, j in
+            let i = order[j]
             let update = work.clients[tasks[i].clientID].train(tasks[i], scratch: work.scratch[worker])
             updates.withLock { $0[i] = update }
         }
