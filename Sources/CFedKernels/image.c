@@ -43,7 +43,8 @@ static inline void zero_floats(float *dst, ptrdiff_t n) {
     for (ptrdiff_t i = 0; i < n; i++) dst[i] = z;
 }
 
-// The output columns ow whose tap kw falls inside a row of `width` pixels: lo ..< hi.
+// The output columns ow whose tap kw falls inside a row of `width` pixels: lo ..< hi (and, called
+// with the heights, the output rows whose tap kh falls inside the image).
 static inline void tap_range(int width, int kernel_tap, int stride, int padding, int out_width, int *lo, int *hi) {
     const int before = padding - kernel_tap;  // ow·stride must reach this to be inside
     int first = before <= 0 ? 0 : (before + stride - 1) / stride;
@@ -53,11 +54,6 @@ static inline void tap_range(int width, int kernel_tap, int stride, int padding,
     if (first > end) first = end;
     *lo = first;
     *hi = end;
-}
-
-// The output rows oh whose tap kh falls inside the image's `height` rows: lo ..< hi.
-static inline void line_range(int height, int kernel_tap, int stride, int padding, int out_height, int *lo, int *hi) {
-    tap_range(height, kernel_tap, stride, padding, out_height, lo, hi);
 }
 
 // A "same" conv (stride 1, as wide out as in): a tap's output lines are its input lines shifted
@@ -75,7 +71,7 @@ void fedsim_im2col_planes(int channels, int height, int width, int kernel, int s
         const float *image = x + (ptrdiff_t)c * height * width;
         for (int kh = 0; kh < kernel; kh++) {
             int first, end;
-            line_range(height, kh, stride, padding, out_height, &first, &end);
+            tap_range(height, kh, stride, padding, out_height, &first, &end);  // the same rule for rows
             for (int kw = 0; kw < kernel; kw++, row += plane) {
                 int lo, hi;
                 tap_range(width, kw, stride, padding, out_width, &lo, &hi);
@@ -130,7 +126,7 @@ void fedsim_col2im_planes(int channels, int height, int width, int kernel, int s
         float *image = dx + (ptrdiff_t)c * height * width;
         for (int kh = 0; kh < kernel; kh++) {
             int first, end;
-            line_range(height, kh, stride, padding, out_height, &first, &end);
+            tap_range(height, kh, stride, padding, out_height, &first, &end);  // the same rule for rows
             for (int kw = 0; kw < kernel; kw++, row += plane) {
                 int lo, hi;
                 tap_range(width, kw, stride, padding, out_width, &lo, &hi);

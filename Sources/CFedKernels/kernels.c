@@ -95,7 +95,8 @@ typedef float v16 __attribute__((vector_size(64), aligned(4)));
 static void pack_strips(int K, int N, int W, const float *B, ptrdiff_t ldb, float *packed) {
     int n0 = 0;
     for (; n0 + 2 * W <= N; n0 += 2 * W)
-        for (int k = 0; k < K; k++) memcpy(packed + (ptrdiff_t)K * n0 + k * 2 * W, B + k * ldb + n0, sizeof(float) * 2 * W);
+        for (int k = 0; k < K; k++)
+            memcpy(packed + (ptrdiff_t)K * n0 + k * 2 * W, B + k * ldb + n0, sizeof(float) * 2 * W);
     for (; n0 + W <= N; n0 += W)
         for (int k = 0; k < K; k++) memcpy(packed + (ptrdiff_t)K * n0 + k * W, B + k * ldb + n0, sizeof(float) * W);
     if (n0 < N) {
@@ -184,8 +185,8 @@ static void blocked(gemm_kernel kernel, int M, int N, int K, const float *A, ptr
         int nc = N - n0 < NC ? N - n0 : NC;
         for (int k0 = 0; k0 < K; k0 += KC) {
             int kc = K - k0 < KC ? K - k0 : KC;
-            kernel(M, nc, kc, A + (ptrdiff_t)k0 * a_col_stride, a_row_stride, a_col_stride, B + (ptrdiff_t)k0 * ldb + n0,
-                   ldb, C + n0, ldc, k0 == 0 ? accumulate : 1, packed);
+            kernel(M, nc, kc, A + (ptrdiff_t)k0 * a_col_stride, a_row_stride, a_col_stride,
+                   B + (ptrdiff_t)k0 * ldb + n0, ldb, C + n0, ldc, k0 == 0 ? accumulate : 1, packed);
         }
     }
 }

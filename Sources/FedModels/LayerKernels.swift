@@ -108,7 +108,7 @@ enum LayerKernels {
     /// sample at a time keeps the patches in L2 (627 KB for fedavg-cnn's second conv, where the
     /// batch's would be 20 MB): the backward pass computes them again rather than reading them
     /// back from memory.
-    static func convScratch(_ layer: Network.PlannedLayer, rows: Int) -> Int {
+    static func convScratch(_ layer: Network.PlannedLayer) -> Int {
         let s = ConvShape(layer)
         return s.patch * s.plane + s.patch * s.out + s.plane * s.out
     }

@@ -44,7 +44,7 @@ public struct Network: Sendable, Equatable {
     static let denseNumerics = "fedsim_gemm 1: sums in increasing k, rounded multiply then add, no FMA"
     static let convNetNumerics =
         "conv nets 2: fedsim_gemm_fused for every product (dense, and conv per sample), sums in increasing k "
-        + "with one fused multiply-add per term; ReLU in C"
+        + "with one fused multiply-add per term"
 
     /// Whether every product (dense and conv layers alike) is the fused one: in networks with a
     /// conv layer, yes; the all-dense networks keep `fedsim_gemm`, whose results their pinned

@@ -40,7 +40,7 @@ public final class Workspace {
                 let weights = layer.inputCount * layer.outputCount
                 scratch = max(scratch, weights, rows * (layer.inputCount + layer.outputCount))
             case .conv2d:
-                scratch = max(scratch, LayerKernels.convScratch(layer, rows: rows))
+                scratch = max(scratch, LayerKernels.convScratch(layer))
             case .maxPool2d:
                 pooled = layer.outputCount * rows
             case .groupNorm(let groups):

@@ -61,6 +61,22 @@ final class GemmKernelTests: XCTestCase {
         return result
     }
 
+    /// The contract as a scalar loop: each element starts at C₀ (or 0) and takes `step(sum, a, b)`
+    /// for k = 0, 1, ... in order.
+    func sequential(
+        _ s: Shape, _ a: [Float], _ b: [Float], _ c0: [Float], step: (Float, Float, Float) -> Float
+    ) -> [Float] {
+        var result = [Float](repeating: 0, count: s.m * s.n)
+        for i in 0..<s.m {
+            for j in 0..<s.n {
+                var sum: Float = s.accumulate ? c0[i * s.n + j] : 0
+                for p in 0..<s.k { sum = step(sum, s.transposedA ? a[p * s.m + i] : a[i * s.k + p], b[p * s.n + j]) }
+                result[i * s.n + j] = sum
+            }
+        }
+        return result
+    }
+
     /// Every element is `c + Σ a·b` summed in increasing k with a rounded multiply and a rounded
     /// add per term: the scalar loop below states that contract, and both paths meet it exactly.
     func testEveryPathGivesTheSameBitsAsTheSequentialSum() throws {
@@ -73,17 +89,9 @@ final class GemmKernelTests: XCTestCase {
             let a = random(s.m * s.k, &rng)
             let b = random(s.k * s.n, &rng)
             let c0 = random(s.m * s.n, &rng)
-            var expected = [Float](repeating: 0, count: s.m * s.n)
-            for i in 0..<s.m {
-                for j in 0..<s.n {
-                    var sum: Float = s.accumulate ? c0[i * s.n + j] : 0
-                    for p in 0..<s.k {
-                        let x = s.transposedA ? a[p * s.m + i] : a[i * s.k + p]
-                        let term = x * b[p * s.n + j]
-                        sum = sum + term
-                    }
-                    expected[i * s.n + j] = sum
-                }
+            let expected = sequential(s, a, b, c0) { sum, x, y in
+                let term = x * y
+                return sum + term
             }
             let bits = { (v: [Float]) in v.map(\.bitPattern) }
             XCTAssertEqual(bits(product(path: 0, s, a, b, c0)), bits(expected), "portable \(s)")
@@ -106,17 +114,7 @@ final class GemmKernelTests: XCTestCase {
             let a = random(s.m * s.k, &rng)
             let b = random(s.k * s.n, &rng)
             let c0 = random(s.m * s.n, &rng)
-            var expected = [Float](repeating: 0, count: s.m * s.n)
-            for i in 0..<s.m {
-                for j in 0..<s.n {
-                    var sum: Float = s.accumulate ? c0[i * s.n + j] : 0
-                    for p in 0..<s.k {
-                        let x = s.transposedA ? a[p * s.m + i] : a[i * s.k + p]
-                        sum = sum.addingProduct(x, b[p * s.n + j])
-                    }
-                    expected[i * s.n + j] = sum
-                }
-            }
+            let expected = sequential(s, a, b, c0) { sum, x, y in sum.addingProduct(x, y) }
             let bits = { (v: [Float]) in v.map(\.bitPattern) }
             XCTAssertEqual(bits(product(path: 0, fused: true, s, a, b, c0)), bits(expected), "portable \(s)")
             if fma { XCTAssertEqual(bits(product(path: 1, fused: true, s, a, b, c0)), bits(expected), "avx2 \(s)") }
