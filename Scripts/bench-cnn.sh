@@ -22,6 +22,11 @@ while [ $# -gt 0 ]; do
     *) echo "error: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
+for value in "$batch" "$repeats" "$passes"; do
+  case "$value" in
+    ''|*[!0-9]*|0) echo "error: --batch, --repeats and --passes take a positive whole number, not '$value'" >&2; exit 2 ;;
+  esac
+done
 Scripts/install-deps.sh
 swift build -c release --product fedsim >&2
 
