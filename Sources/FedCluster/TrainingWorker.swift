@@ -121,8 +121,9 @@ final class JobQueue: @unchecked Sendable {
     }
 
     /// The next job this thread may run, waiting until there is one; nil once a stop is reached
-    /// (it stays queued, so every thread sees it). A training may pass trainings of busy clients
-    /// but never a restore or a stop; those run only when nothing else runs, and nothing runs
+    /// (it stays queued, so every thread sees it). Of the queued trainings of free clients, the
+    /// largest client's runs first. A training may pass other trainings but never a restore or
+    /// a stop; those run only when nothing else runs, and nothing runs
     /// beside a restore. (Once, trainings queued behind a restore started while it ran, from
     /// states it had not restored yet: `Scripts/soak.sh` found it.)
     func next() -> (TrainingWorker.Job, [Int: VirtualClient])? {
@@ -153,25 +154,33 @@ final class JobQueue: @unchecked Sendable {
     /// The rules, under the lock: the first job that may start now, taken off the queue.
     private func pick() -> Pick {
         guard !restoring else { return .wait }
-        for (i, job) in jobs.enumerated() {
+        // Of the trainings before the first restore or stop whose clients are free, the largest
+        // client's (longest-processing-time order, as `InProcessPool`; ties in arrival order), so
+        // that a big client does not start last while the other threads idle. The order changes
+        // no bit: each client's update depends only on its task and its own state.
+        var chosen: (index: Int, samples: Int)?
+        scan: for (i, job) in jobs.enumerated() {
             switch job {
             case .train(let task, _):
                 guard !busy.contains(task.clientID) else { continue }
-                busy.insert(task.clientID)
-                running += 1
-                jobs.remove(at: i)
-                return .run(job)
+                let samples = clients[task.clientID]?.shard.count ?? 0
+                if chosen == nil || samples > chosen!.samples { chosen = (i, samples) }
             case .restore:
+                if chosen != nil { break scan }
                 guard i == 0 && running == 0 else { return .wait }
                 running += 1
                 restoring = true
                 jobs.remove(at: 0)
                 return .run(job)
             case .stop:
+                if chosen != nil { break scan }
                 return i == 0 && running == 0 ? .stopped : .wait
             }
         }
-        return .wait
+        guard let (i, _) = chosen, case .train(let task, _) = jobs[i] else { return .wait }
+        busy.insert(task.clientID)
+        running += 1
+        return .run(jobs.remove(at: i))
     }
 
     func finished(_ job: TrainingWorker.Job) {

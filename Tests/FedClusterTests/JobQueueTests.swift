@@ -1,4 +1,6 @@
 import FedProtocol
+import FedSimulation
+import FedTopology
 import XCTest
 
 @testable import FedCluster
@@ -22,6 +24,29 @@ final class JobQueueTests: XCTestCase {
         case .stopped: "stop"
         case .wait: "wait"
         }
+    }
+
+    /// Of the queued trainings, the largest client's goes first (ties in arrival order), so that
+    /// a big client of a Dirichlet split does not start last while the other threads idle.
+    func testTheLargestFreeClientTrainsFirst() throws {
+        let prepared = try PreparedRun.prepare(
+            Topology.parse(
+                """
+                name: sizes
+                seed: 3
+                data: {source: blobs, count: 300, features: 4, classes: 3}
+                partition: {scheme: dirichlet, alpha: 0.3}
+                model: {kind: softmax}
+                clients: {count: 5, optimizer: {name: adamw}}
+                """, baseDirectory: "/tmp"))
+        let clients = prepared.makeClients(0..<5)
+        let sizes = (0..<5).map { clients[$0]!.shard.count }
+        let queue = JobQueue(clients: clients)
+        for c in 0..<5 { queue.append(train(c)) }
+        let bySize = (0..<5).sorted { sizes[$0] != sizes[$1] ? sizes[$0] > sizes[$1] : $0 < $1 }
+        XCTAssertNotEqual(bySize, Array(0..<5), "the sizes \(sizes) differ, so arrival order is not size order")
+        XCTAssertEqual((0..<5).map { _ in next(queue) }, bySize.map { "train \($0)" }, "sizes \(sizes)")
+        XCTAssertEqual(next(queue), "wait")
     }
 
     func testARestoreWaitsForRunningWorkHoldsBackLaterWorkAndRunsAlone() {
