@@ -30,9 +30,10 @@ void fedsim_gemm_path(int path, int M, int N, int K,
 ///
 ///     C[m, n] = fma(A(m, K−1), B[K−1, n], ... fma(A(m, 0), B[0, n], C₀[m, n]))
 ///
-/// Conv layers use it (they came after the dense models' hashes were pinned, which keep
-/// fedsim_gemm). FMA is an exact IEEE-754 operation, so the vfmadd of the AVX2 and AVX-512 paths
-/// and the portable path's libm fmaf give the same bits: again the lanes run across n only.
+/// Networks with a conv layer use it for every product (the all-dense networks keep fedsim_gemm,
+/// whose results their pinned hashes hold). FMA is an exact IEEE-754 operation, so the vfmadd of
+/// the AVX2 and AVX-512 paths and the portable path's libm fmaf give the same bits: again the
+/// lanes run across n only.
 void fedsim_gemm_fused(int M, int N, int K,
                        const float *A, ptrdiff_t a_row_stride, ptrdiff_t a_col_stride,
                        const float *B, ptrdiff_t ldb,
@@ -84,7 +85,8 @@ void fedsim_plane_sums(int batch, int channels, int plane, const float *x, float
 /// y = max(x, 0) elementwise, as Swift's `max(x, 0)`: NaN stays NaN and −0 becomes +0.
 void fedsim_relu(ptrdiff_t count, const float *x, float *y);
 
-/// dx = dy where y > 0, else 0 (the ReLU's backward pass from its output y).
+/// The ReLU's backward pass from its output y: dx = 0 where y ≤ 0, else dy (so a NaN output
+/// passes its gradient on, as the Swift loop this replaced did).
 void fedsim_relu_backward(ptrdiff_t count, const float *y, const float *dy, float *dx);
 
 /// Max pooling without padding; `argmax` receives each window's winner as an offset into its
