@@ -122,6 +122,125 @@ __attribute__((target("avx2,fma"))) static void fused_avx2(KERNEL_ARGS) { GEMM_B
 __attribute__((target("avx512f,fma"))) static void fused_avx512(KERNEL_ARGS) { GEMM_BODY(v16, 16, MAC_FUSED, 8) }
 #endif
 
+// MARK: - A stride-1 conv without patches
+
+// The forward pass of a stride-1 conv reads its product's B straight from a zero-padded copy of
+// the image (an implicit product): B's row (c, kh, kw) at output pixel (oh, ow) is
+// padded[c, oh + kh, ow + kw], so a vector of W output pixels along a line is W contiguous floats
+// of the padded image. The output pixels go in slots of W along each output line (the last slot of
+// a line holds OW mod W of them; its other lanes read whatever follows and are never stored).
+// A tile is R output channels × S slots, its partial sums in registers across every (c, kh, kw)
+// in order, starting from the bias: the same fused multiply-adds in the same order as im2col
+// then fedsim_gemm_fused, so the same bits.
+typedef struct {
+    int C, PH, PW, K, O, OH, OW, per_line;
+    const float *w, *bias, *padded;
+    float *y;
+} conv_args;
+
+#define CONV_TILE(VT, W, MAC, R, S)                                                               \
+    do {                                                                                          \
+        VT c[R][S];                                                                               \
+        ptrdiff_t base[S], out[S];                                                                \
+        size_t bytes[S];                                                                          \
+        for (int s = 0; s < S; s++) {                                                             \
+            const int line = (slot + s) / a->per_line, ow0 = (slot + s) % a->per_line * W;        \
+            base[s] = (ptrdiff_t)line * a->PW + ow0;                                              \
+            out[s] = (ptrdiff_t)line * a->OW + ow0;                                               \
+            bytes[s] = sizeof(float) * (size_t)(a->OW - ow0 < W ? a->OW - ow0 : W);               \
+        }                                                                                         \
+        for (int r = 0; r < R; r++)                                                               \
+            for (int s = 0; s < S; s++) c[r][s] = a->bias ? SPLAT##W(a->bias[o0 + r]) : (VT){0};  \
+        const float *wr = a->w + (ptrdiff_t)o0 * a->K;                                            \
+        int k = 0;                                                                                \
+        for (int ch = 0; ch < a->C; ch++)                                                         \
+            for (int kh = 0; kh < kernel; kh++) {                                                 \
+                const float *row = a->padded + ((ptrdiff_t)ch * a->PH + kh) * a->PW;              \
+                for (int kw = 0; kw < kernel; kw++, k++) {                                        \
+                    VT b[S];                                                                      \
+                    for (int s = 0; s < S; s++) memcpy(&b[s], row + kw + base[s], sizeof(VT));    \
+                    for (int r = 0; r < R; r++) {                                                 \
+                        VT av = SPLAT##W(wr[r * a->K + k]);                                       \
+                        for (int s = 0; s < S; s++) c[r][s] = MAC(c[r][s], av, b[s]);             \
+                    }                                                                             \
+                }                                                                                 \
+            }                                                                                     \
+        for (int r = 0; r < R; r++)                                                               \
+            for (int s = 0; s < S; s++)                                                           \
+                memcpy(a->y + (ptrdiff_t)(o0 + r) * plane + out[s], &c[r][s], bytes[s]);          \
+    } while (0)
+
+#define CONV_ROWS(VT, W, MAC, R)                                                                  \
+    do {                                                                                          \
+        int slot = 0;                                                                             \
+        for (; slot + 2 <= slots; slot += 2) CONV_TILE(VT, W, MAC, R, 2);                         \
+        if (slot < slots) CONV_TILE(VT, W, MAC, R, 1);                                            \
+    } while (0)
+
+// Output channels in tiles of ROWS, then 6 (when ROWS is 8), 4, 2 and 1.
+#define CONV_BODY(VT, W, MAC, ROWS)                                                               \
+    const int plane = a->OH * a->OW, slots = a->OH * a->per_line;                                 \
+    int o0 = 0;                                                                                   \
+    for (; o0 + ROWS <= a->O; o0 += ROWS) CONV_ROWS(VT, W, MAC, ROWS);                            \
+    if (ROWS > 6 && a->O - o0 >= 6) { CONV_ROWS(VT, W, MAC, 6); o0 += 6; }                        \
+    if (a->O - o0 >= 4) { CONV_ROWS(VT, W, MAC, 4); o0 += 4; }                                    \
+    if (a->O - o0 >= 2) { CONV_ROWS(VT, W, MAC, 2); o0 += 2; }                                    \
+    if (a->O - o0 >= 1) { CONV_ROWS(VT, W, MAC, 1); o0 += 1; }
+
+typedef void (*conv_kernel)(const conv_args *a, int kernel);
+
+static void conv_portable(const conv_args *a, int kernel) { CONV_BODY(v8, 8, MAC_FUSED, 6) }
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) static void conv_avx2(const conv_args *a, int kernel) {
+    CONV_BODY(v8, 8, MAC_FUSED, 6)
+}
+__attribute__((target("avx512f,fma"))) static void conv_avx512(const conv_args *a, int kernel) {
+    CONV_BODY(v16, 16, MAC_FUSED, 8)
+}
+#endif
+
+// The widest slot any path uses: the padded image is followed by this many floats, so that a
+// slot's full-width load never reads past the scratch.
+#define CONV_SLACK 16
+
+ptrdiff_t fedsim_conv_direct_scratch(int channels, int height, int width, int padding) {
+    return (ptrdiff_t)channels * (height + 2 * padding) * (width + 2 * padding) + CONV_SLACK;
+}
+
+void fedsim_conv_direct_path(int path, int batch, int channels, int height, int width, int kernel, int padding,
+                             int out_channels, const float *w, const float *bias, const float *x, float *y,
+                             float *scratch) {
+    const int PH = height + 2 * padding, PW = width + 2 * padding;
+    const int OH = PH - kernel + 1, OW = PW - kernel + 1;
+    if (batch <= 0 || out_channels <= 0 || OH <= 0 || OW <= 0) return;
+    conv_kernel kernel_fn = conv_portable;
+    int lanes = 8;
+#if defined(__x86_64__)
+    if (path >= 1 && fedsim_cpu_has_fma()) kernel_fn = conv_avx2;
+    if (path == 2 && fedsim_cpu_has_avx512()) { kernel_fn = conv_avx512; lanes = 16; }
+#endif
+    // The padding and the slack are zeroed once; each image then overwrites only the interior.
+    memset(scratch, 0, sizeof(float) * (size_t)fedsim_conv_direct_scratch(channels, height, width, padding));
+    conv_args a = {channels, PH, PW, channels * kernel * kernel, out_channels, OH, OW, (OW + lanes - 1) / lanes,
+                   w, bias, scratch, NULL};
+    const ptrdiff_t image = (ptrdiff_t)channels * height * width, plane = (ptrdiff_t)OH * OW;
+    for (int b = 0; b < batch; b++) {
+        const float *src = x + b * image;
+        for (int c = 0; c < channels; c++)
+            for (int h = 0; h < height; h++)
+                memcpy(scratch + ((ptrdiff_t)c * PH + h + padding) * PW + padding,
+                       src + ((ptrdiff_t)c * height + h) * width, sizeof(float) * (size_t)width);
+        a.y = y + b * out_channels * plane;
+        kernel_fn(&a, kernel);
+    }
+}
+
+void fedsim_conv_direct(int batch, int channels, int height, int width, int kernel, int padding, int out_channels,
+                        const float *w, const float *bias, const float *x, float *y, float *scratch) {
+    fedsim_conv_direct_path(fedsim_kernel_path(), batch, channels, height, width, kernel, padding, out_channels, w,
+                            bias, x, y, scratch);
+}
+
 int fedsim_cpu_has_avx(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();

@@ -110,19 +110,27 @@ enum LayerKernels {
     /// back from memory.
     static func convScratch(_ layer: Network.PlannedLayer) -> Int {
         let s = ConvShape(layer)
-        return s.patch * s.plane + s.patch * s.out + s.plane * s.out
+        let direct = fedsim_conv_direct_scratch(Int32(s.c), Int32(s.h), Int32(s.w), Int32(s.padding))
+        return max(s.patch * s.plane + s.patch * s.out + s.plane * s.out, direct)
     }
 
     /// Per sample: its patches as columns (im2col), then Y [O, OH·OW] = b + W · patches, each
     /// element the bias followed by a fused multiply-add per (c, kh, kw) in order. Y comes out in
     /// NCHW order, and the product's columns are the output pixels, so every vector is full even
-    /// when the layer has few channels (LeNet-5's 6).
+    /// when the layer has few channels (LeNet-5's 6). A stride-1 conv computes the same sums from a
+    /// padded copy of each image instead (`fedsim_conv_direct`), writing no patches.
     static func convForward(
         _ layer: Network.PlannedLayer, _ p: UnsafePointer<Float>, rows: Int,
         x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
     ) {
         let s = ConvShape(layer)
         let w = p + layer.weight!
+        if s.stride == 1 {
+            fedsim_conv_direct(
+                Int32(rows), Int32(s.c), Int32(s.h), Int32(s.w), Int32(s.k), Int32(s.padding), Int32(s.out), w,
+                layer.bias.map { p + $0 }, x, y, scratch)
+            return
+        }
         let patches = scratch
         for r in 0..<rows {
             let out = y + r * s.out * s.plane

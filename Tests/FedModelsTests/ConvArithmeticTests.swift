@@ -1,3 +1,4 @@
+import CFedKernels
 import FedCore
 import FedModels
 import XCTest
@@ -120,6 +121,70 @@ final class ConvArithmeticTests: XCTestCase {
             }
         }
         XCTAssertEqual(bits(got.inputGradient), bits(dx), "dX \(s)")
+    }
+
+    /// The stride-1 conv without patches (`fedsim_conv_direct`) on each of its paths — portable
+    /// (libm's fmaf), AVX2 and AVX-512 — equals the documented sum: the bias (or +0), then one
+    /// fused multiply-add per tap in (c, kh, kw) order, padding taps included. The shapes run every
+    /// channel tile (8, 6, 4, 2, 1) and lines of 1 to 33 pixels, so slots of 16 and 8 pixels end
+    /// full, short and alone.
+    func testTheConvWithoutPatchesGivesTheDocumentedSumsOnEveryPath() {
+        let fma = fedsim_cpu_has_fma() == 1
+        let avx512 = fedsim_cpu_has_avx512() == 1
+        let shapes = [
+            Conv(c: 1, h: 28, w: 28, out: 6, k: 5, stride: 1, padding: 2, bias: true),  // LeNet-5 conv1
+            Conv(c: 6, h: 14, w: 14, out: 16, k: 5, stride: 1, padding: 0, bias: true),  // LeNet-5 conv2
+            Conv(c: 3, h: 5, w: 17, out: 15, k: 3, stride: 1, padding: 1, bias: false),
+            Conv(c: 2, h: 4, w: 33, out: 7, k: 1, stride: 1, padding: 0, bias: true),
+            Conv(c: 1, h: 2, w: 1, out: 3, k: 5, stride: 1, padding: 2, bias: true),
+            Conv(c: 2, h: 6, w: 9, out: 11, k: 2, stride: 1, padding: 1, bias: false),
+            Conv(c: 4, h: 3, w: 24, out: 9, k: 3, stride: 1, padding: 0, bias: true),
+        ]
+        var rng = SeededRandom(seed: 11)
+        for s in shapes {
+            let rows = 2
+            let w = (0..<(s.out * s.patch)).map { _ in Float(rng.nextUniform() * 2 - 1) }
+            let bias = s.bias ? (0..<s.out).map { _ in Float(rng.nextUniform() * 2 - 1) } : nil
+            let x = (0..<(rows * s.c * s.h * s.w)).map { _ in Float(rng.nextNormal()) }
+            var expected: [Float] = []
+            for b in 0..<rows {
+                for o in 0..<s.out {
+                    for oh in 0..<s.oh {
+                        for ow in 0..<s.ow {
+                            var sum: Float = bias?[o] ?? 0
+                            for c in 0..<s.c {
+                                for kh in 0..<s.k {
+                                    for kw in 0..<s.k {
+                                        let pixel = s.pixel(oh, ow, kh, kw).map {
+                                            x[((b * s.c + c) * s.h + $0) * s.w + $1]
+                                        }
+                                        sum = sum.addingProduct(w[((o * s.c + c) * s.k + kh) * s.k + kw], pixel ?? 0)
+                                    }
+                                }
+                            }
+                            expected.append(sum)
+                        }
+                    }
+                }
+            }
+            func direct(path: Int32) -> [Float] {
+                var y = [Float](repeating: .nan, count: rows * s.out * s.plane)
+                let scratchCount = fedsim_conv_direct_scratch(Int32(s.c), Int32(s.h), Int32(s.w), Int32(s.padding))
+                // Garbage in the scratch must not matter: the function zeroes what it reads.
+                var scratch = [Float](repeating: .nan, count: Int(scratchCount))
+                let bias = bias ?? []
+                bias.withUnsafeBufferPointer { b in
+                    fedsim_conv_direct_path(
+                        path, Int32(rows), Int32(s.c), Int32(s.h), Int32(s.w), Int32(s.k), Int32(s.padding),
+                        Int32(s.out), w, s.bias ? b.baseAddress : nil, x, &y, &scratch)
+                }
+                return y
+            }
+            let bits = { (v: [Float]) in v.map(\.bitPattern) }
+            XCTAssertEqual(bits(direct(path: 0)), bits(expected), "portable \(s)")
+            if fma { XCTAssertEqual(bits(direct(path: 1)), bits(expected), "avx2 \(s)") }
+            if avx512 { XCTAssertEqual(bits(direct(path: 2)), bits(expected), "avx512 \(s)") }
+        }
     }
 
     func testForwardAndGradientsFollowTheDocumentedOrderBitForBit() throws {

@@ -45,6 +45,22 @@ void fedsim_gemm_fused_path(int path, int M, int N, int K,
                             const float *B, ptrdiff_t ldb,
                             float *C, ptrdiff_t ldc, int accumulate);
 
+/// A stride-1 conv's forward pass over `batch` NCHW images, without patches: for each output
+/// element, the bias (+0 without one, bias NULL) followed by one fused multiply-add per input tap
+/// (c, kh, kw) in order, reading a zero-padded copy of the image (an implicit product). The same
+/// bits as fedsim_im2col_planes then fedsim_gemm_fused with W [O, C·k·k], on every path.
+/// `scratch` holds fedsim_conv_direct_scratch(...) floats.
+void fedsim_conv_direct(int batch, int channels, int height, int width, int kernel, int padding, int out_channels,
+                        const float *w, const float *bias, const float *x, float *y, float *scratch);
+
+/// fedsim_conv_direct on a chosen path (as fedsim_gemm_fused_path).
+void fedsim_conv_direct_path(int path, int batch, int channels, int height, int width, int kernel, int padding,
+                             int out_channels, const float *w, const float *bias, const float *x, float *y,
+                             float *scratch);
+
+/// The floats fedsim_conv_direct's scratch needs: the padded image and a slack for full-width loads.
+ptrdiff_t fedsim_conv_direct_scratch(int channels, int height, int width, int padding);
+
 /// dst[c, r] = src[r, c] for a rows × cols matrix (leading dimensions lds and ldd), in cache blocks.
 void fedsim_transpose(int rows, int cols, const float *src, ptrdiff_t lds, float *dst, ptrdiff_t ldd);
 
