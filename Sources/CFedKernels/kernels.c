@@ -200,11 +200,29 @@ __attribute__((target("avx512f,fma"))) static void conv_avx512(const conv_args *
 #endif
 
 // The widest slot any path uses: the padded image is followed by this many floats, so that a
-// slot's full-width load never reads past the scratch.
+// slot's full-width load never reads past it.
 #define CONV_SLACK 16
 
-ptrdiff_t fedsim_conv_direct_scratch(int channels, int height, int width, int padding) {
+static inline ptrdiff_t padded_floats(int channels, int height, int width, int padding) {
     return (ptrdiff_t)channels * (height + 2 * padding) * (width + 2 * padding) + CONV_SLACK;
+}
+
+static inline int round_up16(int n) { return (n + 15) / 16 * 16; }
+
+ptrdiff_t fedsim_conv_direct_scratch(int channels, int height, int width, int kernel, int padding, int out_channels) {
+    const int OH = height + 2 * padding - kernel + 1, OW = width + 2 * padding - kernel + 1;
+    const ptrdiff_t plane = OH > 0 && OW > 0 ? (ptrdiff_t)OH * OW : 0;
+    const ptrdiff_t transposed = (plane + (ptrdiff_t)channels * kernel * kernel) * round_up16(out_channels);
+    return padded_floats(channels, height, width, padding) + transposed;
+}
+
+// Copies image `src` into the interior of `padded`, whose padding was zeroed before.
+static void pad_image(int channels, int height, int width, int padding, const float *src, float *padded) {
+    const int PH = height + 2 * padding, PW = width + 2 * padding;
+    for (int c = 0; c < channels; c++)
+        for (int h = 0; h < height; h++)
+            memcpy(padded + ((ptrdiff_t)c * PH + h + padding) * PW + padding, src + ((ptrdiff_t)c * height + h) * width,
+                   sizeof(float) * (size_t)width);
 }
 
 void fedsim_conv_direct_path(int path, int batch, int channels, int height, int width, int kernel, int padding,
@@ -214,22 +232,18 @@ void fedsim_conv_direct_path(int path, int batch, int channels, int height, int 
     const int OH = PH - kernel + 1, OW = PW - kernel + 1;
     if (batch <= 0 || out_channels <= 0 || OH <= 0 || OW <= 0) return;
     conv_kernel kernel_fn = conv_portable;
-    int lanes = 8;
+    const int lanes = fedsim_conv_lanes(path);
 #if defined(__x86_64__)
     if (path >= 1 && fedsim_cpu_has_fma()) kernel_fn = conv_avx2;
-    if (path == 2 && fedsim_cpu_has_avx512()) { kernel_fn = conv_avx512; lanes = 16; }
+    if (lanes == 16) kernel_fn = conv_avx512;
 #endif
     // The padding and the slack are zeroed once; each image then overwrites only the interior.
-    memset(scratch, 0, sizeof(float) * (size_t)fedsim_conv_direct_scratch(channels, height, width, padding));
+    memset(scratch, 0, sizeof(float) * (size_t)padded_floats(channels, height, width, padding));
     conv_args a = {channels, PH, PW, channels * kernel * kernel, out_channels, OH, OW, (OW + lanes - 1) / lanes,
                    w, bias, scratch, NULL};
     const ptrdiff_t image = (ptrdiff_t)channels * height * width, plane = (ptrdiff_t)OH * OW;
     for (int b = 0; b < batch; b++) {
-        const float *src = x + b * image;
-        for (int c = 0; c < channels; c++)
-            for (int h = 0; h < height; h++)
-                memcpy(scratch + ((ptrdiff_t)c * PH + h + padding) * PW + padding,
-                       src + ((ptrdiff_t)c * height + h) * width, sizeof(float) * (size_t)width);
+        pad_image(channels, height, width, padding, x + b * image, scratch);
         a.y = y + b * out_channels * plane;
         kernel_fn(&a, kernel);
     }
@@ -239,6 +253,129 @@ void fedsim_conv_direct(int batch, int channels, int height, int width, int kern
                         const float *w, const float *bias, const float *x, float *y, float *scratch) {
     fedsim_conv_direct_path(fedsim_kernel_path(), batch, channels, height, width, kernel, padding, out_channels, w,
                             bias, x, y, scratch);
+}
+
+// MARK: - A stride-1 conv's weight gradient without patches
+
+// dWᵀ[k, o] (+)= Σ_n patch(k, n) · dY[o, n] for one image, where patch(k, n) — tap k = (c, kh, kw)
+// at output pixel n = (oh, ow) — is read from the padded image (padded[c, oh + kh, ow + kw]) and
+// dY comes transposed, [N, OP] with OP a multiple of the vector width and zeros past O. A tile is R
+// taps × S vectors of output channels; each element's fused multiply-adds run over the pixels in
+// order, in blocks of whole output lines between which the partial sums are stored and reloaded exactly:
+// the same bits as fedsim_gemm_fused over im2col's patches.
+typedef struct {
+    int C, PH, PW, kernel, K, OP, OW, N;
+    const float *padded, *dyt;
+    float *dwt;
+    int accumulate;
+} conv_dw_args;
+
+#define DW_TILE(VT, W, MAC, R, S)                                                                 \
+    do {                                                                                          \
+        VT c[R][S];                                                                               \
+        const float *tap[R];                                                                      \
+        for (int r = 0; r < R; r++) {                                                             \
+            const int k = k0 + r, ch = k / kk, kh = k % kk / a->kernel, kw = k % a->kernel;       \
+            tap[r] = a->padded + ((ptrdiff_t)ch * a->PH + kh) * a->PW + kw;                       \
+            for (int s = 0; s < S; s++) {                                                         \
+                if (load) memcpy(&c[r][s], a->dwt + (ptrdiff_t)k * a->OP + o0 + s * W, sizeof(VT)); \
+                else c[r][s] = (VT){0};                                                           \
+            }                                                                                     \
+        }                                                                                         \
+        const float *g = a->dyt + (ptrdiff_t)line0 * a->OW * a->OP + o0;                          \
+        for (int oh = line0; oh < line1; oh++) {                                                  \
+            const ptrdiff_t at = (ptrdiff_t)oh * a->PW;                                           \
+            for (int ow = 0; ow < a->OW; ow++, g += a->OP) {                                      \
+                VT b[S];                                                                          \
+                for (int s = 0; s < S; s++) memcpy(&b[s], g + s * W, sizeof(VT));                 \
+                for (int r = 0; r < R; r++) {                                                     \
+                    VT av = SPLAT##W(tap[r][at + ow]);                                            \
+                    for (int s = 0; s < S; s++) c[r][s] = MAC(c[r][s], av, b[s]);                 \
+                }                                                                                 \
+            }                                                                                     \
+        }                                                                                         \
+        for (int r = 0; r < R; r++)                                                               \
+            for (int s = 0; s < S; s++) memcpy(a->dwt + (ptrdiff_t)(k0 + r) * a->OP + o0 + s * W, &c[r][s], sizeof(VT)); \
+    } while (0)
+
+#define DW_ROWS(VT, W, MAC, R)                                                                    \
+    do {                                                                                          \
+        int o0 = 0;                                                                               \
+        for (; o0 + 2 * W <= a->OP; o0 += 2 * W) DW_TILE(VT, W, MAC, R, 2);                       \
+        if (o0 < a->OP) DW_TILE(VT, W, MAC, R, 1);                                                \
+    } while (0)
+
+#define DW_NB 256
+
+// Output lines in blocks of about DW_NB pixels; within a block, taps in tiles of ROWS, then 6 (when ROWS is 8), 4, 2, 1.
+#define DW_BODY(VT, W, MAC, ROWS)                                                                 \
+    const int kk = a->kernel * a->kernel;                                                         \
+    const int lines = a->OW >= DW_NB ? 1 : DW_NB / a->OW, OH = a->N / a->OW;                      \
+    for (int line0 = 0; line0 < OH; line0 += lines) {                                             \
+        const int line1 = OH - line0 < lines ? OH : line0 + lines;                                \
+        const int load = a->accumulate || line0 > 0;                                              \
+        int k0 = 0;                                                                               \
+        for (; k0 + ROWS <= a->K; k0 += ROWS) DW_ROWS(VT, W, MAC, ROWS);                          \
+        if (ROWS > 6 && a->K - k0 >= 6) { DW_ROWS(VT, W, MAC, 6); k0 += 6; }                      \
+        if (a->K - k0 >= 4) { DW_ROWS(VT, W, MAC, 4); k0 += 4; }                                  \
+        if (a->K - k0 >= 2) { DW_ROWS(VT, W, MAC, 2); k0 += 2; }                                  \
+        if (a->K - k0 >= 1) { DW_ROWS(VT, W, MAC, 1); k0 += 1; }                                  \
+    }
+
+typedef void (*conv_dw_kernel)(const conv_dw_args *a);
+
+static void conv_dw_portable(const conv_dw_args *a) { DW_BODY(v8, 8, MAC_FUSED, 6) }
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) static void conv_dw_avx2(const conv_dw_args *a) { DW_BODY(v8, 8, MAC_FUSED, 6) }
+__attribute__((target("avx512f,fma"))) static void conv_dw_avx512(const conv_dw_args *a) {
+    DW_BODY(v16, 16, MAC_FUSED, 8)
+}
+#endif
+
+int fedsim_conv_lanes(int path) {
+#if defined(__x86_64__)
+    if (path == 2 && fedsim_cpu_has_avx512()) return 16;
+#endif
+    (void)path;
+    return 8;
+}
+
+void fedsim_conv_weight_grad_direct_path(int path, int batch, int channels, int height, int width, int kernel,
+                                         int padding, int out_channels, const float *x, const float *dy, float *dw,
+                                         float *scratch) {
+    const int PH = height + 2 * padding, PW = width + 2 * padding;
+    const int OH = PH - kernel + 1, OW = PW - kernel + 1, K = channels * kernel * kernel;
+    if (out_channels <= 0 || OH <= 0 || OW <= 0) return;
+    if (batch <= 0) {
+        memset(dw, 0, sizeof(float) * (size_t)out_channels * (size_t)K);
+        return;
+    }
+    conv_dw_kernel kernel_fn = conv_dw_portable;
+#if defined(__x86_64__)
+    if (path >= 1 && fedsim_cpu_has_fma()) kernel_fn = conv_dw_avx2;
+    if (fedsim_conv_lanes(path) == 16) kernel_fn = conv_dw_avx512;
+#endif
+    const int N = OH * OW, OP = round_up16(out_channels);
+    float *padded = scratch;
+    float *dyt = padded + padded_floats(channels, height, width, padding);
+    float *dwt = dyt + (ptrdiff_t)N * OP;
+    memset(padded, 0, sizeof(float) * (size_t)padded_floats(channels, height, width, padding));
+    memset(dyt, 0, sizeof(float) * (size_t)N * (size_t)OP);  // the columns past O stay zero
+    conv_dw_args a = {channels, PH, PW, kernel, K, OP, OW, N, padded, dyt, dwt, 0};
+    const ptrdiff_t image = (ptrdiff_t)channels * height * width;
+    for (int b = 0; b < batch; b++) {
+        pad_image(channels, height, width, padding, x + b * image, padded);
+        fedsim_transpose(out_channels, N, dy + (ptrdiff_t)b * out_channels * N, N, dyt, OP);
+        a.accumulate = b > 0;
+        kernel_fn(&a);
+    }
+    fedsim_transpose(K, out_channels, dwt, OP, dw, K);
+}
+
+void fedsim_conv_weight_grad_direct(int batch, int channels, int height, int width, int kernel, int padding,
+                                    int out_channels, const float *x, const float *dy, float *dw, float *scratch) {
+    fedsim_conv_weight_grad_direct_path(fedsim_kernel_path(), batch, channels, height, width, kernel, padding,
+                                        out_channels, x, dy, dw, scratch);
 }
 
 int fedsim_cpu_has_avx(void) {

@@ -110,7 +110,8 @@ enum LayerKernels {
     /// back from memory.
     static func convScratch(_ layer: Network.PlannedLayer) -> Int {
         let s = ConvShape(layer)
-        let direct = fedsim_conv_direct_scratch(Int32(s.c), Int32(s.h), Int32(s.w), Int32(s.padding))
+        let direct = fedsim_conv_direct_scratch(
+            Int32(s.c), Int32(s.h), Int32(s.w), Int32(s.k), Int32(s.padding), Int32(s.out))
         return max(s.patch * s.plane + s.patch * s.out + s.plane * s.out, direct)
     }
 
@@ -146,7 +147,8 @@ enum LayerKernels {
 
     /// db = Σ dY (`fedsim_plane_sums`); per sample in order, its patches again, then dWᵀ +=
     /// patches · dY_bᵀ (so each weight sums its terms over samples, then pixels, in order) and
-    /// dPatches = Wᵀ · dY_b over the patches, then col2im.
+    /// dPatches = Wᵀ · dY_b over the patches, then col2im. A stride-1 conv sums the same dW terms
+    /// in the same order from padded images (`fedsim_conv_weight_grad_direct`), writing no patches.
     static func convBackward(
         _ layer: Network.PlannedLayer, _ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, rows: Int,
         x: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?,
@@ -158,6 +160,20 @@ enum LayerKernels {
         let dwt = patches + s.patch * s.plane
         let dyt = dwt + s.patch * s.out
         if let b = layer.bias { fedsim_plane_sums(Int32(rows), Int32(s.out), Int32(s.plane), dy, g + b) }
+        if s.stride == 1 {
+            // The weight gradient from padded images, without patches; then dX per sample.
+            fedsim_conv_weight_grad_direct(
+                Int32(rows), Int32(s.c), Int32(s.h), Int32(s.w), Int32(s.k), Int32(s.padding), Int32(s.out), x, dy,
+                g + layer.weight!, scratch)
+            guard let dx else { return }
+            for r in 0..<rows {
+                fedsim_gemm_fused(
+                    Int32(s.patch), Int32(s.plane), Int32(s.out), w, 1, s.patch, dy + r * s.out * s.plane, s.plane,
+                    patches, s.plane, 0)
+                s.col2im(patches, dx + r * s.image)
+            }
+            return
+        }
         if rows == 0 { (g + layer.weight!).update(repeating: 0, count: s.patch * s.out) }
         for r in 0..<rows {
             let gradient = dy + r * s.out * s.plane

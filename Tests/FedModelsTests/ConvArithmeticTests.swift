@@ -123,11 +123,12 @@ final class ConvArithmeticTests: XCTestCase {
         XCTAssertEqual(bits(got.inputGradient), bits(dx), "dX \(s)")
     }
 
-    /// The stride-1 conv without patches (`fedsim_conv_direct`) on each of its paths — portable
-    /// (libm's fmaf), AVX2 and AVX-512 — equals the documented sum: the bias (or +0), then one
-    /// fused multiply-add per tap in (c, kh, kw) order, padding taps included. The shapes run every
+    /// The stride-1 conv without patches (`fedsim_conv_direct`, `fedsim_conv_weight_grad_direct`)
+    /// on each of its paths — portable (libm's fmaf), AVX2 and AVX-512 — equals the documented sums:
+    /// forward, the bias (or +0), then one fused multiply-add per tap in (c, kh, kw) order, padding
+    /// taps included; dW, one per term over samples, then pixels. The shapes run every
     /// channel tile (8, 6, 4, 2, 1) and lines of 1 to 33 pixels, so slots of 16 and 8 pixels end
-    /// full, short and alone.
+    /// full, short and alone; 784 pixels make dW's sums cross blocks of 256.
     func testTheConvWithoutPatchesGivesTheDocumentedSumsOnEveryPath() {
         let fma = fedsim_cpu_has_fma() == 1
         let avx512 = fedsim_cpu_has_avx512() == 1
@@ -139,6 +140,7 @@ final class ConvArithmeticTests: XCTestCase {
             Conv(c: 1, h: 2, w: 1, out: 3, k: 5, stride: 1, padding: 2, bias: true),
             Conv(c: 2, h: 6, w: 9, out: 11, k: 2, stride: 1, padding: 1, bias: false),
             Conv(c: 4, h: 3, w: 24, out: 9, k: 3, stride: 1, padding: 0, bias: true),
+            Conv(c: 2, h: 5, w: 6, out: 35, k: 3, stride: 1, padding: 1, bias: true),  // dW: 2 and 1 vectors
         ]
         var rng = SeededRandom(seed: 11)
         for s in shapes {
@@ -169,7 +171,8 @@ final class ConvArithmeticTests: XCTestCase {
             }
             func direct(path: Int32) -> [Float] {
                 var y = [Float](repeating: .nan, count: rows * s.out * s.plane)
-                let scratchCount = fedsim_conv_direct_scratch(Int32(s.c), Int32(s.h), Int32(s.w), Int32(s.padding))
+                let scratchCount = fedsim_conv_direct_scratch(
+                    Int32(s.c), Int32(s.h), Int32(s.w), Int32(s.k), Int32(s.padding), Int32(s.out))
                 // Garbage in the scratch must not matter: the function zeroes what it reads.
                 var scratch = [Float](repeating: .nan, count: Int(scratchCount))
                 let bias = bias ?? []
@@ -184,6 +187,45 @@ final class ConvArithmeticTests: XCTestCase {
             XCTAssertEqual(bits(direct(path: 0)), bits(expected), "portable \(s)")
             if fma { XCTAssertEqual(bits(direct(path: 1)), bits(expected), "avx2 \(s)") }
             if avx512 { XCTAssertEqual(bits(direct(path: 2)), bits(expected), "avx512 \(s)") }
+
+            // The weight gradient: from +0, one fused multiply-add per term, samples then pixels.
+            let dy = (0..<(rows * s.out * s.plane)).map { _ in Float(rng.nextNormal()) }
+            var expectedDW = [Float](repeating: 0, count: s.out * s.patch)
+            for o in 0..<s.out {
+                for c in 0..<s.c {
+                    for kh in 0..<s.k {
+                        for kw in 0..<s.k {
+                            var sum: Float = 0
+                            for b in 0..<rows {
+                                for oh in 0..<s.oh {
+                                    for ow in 0..<s.ow {
+                                        let pixel = s.pixel(oh, ow, kh, kw).map {
+                                            x[((b * s.c + c) * s.h + $0) * s.w + $1]
+                                        }
+                                        sum = sum.addingProduct(
+                                            pixel ?? 0, dy[(b * s.out + o) * s.plane + oh * s.ow + ow])
+                                    }
+                                }
+                            }
+                            expectedDW[((o * s.c + c) * s.k + kh) * s.k + kw] = sum
+                        }
+                    }
+                }
+            }
+            func weightGradient(path: Int32) -> [Float] {
+                var dw = [Float](repeating: .nan, count: s.out * s.patch)
+                let scratchCount = fedsim_conv_direct_scratch(
+                    Int32(s.c), Int32(s.h), Int32(s.w), Int32(s.k), Int32(s.padding), Int32(s.out))
+                var scratch = [Float](repeating: .nan, count: Int(scratchCount))
+                fedsim_conv_weight_grad_direct_path(
+                    path, Int32(rows), Int32(s.c), Int32(s.h), Int32(s.w), Int32(s.k), Int32(s.padding), Int32(s.out),
+                    x,
+                    dy, &dw, &scratch)
+                return dw
+            }
+            XCTAssertEqual(bits(weightGradient(path: 0)), bits(expectedDW), "dW portable \(s)")
+            if fma { XCTAssertEqual(bits(weightGradient(path: 1)), bits(expectedDW), "dW avx2 \(s)") }
+            if avx512 { XCTAssertEqual(bits(weightGradient(path: 2)), bits(expectedDW), "dW avx512 \(s)") }
         }
     }
 

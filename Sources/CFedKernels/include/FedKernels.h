@@ -58,8 +58,24 @@ void fedsim_conv_direct_path(int path, int batch, int channels, int height, int 
                              int out_channels, const float *w, const float *bias, const float *x, float *y,
                              float *scratch);
 
-/// The floats fedsim_conv_direct's scratch needs: the padded image and a slack for full-width loads.
-ptrdiff_t fedsim_conv_direct_scratch(int channels, int height, int width, int padding);
+/// A stride-1 conv's weight gradient over `batch` images, without patches: dw [O, C·k·k] =
+/// Σ_b Σ_n patch_b(k, n) · dy_b[o, n], each element one fused multiply-add per term, samples then
+/// output pixels in order, from +0 (so every earlier value of dw is replaced). The same bits as
+/// fedsim_gemm_fused over fedsim_im2col_planes' patches, on every path.
+void fedsim_conv_weight_grad_direct(int batch, int channels, int height, int width, int kernel, int padding,
+                                    int out_channels, const float *x, const float *dy, float *dw, float *scratch);
+
+/// fedsim_conv_weight_grad_direct on a chosen path.
+void fedsim_conv_weight_grad_direct_path(int path, int batch, int channels, int height, int width, int kernel,
+                                         int padding, int out_channels, const float *x, const float *dy, float *dw,
+                                         float *scratch);
+
+/// The floats the scratch of fedsim_conv_direct and fedsim_conv_weight_grad_direct needs: the padded
+/// image with a slack for full-width loads, then the transposed output gradient and weight gradient.
+ptrdiff_t fedsim_conv_direct_scratch(int channels, int height, int width, int kernel, int padding, int out_channels);
+
+/// The lanes of the vectors a path's conv kernels use (16 on AVX-512, else 8).
+int fedsim_conv_lanes(int path);
 
 /// dst[c, r] = src[r, c] for a rows × cols matrix (leading dimensions lds and ldd), in cache blocks.
 void fedsim_transpose(int rows, int cols, const float *src, ptrdiff_t lds, float *dst, ptrdiff_t ldd);
