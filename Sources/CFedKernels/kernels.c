@@ -295,7 +295,8 @@ typedef struct {
             }                                                                                     \
         }                                                                                         \
         for (int r = 0; r < R; r++)                                                               \
-            for (int s = 0; s < S; s++) memcpy(a->dwt + (ptrdiff_t)(k0 + r) * a->OP + o0 + s * W, &c[r][s], sizeof(VT)); \
+            for (int s = 0; s < S; s++)                                                           \
+                memcpy(a->dwt + (ptrdiff_t)(k0 + r) * a->OP + o0 + s * W, &c[r][s], sizeof(VT));  \
     } while (0)
 
 #define DW_ROWS(VT, W, MAC, R)                                                                    \
@@ -307,7 +308,8 @@ typedef struct {
 
 #define DW_NB 256
 
-// Output lines in blocks of about DW_NB pixels; within a block, taps in tiles of ROWS, then 6 (when ROWS is 8), 4, 2, 1.
+// Output lines in blocks of about DW_NB pixels; within a block, taps in tiles of ROWS, then 6
+// (when ROWS is 8), 4, 2 and 1.
 #define DW_BODY(VT, W, MAC, ROWS)                                                                 \
     const int kk = a->kernel * a->kernel;                                                         \
     const int lines = a->OW >= DW_NB ? 1 : DW_NB / a->OW, OH = a->N / a->OW;                      \
