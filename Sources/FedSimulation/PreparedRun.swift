@@ -6,6 +6,7 @@ import FedOptim
 import FedTopology
 import FedWire
 import Foundation
+import Synchronization
 
 /// A problem with a run's inputs found while preparing it (data files, initial weights,
 /// topology and data that do not fit together). Reported as one line; nothing is written.
@@ -211,12 +212,21 @@ public struct PreparedRun: Sendable {
             }())
         let summary = partition.summary(
             labels: test.isClassification ? train.flatMap { $0.labels ?? [] } : nil, classCount: classes)
-        var fingerprint = FNV1a64()
-        fingerprint.add("FedSim run fingerprint 1\n\(model.numericsVersion)\n\(t.numbersYAML)")
-        for shard in train { fingerprint.add(shard) }
-        fingerprint.add(test)
-        if let validation { fingerprint.add(validation) }  // absent: the fingerprint of before validation existed
-        fingerprint.add(initial)
+        // The fingerprint and the data's content hash are two sequential passes over every sample
+        // (each FNV-1a step needs the one before), so they run side by side.
+        let header = "FedSim run fingerprint 1\n\(model.numericsVersion)\n\(t.numbersYAML)"
+        let (testData, validationData) = (test, validation)
+        let hashes = Mutex<[UInt64]>([0, 0])
+        ParallelWork.run(workers: 2, items: 2) { _, item in
+            var hash = FNV1a64()
+            if item == 0 { hash.add(header) }
+            for shard in train { hash.add(shard) }
+            hash.add(testData)
+            if let validationData { hash.add(validationData) }  // absent: the fingerprint before validation existed
+            if item == 0 { hash.add(initial) }
+            hashes.withLock { $0[item] = hash.value }
+        }
+        let (fingerprint, contentHash) = hashes.withLock { ($0[0], $0[1]) }
         var parts: [(String, UInt64)] = []
         var section = "settings"
         var text = ""
@@ -231,14 +241,10 @@ public struct PreparedRun: Sendable {
             text += line + "\n"
         }
         parts.append((section, FNV1a64.hash(text)))
-        var content = FNV1a64()
-        for shard in train { content.add(shard) }
-        content.add(test)
-        if let validation { content.add(validation) }
         var weights = FNV1a64()
         weights.add(initial)
         parts += [
-            ("data_content", content.value), ("initial_weights", weights.value),
+            ("data_content", contentHash), ("initial_weights", weights.value),
             ("kernels", FNV1a64.hash(model.numericsVersion)),
         ]
         return PreparedRun(
@@ -246,7 +252,7 @@ public struct PreparedRun: Sendable {
             clientEvaluationSets: clientTests.map { $0.map(DataView.init(whole:)) } ?? clientValidations ?? train,
             initialWeights: initial,
             groups: t.clients.allGroups, groupOfClient: t.clients.groupOfClient, partitionSummary: summary,
-            fingerprint: fingerprint.value,
+            fingerprint: fingerprint,
             fingerprintParts: parts.map { "\($0.0)=\(String(format: "%08llx", $0.1 & 0xFFFF_FFFF))" }.joined(
                 separator: " "))
     }
