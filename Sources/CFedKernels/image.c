@@ -3,45 +3,9 @@
 #include <math.h>
 #include <string.h>
 
+#include "short_runs.h"
+
 // Build flags (Package.swift): -O3 -ffp-contract=off, so no sum here is fused or reordered.
-
-// dst[0 ..< n] = src[0 ..< n] for the short rows of an image (a few dozen floats), inline: eight
-// at a time and a last, overlapping eight (or four, two, one) instead of a call to memcpy per row.
-static inline void copy_floats(float *restrict dst, const float *restrict src, int n) {
-    if (n >= 8) {
-        int i = 0;
-        for (; i + 8 <= n; i += 8) __builtin_memcpy_inline(dst + i, src + i, 8 * sizeof(float));
-        if (i < n) __builtin_memcpy_inline(dst + n - 8, src + n - 8, 8 * sizeof(float));
-        return;
-    }
-    if (n >= 4) {
-        __builtin_memcpy_inline(dst, src, 4 * sizeof(float));
-        __builtin_memcpy_inline(dst + n - 4, src + n - 4, 4 * sizeof(float));
-    } else if (n >= 2) {
-        __builtin_memcpy_inline(dst, src, 2 * sizeof(float));
-        __builtin_memcpy_inline(dst + n - 2, src + n - 2, 2 * sizeof(float));
-    } else if (n == 1) {
-        dst[0] = src[0];
-    }
-}
-
-// A zero the optimizer cannot see through, so that a loop storing it stays a loop instead of
-// becoming a call to memset — for the short runs here the call costs more than the stores.
-static inline float opaque_zero(void) {
-    float z = 0.0f;
-#if defined(__x86_64__)
-    __asm__("" : "+x"(z));
-#elif defined(__aarch64__)
-    __asm__("" : "+w"(z));
-#endif
-    return z;
-}
-
-// dst[0 ..< n] = 0, inline.
-static inline void zero_floats(float *dst, ptrdiff_t n) {
-    const float z = opaque_zero();
-    for (ptrdiff_t i = 0; i < n; i++) dst[i] = z;
-}
 
 // The output columns ow whose tap kw falls inside a row of `width` pixels: lo ..< hi (and, called
 // with the heights, the output rows whose tap kh falls inside the image).
@@ -199,43 +163,103 @@ void fedsim_plane_sums(int batch, int channels, int plane, const float *x, float
 }
 
 // The 2×2, stride-2 window every preset uses, unrolled: the same comparisons in the same order
-// (row by row, the first maximum wins, NaN propagates) as the general loop below.
-static void maxpool2(int planes, int height, int width, int out_height, int out_width, const float *restrict x,
-                     float *restrict y, int *restrict argmax) {
-    for (int p = 0; p < planes; p++) {
-        const float *image = x + (ptrdiff_t)p * height * width;
-        for (int oh = 0; oh < out_height; oh++) {
-            const int top = 2 * oh * width;
-            // Branch-free, so the loop vectorizes: the first value is taken as it is (a start
-            // of −∞ would take it too, or keep −∞ with the same offset), then each later one
-            // wins if greater or NaN.
-            const float *r0 = image + top, *r1 = image + top + width;
-            for (int ow = 0; ow < out_width; ow++) {
-                float best = r0[2 * ow];
-                int where = top + 2 * ow;
-                const float v1 = r0[2 * ow + 1], v2 = r1[2 * ow], v3 = r1[2 * ow + 1];
-                int take = v1 > best || v1 != v1;
-                best = take ? v1 : best;
-                where = take ? top + 2 * ow + 1 : where;
-                take = v2 > best || v2 != v2;
-                best = take ? v2 : best;
-                where = take ? top + width + 2 * ow : where;
-                take = v3 > best || v3 != v3;
-                best = take ? v3 : best;
-                where = take ? top + width + 2 * ow + 1 : where;
-                y[ow] = best;
-                argmax[ow] = where;
-            }
-            y += out_width;
-            argmax += out_width;
-        }
+// (row by row, the first maximum wins, NaN propagates) as the general loop below. Branch-free:
+// the first value is taken as it is (a start of −∞ would take it too, or keep −∞ with the same
+// offset), then each later one wins if greater or NaN. Comparisons and selects are exact, so the
+// vector paths give the same results as the scalar loop on any CPU.
+typedef float pool_f8 __attribute__((vector_size(32), aligned(4)));
+typedef int pool_i8 __attribute__((vector_size(32), aligned(4)));
+typedef float pool_f4 __attribute__((vector_size(16), aligned(4)));
+typedef int pool_i4 __attribute__((vector_size(16), aligned(4)));
+
+// Lanes ow .. ow + W − 1 of one output line: the even and odd pixels of the two input lines
+// (loaded as 2W floats each and split), then the three contests.
+#define POOL2_VECTOR(FT, IT, W, EVEN, ODD)                                                        \
+    do {                                                                                          \
+        FT a0, a1, b0, b1;                                                                        \
+        memcpy(&a0, r0 + 2 * ow, sizeof(FT));                                                     \
+        memcpy(&a1, r0 + 2 * ow + W, sizeof(FT));                                                 \
+        memcpy(&b0, r1 + 2 * ow, sizeof(FT));                                                     \
+        memcpy(&b1, r1 + 2 * ow + W, sizeof(FT));                                                 \
+        const FT v0 = __builtin_shufflevector(a0, a1, EVEN), v1 = __builtin_shufflevector(a0, a1, ODD); \
+        const FT v2 = __builtin_shufflevector(b0, b1, EVEN), v3 = __builtin_shufflevector(b0, b1, ODD); \
+        const IT first = (IT){0} + (top + 2 * ow) + 2 * IOTA##W;                                  \
+        IT where = first;                                                                         \
+        FT best = v0;                                                                             \
+        IT take = (v1 > best) | (v1 != v1);                                                       \
+        best = (FT)(((IT)v1 & take) | ((IT)best & ~take));                                        \
+        where = ((first + 1) & take) | (where & ~take);                                           \
+        take = (v2 > best) | (v2 != v2);                                                          \
+        best = (FT)(((IT)v2 & take) | ((IT)best & ~take));                                        \
+        where = ((first + width) & take) | (where & ~take);                                       \
+        take = (v3 > best) | (v3 != v3);                                                          \
+        best = (FT)(((IT)v3 & take) | ((IT)best & ~take));                                        \
+        where = ((first + width + 1) & take) | (where & ~take);                                   \
+        memcpy(y + ow, &best, sizeof(FT));                                                        \
+        memcpy(argmax + ow, &where, sizeof(IT));                                                  \
+    } while (0)
+#define IOTA8 ((pool_i8){0, 1, 2, 3, 4, 5, 6, 7})
+#define IOTA4 ((pool_i4){0, 1, 2, 3})
+#define EVEN8 0, 2, 4, 6, 8, 10, 12, 14
+#define ODD8 1, 3, 5, 7, 9, 11, 13, 15
+#define EVEN4 0, 2, 4, 6
+#define ODD4 1, 3, 5, 7
+
+#define POOL2_BODY                                                                                \
+    for (int p = 0; p < planes; p++) {                                                            \
+        const float *image = x + (ptrdiff_t)p * height * width;                                   \
+        for (int oh = 0; oh < out_height; oh++) {                                                 \
+            const int top = 2 * oh * width;                                                       \
+            const float *r0 = image + top, *r1 = image + top + width;                             \
+            int ow = 0;                                                                           \
+            for (; ow + 8 <= out_width; ow += 8) POOL2_VECTOR(pool_f8, pool_i8, 8, EVEN8, ODD8);   \
+            for (; ow + 4 <= out_width; ow += 4) POOL2_VECTOR(pool_f4, pool_i4, 4, EVEN4, ODD4);   \
+            for (; ow < out_width; ow++) {                                                        \
+                float best = r0[2 * ow];                                                          \
+                int where = top + 2 * ow;                                                         \
+                const float v1 = r0[2 * ow + 1], v2 = r1[2 * ow], v3 = r1[2 * ow + 1];            \
+                int take = v1 > best || v1 != v1;                                                 \
+                best = take ? v1 : best;                                                          \
+                where = take ? top + 2 * ow + 1 : where;                                          \
+                take = v2 > best || v2 != v2;                                                     \
+                best = take ? v2 : best;                                                          \
+                where = take ? top + width + 2 * ow : where;                                      \
+                take = v3 > best || v3 != v3;                                                     \
+                best = take ? v3 : best;                                                          \
+                where = take ? top + width + 2 * ow + 1 : where;                                  \
+                y[ow] = best;                                                                     \
+                argmax[ow] = where;                                                               \
+            }                                                                                     \
+            y += out_width;                                                                       \
+            argmax += out_width;                                                                  \
+        }                                                                                         \
     }
-}
+
+#define POOL2_ARGS                                                                                \
+    int planes, int height, int width, int out_height, int out_width, const float *restrict x, float *restrict y, \
+        int *restrict argmax
+
+static void maxpool2_portable(POOL2_ARGS) { POOL2_BODY }
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static void maxpool2_avx2(POOL2_ARGS) { POOL2_BODY }
+#endif
 
 void fedsim_maxpool(int planes, int height, int width, int kernel, int stride, int out_height, int out_width,
                     const float *x, float *y, int *argmax) {
+    fedsim_maxpool_path(fedsim_kernel_path(), planes, height, width, kernel, stride, out_height, out_width, x, y,
+                        argmax);
+}
+
+void fedsim_maxpool_path(int path, int planes, int height, int width, int kernel, int stride, int out_height,
+                         int out_width, const float *x, float *y, int *argmax) {
     if (kernel == 2 && stride == 2) {
-        maxpool2(planes, height, width, out_height, out_width, x, y, argmax);
+#if defined(__x86_64__)
+        if (path >= 1 && fedsim_cpu_has_fma()) {
+            maxpool2_avx2(planes, height, width, out_height, out_width, x, y, argmax);
+            return;
+        }
+#endif
+        maxpool2_portable(planes, height, width, out_height, out_width, x, y, argmax);
         return;
     }
     for (int p = 0; p < planes; p++) {

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "short_runs.h"
+
 // Build flags (Package.swift): -O3 -ffp-contract=off. The latter is essential: it forbids the
 // compiler from fusing `c + a * b` into an FMA, which would round differently.
 
@@ -221,8 +223,8 @@ static void pad_image(int channels, int height, int width, int padding, const fl
     const int PH = height + 2 * padding, PW = width + 2 * padding;
     for (int c = 0; c < channels; c++)
         for (int h = 0; h < height; h++)
-            memcpy(padded + ((ptrdiff_t)c * PH + h + padding) * PW + padding, src + ((ptrdiff_t)c * height + h) * width,
-                   sizeof(float) * (size_t)width);
+            copy_floats(padded + ((ptrdiff_t)c * PH + h + padding) * PW + padding,
+                        src + ((ptrdiff_t)c * height + h) * width, width);
 }
 
 void fedsim_conv_direct_path(int path, int batch, int channels, int height, int width, int kernel, int padding,

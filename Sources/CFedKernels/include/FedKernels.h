@@ -126,6 +126,11 @@ void fedsim_relu_backward(ptrdiff_t count, const float *y, const float *dy, floa
 void fedsim_maxpool(int planes, int height, int width, int kernel, int stride, int out_height, int out_width,
                     const float *x, float *y, int *argmax);
 
+/// fedsim_maxpool on a chosen path (the 2×2 window has a portable and an AVX2 one; they agree,
+/// as comparisons are exact).
+void fedsim_maxpool_path(int path, int planes, int height, int width, int kernel, int stride, int out_height,
+                         int out_width, const float *x, float *y, int *argmax);
+
 /// dx = 0, then dx[plane, argmax] += dy for every output.
 void fedsim_maxpool_backward(int planes, int height, int width, int out_height, int out_width,
                              const float *dy, const int *argmax, float *dx);
