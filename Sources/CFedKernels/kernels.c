@@ -144,12 +144,12 @@ typedef struct {
     do {                                                                                          \
         VT c[R][S];                                                                               \
         ptrdiff_t base[S], out[S];                                                                \
-        size_t bytes[S];                                                                          \
+        int lanes[S];                                                                             \
         for (int s = 0; s < S; s++) {                                                             \
             const int line = (slot + s) / a->per_line, ow0 = (slot + s) % a->per_line * W;        \
             base[s] = (ptrdiff_t)line * a->PW + ow0;                                              \
             out[s] = (ptrdiff_t)line * a->OW + ow0;                                               \
-            bytes[s] = sizeof(float) * (size_t)(a->OW - ow0 < W ? a->OW - ow0 : W);               \
+            lanes[s] = a->OW - ow0 < W ? a->OW - ow0 : W;                                         \
         }                                                                                         \
         for (int r = 0; r < R; r++)                                                               \
             for (int s = 0; s < S; s++) c[r][s] = a->bias ? SPLAT##W(a->bias[o0 + r]) : (VT){0};  \
@@ -168,8 +168,11 @@ typedef struct {
                 }                                                                                 \
             }                                                                                     \
         for (int r = 0; r < R; r++)                                                               \
-            for (int s = 0; s < S; s++)                                                           \
-                memcpy(a->y + (ptrdiff_t)(o0 + r) * plane + out[s], &c[r][s], bytes[s]);          \
+            for (int s = 0; s < S; s++) {                                                         \
+                float *dst = a->y + (ptrdiff_t)(o0 + r) * plane + out[s];                         \
+                if (lanes[s] == W) memcpy(dst, &c[r][s], sizeof(VT));                             \
+                else copy_floats(dst, (const float *)&c[r][s], lanes[s]);                         \
+            }                                                                                     \
     } while (0)
 
 #define CONV_ROWS(VT, W, MAC, R)                                                                  \
