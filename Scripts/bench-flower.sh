@@ -5,7 +5,7 @@
 # set: wall time, peak memory of all processes, final test accuracy, and the ratios. Flower and
 # torch come from the venv $FEDSIM_FLOWER_VENV (default .build/flower-venv; created with
 # `pip install flwr[simulation] torch` if missing, or pass an existing one). A benchmark, not a
-# test: it takes minutes (lenet5, 50 rounds: about 2 min for FedSim here).
+# test: it takes minutes (lenet5, 50 rounds: about 30 s for FedSim here, 2.5 min for Flower).
 #   Scripts/bench-flower.sh [--preset lenet5|fedavg-cnn] [--rounds N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
