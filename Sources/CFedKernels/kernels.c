@@ -153,7 +153,7 @@ typedef struct {
         }                                                                                         \
         for (int r = 0; r < R; r++)                                                               \
             for (int s = 0; s < S; s++) c[r][s] = a->bias ? SPLAT##W(a->bias[o0 + r]) : (VT){0};  \
-        const float *wr = a->w + (ptrdiff_t)o0 * a->K;                                            \
+        const float *wr = a->w + (ptrdiff_t)o0 * a->K; /* this tile's weights, [k][r] */           \
         int k = 0;                                                                                \
         for (int ch = 0; ch < a->C; ch++)                                                         \
             for (int kh = 0; kh < kernel; kh++) {                                                 \
@@ -162,7 +162,7 @@ typedef struct {
                     VT b[S];                                                                      \
                     for (int s = 0; s < S; s++) memcpy(&b[s], row + kw + base[s], sizeof(VT));    \
                     for (int r = 0; r < R; r++) {                                                 \
-                        VT av = SPLAT##W(wr[r * a->K + k]);                                       \
+                        VT av = SPLAT##W(wr[k * R + r]);                                          \
                         for (int s = 0; s < S; s++) c[r][s] = MAC(c[r][s], av, b[s]);             \
                     }                                                                             \
                 }                                                                                 \
@@ -175,6 +175,8 @@ typedef struct {
             }                                                                                     \
     } while (0)
 
+// Slots two at a time (ROWS × 2 accumulators, two vectors of B and a broadcast; three slots on
+// AVX-512 measured slower), then one.
 #define CONV_ROWS(VT, W, MAC, R)                                                                  \
     do {                                                                                          \
         int slot = 0;                                                                             \
@@ -182,7 +184,8 @@ typedef struct {
         if (slot < slots) CONV_TILE(VT, W, MAC, R, 1);                                            \
     } while (0)
 
-// Output channels in tiles of ROWS, then 6 (when ROWS is 8), 4, 2 and 1.
+// Output channels in tiles of ROWS, then 6 (when ROWS is 8), 4, 2 and 1 (the order pack_weights
+// lays them out in).
 #define CONV_BODY(VT, W, MAC, ROWS)                                                               \
     const int plane = a->OH * a->OW, slots = a->OH * a->per_line;                                 \
     int o0 = 0;                                                                                   \
@@ -203,6 +206,20 @@ __attribute__((target("avx512f,fma"))) static void conv_avx512(const conv_args *
     CONV_BODY(v16, 16, MAC_FUSED, 8)
 }
 #endif
+
+// The weights W [O, K] as CONV_BODY's tiles read them: each tile of R channels from o0 as one
+// [K][R] block at packed + o0·K, so a tile's R broadcasts per tap are R adjacent floats. A copy
+// changes no bit.
+static void pack_weights(int O, int K, int rows, const float *w, float *packed) {
+    int o0 = 0;
+    while (o0 < O) {
+        const int left = O - o0;
+        const int R = left >= rows ? rows : left >= 6 && rows > 6 ? 6 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        for (int k = 0; k < K; k++)
+            for (int r = 0; r < R; r++) packed[(ptrdiff_t)o0 * K + k * R + r] = w[(ptrdiff_t)(o0 + r) * K + k];
+        o0 += R;
+    }
+}
 
 // The widest slot any path uses: the padded image is followed by this many floats, so that a
 // slot's full-width load never reads past it.
@@ -243,9 +260,12 @@ void fedsim_conv_direct_path(int path, int batch, int channels, int height, int 
     if (lanes == 16) kernel_fn = conv_avx512;
 #endif
     // The padding and the slack are zeroed once; each image then overwrites only the interior.
+    // The packed weights follow (O·K floats, within the room the weight gradient's buffers take).
+    const int K = channels * kernel * kernel;
     memset(scratch, 0, sizeof(float) * (size_t)padded_floats(channels, height, width, padding));
-    conv_args a = {channels, PH, PW, channels * kernel * kernel, out_channels, OH, OW, (OW + lanes - 1) / lanes,
-                   w, bias, scratch, NULL};
+    float *packed = scratch + padded_floats(channels, height, width, padding);
+    pack_weights(out_channels, K, lanes == 16 ? 8 : 6, w, packed);
+    conv_args a = {channels, PH, PW, K, out_channels, OH, OW, (OW + lanes - 1) / lanes, packed, bias, scratch, NULL};
     const ptrdiff_t image = (ptrdiff_t)channels * height * width, plane = (ptrdiff_t)OH * OW;
     for (int b = 0; b < batch; b++) {
         pad_image(channels, height, width, padding, x + b * image, scratch);

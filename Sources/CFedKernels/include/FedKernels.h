@@ -71,7 +71,8 @@ void fedsim_conv_weight_grad_direct_path(int path, int batch, int channels, int 
                                          float *scratch);
 
 /// The floats the scratch of fedsim_conv_direct and fedsim_conv_weight_grad_direct needs: the padded
-/// image with a slack for full-width loads, then the transposed output gradient and weight gradient.
+/// image with a slack for full-width loads, then the transposed output gradient and weight gradient
+/// (or, in the forward pass, the weights packed in the kernel's tile order).
 ptrdiff_t fedsim_conv_direct_scratch(int channels, int height, int width, int kernel, int padding, int out_channels);
 
 /// The lanes of the vectors a path's conv kernels use (16 on AVX-512, else 8).
