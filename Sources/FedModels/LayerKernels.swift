@@ -107,7 +107,9 @@ enum LayerKernels {
     /// transposed weight gradient and one sample's output gradient in pixel-major order. One
     /// sample at a time keeps the patches in L2 (627 KB for fedavg-cnn's second conv, where the
     /// batch's would be 20 MB): the backward pass computes them again rather than reading them
-    /// back from memory.
+    /// back from memory. A stride-1 conv's padded-image kernels need their own layout
+    /// (`fedsim_conv_direct_scratch`: the padded image, then the transposed output gradient and
+    /// weight gradient); the scratch holds the larger of the two.
     static func convScratch(_ layer: Network.PlannedLayer) -> Int {
         let s = ConvShape(layer)
         let direct = fedsim_conv_direct_scratch(
