@@ -154,7 +154,7 @@ let package = Package(
             name: "FedSimulationTests",
             dependencies: [
                 "FedClient", "FedCoordinator", "FedCore", "FedData", "FedModels", "FedOptim", "FedProtocol", "FedSimulation", "FedStrategy",
-                "FedTopology"
+                "FedTopology", "FedWire",
             ]),
         .testTarget(
             name: "FedStrategyTests",

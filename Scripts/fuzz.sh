@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes what FedSim reads from strangers and files with libFuzzer and AddressSanitizer (Swift's
 # toolchain carries both):
-# the wire decoder, the topology parser and the CSV, LIBSVM and IDX loaders
+# the wire decoder, the topology parser and the CSV, LIBSVM, IDX and .npy loaders
 # (Sources/FedFuzzTargets). Each target starts from its committed corpus in Tests/Fuzz/corpus/
 # and adds the inputs that find new code there; a crash or a hang (an input over 5 s) leaves
 # its input in runs/fuzz/ and stops the script with status 1.
@@ -16,11 +16,11 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs="$2"; shift 2 ;;
     -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
-    wire|topology|csv|libsvm|idx) targets+=("$1"); shift ;;
-    *) echo "error: unknown argument '$1' (targets: wire topology csv libsvm idx; try --help)" >&2; exit 2 ;;
+    wire|topology|csv|libsvm|idx|npy) targets+=("$1"); shift ;;
+    *) echo "error: unknown argument '$1' (targets: wire topology csv libsvm idx npy; try --help)" >&2; exit 2 ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(wire topology csv libsvm idx)
+[ ${#targets[@]} -gt 0 ] || targets=(wire topology csv libsvm idx npy)
 Scripts/install-deps.sh
 # AddressSanitizer too: an out-of-bounds read or a use after free is a crash with its input kept.
 # Linked with lld (gold fails on -sanitize=fuzzer,address with an internal error).

@@ -1,7 +1,8 @@
 /// Some rows of a data set, by index, without copying them: a client's shard is the rows of the
 /// one pooled data set its partition gave it. Every shard of a run shares the same `base` (Swift
-/// arrays are copy-on-write and nothing writes to a prepared run's data), so a million clients
-/// cost their indices — 8 bytes a sample — and not a second copy of the features.
+/// arrays are copy-on-write, a mapped file is shared, and nothing writes to a prepared run's
+/// data), so a million clients cost their indices — 8 bytes a sample — and not a second copy
+/// of the features.
 public struct DataView: Sendable, Equatable {
     /// The data set the rows are taken from.
     public let base: Dataset
@@ -44,7 +45,7 @@ public struct DataView: Sendable, Equatable {
     public func materialized() -> Dataset { base.subset(rows) }
 
     /// Sample `i` of the view: its `featureCount` features.
-    public func features(of i: Int) -> ArraySlice<Float> {
+    public func features(of i: Int) -> Slice<FeatureValues> {
         let d = base.featureCount
         return base.features[(rows[i] * d)..<((rows[i] + 1) * d)]
     }

@@ -11,11 +11,12 @@ public enum Targets: Sendable, Equatable {
     }
 }
 
-/// A data set held in memory: features row-major (`count × featureCount` Floats) and targets.
+/// A data set: features row-major (`count × featureCount` Floats, the data set's own or mapped
+/// from a file) and targets.
 /// Each sample has a shape: `[featureCount]` for vectors, `[channels, height, width]` for
 /// images (NCHW, so a sample's features are its channel planes one after another).
 public struct Dataset: Sendable, Equatable {
-    public var features: [Float]
+    public var features: FeatureValues
     public private(set) var featureCount: Int
     /// One sample's shape; its product is `featureCount`.
     public private(set) var shape: [Int]
@@ -26,6 +27,10 @@ public struct Dataset: Sendable, Equatable {
     }
 
     public init(features: [Float], shape: [Int], targets: Targets) {
+        self.init(features: FeatureValues(features), shape: shape, targets: targets)
+    }
+
+    public init(features: FeatureValues, shape: [Int], targets: Targets) {
         let featureCount = shape.reduce(1, *)
         precondition(!shape.isEmpty && shape.allSatisfy { $0 > 0 }, "a data set needs at least one feature")
         precondition(features.count == featureCount * targets.count, "features and targets disagree in length")
@@ -81,9 +86,12 @@ public struct Dataset: Sendable, Equatable {
     }
 
     public func subset(_ indices: [Int]) -> Dataset {
+        let d = featureCount
         var f = [Float]()
-        f.reserveCapacity(indices.count * featureCount)
-        for i in indices { f.append(contentsOf: features[(i * featureCount)..<((i + 1) * featureCount)]) }
+        f.reserveCapacity(indices.count * d)
+        features.withUnsafeBufferPointer { all in
+            for i in indices { f.append(contentsOf: UnsafeBufferPointer(rebasing: all[(i * d)..<((i + 1) * d)])) }
+        }
         let t: Targets =
             switch targets {
             case .classes(let labels, let k): .classes(indices.map { labels[$0] }, classCount: k)
@@ -97,7 +105,9 @@ public struct Dataset: Sendable, Equatable {
         precondition(!parts.isEmpty)
         let d = parts[0].shape
         precondition(parts.allSatisfy { $0.shape == d })
-        let features = parts.flatMap(\.features)
+        var features = [Float]()
+        features.reserveCapacity(parts.reduce(0) { $0 + $1.features.count })
+        for part in parts { part.features.withUnsafeBufferPointer { features.append(contentsOf: $0) } }
         if parts[0].isClassification {
             let k = parts.map(\.classCount).max()!
             return Dataset(

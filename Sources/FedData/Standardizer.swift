@@ -84,8 +84,9 @@ public struct Standardizer: Sendable, Codable, Equatable {
     public func apply(to data: inout Dataset) {
         let d = mean.count
         precondition(data.featureCount == d, "standardizer fitted on \(d) features, data has \(data.featureCount)")
-        for i in 0..<data.count {
-            for j in 0..<d { data.features[i * d + j] = (data.features[i * d + j] - mean[j]) / scale[j] }
+        let n = data.count
+        data.features.withUnsafeMutableBufferPointer { f in
+            for i in 0..<n { for j in 0..<d { f[i * d + j] = (f[i * d + j] - mean[j]) / scale[j] } }
         }
     }
 }

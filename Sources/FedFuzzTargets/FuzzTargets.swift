@@ -11,7 +11,7 @@ import Foundation
 /// — never a crash, a trap or a hang. `fedsim-fuzz` runs them under libFuzzer
 /// (`Scripts/fuzz.sh`); `FuzzCorpusTests` replays the committed corpora and mutations of them.
 public enum FuzzTarget: String, CaseIterable, Sendable {
-    case wire, topology, csv, libsvm, idx
+    case wire, topology, csv, libsvm, idx, npy
 
     /// Feeds `bytes` to the target. Returns whether the input was accepted (for statistics).
     @discardableResult
@@ -19,7 +19,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         switch self {
         case .wire: return Self.wire(bytes)
         case .topology: return Self.topology(bytes)
-        case .csv, .libsvm, .idx: return Self.file(self, bytes)
+        case .csv, .libsvm, .idx, .npy: return Self.file(self, bytes)
         }
     }
 
@@ -81,6 +81,9 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .idx:
             // A 2-image 2×2 file: the labels' read of the same bytes fails (another magic), the images' succeeds.
             return [[0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3, 4, 5, 6, 7, 8]]
+        case .npy:
+            // One-dimensional whole numbers: valid as features (one each) and as labels.
+            return [NumpyArrayFile.float32([0, 1, 2, 1], shape: [4]), NumpyArrayFile.float32([3, 0], shape: [2, 1])]
         }
     }
 
@@ -109,6 +112,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         switch target {
         case .csv: return (try? DataLoader.csv(path: path, task: .classification)) != nil
         case .libsvm: return (try? DataLoader.libsvm(path: path, task: .classification)) != nil
+        case .npy: return (try? DataLoader.npy(features: path, targets: path, task: .classification)) != nil
         default:
             // The same bytes as images and as labels (a label file is the one-dimensional case).
             return (try? DataLoader.idx(images: path, labels: path)) != nil

@@ -109,7 +109,7 @@ public struct FederationExport: Codable, Sendable {
             let shard = prepared.shards[id].materialized()
             let features = "client-\(id)-features.npy"
             let targets = "client-\(id)-targets.npy"
-            try Data(NumpyArrayFile.float32(shard.features, shape: [shard.count] + shard.shape)).write(
+            try Data(NumpyArrayFile.float32(Array(shard.features), shape: [shard.count] + shard.shape)).write(
                 to: directory.appendingPathComponent(features))
             let targetBytes: [UInt8] =
                 switch shard.targets {

@@ -263,8 +263,23 @@ public struct PreparedRun: Sendable {
     /// process still proves it runs the coordinator's numbers; once the whole is released, the
     /// process keeps only its own clients' samples — 1/P of the training data among P processes.
     /// Each hosted client trains exactly as before: its view has the same samples in the same order.
+    ///
+    /// Shards of a memory-mapped data set (`data.source: npy`) are not copied: the hosted clients
+    /// keep their views into the mapping, which the process shares with the page cache and with
+    /// the other processes on its machine.
     public func hosting(_ ids: some Sequence<Int>) -> PreparedRun {
         let hosted = shards.indices.filter(Set(ids).contains)
+        if let file = hosted.first.flatMap({ shards[$0].base.features.mappedFile }),
+            hosted.allSatisfy({ shards[$0].base.features.mappedFile === file })
+        {
+            let kept = Set(hosted)
+            let views = shards.indices.map { kept.contains($0) ? shards[$0] : DataView(shards[$0].base, rows: []) }
+            return PreparedRun(
+                topology: topology, model: model, shards: views, testSet: testSet.subset([]),
+                validationSet: validationSet?.subset([]), clientEvaluationSets: views, initialWeights: initialWeights,
+                groups: groups, groupOfClient: groupOfClient, partitionSummary: partitionSummary,
+                fingerprint: fingerprint, fingerprintParts: fingerprintParts)
+        }
         var starts: [Int: Int] = [:]
         var rows: [Int] = []
         for id in hosted {
@@ -349,6 +364,8 @@ public struct PreparedRun: Sendable {
         case .libsvm(let path): return try DataLoader.libsvm(path: t.resolve(path), task: t.data.task)
         case .idx(let images, let labels):
             return try DataLoader.idx(images: t.resolve(images), labels: t.resolve(labels))
+        case .npy(let features, let targets):
+            return try DataLoader.npy(features: t.resolve(features), targets: t.resolve(targets), task: t.data.task)
         case .linearRegression(let count, let features, let noise):
             return Synthetic.linearRegression(
                 count: count, features: features, noise: Float(noise), bias: 0.5, rng: &rng
@@ -493,7 +510,7 @@ extension FNV1a64 {
     mutating func add(_ data: Dataset) {
         add(integer: Int64(data.count))
         add(integer: Int64(data.featureCount))
-        add(data.features)
+        data.features.withUnsafeBufferPointer { add($0) }
         switch data.targets {
         case .classes(let labels, let classCount):
             add(integer: Int64(classCount))

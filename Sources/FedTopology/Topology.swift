@@ -39,6 +39,8 @@ public struct Topology: Sendable, Equatable {
         case csv(path: String, labelColumn: String?)
         case libsvm(path: String)
         case idx(images: String, labels: String)
+        /// NumPy arrays: features (Float32 ones memory-mapped) and targets.
+        case npy(features: String, targets: String)
         /// Fashion-MNIST's official split (Debian's dataset-fashion-mnist, or IDX files in `path`):
         /// the first `trainCount` training and `testCount` test images.
         case fashionMNIST(path: String?, trainCount: Int, testCount: Int)
@@ -54,6 +56,7 @@ public struct Topology: Sendable, Equatable {
             case .csv: "csv"
             case .libsvm: "libsvm"
             case .idx: "idx"
+            case .npy: "npy"
             case .fashionMNIST: "fashion-mnist"
             case .directory: "directory"
             case .linearRegression: "linear_regression"

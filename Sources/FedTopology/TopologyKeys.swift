@@ -23,7 +23,8 @@ public enum TopologyKeys {
         (
             "data",
             [
-                "source", "path", "label_column", "images", "labels", "count", "test_count", "features", "classes",
+                "source", "path", "label_column", "images", "labels", "targets", "count", "test_count", "features",
+                "classes",
                 "noise", "spread", "alpha", "beta", "alpha_beta", "iid", "max_client_samples", "task", "test_fraction",
                 "validation_fraction", "validation", "standardize", "normalize", "shape",
             ]

@@ -198,7 +198,7 @@ struct TopologyReader {
     func readData(_ m: ConfigMap) throws -> Topology.DataSpec {
         m.expected = TopologyKeys.of("data")
         enum Source: String, CaseIterable {
-            case csv, libsvm, idx, directory, fedprox, blobs
+            case csv, libsvm, idx, npy, directory, fedprox, blobs
             case fashionMNIST = "fashion-mnist"
             case linearRegression = "linear_regression"
         }
@@ -215,6 +215,7 @@ struct TopologyReader {
         case .csv: source = .csv(path: try required("path"), labelColumn: try m.string("label_column"))
         case .libsvm: source = .libsvm(path: try required("path"))
         case .idx: source = .idx(images: try required("images"), labels: try required("labels"))
+        case .npy: source = .npy(features: try required("features"), targets: try required("targets"))
         case .fashionMNIST:
             source = .fashionMNIST(
                 path: try m.string("path"), trainCount: try m.int("count", default: 60_000, in: 1...60_000),

@@ -100,6 +100,8 @@ extension Topology {
         case .libsvm(let path), .directory(let path): pairs.append(("path", scalar(resolve(path))))
         case .idx(let images, let labels):
             pairs += [("images", scalar(resolve(images))), ("labels", scalar(resolve(labels)))]
+        case .npy(let features, let targets):
+            pairs += [("features", scalar(resolve(features))), ("targets", scalar(resolve(targets)))]
         case .fashionMNIST(let path, let trainCount, let testCount):
             if let path { pairs.append(("path", scalar(resolve(path)))) }
             pairs += [("count", scalar(String(trainCount))), ("test_count", scalar(String(testCount)))]

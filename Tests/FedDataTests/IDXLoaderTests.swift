@@ -23,7 +23,7 @@ final class IDXLoaderTests: TempDirectoryTestCase {
         XCTAssertEqual(data.featureCount, 6)
         XCTAssertEqual(data.labels, [7, 2])
         XCTAssertEqual(data.classCount, 8)
-        XCTAssertEqual(data.features, pixels.map { Float($0) / 255 })
+        XCTAssertEqual(Array(data.features), pixels.map { Float($0) / 255 })
         XCTAssertEqual(data.features[2], 0.2, accuracy: 1e-7)
     }
 
@@ -47,7 +47,7 @@ final class IDXLoaderTests: TempDirectoryTestCase {
         XCTAssertEqual(data.labels, [4, 1, 9])
         let first = try DataLoader.idx(images: images + ".gz", labels: labels + ".gz", limit: 2)
         XCTAssertEqual(first.count, 2)
-        XCTAssertEqual(first.features, Array(data.features[0..<12]))
+        XCTAssertEqual(Array(first.features), Array(data.features[0..<12]))
         // A gzip member cut short is reported as truncated, not read as fewer images.
         let whole = try XCTUnwrap(FileManager.default.contents(atPath: images + ".gz"))
         let cut = try write("cut.idx.gz", bytes: Array(whole.prefix(whole.count - 12)))

@@ -33,13 +33,14 @@ final class StandardizerSplitTests: XCTestCase {
         let (train, test) = trainTestSplit(data, testFraction: 0.2, rng: &rng)
         XCTAssertEqual(classHistogram(test.labels ?? [], classCount: 3), [16, 3, 1])
         XCTAssertEqual(classHistogram(train.labels ?? [], classCount: 3), [64, 12, 4])
-        XCTAssertEqual(Set(train.features + test.features), Set(data.features), "every sample in exactly one side")
+        XCTAssertEqual(
+            Set(Array(train.features) + Array(test.features)), Set(data.features), "every sample in exactly one side")
         XCTAssertEqual(train.count + test.count, 100)
         var again = SeededRandom(seed: 11)
         let (train2, test2) = trainTestSplit(data, testFraction: 0.2, rng: &again)
         XCTAssertEqual(train, train2)
         XCTAssertEqual(test, test2)
-        XCTAssertNotEqual(test.features, test.features.sorted(), "test set comes out shuffled")
+        XCTAssertNotEqual(Array(test.features), test.features.sorted(), "test set comes out shuffled")
     }
 
     func testTinyClassStillAppearsInTestSet() {
