@@ -128,7 +128,7 @@ let package = Package(
         .testTarget(
             name: "FedClusterTests",
             dependencies: [
-                "FedClient", "FedCluster", "FedCore", "FedCoordinator", "FedProtocol", "FedSimulation",
+                "FedClient", "FedCluster", "FedCore", "FedCoordinator", "FedData", "FedProtocol", "FedSimulation",
                 "FedTestSupport", "FedTopology", "FedTransport", "FedTransportMemory", "FedTransportZMQ", "FedWire",
                 "fedsim",
             ]),

@@ -4,7 +4,11 @@ every process it starts (Flower's simulation engine runs Ray workers beside the 
 process's peak would undercount it). Samples /proc every 0.2 s; prints one line to stderr and
 exits with the command's status.
 
-    python3 Scripts/peak_memory.py -- COMMAND [ARGS...]
+With --pss it sums each process's proportional set size instead (/proc/PID/smaps_rollup: a page
+shared by k processes counts 1/k in each), so pages the processes share — a memory-mapped data
+file, shared libraries — count once: the physical memory the whole tree holds.
+
+    python3 Scripts/peak_memory.py [--pss] -- COMMAND [ARGS...]
 """
 import os
 import subprocess
@@ -12,7 +16,17 @@ import sys
 import time
 
 
-def tree_rss_kb(root):
+def memory_kb(pid, pss):
+    """VmRSS, or with `pss` the Pss line of smaps_rollup, in kB (KeyError when unreadable)."""
+    path, key = (f"/proc/{pid}/smaps_rollup", "Pss:") if pss else (f"/proc/{pid}/status", "VmRSS:")
+    with open(path) as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1])
+    raise KeyError(key)
+
+
+def tree_rss_kb(root, pss=False):
     children = {}
     rss = {}
     for pid in os.listdir("/proc"):
@@ -21,12 +35,8 @@ def tree_rss_kb(root):
         try:
             with open(f"/proc/{pid}/stat") as f:
                 parent = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        rss[int(pid)] = int(line.split()[1])
-                        break
-        except (OSError, ValueError, IndexError):
+            rss[int(pid)] = memory_kb(pid, pss)
+        except (OSError, ValueError, IndexError, KeyError):
             continue
         children.setdefault(parent, []).append(int(pid))
     total, stack = 0, [root]
@@ -39,18 +49,22 @@ def tree_rss_kb(root):
 
 def main():
     args = sys.argv[1:]
+    pss = args[:1] == ["--pss"]
+    if pss:
+        args = args[1:]
     if args[:1] == ["--"]:
         args = args[1:]
     if not args:
-        sys.exit("usage: peak_memory.py -- COMMAND [ARGS...]")
+        sys.exit("usage: peak_memory.py [--pss] -- COMMAND [ARGS...]")
     start = time.monotonic()
     child = subprocess.Popen(args)
     peak = 0
     while child.poll() is None:
-        peak = max(peak, tree_rss_kb(child.pid))
+        peak = max(peak, tree_rss_kb(child.pid, pss))
         time.sleep(0.2)
     wall = time.monotonic() - start
-    print(f"wall {wall:.1f} s, peak memory {peak / 1024:.0f} MB (all processes)", file=sys.stderr)
+    kind = "proportional set size" if pss else "resident memory"
+    print(f"wall {wall:.1f} s, peak memory {peak / 1024:.0f} MB (all processes, {kind})", file=sys.stderr)
     sys.exit(child.returncode)
 
 

@@ -1,5 +1,7 @@
+import FedData
 import FedSimulation
 import FedTestSupport
+import FedWire
 import Foundation
 import XCTest
 
@@ -134,5 +136,44 @@ final class RunModeParityTests: XCTestCase {
         XCTAssertTrue(log("coordinator.log").contains("run fingerprint"), log("coordinator.log"))
         kill(coordinator.processIdentifier, SIGTERM)
         XCTAssertEqual(try finish(coordinator), 130)
+    }
+
+    /// `data.source: npy` in a cluster of two client processes: each process maps the same
+    /// arrays and keeps views into them, and the run gives `fedsim run`'s weights every round.
+    func testAClusterOnMappedArraysGivesTheInProcessNumbers() throws {
+        let digits = try DataLoader.csv(path: Fedsim.topology("data/digits.csv"), task: .classification)
+        try Data(NumpyArrayFile.float32(Array(digits.features), shape: [digits.count, 1, 8, 8])).write(
+            to: dir.appendingPathComponent("x.npy"))
+        try Data(NumpyArrayFile.int64(digits.labels!.map(Int64.init))).write(to: dir.appendingPathComponent("y.npy"))
+        let topology = dir.appendingPathComponent("mapped.yaml")
+        try """
+        name: mapped
+        seed: 7
+        rounds: 4
+        data: {source: npy, features: x.npy, targets: y.npy}
+        partition: {scheme: dirichlet, alpha: 0.5}
+        model: {kind: mlp, hidden: [16]}
+        clients:
+          count: 6
+          per_round: 4
+          local: {epochs: 1, batch_size: 16}
+          optimizer: {name: adamw, lr: 0.003, weight_decay: 0.01}
+          state: persist
+        cluster: {processes: 2}
+        """.write(to: topology, atomically: true, encoding: .utf8)
+        let single = dir.appendingPathComponent("single")
+        let cluster = dir.appendingPathComponent("cluster")
+        XCTAssertEqual(
+            try finish(start(["run", topology.path, "--out", single.path, "--quiet"], log: "single.log")), 0,
+            log("single.log"))
+        XCTAssertEqual(
+            try finish(
+                start(
+                    [
+                        "cluster", topology.path, "--out", cluster.path, "--quiet", "--endpoint",
+                        "ipc://\(dir.path)/npy.ipc",
+                    ], log: "cluster.log"), timeout: 60), 0, log("cluster.log"))
+        XCTAssertEqual(Fedsim.hashes(single).count, 5)
+        XCTAssertEqual(Fedsim.hashes(single), Fedsim.hashes(cluster))
     }
 }
