@@ -4,8 +4,21 @@
 public struct FeatureValues: Sendable, RandomAccessCollection, MutableCollection, ExpressibleByArrayLiteral {
     enum Storage: Sendable {
         case owned([Float])
-        /// `count` little-endian Float32 values at byte `offset` (a multiple of 4) of `file`.
-        case mapped(MappedFile, offset: Int, count: Int)
+        case mapped(MappedRange)
+    }
+
+    /// `count` little-endian Float32 values at byte `offset` (a multiple of 4) of `file`. A class,
+    /// so that `Storage` is one reference wide as `[Float]` is: every `DataView` holds its
+    /// data set inline, and a million views would otherwise carry 24 bytes more each.
+    final class MappedRange: Sendable {
+        let file: MappedFile
+        let offset: Int
+        let count: Int
+        init(file: MappedFile, offset: Int, count: Int) {
+            self.file = file
+            self.offset = offset
+            self.count = count
+        }
     }
 
     private(set) var storage: Storage
@@ -18,12 +31,12 @@ public struct FeatureValues: Sendable, RandomAccessCollection, MutableCollection
     public init(mapping file: MappedFile, offset: Int, count: Int) {
         precondition(offset >= 0 && offset % 4 == 0, "mapped Float32 values must be 4-byte aligned")
         precondition(count >= 0 && offset + 4 * count <= file.bytes.count, "mapped values past the end of the file")
-        storage = .mapped(file, offset: offset, count: count)
+        storage = .mapped(MappedRange(file: file, offset: offset, count: count))
     }
 
     /// The file the values are read from, nil when they are the data set's own.
     public var mappedFile: MappedFile? {
-        if case .mapped(let file, _, _) = storage { return file }
+        if case .mapped(let range) = storage { return range.file }
         return nil
     }
 
@@ -31,7 +44,7 @@ public struct FeatureValues: Sendable, RandomAccessCollection, MutableCollection
     public var endIndex: Int {
         switch storage {
         case .owned(let values): values.count
-        case .mapped(_, _, let count): count
+        case .mapped(let range): range.count
         }
     }
 
@@ -39,9 +52,9 @@ public struct FeatureValues: Sendable, RandomAccessCollection, MutableCollection
         get {
             switch storage {
             case .owned(let values): return values[position]
-            case .mapped(let file, let offset, let count):
-                precondition(position >= 0 && position < count, "feature index out of range")
-                return file.bytes.load(fromByteOffset: offset + 4 * position, as: Float.self)
+            case .mapped(let range):
+                precondition(position >= 0 && position < range.count, "feature index out of range")
+                return range.file.bytes.load(fromByteOffset: range.offset + 4 * position, as: Float.self)
             }
         }
         set {
@@ -57,9 +70,9 @@ public struct FeatureValues: Sendable, RandomAccessCollection, MutableCollection
     public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
         switch storage {
         case .owned(let values): return try values.withUnsafeBufferPointer(body)
-        case .mapped(let file, let offset, let count):
-            let start = (file.bytes.baseAddress! + offset).assumingMemoryBound(to: Float.self)
-            return try body(UnsafeBufferPointer(start: start, count: count))
+        case .mapped(let range):
+            let start = (range.file.bytes.baseAddress! + range.offset).assumingMemoryBound(to: Float.self)
+            return try body(UnsafeBufferPointer(start: start, count: range.count))
         }
     }
 

@@ -148,3 +148,11 @@ final class NpyLoaderTests: TempDirectoryTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: x)), Data(bytes), "the file is unchanged")
     }
 }
+
+/// A shard is a `DataView`, which holds its data set inline: mapped storage must not make it
+/// wider than `[Float]`, or a million shards cost 24 MB more (measured: 655 → 680 MB at 10⁶).
+final class FeatureValuesLayoutTests: XCTestCase {
+    func testFeatureValuesAreOneReferenceWide() {
+        XCTAssertEqual(MemoryLayout<FeatureValues>.size, MemoryLayout<[Float]>.size)
+    }
+}
