@@ -5,8 +5,9 @@
 # it prints the peak RSS (/usr/bin/time), the client-state file on disk, and the median round
 # time from rounds.jsonl beside the 1,000-client run's (the ratio the goal is stated in); with
 # --passes N it runs every size N times, alternating the order, and prints medians (quote these:
-# the machines are noisy). Then the largest size again as a cluster — a coordinator and 2 client processes over ipc://, each under /usr/bin/time — with
-# the coordinator's and each client process's peak RSS and the weight hash of both modes.
+# the machines are noisy). Then the largest size again as a cluster — a coordinator and 2
+# client processes over ipc://, each under /usr/bin/time — with the coordinator's and each
+# client process's peak RSS and the weight hash of both modes.
 # A benchmark, not a test.
 #   Scripts/bench-scale.sh [--rounds N] [--passes N] [--sizes "1000 10000 100000 1000000"]
 #                          [--cluster-sizes "1000000"]
@@ -23,7 +24,7 @@ while [ $# -gt 0 ]; do
     --sizes) sizes="$2"; shift 2 ;;
     --cluster-sizes) cluster_sizes="$2"; shift 2 ;;
     --passes) passes="$2"; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "error: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
