@@ -24,11 +24,14 @@ while [ $# -gt 0 ]; do
     --sizes) sizes="$2"; shift 2 ;;
     --cluster-sizes) cluster_sizes="$2"; shift 2 ;;
     --passes) passes="$2"; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "error: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
-[[ "$passes" =~ ^[1-9][0-9]*$ ]] || { echo "error: --passes must be a positive whole number, not '$passes'" >&2; exit 2; }
+if ! [[ "$passes" =~ ^[1-9][0-9]*$ ]]; then
+  echo "error: --passes must be a positive whole number, not '$passes'" >&2
+  exit 2
+fi
 Scripts/install-deps.sh
 swift build -c release --product fedsim >&2
 work=$(mktemp -d)
