@@ -14,10 +14,9 @@ fi
 flags=(--headless --no-sandbox --disable-gpu --hide-scrollbars --disable-dev-shm-usage --no-first-run
   --user-data-dir="$dir/.chromium-profile")
 # Half the device scale: the page is laid out 1400 CSS pixels wide, and the PNG to decode below is
-# a quarter of the full-scale one's pixels.
-timeout 120 "$chrome" "${flags[@]}" --window-size=1400,9000 --force-device-scale-factor=0.5 --screenshot="$dir/screenshot.png" \
-  "file://$dir/report.html" >/dev/null 2>"$dir/chromium.log"
-timeout 120 "$chrome" "${flags[@]}" --dump-dom "file://$dir/report.html" >"$dir/rendered.html" 2>>"$dir/chromium.log"
+# a quarter of the full-scale one's pixels. One launch writes the screenshot and prints the DOM.
+timeout 120 "$chrome" "${flags[@]}" --window-size=1400,9000 --force-device-scale-factor=0.5 \
+  --screenshot="$dir/screenshot.png" --dump-dom "file://$dir/report.html" >"$dir/rendered.html" 2>"$dir/chromium.log"
 rm -rf "$dir/.chromium-profile"
 /usr/bin/python3 - "$dir" "$variants" <<'PY'
 import re, struct, sys, zlib
